@@ -1,0 +1,35 @@
+# The two commands of the README are `make run` and `make test`; each sets up what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench setup clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## run: the daemon on the built-in modem emulator (default config.toml)
+run: $(STAMP)
+	$(BIN)/smsd run --config config.toml
+
+## test: the whole suite (installs gammu with apt-get when it is missing and we are root)
+test: $(STAMP)
+	@command -v gammu >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gammu >/dev/null) || true; }
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check smsd commands tests bench
+	$(BIN)/ruff format --check smsd commands tests bench
+
+bench: $(STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) run

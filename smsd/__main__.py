@@ -1,0 +1,3 @@
+from smsd.cli import run
+
+run()

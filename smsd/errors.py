@@ -1,0 +1,56 @@
+"""Every error smsd raises on purpose. Messages are one line and say what to do."""
+
+from __future__ import annotations
+
+
+class SmsdError(Exception):
+    """Base class: an expected failure with a message meant for a person."""
+
+
+class ConfigError(SmsdError):
+    """config.toml is missing, malformed or names an impossible value."""
+
+
+class InputError(SmsdError):
+    """An admin gave a bad argument (number, id, template variable, file)."""
+
+
+class StoreError(SmsdError):
+    """The database cannot be opened or written."""
+
+
+class PduError(SmsdError):
+    """A PDU from the modem (or for it) cannot be decoded or encoded."""
+
+
+class ModemError(SmsdError):
+    """Base of every failure in the conversation with a modem."""
+
+
+class ModemTimeout(ModemError):
+    """The modem did not answer a command in time."""
+
+
+class ModemGone(ModemError):
+    """The serial device disappeared or cannot be opened."""
+
+
+class CommandFailed(ModemError):
+    """The modem answered a plain ERROR (or a dialect's equivalent)."""
+
+
+class CmsError(ModemError):
+    """+CMS ERROR: a message-service failure reported by the modem or network."""
+
+    def __init__(self, code: int, accepted_parts: int = 0, text: str = "") -> None:
+        self.code = code
+        self.accepted_parts = accepted_parts
+        super().__init__(text or f"+CMS ERROR: {code}")
+
+
+class CmeError(ModemError):
+    """+CME ERROR: an equipment failure (SIM missing, PIN needed, busy, ...)."""
+
+    def __init__(self, code: int, text: str = "") -> None:
+        self.code = code
+        super().__init__(text or f"+CME ERROR: {code}")

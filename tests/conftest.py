@@ -1,0 +1,104 @@
+"""Shared fixtures: emulated modems on real ptys, and a raw serial probe to watch the line."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import serial
+
+from smsd.sim.emulator import Emulator, ModemOptions
+
+FINAL = re.compile(rb"\r\n(OK|ERROR|COMMAND NOT SUPPORT|\+CM[ES] ERROR: [^\r]*)\r\n|\r\n> ")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> object:
+    """Poll predicate until it is truthy; fail the test with a clear message on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
+
+
+class Probe:
+    """A bare serial client that shows exactly what the emulator puts on the line."""
+
+    def __init__(self, port: str) -> None:
+        self.port = serial.Serial(port, 115200, timeout=0.05)
+        self.buffer = b""
+
+    def close(self) -> None:
+        self.port.close()
+
+    def _pump(self) -> None:
+        self.buffer += self.port.read(self.port.in_waiting or 1)
+
+    def read_until(self, pattern: bytes | re.Pattern[bytes], timeout: float = 5.0) -> bytes:
+        """Everything up to and including the first match of pattern; consumes it."""
+        regex = re.compile(re.escape(pattern)) if isinstance(pattern, bytes) else pattern
+        deadline = time.monotonic() + timeout
+        while True:
+            m = regex.search(self.buffer)
+            if m:
+                out, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
+                return out
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {regex.pattern!r} on the line within {timeout}s; got {self.buffer!r}")
+            self._pump()
+
+    def at(self, command: str | bytes, timeout: float = 5.0) -> bytes:
+        """Send a command line and return the answer up to its final result code."""
+        data = command.encode() if isinstance(command, str) else command
+        self.port.write(data + b"\r")
+        return self.read_until(FINAL, timeout)
+
+    def quiet(self, seconds: float = 0.2) -> bytes:
+        """Whatever arrives within a short window (for 'nothing more was said')."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self._pump()
+        out, self.buffer = self.buffer, b""
+        return out
+
+
+@pytest.fixture
+def make_emulator(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
+    started: list[Emulator] = []
+
+    def make(*options: ModemOptions, **kw: object) -> Emulator:
+        opts = list(options) or [ModemOptions("m1", **kw)]  # type: ignore[arg-type]
+        emu = Emulator(tmp_path / f"sim{len(started)}", opts)
+        emu.start()
+        started.append(emu)
+        return emu
+
+    yield make
+    for emu in started:
+        emu.stop()
+
+
+@pytest.fixture
+def probe_for() -> Iterator[Callable[[Emulator, str], Probe]]:
+    probes: list[Probe] = []
+
+    def make(emu: Emulator, name: str = "m1", echo_off: bool = True) -> Probe:
+        p = Probe(str(emu[name].link))
+        probes.append(p)
+        p.quiet(0.05)
+        if echo_off:
+            assert p.at("ATE0").endswith(b"OK\r\n")
+        return p
+
+    yield make
+    for p in probes:
+        try:
+            p.close()
+        except Exception:
+            pass
