@@ -28,7 +28,11 @@ class ModemError(SmsdError):
 
 
 class ModemTimeout(ModemError):
-    """The modem did not answer a command in time."""
+    """The modem did not answer a command in time (lines: what it did say)."""
+
+    def __init__(self, message: str, lines: list[str] | None = None) -> None:
+        self.lines = list(lines or [])
+        super().__init__(message)
 
 
 class ModemGone(ModemError):

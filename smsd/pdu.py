@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from smsd import gsm7
 from smsd.errors import PduError
@@ -129,7 +129,7 @@ def _split(text: str, units: list, limit: int, encoding: str) -> Plan:
     cur: list = []
     cur_text: list[str] = []
     size = 0
-    for ch, u in zip(text, units):
+    for ch, u in zip(text, units, strict=False):
         if size + len(u) > limit:
             chunks.append(cur)
             texts.append("".join(cur_text))
@@ -139,10 +139,7 @@ def _split(text: str, units: list, limit: int, encoding: str) -> Plan:
         size += len(u)
     chunks.append(cur)
     texts.append("".join(cur_text))
-    if encoding == GSM7:
-        frozen = tuple(tuple(c) for c in chunks)
-    else:
-        frozen = tuple(b"".join(c) for c in chunks)
+    frozen = tuple(tuple(c) for c in chunks) if encoding == GSM7 else tuple(b"".join(c) for c in chunks)
     return Plan(encoding, frozen, tuple(texts))
 
 
@@ -244,7 +241,7 @@ def _swap(n: int) -> int:
 def encode_scts(when: datetime) -> bytes:
     """A service-centre timestamp in the sender's local offset (default UTC+8)."""
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     offset = when.utcoffset() or timedelta(0)
     quarters = int(abs(offset.total_seconds()) // 900)
     tz = _swap(quarters) | (0x08 if offset < timedelta(0) else 0)
@@ -389,7 +386,7 @@ def encode_submit(
     total = p.segments
     dest = encode_address(to)
     out = []
-    for seq, (chunk, chunk_text) in enumerate(zip(p.chunks, p.texts), start=1):
+    for seq, (chunk, chunk_text) in enumerate(zip(p.chunks, p.texts, strict=False), start=1):
         concat = Concat(ref & 0xFF, total, seq, 8) if total > 1 else None
         first = 0x01 | (0x20 if srr else 0) | (0x40 if concat else 0)
         vp = b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -47,7 +48,7 @@ class Probe:
         while True:
             m = regex.search(self.buffer)
             if m:
-                out, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
+                out, self.buffer = self.buffer[: m.end()], self.buffer[m.end() :]
                 return out
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {regex.pattern!r} on the line within {timeout}s; got {self.buffer!r}")
@@ -98,7 +99,49 @@ def probe_for() -> Iterator[Callable[[Emulator, str], Probe]]:
 
     yield make
     for p in probes:
-        try:
+        with contextlib.suppress(Exception):
             p.close()
-        except Exception:
-            pass
+
+
+class Recorder:
+    """Stands in for the store in driver tests: counts every PDU it is handed, by content."""
+
+    def __init__(self) -> None:
+        self.inbound: list = []
+        self.reports: list = []
+        self.refuse = 0  # refuse (raise) this many hand-overs, like a full disk
+
+    def on_inbound(self, item) -> None:
+        if self.refuse > 0:
+            self.refuse -= 1
+            raise OSError("disk full (simulated)")
+        self.inbound.append(item)
+
+    def on_report(self, modem: str, report) -> None:
+        self.reports.append(report)
+
+    def texts(self) -> list[str]:
+        return [i.message.text for i in self.inbound if i.message is not None]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in self.inbound:
+            out[i.pdu] = out.get(i.pdu, 0) + 1
+        return out
+
+
+@pytest.fixture
+def driver_for() -> Iterator[Callable[..., tuple]]:
+    from smsd.modem.driver import ModemDriver
+
+    drivers: list = []
+
+    def make(emu: Emulator, name: str = "m1", **kw: object) -> tuple:
+        rec = Recorder()
+        d = ModemDriver(name, str(emu[name].link), on_inbound=rec.on_inbound, on_report=rec.on_report, **kw)
+        drivers.append(d)
+        return d, rec
+
+    yield make
+    for d in drivers:
+        d.close()

@@ -122,7 +122,7 @@ def test_inbound_is_stored_announced_read_and_deleted(make_emulator, probe_for):
     assert m, listing
     msg = pdu.decode(m.group(2).decode())
     assert msg.sender == "+8613800000001" and msg.text == "ＴＰ　２"
-    assert b"+CMGR: 1,,"in p.at("AT+CMGR=1")  # now read
+    assert b"+CMGR: 1,," in p.at("AT+CMGR=1")  # now read
     assert p.at("AT+CMGD=1,0") == b"\r\nOK\r\n"
     assert p.at("AT+CMGR=1") == b"\r\nOK\r\n"
 

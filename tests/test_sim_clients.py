@@ -16,7 +16,9 @@ import pytest
 from smsd.sim.modem import ModemOptions
 from tests.conftest import wait_for
 
-CHINESE_100 = "中华人民共和国各族人民同心同德艰苦奋斗建设富强民主文明和谐美丽的社会主义现代化强国实现中华民族伟大复兴" * 2
+CHINESE_100 = (
+    "中华人民共和国各族人民同心同德艰苦奋斗建设富强民主文明和谐美丽的社会主义现代化强国实现中华民族伟大复兴" * 2
+)
 CHINESE_100 = CHINESE_100[:100]
 
 
@@ -34,9 +36,25 @@ def sim_process(tmp_path: Path):
     """`smsd sim --modems 2 --dir D` as a real subprocess, stopped with SIGTERM."""
     directory = tmp_path / "sim"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smsd", "sim", "--modems", "2", "--dir", str(directory),
-         "--send-delay-ms", "0", "--command-delay-ms", "0", "--status-report-delay-ms", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "smsd",
+            "sim",
+            "--modems",
+            "2",
+            "--dir",
+            str(directory),
+            "--send-delay-ms",
+            "0",
+            "--command-delay-ms",
+            "0",
+            "--status-report-delay-ms",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = proc.stdout.readline()
     assert first.startswith("m1 ") and first.strip().endswith("m1"), first
@@ -55,7 +73,9 @@ def test_gammu_identify_and_sendsms_two_part_unicode(sim_process: Path):
     assert "SMSD" in ident.stdout and "SMSD-EMU-1" in ident.stdout and "356938035643809" in ident.stdout
     sent = subprocess.run(
         [gammu, "-c", str(rc), "sendsms", "TEXT", "+8613800138000", "-unicode", "-len", "400", "-text", CHINESE_100],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert sent.returncode == 0, sent.stdout + sent.stderr
     records = [json.loads(x) for x in (sim_process / "m1.sent.jsonl").read_text().splitlines()]
@@ -66,14 +86,38 @@ def test_gammu_identify_and_sendsms_two_part_unicode(sim_process: Path):
 
 def test_smsd_sim_text_and_status_subcommands(sim_process: Path):
     out = subprocess.run(
-        [sys.executable, "-m", "smsd", "sim", "text", "--dir", str(sim_process), "--modem", "m2",
-         "--from", "+8613800000001", "ＴＰ　２"], capture_output=True, text=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "smsd",
+            "sim",
+            "text",
+            "--dir",
+            str(sim_process),
+            "--modem",
+            "m2",
+            "--from",
+            "+8613800000001",
+            "ＴＰ　２",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0 and "m2" in out.stdout, out.stderr
-    status = subprocess.run([sys.executable, "-m", "smsd", "sim", "status", "--dir", str(sim_process)],
-                            capture_output=True, text=True, timeout=30)
+    status = subprocess.run(
+        [sys.executable, "-m", "smsd", "sim", "status", "--dir", str(sim_process)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert json.loads(status.stdout)["m2"]["stored"]["SM"] == 1
-    bad = subprocess.run([sys.executable, "-m", "smsd", "sim", "text", "--dir", str(sim_process), "--modem", "m9",
-                          "--from", "1", "x"], capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [sys.executable, "-m", "smsd", "sim", "text", "--dir", str(sim_process), "--modem", "m9", "--from", "1", "x"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no modem 'm9'" in bad.stderr
     assert "Traceback" not in bad.stderr
 

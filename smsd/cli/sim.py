@@ -17,20 +17,54 @@ from smsd.sim.modem import FAULTS, ModemOptions
 
 @click.group(invoke_without_command=True)
 @click.option("--modems", default=1, show_default=True, type=click.IntRange(1, 64), help=_("How many modems."))
-@click.option("--dir", "directory", default="run/sim", show_default=True, type=click.Path(file_okay=False),
-              help=_("Where the port symlinks, sent logs and control socket go."))
-@click.option("--profile", default="generic", show_default=True, type=click.Choice(sorted(PROFILES)),
-              help=_("Dialect of every modem (a real modem family)."))
-@click.option("--send-delay-ms", default=3000, show_default=True, type=click.IntRange(0),
-              help=_("Time the network takes to accept one submit (real modems: 2000-6000)."))
-@click.option("--command-delay-ms", default=20, show_default=True, type=click.IntRange(0),
-              help=_("Time the modem takes to answer any command."))
-@click.option("--status-report-delay-ms", default=5000, show_default=True, type=click.IntRange(0),
-              help=_("Time until a requested delivery report arrives."))
+@click.option(
+    "--dir",
+    "directory",
+    default="run/sim",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help=_("Where the port symlinks, sent logs and control socket go."),
+)
+@click.option(
+    "--profile",
+    default="generic",
+    show_default=True,
+    type=click.Choice(sorted(PROFILES)),
+    help=_("Dialect of every modem (a real modem family)."),
+)
+@click.option(
+    "--send-delay-ms",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(0),
+    help=_("Time the network takes to accept one submit (real modems: 2000-6000)."),
+)
+@click.option(
+    "--command-delay-ms",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0),
+    help=_("Time the modem takes to answer any command."),
+)
+@click.option(
+    "--status-report-delay-ms",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(0),
+    help=_("Time until a requested delivery report arrives."),
+)
 @click.option("--pin", default=None, help=_("SIM PIN the modems ask for (none by default)."))
 @click.pass_context
-def sim(ctx: click.Context, modems: int, directory: str, profile: str, send_delay_ms: int,
-        command_delay_ms: int, status_report_delay_ms: int, pin: str | None) -> None:
+def sim(
+    ctx: click.Context,
+    modems: int,
+    directory: str,
+    profile: str,
+    send_delay_ms: int,
+    command_delay_ms: int,
+    status_report_delay_ms: int,
+    pin: str | None,
+) -> None:
     """Run emulated GSM modems on pseudo-terminals until Ctrl+C or SIGTERM.
 
     Each modem is a pty published as DIR/m1, DIR/m2, ...: point smsd, gammu or
@@ -45,8 +79,14 @@ def sim(ctx: click.Context, modems: int, directory: str, profile: str, send_dela
     if ctx.invoked_subcommand is not None:
         return
     options = [
-        ModemOptions(f"m{i}", profile=profile, pin=pin, send_delay_ms=send_delay_ms,
-                     command_delay_ms=command_delay_ms, status_report_delay_ms=status_report_delay_ms)
+        ModemOptions(
+            f"m{i}",
+            profile=profile,
+            pin=pin,
+            send_delay_ms=send_delay_ms,
+            command_delay_ms=command_delay_ms,
+            status_report_delay_ms=status_report_delay_ms,
+        )
         for i in range(1, modems + 1)
     ]
     emulator = Emulator(directory, options)
@@ -55,8 +95,9 @@ def sim(ctx: click.Context, modems: int, directory: str, profile: str, send_dela
     try:
         emulator.start()
     except OSError as exc:
-        raise click.ClickException(_("cannot start the emulator in {dir}: {err}").format(
-            dir=directory, err=exc.strerror or exc)) from None
+        raise click.ClickException(
+            _("cannot start the emulator in {dir}: {err}").format(dir=directory, err=exc.strerror or exc)
+        ) from None
     for name, path in emulator.paths().items():
         click.echo(f"{name} {path}")
     click.echo(_("control socket: {path}").format(path=Path(directory) / "control.sock"))
@@ -78,10 +119,20 @@ def _send(directory: str, payload: dict[str, Any]) -> Any:
 @click.option("--dir", "directory", default="run/sim", show_default=True, help=_("The emulator's directory."))
 @click.option("--modem", default="m1", show_default=True, help=_("Which modem receives it."))
 @click.option("--from", "sender", required=True, help=_("Sender: a number or a name such as 10086 or CMCC."))
-@click.option("--ref-bits", type=click.Choice(["8", "16"]), default="8", show_default=True,
-              help=_("Concatenation reference size when the text needs several parts."))
-@click.option("--placement", type=click.Choice(["now", "answer", "prompt"]), default="now", show_default=True,
-              help=_("Announce now, inside the next command's answer, or right after the next > prompt."))
+@click.option(
+    "--ref-bits",
+    type=click.Choice(["8", "16"]),
+    default="8",
+    show_default=True,
+    help=_("Concatenation reference size when the text needs several parts."),
+)
+@click.option(
+    "--placement",
+    type=click.Choice(["now", "answer", "prompt"]),
+    default="now",
+    show_default=True,
+    help=_("Announce now, inside the next command's answer, or right after the next > prompt."),
+)
 @click.argument("text")
 def sim_text(directory: str, modem: str, sender: str, ref_bits: str, placement: str, text: str) -> None:
     """Deliver an inbound SMS to a running emulator.
@@ -90,8 +141,10 @@ def sim_text(directory: str, modem: str, sender: str, ref_bits: str, placement: 
     Example:
         smsd sim text --dir run/sim --modem m1 --from +8613800000001 "ＴＰ　２"
     """
-    result = _send(directory, {"op": "text", "modem": modem, "from": sender, "text": text,
-                               "ref_bits": int(ref_bits), "placement": placement})
+    result = _send(
+        directory,
+        {"op": "text", "modem": modem, "from": sender, "text": text, "ref_bits": int(ref_bits), "placement": placement},
+    )
     click.echo(_("delivered to {modem} in {n} part(s)").format(modem=modem, n=result["parts"]))
 
 

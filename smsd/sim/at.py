@@ -8,7 +8,8 @@ than OK. Only the interpreter knows the syntax; the modem knows the network.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from smsd.sim.dialects import CLAC
 

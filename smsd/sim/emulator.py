@@ -11,6 +11,7 @@ The control protocol is one JSON object per line over ``DIR/control.sock``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -52,10 +53,8 @@ class Emulator:
 
     def stop(self) -> None:
         if self._server:
-            try:
+            with contextlib.suppress(OSError):
                 self._server.close()
-            except OSError:
-                pass
             (self.dir / SOCKET_NAME).unlink(missing_ok=True)
         for m in self.modems.values():
             m.stop()
@@ -90,10 +89,8 @@ class Emulator:
                     reply = {"ok": True, "result": self.handle(request)}
                 except Exception as exc:  # the reply names it; the server keeps serving
                     reply = {"ok": False, "error": str(exc)}
-                try:
+                with contextlib.suppress(OSError):
                     conn.sendall((json.dumps(reply, ensure_ascii=False) + "\n").encode())
-                except OSError:
-                    pass
 
     def handle(self, request: dict[str, Any]) -> Any:
         """Carry out one control request (also usable in-process)."""

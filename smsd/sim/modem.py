@@ -7,6 +7,7 @@ opens it talks to this modem as to hardware. One I/O thread owns the pty; other 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import heapq
 import json
@@ -17,10 +18,11 @@ import select
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from smsd import pdu
 from smsd.errors import PduError
@@ -52,6 +54,7 @@ class ModemOptions:
     operator: str = "CHINA MOBILE"
     operator_numeric: str = "46000"
     rssi: int = 23
+    urc_split_ms: int = 0  # write a two-line URC (+CMT/+CDS) as two writes this far apart
 
 
 class EmulatedModem:
@@ -111,10 +114,8 @@ class EmulatedModem:
             self._thread.join(timeout=5)
         self._close_pty()
         for fd in (self._wake_r, self._wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     @property
     def plugged(self) -> bool:
@@ -153,10 +154,8 @@ class EmulatedModem:
         except OSError:
             pass
         for fd in (self.master, self.slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self.master = self.slave = -1
         self._buf.clear()
         self._pdu_len = None
@@ -164,10 +163,8 @@ class EmulatedModem:
     # ------------------------------------------------------------ thread plumbing
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
-        except OSError:
-            pass
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         """Run fn on the I/O thread (it owns the fds) and return its result."""
@@ -204,10 +201,8 @@ class EmulatedModem:
             except (OSError, ValueError):
                 ready = []
             if self._wake_r in ready:
-                try:
+                with contextlib.suppress(OSError):
                     os.read(self._wake_r, 4096)
-                except OSError:
-                    pass
             self._run_calls()
             self._run_timers()
             if self.master >= 0 and self.master in ready:
@@ -270,6 +265,11 @@ class EmulatedModem:
     def urc(self, line: str, follow: str | None = None) -> None:
         """An unsolicited result code (with the PDU line of +CMT/+CDS as follow)."""
         lines = [line] if follow is None else [line, follow]
+        if follow is not None and self.options.urc_split_ms:
+            self._lines([line])
+            time.sleep(self.options.urc_split_ms / 1000)
+            self._lines([follow])
+            return
         if time.monotonic() < self.hang_until:
             self.later(self.hang_until - time.monotonic() + 0.001, lambda: self._lines(lines))
             return
@@ -321,7 +321,7 @@ class EmulatedModem:
             self._lines(list(self.profile.boot_lines))
         if self.options.command_delay_ms:
             time.sleep(self.options.command_delay_ms / 1000)
-        if not line[:2].upper() == "AT":
+        if line[:2].upper() != "AT":
             self._final("ERROR")
             return
         info: list[str] = []
@@ -422,7 +422,7 @@ class EmulatedModem:
     def _log_sent(self, sub: pdu.Submit, mr: int, started: float) -> None:
         c = sub.concat
         record = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "modem": self.name,
             "to": sub.to,
             "dcs": sub.dcs,
@@ -560,7 +560,7 @@ def _hang(m: EmulatedModem, seconds: Any) -> None:
 
 
 def _cms(m: EmulatedModem, value: Any) -> None:
-    count, code = (value if isinstance(value, (list, tuple)) else (value or 1, 500))
+    count, code = value if isinstance(value, (list, tuple)) else (value or 1, 500)
     m.cms_errors = [int(code)] * int(count)
 
 
@@ -590,7 +590,7 @@ def _garbage(m: EmulatedModem, _v: Any) -> None:
 
 
 def _busy(m: EmulatedModem, value: Any) -> None:
-    count, code = (value if isinstance(value, (list, tuple)) else (value or 2, 515))
+    count, code = value if isinstance(value, (list, tuple)) else (value or 2, 515)
     m.busy_left, m.busy_code = int(count), int(code)
 
 
