@@ -26,6 +26,8 @@ class PduError(SmsdError):
 class ModemError(SmsdError):
     """Base of every failure in the conversation with a modem."""
 
+    maybe_sent = False  # set when a submit failed after its PDU was written
+
 
 class ModemTimeout(ModemError):
     """The modem did not answer a command in time (lines: what it did say)."""

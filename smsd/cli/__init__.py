@@ -7,6 +7,8 @@ import sys
 import click
 
 from smsd import __version__
+from smsd.cli.daemon import check_config, doctor, run, status
+from smsd.cli.messages import inbox, outbox, send
 from smsd.cli.sim import sim
 from smsd.i18n import _
 
@@ -18,11 +20,14 @@ def main() -> None:
 
     \b
     Example:
-        smsd sim --modems 2 --dir run/sim
+        smsd run                      # the daemon, on the built-in emulator by default
+        smsd send +8613800138000 "你好，测试"
+        smsd outbox --json
     """
 
 
-main.add_command(sim)
+for command in (run, send, outbox, inbox, status, check_config, doctor, sim):
+    main.add_command(command)
 
 
 def run() -> None:

@@ -178,8 +178,12 @@ class ATChannel:
                 self._detach()
                 return self._result(p)
             p.done.clear()
-            self._write(pdu_hex.encode("ascii") + CTRL_Z)
-            return self._finish(p, timeout)
+            try:
+                self._write(pdu_hex.encode("ascii") + CTRL_Z)
+                return self._finish(p, timeout)
+            except (ModemTimeout, ModemGone) as exc:
+                exc.maybe_sent = True  # the PDU may have reached the network
+                raise
 
     def _send(self, p: _Pending, data: bytes) -> None:
         if not self.alive:

@@ -1,0 +1,205 @@
+"""What admins do, as library verbs: the CLI (and later the HTTP API) only parse and print."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from smsd import pdu
+from smsd.clock import LOCAL, UTC, local, ts, utcnow
+from smsd.config import EMULATOR_PORT, Config
+from smsd.errors import InputError
+from smsd.phone import normalise
+from smsd.store import Store
+
+MAX_SEGMENTS = 10
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """'2026-12-01 08:30' or '08:30' (today/tomorrow) in the office's zone -> an aware time."""
+    now = now or utcnow()
+    text = text.strip()
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=LOCAL)
+        except ValueError:
+            pass
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+    if m:
+        today = now.astimezone(LOCAL).replace(hour=int(m.group(1)), minute=int(m.group(2)), second=0, microsecond=0)
+        return today if today > now else today + timedelta(days=1)
+    raise InputError(f"--at {text!r}: use 'YYYY-MM-DD HH:MM' or 'HH:MM' (Asia/Shanghai time)")
+
+
+def check_text(text: str) -> pdu.Plan:
+    if not text.strip():
+        raise InputError("the message text is empty")
+    plan = pdu.plan(text)
+    if plan.segments > MAX_SEGMENTS:
+        raise InputError(
+            f"the text needs {plan.segments} SMS segments; the limit is {MAX_SEGMENTS} "
+            f"(about {MAX_SEGMENTS * 67} Chinese characters)"
+        )
+    return plan
+
+
+def send(
+    store: Store,
+    cfg: Config,
+    number: str,
+    text: str,
+    *,
+    at: str | None = None,
+    priority: int | None = None,
+    report: bool = True,
+    actor: str = "cli",
+    now: datetime | None = None,
+) -> int:
+    """Queue one message after checking every input; nothing is written if any is wrong."""
+    now = now or utcnow()
+    to = normalise(number)
+    check_text(text)
+    prio = cfg.sending.default_priority if priority is None else priority
+    if not 0 <= prio <= 9:
+        raise InputError(f"--priority {prio}: use 0 (lowest) to 9 (highest)")
+    not_before = parse_when(at, now) if at else None
+    if not_before is not None and not_before < now - timedelta(minutes=1):
+        raise InputError(f"--at {at!r} is in the past")
+    start = not_before or now
+    return store.enqueue(
+        to,
+        text,
+        priority=prio,
+        not_before=not_before,
+        expires_at=start + timedelta(hours=cfg.sending.expire_hours),
+        srr=report and cfg.sending.status_reports,
+        max_attempts=cfg.sending.max_attempts,
+        created_by=actor,
+        now=now,
+    )
+
+
+def message_view(store: Store, message_id: int) -> dict[str, Any]:
+    msg = store.message_or_error(message_id)
+    return {
+        **msg,
+        "parts": store.parts(message_id),
+        "events": store.events("outbox", message_id),
+        "cost_fen": sum(p["price_fen"] or 0 for p in store.parts(message_id)),
+    }
+
+
+def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, Any]:
+    """Per modem: state, signal, operator, sent today, last error; and the queue."""
+    now = now or utcnow()
+    midnight = now.astimezone(LOCAL).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    counts = store.modem_counts(midnight)
+    known = {m["name"]: m for m in store.modems()}
+    modems = []
+    for m in cfg.modems:
+        row = known.get(m.name, {})
+        c = counts.get(m.name, {})
+        modems.append(
+            {
+                "name": m.name,
+                "port": row.get("port") or m.port,
+                "enabled": m.enabled,
+                "state": row.get("state") or "unknown",
+                "signal": row.get("signal"),
+                "operator": row.get("operator"),
+                "model": row.get("model"),
+                "storage": f"{row.get('storage_used')}/{row.get('storage_total')}"
+                if row.get("storage_total")
+                else None,
+                "sent_today": c.get("sent", 0),
+                "received_today": c.get("received", 0),
+                "cost_today_fen": c.get("cost_fen", 0),
+                "last_error": row.get("last_error") or "",
+                "updated": local(row.get("updated_at")),
+            }
+        )
+    return {
+        "modems": modems,
+        "queue": store.queue_depth(),
+        "inbound_parts_waiting": store.pending_parts(),
+        "time": local(ts(now)),
+    }
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def doctor(cfg: Config) -> list[Check]:
+    """Checks an admin can act on: devices, permissions, ModemManager, database."""
+    checks: list[Check] = []
+    for m in cfg.modems:
+        if not m.enabled:
+            continue
+        if m.port == EMULATOR_PORT:
+            checks.append(Check(f"modem {m.name}", True, "built-in emulator"))
+            continue
+        p = Path(m.port)
+        if not p.exists():
+            checks.append(
+                Check(f"modem {m.name}", False, f"{m.port} does not exist (plugged in? see /dev/serial/by-id/)")
+            )
+            continue
+        if not os.access(p, os.R_OK | os.W_OK):
+            checks.append(
+                Check(f"modem {m.name}", False, f"no permission to open {m.port} (add the user to the dialout group)")
+            )
+            continue
+        holder = _holder(p)
+        if holder:
+            checks.append(
+                Check(
+                    f"modem {m.name}",
+                    False,
+                    f"{m.port} is held by {holder}; stop it or install systemd/99-smsd-modems.rules",
+                )
+            )
+            continue
+        is_char = stat.S_ISCHR(p.stat().st_mode)
+        checks.append(Check(f"modem {m.name}", True, f"{m.port} present" + ("" if is_char else " (not a tty?)")))
+    if shutil.which("ModemManager") and _running("ModemManager"):
+        checks.append(Check("ModemManager", False, "running: it probes serial modems; see README 'Install on a box'"))
+    db = cfg.database
+    folder = db.parent if db.parent.exists() else db.parent.parent
+    writable = os.access(db if db.exists() else folder, os.W_OK)
+    checks.append(Check("database", writable, f"{db} " + ("writable" if writable else "is not writable")))
+    if db.exists() and writable:
+        with Store(db) as store:
+            checks.append(Check("database integrity", store.integrity_ok(), "PRAGMA integrity_check"))
+    return checks
+
+
+def _holder(device: Path) -> str:
+    target = str(device.resolve())
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target and int(pid) != os.getpid():
+                    return Path(f"/proc/{pid}/comm").read_text().strip() + f" (pid {pid})"
+        except OSError:
+            continue
+    return ""
+
+
+def _running(name: str) -> bool:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == name:
+                return True
+        except OSError:
+            continue
+    return False

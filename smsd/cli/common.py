@@ -1,0 +1,86 @@
+"""What every command shares: --config, error handling, tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from smsd import config as configmod
+from smsd.config import Config
+from smsd.errors import SmsdError
+from smsd.i18n import _
+from smsd.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        envvar=configmod.ENV_VAR,
+        default=configmod.DEFAULT_PATH,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help=_("Configuration file (or set SMSD_CONFIG)."),
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help=_("Print JSON instead of a table."))(f)
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """A domain error becomes one line on stderr and exit code 1; never a traceback."""
+    try:
+        yield
+    except SmsdError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def load(config_path: str) -> Config:
+    with handled():
+        return configmod.load(config_path)
+
+
+def open_store(cfg: Config) -> Store:
+    with handled():
+        return Store(cfg.database)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _fit(text: str, width: int) -> str:
+    if _width(text) <= width:
+        return text + " " * (width - _width(text))
+    out, used = "", 0
+    for ch in text:
+        w = _width(ch)
+        if used + w > width - 1:
+            break
+        out, used = out + ch, used + w
+    return out + "…" + " " * (width - used - 1)
+
+
+def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, int]]) -> None:
+    """Print rows as an aligned table; columns are (key, heading, max width); CJK counts double."""
+    if not rows:
+        click.echo(_("(nothing)"))
+        return
+    cells = [[("" if r.get(k) is None else str(r.get(k))).replace("\n", " ") for k, _h, _w in columns] for r in rows]
+    widths = [min(w, max([_width(h)] + [_width(c[i]) for c in cells])) for i, (_k, h, w) in enumerate(columns)]
+    click.echo("  ".join(_fit(h, widths[i]) for i, (_k, h, _w) in enumerate(columns)).rstrip())
+    for c in cells:
+        click.echo("  ".join(_fit(v, widths[i]) for i, v in enumerate(c)).rstrip())

@@ -1,0 +1,104 @@
+"""run, status, check-config, doctor: the daemon and its health."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from smsd import admin, daemon
+from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.config import EMULATOR_PORT
+from smsd.errors import ConfigError
+from smsd.i18n import _
+
+
+@click.command()
+@config_option
+def run(config_path: str) -> None:
+    """Run the daemon in the foreground (systemd runs exactly this).
+
+    \b
+    Example:
+        smsd run --config /etc/smsd/config.toml
+    """
+    with handled():
+        sys.exit(daemon.run(config_path))
+
+
+@click.command()
+@config_option
+@json_option
+def status(config_path: str, as_json: bool) -> None:
+    """Show each modem (state, signal, operator, sent today, last error) and the queue.
+
+    \b
+    Example:
+        smsd status
+        smsd status --json
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        data = admin.status(store, cfg)
+    if as_json:
+        echo_json(data)
+        return
+    table(
+        data["modems"],
+        [
+            ("name", _("MODEM"), 8),
+            ("state", _("STATE"), 7),
+            ("signal", _("SIGNAL"), 6),
+            ("operator", _("OPERATOR"), 14),
+            ("sent_today", _("SENT TODAY"), 10),
+            ("received_today", _("RECEIVED"), 8),
+            ("storage", _("SIM"), 6),
+            ("last_error", _("LAST ERROR"), 40),
+        ],
+    )
+    q = data["queue"]
+    click.echo(
+        _("queue: {queued} queued, {sending} sending, {sent} sent, {delivered} delivered, {failed} failed").format(
+            **{k: q.get(k, 0) for k in ("queued", "sending", "sent", "delivered", "failed")}
+        )
+    )
+
+
+@click.command("check-config")
+@config_option
+def check_config(config_path: str) -> None:
+    """Check config.toml (keys, types, values, serial devices) and say what is wrong.
+
+    \b
+    Example:
+        smsd check-config --config /etc/smsd/config.toml
+    """
+    cfg = load(config_path)
+    with handled():
+        for m in cfg.modems:
+            if m.enabled and m.port != EMULATOR_PORT and not os.path.exists(m.port):
+                raise ConfigError(
+                    f"{cfg.path}: port {m.port} of [modems.{m.name}] does not exist "
+                    "(plugged in? see /dev/serial/by-id/)"
+                )
+    click.echo(_("{path}: OK ({n} modem(s))").format(path=cfg.path, n=len(cfg.modems)))
+
+
+@click.command()
+@config_option
+def doctor(config_path: str) -> None:
+    """Diagnose: devices present, permission to open them, ModemManager, database writable.
+
+    \b
+    Example:
+        smsd doctor
+    """
+    cfg = load(config_path)
+    with handled():
+        checks = admin.doctor(cfg)
+    for c in checks:
+        click.echo(f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise click.ClickException(_("{n} problem(s) found").format(n=len(failed)))

@@ -1,0 +1,196 @@
+"""send, outbox, inbox: queue messages and see what happened to them."""
+
+from __future__ import annotations
+
+import click
+
+from smsd import admin
+from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.clock import local
+from smsd.i18n import _
+from smsd.phone import mask
+
+STATES = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "expired")
+
+
+@click.command()
+@config_option
+@click.argument("number")
+@click.argument("text")
+@click.option("--at", "at", metavar="WHEN", help=_("Send later: 'YYYY-MM-DD HH:MM' or 'HH:MM' (Asia/Shanghai)."))
+@click.option("--priority", type=int, default=None, help=_("0 (lowest) to 9 (highest); default from config.toml."))
+@click.option("--no-report", is_flag=True, help=_("Do not ask the network for a delivery report."))
+def send(config_path: str, number: str, text: str, at: str | None, priority: int | None, no_report: bool) -> None:
+    """Queue one SMS to NUMBER; the running daemon sends it.
+
+    \b
+    Example:
+        smsd send +8613800138000 "你好，测试"
+        smsd send 13800138000 "明天上午九点开会" --at "2026-12-01 08:00"
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        mid = admin.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
+        msg = store.message_or_error(mid)
+    click.echo(
+        _("queued message {id} to {to} ({n} segment(s))").format(id=mid, to=mask(msg["to_number"]), n=msg["segments"])
+    )
+
+
+@click.group(invoke_without_command=True)
+@config_option
+@click.option("--state", type=click.Choice(STATES), help=_("Only messages in this state."))
+@click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
+@click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))
+@json_option
+@click.pass_context
+def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, unmask: bool, as_json: bool) -> None:
+    """List outgoing messages, newest first (or: show, cancel, retry one).
+
+    \b
+    Example:
+        smsd outbox --state failed
+        smsd outbox --json
+        smsd outbox show 42
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        rows = store.messages(state, limit)
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        r["to"] = r["to_number"] if unmask else mask(r["to_number"])
+        r["created"] = local(r["created_at"])
+        r["dup"] = "!" if r["possible_duplicate"] else ""
+    table(
+        rows,
+        [
+            ("id", "ID", 8),
+            ("state", _("STATE"), 9),
+            ("to", _("TO"), 14),
+            ("segments", _("SEG"), 3),
+            ("modem", _("MODEM"), 8),
+            ("created", _("CREATED"), 19),
+            ("dup", "DUP", 3),
+            ("text", _("TEXT"), 30),
+            ("last_error", _("LAST ERROR"), 30),
+        ],
+    )
+
+
+@outbox.command("show")
+@config_option
+@click.argument("message_id", type=int)
+@json_option
+def outbox_show(config_path: str, message_id: int, as_json: bool) -> None:
+    """Show one message with its parts and its history.
+
+    \b
+    Example:
+        smsd outbox show 42
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        view = admin.message_view(store, message_id)
+    if as_json:
+        echo_json(view)
+        return
+    for key in (
+        "id",
+        "state",
+        "to_number",
+        "segments",
+        "encoding",
+        "priority",
+        "modem",
+        "attempts",
+        "possible_duplicate",
+        "last_error",
+        "cost_fen",
+    ):
+        click.echo(f"{key:>18}: {view[key] if view[key] is not None else ''}")
+    click.echo(f"{'text':>18}: {view['text']}")
+    table(
+        view["parts"],
+        [
+            ("seq", "#", 3),
+            ("state", _("STATE"), 10),
+            ("modem", _("MODEM"), 8),
+            ("mr", "MR", 4),
+            ("price_fen", _("FEN"), 4),
+            ("sent_at", _("SENT (UTC)"), 24),
+        ],
+    )
+    for e in view["events"]:
+        click.echo(f"  {local(e['at'])}  {e['event']:<18} {e['actor']:<12} {e['detail']}")
+
+
+@outbox.command("cancel")
+@config_option
+@click.argument("message_id", type=int)
+def outbox_cancel(config_path: str, message_id: int) -> None:
+    """Cancel a queued message (not one a modem is sending).
+
+    \b
+    Example:
+        smsd outbox cancel 42
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        store.cancel(message_id, actor="cli")
+    click.echo(_("message {id} cancelled").format(id=message_id))
+
+
+@outbox.command("retry")
+@config_option
+@click.argument("message_id", type=int)
+def outbox_retry(config_path: str, message_id: int) -> None:
+    """Queue a failed, expired or cancelled message again.
+
+    \b
+    Example:
+        smsd outbox retry 42
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        store.retry(message_id, actor="cli", expire_hours=cfg.sending.expire_hours)
+    click.echo(_("message {id} queued again").format(id=message_id))
+
+
+@click.command()
+@config_option
+@click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
+@click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))
+@json_option
+def inbox(config_path: str, limit: int, unmask: bool, as_json: bool) -> None:
+    """List received SMS, newest first.
+
+    \b
+    Example:
+        smsd inbox --limit 20
+        smsd inbox --json
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        rows = store.inbox(limit)
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        r["from"] = r["sender"] if unmask else mask(r["sender"])
+        r["received"] = local(r["received_at"])
+        r["flags"] = ("incomplete " if r["incomplete"] else "") + ("undecodable" if r["undecodable"] else "")
+    table(
+        rows,
+        [
+            ("id", "ID", 8),
+            ("received", _("RECEIVED"), 19),
+            ("modem", _("MODEM"), 8),
+            ("from", _("FROM"), 14),
+            ("text", _("TEXT"), 50),
+            ("flags", _("FLAGS"), 12),
+        ],
+    )

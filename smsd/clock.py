@@ -1,0 +1,38 @@
+"""Time: stored as UTC text, shown and reasoned about in the office's time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+UTC = UTC
+LOCAL = ZoneInfo("Asia/Shanghai")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ts(when: datetime) -> str:
+    """The one text form of a time in the database: '2026-11-27T14:00:00.123Z' (sortable)."""
+    if when.tzinfo is None:
+        raise ValueError("naive datetime: attach a time zone before storing")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def local(text: str | None, tz: ZoneInfo = LOCAL) -> str:
+    """A stored time for people: '2026-11-27 22:00:00' in the office's zone."""
+    if not text:
+        return ""
+    return parse_ts(text).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def later(when: datetime, seconds: float) -> datetime:
+    return when + timedelta(seconds=seconds)

@@ -1,0 +1,212 @@
+"""config.toml: one schema (name, type, default, help), parsed with tomllib into frozen dataclasses.
+
+Unknown keys, wrong types and impossible values fail with a ConfigError that names the key,
+the file and what to do. Nothing falls back silently to a default on a typo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smsd.errors import ConfigError
+
+ENV_VAR = "SMSD_CONFIG"
+DEFAULT_PATH = "config.toml"
+EMULATOR_PORT = "emulator"
+
+
+def opt(default: Any, help: str, check: Any = None, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"help": help, "check": check, "choices": choices})
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be greater than 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be 0 or more"
+
+
+def _hhmm_range(v: str) -> str | None:
+    if v == "" or re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", v):
+        return None
+    return 'must look like "21:00-08:00" (or "" for none)'
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    database: str = opt("run/smsd.db", "SQLite database file (relative paths are relative to this file).")
+    log_level: str = opt("info", "Log level on stderr.", choices=("debug", "info", "warning", "error"))
+    log_privacy: bool = opt(True, "Mask phone numbers (138****8000) and message text in logs.")
+    timezone: str = opt("Asia/Shanghai", "Time zone for display, quiet hours and month boundaries.")
+    poll_ms: int = opt(100, "How often the daemon checks the database for new work (ms).", _positive)
+
+
+@dataclass(frozen=True)
+class SendingConfig:
+    status_reports: bool = opt(True, "Ask the network for a delivery report of every part.")
+    validity_hours: int = opt(24, "How long the network keeps trying to deliver (TP-VP).", _positive)
+    expire_hours: int = opt(72, "A message still queued this long after its send time expires.", _positive)
+    max_attempts: int = opt(5, "Tries per message before it fails (transient errors only).", _positive)
+    retry_backoff_s: int = opt(30, "Wait before the first retry; doubles each time.", _positive)
+    lease_s: int = opt(300, "A claimed message not finished by then returns to the queue.", _positive)
+    repin_after_s: int = opt(
+        3600,
+        "A multipart message half-sent on a modem that stays down this long is "
+        "resent whole on another modem (flagged possible duplicate).",
+        _positive,
+    )
+    default_priority: int = opt(5, "Priority of `smsd send` (0-9, higher first); replies use 9.")
+
+
+@dataclass(frozen=True)
+class ModemConfig:
+    name: str = opt("", "The modem's name (the table's key).")
+    port: str = opt("", 'Serial device (/dev/serial/by-id/..., /dev/ttyUSB0, a pty) or "emulator".')
+    price_fen: int = opt(6, "What this SIM pays per segment, in fen (1 CNY = 100 fen).", _non_negative)
+    pin: str = opt("", "SIM PIN, if the SIM asks for one (never retried: 3 wrong tries lock it).")
+    smsc: str = opt("", "SMS centre number; empty uses the one stored on the SIM.")
+    baudrate: int = opt(115200, "Serial speed.", _positive)
+    enabled: bool = opt(True, "Set false to leave this modem alone.")
+    command_timeout_s: float = opt(5.0, "Answer time allowed for an ordinary AT command.", _positive)
+    send_timeout_s: float = opt(60.0, "Answer time allowed for one AT+CMGS submit.", _positive)
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    dir: str = opt("run/sim", "Where the built-in emulator puts its ptys, sent logs and control socket.")
+    profile: str = opt(
+        "generic", "Dialect of the emulated modems.", choices=("generic", "huawei", "wavecom", "simcom", "quectel")
+    )
+    send_delay_ms: int = opt(3000, "Time the emulated network takes per submit (real: 2000-6000).", _non_negative)
+    command_delay_ms: int = opt(20, "Time the emulated modem takes per command.", _non_negative)
+    status_report_delay_ms: int = opt(5000, "Time until an emulated delivery report arrives.", _non_negative)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    daemon: DaemonConfig
+    sending: SendingConfig
+    emulator: EmulatorConfig
+    modems: tuple[ModemConfig, ...]
+
+    def resolve(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    @property
+    def database(self) -> Path:
+        return self.resolve(self.daemon.database)
+
+    def modem(self, name: str) -> ModemConfig:
+        for m in self.modems:
+            if m.name == name:
+                return m
+        raise ConfigError(f"{self.path}: no modem named {name!r}")
+
+
+SECTIONS: dict[str, type] = {"daemon": DaemonConfig, "sending": SendingConfig, "emulator": EmulatorConfig}
+
+
+def config_path(given: str | None = None) -> Path:
+    return Path(given or os.environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Read and check a config file; every problem is a ConfigError of one line."""
+    p = config_path(str(path) if path else None)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found (pass --config or set {ENV_VAR})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config file: {getattr(exc, 'strerror', None) or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse(raw, p.resolve())
+
+
+def parse(raw: dict[str, Any], path: Path) -> Config:
+    known = set(SECTIONS) | {"modems"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown section [{key}]; known: {', '.join(sorted(known))}")
+    sections = {name: _build(cls, raw.get(name, {}), path, name) for name, cls in SECTIONS.items()}
+    modems_raw = raw.get("modems", {})
+    if not isinstance(modems_raw, dict):
+        raise ConfigError(f"{path}: modems must be tables like [modems.m1]")
+    modems = []
+    for name, table in modems_raw.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+            raise ConfigError(f"{path}: modem name {name!r} may use letters, digits, - and _ only")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [modems.{name}] must be a table")
+        if "name" in table:
+            raise ConfigError(f"{path}: [modems.{name}] must not set name; the table key is the name")
+        m = _build(ModemConfig, {**table, "name": name}, path, f"modems.{name}")
+        if not m.port:
+            raise ConfigError(f'{path}: [modems.{name}] needs port = "/dev/ttyUSB0" (or "emulator")')
+        modems.append(m)
+    if not modems:
+        raise ConfigError(f'{path}: no modems; add a table like [modems.m1] with port = "emulator"')
+    ports = [m.port for m in modems if m.port != EMULATOR_PORT]
+    dup = {x for x in ports if ports.count(x) > 1}
+    if dup:
+        raise ConfigError(f"{path}: port {sorted(dup)[0]} is used by two modems")
+    return Config(path, sections["daemon"], sections["sending"], sections["emulator"], tuple(modems))
+
+
+def _build(cls: type, table: Any, path: Path, where: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{where}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in fields:
+            hint = _closest(key, fields)
+            raise ConfigError(
+                f"{path}: unknown key {key!r} in [{where}]" + (f"; did you mean {hint!r}?" if hint else "")
+            )
+        f = fields[key]
+        values[key] = _check(f, value, path, where)
+    return cls(**values)
+
+
+def _check(f: dataclasses.Field, value: Any, path: Path, where: str) -> Any:
+    want = type(f.default)
+    ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        names = {bool: "true or false", int: "a whole number", float: "a number", str: "a quoted string"}
+        raise ConfigError(f"{path}: {f.name} in [{where}] must be {names.get(want, want.__name__)}, not {value!r}")
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{path}: {f.name} in [{where}] must be one of {', '.join(choices)}, not {value!r}")
+    check = f.metadata.get("check")
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{path}: {f.name} in [{where}] {problem} (got {value!r})")
+    return value
+
+
+def _closest(key: str, options: dict[str, Any]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(key, list(options), n=1)
+    return found[0] if found else None
+
+
+def documented_keys() -> dict[str, list[str]]:
+    """Every key of every section, for the test that checks config.toml documents them all."""
+    out = {name: [f.name for f in dataclasses.fields(cls)] for name, cls in SECTIONS.items()}
+    out["modems.*"] = [f.name for f in dataclasses.fields(ModemConfig) if f.name != "name"]
+    return out

@@ -1,0 +1,183 @@
+"""`smsd run`: config -> logging -> store -> modems -> workers -> scheduler -> wait.
+
+SIGTERM or SIGINT stops gracefully: no new claims, a submit in flight finishes (or its
+message is released), then everything closes. Under systemd the daemon reports READY,
+STATUS and watchdog pings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from smsd import config as configmod
+from smsd import phone, systemd
+from smsd.config import EMULATOR_PORT, Config
+from smsd.errors import StoreError
+from smsd.sim.emulator import Emulator
+from smsd.sim.modem import ModemOptions
+from smsd.store import Store
+from smsd.worker import Worker
+
+log = logging.getLogger("smsd.daemon")
+
+INCOMPLETE_AFTER_S = 24 * 3600
+
+
+def setup_logging(level: str) -> None:
+    """stderr only (journald under systemd, which adds its own timestamps)."""
+    fmt = "%(levelname)s %(name)s %(message)s"
+    if not os.environ.get("JOURNAL_STREAM"):
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+class Daemon:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.stop_event = threading.Event()
+        self.emulator: Emulator | None = None
+        self.workers: list[Worker] = []
+        self.scheduler: BackgroundScheduler | None = None
+        self.store: Store | None = None
+
+    # ------------------------------------------------------------ the top-to-bottom story
+
+    def run(self) -> int:
+        phone.PRIVACY = self.cfg.daemon.log_privacy
+        self.store = Store(self.cfg.database)
+        recovered = self.store.recover()
+        if recovered:
+            log.warning("outbox.recovered count=%s (messages found 'sending' at start-up are queued again)", recovered)
+        ports = self._start_emulator()
+        self._start_workers(ports)
+        self._start_scheduler()
+        self._install_signals()
+        systemd.notify("READY=1\nSTATUS=" + self._status_line())
+        log.info("smsd.started modems=%s database=%s", ",".join(w.name for w in self.workers), self.cfg.database)
+        self._wait()
+        self._shutdown()
+        return 0
+
+    def _start_emulator(self) -> dict[str, str]:
+        ports = {m.name: m.port for m in self.cfg.modems if m.enabled}
+        emulated = [m for m in self.cfg.modems if m.enabled and m.port == EMULATOR_PORT]
+        if not emulated:
+            return ports
+        e = self.cfg.emulator
+        options = [
+            ModemOptions(
+                m.name,
+                profile=e.profile,
+                send_delay_ms=e.send_delay_ms,
+                command_delay_ms=e.command_delay_ms,
+                status_report_delay_ms=e.status_report_delay_ms,
+            )
+            for m in emulated
+        ]
+        self.emulator = Emulator(self.cfg.resolve(e.dir), options)
+        self.emulator.start()
+        for m in emulated:
+            ports[m.name] = str(self.emulator[m.name].link)
+        log.info("emulator.started dir=%s modems=%s", self.cfg.resolve(e.dir), ",".join(m.name for m in emulated))
+        return ports
+
+    def _start_workers(self, ports: dict[str, str]) -> None:
+        for m in self.cfg.modems:
+            if m.enabled:
+                self.workers.append(Worker(m, ports[m.name], str(self.cfg.database), self.cfg.sending))
+        for w in self.workers:
+            w.start()
+        threading.Thread(target=self._watch_database, name="db-watch", daemon=True).start()
+
+    def _watch_database(self) -> None:
+        """Wake every worker within poll_ms of any commit by another process (the CLI)."""
+        store = Store(self.cfg.database)
+        seen = store.data_version()
+        try:
+            while not self.stop_event.wait(self.cfg.daemon.poll_ms / 1000):
+                now = store.data_version()
+                if now != seen:
+                    seen = now
+                    for w in self.workers:
+                        w.wake.set()
+        finally:
+            store.close()
+
+    def _start_scheduler(self) -> None:
+        self.scheduler = BackgroundScheduler(
+            timezone=self.cfg.daemon.timezone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        self.scheduler.add_job(self._housekeeping, "interval", seconds=60, id="housekeeping")
+        self.scheduler.start()
+
+    def _housekeeping(self) -> None:
+        store = Store(self.cfg.database)
+        try:
+            expired = store.expire_due()
+            stale = store.recover(only_expired_leases=True)
+            joined = store.release_incomplete(INCOMPLETE_AFTER_S)
+            if expired or stale or joined:
+                log.info("housekeeping expired=%s stale_leases=%s incomplete_released=%s", expired, stale, joined)
+        except StoreError as exc:
+            log.error("housekeeping.failed error=%s", exc)
+        finally:
+            store.close()
+        systemd.notify("STATUS=" + self._status_line())
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, _frame: object) -> None:
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def _wait(self) -> None:
+        interval = systemd.watchdog_interval() or 30.0
+        while not self.stop_event.wait(interval):
+            if all(w.thread and w.thread.is_alive() for w in self.workers):
+                systemd.notify("WATCHDOG=1")
+            else:
+                log.error("smsd.worker_died: not pinging the watchdog; systemd will restart smsd")
+
+    def _shutdown(self) -> None:
+        systemd.notify("STOPPING=1")
+        log.info("smsd.stopping")
+        for w in self.workers:
+            w.stop()
+        for w in self.workers:
+            w.join(timeout=self.cfg.modems[0].send_timeout_s + 5)
+        if self.scheduler:
+            self.scheduler.shutdown(wait=False)
+        if self.emulator:
+            self.emulator.stop()
+        if self.store:
+            self.store.close()
+        log.info("smsd.stopped")
+
+    def _status_line(self) -> str:
+        try:
+            with Store(self.cfg.database) as store:
+                depth = store.queue_depth()
+        except StoreError:
+            return "database unavailable"
+        ready = sum(1 for w in self.workers if w.driver.ready)
+        return f"{ready}/{len(self.workers)} modems ready, {depth.get('queued', 0)} queued"
+
+
+def run(config_path: str | Path | None) -> int:
+    cfg = configmod.load(config_path)
+    setup_logging(cfg.daemon.log_level)
+    started = time.monotonic()
+    code = Daemon(cfg).run()
+    log.debug("smsd.ran seconds=%.0f", time.monotonic() - started)
+    return code

@@ -1,0 +1,66 @@
+"""Phone numbers: normalise with libphonenumber (E.164, +8613800138000) and mask for logs."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from smsd.errors import InputError
+
+CN_MOBILE = re.compile(r"^\+861[3-9]\d{9}$")
+
+
+def normalise(raw: str, region: str = "CN") -> str:
+    """'138 0013 8000', '008613800138000', '86 138…' -> '+8613800138000'; InputError otherwise."""
+    text = str(raw).strip()
+    cleaned = re.sub(r"[\s\-()（）]", "", text)
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    elif re.fullmatch(r"861[3-9]\d{9}", cleaned):
+        cleaned = "+" + cleaned
+    try:
+        number = phonenumbers.parse(cleaned, region)
+    except phonenumbers.NumberParseException:
+        raise InputError(f"{text!r} is not a phone number") from None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if number.country_code == 86:
+        if not CN_MOBILE.match(e164):
+            raise InputError(f"{text!r} is not a Chinese mobile number (1[3-9] and 9 more digits)")
+        return e164
+    kind = phonenumbers.number_type(number)
+    if not phonenumbers.is_valid_number(number) or kind not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise InputError(f"{text!r} is not a valid mobile number")
+    return e164
+
+
+def is_mobile(sender: str) -> bool:
+    """True for a sender a person could answer from (not 10086, 106..., or a name)."""
+    try:
+        normalise(sender)
+    except InputError:
+        return False
+    return True
+
+
+def mask(number: str) -> str:
+    """'+8613800138000' -> '138****8000'; short or odd senders keep only their last 4."""
+    digits = re.sub(r"\D", "", number or "")
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if len(digits) >= 11:
+        return f"{digits[:3]}****{digits[-4:]}"
+    if len(digits) > 4:
+        return "*" * (len(digits) - 4) + digits[-4:]
+    return digits or "?"
+
+
+PRIVACY = True  # the daemon sets this from log_privacy in config.toml
+
+
+def shown(number: str) -> str:
+    """A number as logs show it: masked unless log_privacy = false."""
+    return mask(number) if PRIVACY else number

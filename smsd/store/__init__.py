@@ -1,0 +1,156 @@
+"""The store: the only module that speaks SQL. SQLite in WAL mode, short transactions.
+
+Each thread opens its own Store (one connection). Every state change is committed before
+the caller does anything irreversible with it, and is written to the append-only event
+log in the same transaction. Verbs are grouped by concept: outbox.py, inbox.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from smsd.clock import ts, utcnow
+from smsd.errors import StoreError
+from smsd.store.inbox import InboxVerbs
+from smsd.store.outbox import OutboxVerbs
+from smsd.store.schema import migrations
+
+
+class Store(OutboxVerbs, InboxVerbs):
+    """One connection to the smsd database, with the verbs the daemon and CLI use."""
+
+    def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"database {self.path} does not exist (start the daemon once, or check --config)")
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self.conn = conn
+            self.db = Database(conn)
+            if migrations.pending(self.db):
+                with self.tx():  # one process migrates; the other waits, then finds nothing pending
+                    migrations.apply(self.db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ transactions
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE: no lock upgrade, no BUSY surprise)."""
+        if self.conn.in_transaction:
+            with self.db.atomic():
+                yield self.conn
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"database {self.path} is not writable: {exc}") from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise StoreError(f"database {self.path}: commit failed: {exc}") from None
+
+    def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        row = self.conn.execute(sql, params).fetchone()
+        return dict(row) if row else None
+
+    def data_version(self) -> int:
+        """Changes when another connection commits: the daemon's cheap 'anything new?'."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # ------------------------------------------------------------ events and counters
+
+    def event(
+        self,
+        entity: str,
+        entity_id: Any,
+        event: str,
+        detail: str = "",
+        actor: str = "daemon",
+        now: datetime | None = None,
+    ) -> None:
+        """Append to the event log (call inside the transaction that made the change)."""
+        self.conn.execute(
+            "INSERT INTO events (at, entity, entity_id, event, detail, actor) VALUES (?, ?, ?, ?, ?, ?)",
+            (ts(now or utcnow()), entity, None if entity_id is None else str(entity_id), event, detail, actor),
+        )
+
+    def events(self, entity: str | None = None, entity_id: Any = None, limit: int = 1000) -> list[dict[str, Any]]:
+        if entity is None:
+            return self.rows("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
+        return self.rows(
+            "SELECT * FROM events WHERE entity = ? AND entity_id = ? ORDER BY id LIMIT ?",
+            (entity, str(entity_id), limit),
+        )
+
+    def next_counter(self, name: str, modulo: int) -> int:
+        """Increment a persistent counter and return its new value mod modulo (inside a tx)."""
+        self.conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1",
+            (name,),
+        )
+        row = self.conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) % modulo
+
+    # ------------------------------------------------------------ modems
+
+    def update_modem(self, name: str, now: datetime | None = None, **health: Any) -> None:
+        with self.tx():
+            self.db["modems"].upsert({"name": name, **health, "updated_at": ts(now or utcnow())}, pk="name")
+
+    def modems(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM modems ORDER BY name")
+
+    def modem_counts(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Parts sent and messages received per modem since a time (for `smsd status`)."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.rows(
+            "SELECT modem, COUNT(*) AS n, COALESCE(SUM(price_fen), 0) AS fen FROM outbox_parts "
+            "WHERE sent_at >= ? AND modem IS NOT NULL GROUP BY modem",
+            (ts(since),),
+        ):
+            out.setdefault(r["modem"], {})["sent"] = r["n"]
+            out[r["modem"]]["cost_fen"] = r["fen"]
+        for r in self.rows(
+            "SELECT modem, COUNT(*) AS n FROM inbox WHERE received_at >= ? GROUP BY modem", (ts(since),)
+        ):
+            out.setdefault(r["modem"], {})["received"] = r["n"]
+        return out
+
+
+__all__ = ["Store", "StoreError"]

@@ -1,0 +1,141 @@
+"""Inbox verbs: every PDU is stored (deduplicated) before the modem deletes it; parts of a
+concatenated SMS are joined by (modem, sender, reference, total) once all are here, or
+released flagged incomplete after a while."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from smsd import pdu
+from smsd.clock import ts, utcnow
+from smsd.phone import mask
+
+if TYPE_CHECKING:
+    from smsd.store import Store
+
+
+class InboxVerbs:
+    def save_inbound(
+        self: Store,
+        modem: str,
+        pdu_hex: str,
+        decoded: pdu.Deliver | None,
+        error: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[int | None, bool]:
+        """Persist one received PDU. Returns (inbox id when a message is complete, duplicate?)."""
+        now = now or utcnow()
+        digest = hashlib.sha1(pdu_hex.upper().encode()).hexdigest()
+        with self.tx():
+            if self.one("SELECT id FROM inbox_parts WHERE modem = ? AND pdu_hash = ?", (modem, digest)):
+                self.event("inbox", None, "duplicate_pdu", f"modem={modem} hash={digest[:12]}", f"worker:{modem}", now)
+                return None, True
+            c = decoded.concat if decoded else None
+            cur = self.conn.execute(
+                "INSERT INTO inbox_parts (modem, pdu, pdu_hash, sender, ref, total, seq, raw_text, scts, error, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    modem,
+                    pdu_hex,
+                    digest,
+                    decoded.sender if decoded else None,
+                    c.ref if c else None,
+                    c.total if c else None,
+                    c.seq if c else None,
+                    decoded.raw_text if decoded else None,
+                    ts(decoded.scts) if decoded and decoded.scts else None,
+                    error,
+                    ts(now),
+                ),
+            )
+            part_id = int(cur.lastrowid or 0)
+            if decoded is None:
+                return self._assemble([part_id], modem, "", f"[undecodable PDU: {error}]", now, undecodable=True), False
+            if c is None or c.total <= 1:
+                return self._assemble([part_id], modem, decoded.sender, decoded.text, now), False
+            group = self.rows(
+                "SELECT id, seq, raw_text FROM inbox_parts WHERE inbox_id IS NULL AND modem = ? AND sender = ? "
+                "AND ref = ? AND total = ? ORDER BY seq, id",
+                (modem, decoded.sender, c.ref, c.total),
+            )
+            by_seq = {g["seq"]: g for g in group}
+            if len(by_seq) < c.total:
+                return None, False
+            ids = [by_seq[s]["id"] for s in range(1, c.total + 1)]
+            text = pdu.clean_text("".join(by_seq[s]["raw_text"] or "" for s in range(1, c.total + 1)))
+            return self._assemble(ids, modem, decoded.sender, text, now), False
+
+    def _assemble(
+        self: Store,
+        part_ids: list[int],
+        modem: str,
+        sender: str,
+        text: str,
+        now: datetime,
+        *,
+        incomplete: bool = False,
+        undecodable: bool = False,
+    ) -> int:
+        first = self.one("SELECT scts FROM inbox_parts WHERE id = ?", (part_ids[0],))
+        cur = self.conn.execute(
+            "INSERT INTO inbox (modem, sender, text, parts, incomplete, undecodable, scts, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                modem,
+                sender,
+                text,
+                len(part_ids),
+                int(incomplete),
+                int(undecodable),
+                first["scts"] if first else None,
+                ts(now),
+            ),
+        )
+        inbox_id = int(cur.lastrowid or 0)
+        self.conn.executemany("UPDATE inbox_parts SET inbox_id = ? WHERE id = ?", [(inbox_id, i) for i in part_ids])
+        flags = " incomplete" if incomplete else (" undecodable" if undecodable else "")
+        self.event(
+            "inbox",
+            inbox_id,
+            "received",
+            f"modem={modem} from={mask(sender)} parts={len(part_ids)}{flags}",
+            f"worker:{modem}",
+            now,
+        )
+        return inbox_id
+
+    def release_incomplete(self: Store, older_than_s: int, now: datetime | None = None) -> int:
+        """Join what arrived of a concatenated SMS whose other parts never came."""
+        now = now or utcnow()
+        cutoff = ts(now - timedelta(seconds=older_than_s))
+        released = 0
+        with self.tx():
+            groups = self.rows(
+                "SELECT modem, sender, ref, total, MIN(received_at) AS first FROM inbox_parts WHERE inbox_id IS NULL "
+                "AND total > 1 GROUP BY modem, sender, ref, total HAVING first <= ?",
+                (cutoff,),
+            )
+            for g in groups:
+                parts = self.rows(
+                    "SELECT id, seq, raw_text FROM inbox_parts WHERE inbox_id IS NULL AND modem = ? AND sender = ? "
+                    "AND ref = ? AND total = ? ORDER BY seq, id",
+                    (g["modem"], g["sender"], g["ref"], g["total"]),
+                )
+                seen: dict[int, dict[str, Any]] = {}
+                for p in parts:
+                    seen.setdefault(p["seq"], p)
+                text = pdu.clean_text("…".join(p["raw_text"] or "" for _, p in sorted(seen.items())))
+                self._assemble([p["id"] for p in parts], g["modem"], g["sender"], text, now, incomplete=True)
+                released += 1
+        return released
+
+    def inbox(self: Store, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
+        if state:
+            return self.rows("SELECT * FROM inbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
+        return self.rows("SELECT * FROM inbox ORDER BY id DESC LIMIT ?", (limit,))
+
+    def pending_parts(self: Store) -> int:
+        row = self.one("SELECT COUNT(*) AS n FROM inbox_parts WHERE inbox_id IS NULL")
+        return int(row["n"]) if row else 0

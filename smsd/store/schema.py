@@ -1,0 +1,144 @@
+"""The database schema, as sqlite-utils migrations: append one, never edit an applied one."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("smsd")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            to_number TEXT NOT NULL,
+            text TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            segments INTEGER NOT NULL,
+            priority INTEGER NOT NULL DEFAULT 5,
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN
+                ('queued', 'sending', 'sent', 'delivered', 'failed', 'cancelled', 'expired')),
+            not_before TEXT,
+            expires_at TEXT,
+            retry_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL DEFAULT 5,
+            lease_owner TEXT,
+            lease_until TEXT,
+            modem TEXT,
+            concat_ref INTEGER,
+            pinned_at TEXT,
+            srr INTEGER NOT NULL DEFAULT 1,
+            validity_minutes INTEGER,
+            possible_duplicate INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            campaign_id INTEGER,
+            member_id INTEGER,
+            account TEXT,
+            dedup_key TEXT UNIQUE,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            delivered_at TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX outbox_ready ON outbox (state, priority DESC, id);
+        CREATE TABLE outbox_parts (
+            message_id INTEGER NOT NULL REFERENCES outbox (id),
+            seq INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+                ('pending', 'submitting', 'sent', 'delivered', 'failed')),
+            modem TEXT,
+            mr INTEGER,
+            price_fen INTEGER,
+            submitted_at TEXT,
+            sent_at TEXT,
+            report_status INTEGER,
+            report_at TEXT,
+            PRIMARY KEY (message_id, seq)
+        );
+        CREATE INDEX outbox_parts_report ON outbox_parts (modem, mr);
+        CREATE INDEX outbox_parts_sent ON outbox_parts (sent_at);
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY,
+            modem TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            parts INTEGER NOT NULL,
+            incomplete INTEGER NOT NULL DEFAULT 0,
+            undecodable INTEGER NOT NULL DEFAULT 0,
+            scts TEXT,
+            received_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'new',
+            handled_at TEXT
+        );
+        CREATE INDEX inbox_state ON inbox (state, id);
+        CREATE TABLE inbox_parts (
+            id INTEGER PRIMARY KEY,
+            modem TEXT NOT NULL,
+            pdu TEXT NOT NULL,
+            pdu_hash TEXT NOT NULL,
+            sender TEXT,
+            ref INTEGER,
+            total INTEGER,
+            seq INTEGER,
+            raw_text TEXT,
+            scts TEXT,
+            error TEXT,
+            received_at TEXT NOT NULL,
+            inbox_id INTEGER REFERENCES inbox (id),
+            UNIQUE (modem, pdu_hash)
+        );
+        CREATE INDEX inbox_parts_open ON inbox_parts (modem, sender, ref, total) WHERE inbox_id IS NULL;
+        CREATE TABLE status_reports (
+            id INTEGER PRIMARY KEY,
+            modem TEXT NOT NULL,
+            mr INTEGER NOT NULL,
+            recipient TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            discharge TEXT,
+            received_at TEXT NOT NULL,
+            message_id INTEGER,
+            seq INTEGER
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            entity_id TEXT,
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL
+        );
+        CREATE INDEX events_entity ON events (entity, entity_id);
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        CREATE TABLE modems (
+            name TEXT PRIMARY KEY,
+            port TEXT,
+            state TEXT,
+            signal INTEGER,
+            registered INTEGER,
+            operator TEXT,
+            model TEXT,
+            imei TEXT,
+            imsi TEXT,
+            storage_used INTEGER,
+            storage_total INTEGER,
+            last_error TEXT,
+            updated_at TEXT
+        );
+        CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        """
+    )

@@ -1,0 +1,303 @@
+"""One worker per modem: claim the next message, send it part by part, take what arrives.
+
+``loop()`` runs one iteration, so tests can drive a worker step by step. The worker owns
+its modem driver and its own database connection; it sleeps on an Event that the
+daemon's watcher sets when the database changes and the driver sets when a URC arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+
+from smsd import phone
+from smsd.clock import Clock, parse_ts, utcnow
+from smsd.config import ModemConfig, SendingConfig
+from smsd.errors import CmsError, ModemError, ModemGone, SmsdError
+from smsd.modem import cms
+from smsd.modem.driver import Inbound, ModemDriver
+from smsd.pdu import StatusReport
+from smsd.store import Store
+
+log = logging.getLogger(__name__)
+
+PING_AFTER_S = 55.0  # an idle modem hears one AT a minute: a dead one is noticed within 60 s
+HEALTH_EVERY_S = 600.0
+SWEEP_EVERY_S = 600.0
+MODEM_FAULT_PAUSE_S = 30.0
+
+
+class Worker:
+    def __init__(
+        self,
+        cfg: ModemConfig,
+        port: str,
+        db_path: str,
+        sending: SendingConfig,
+        *,
+        clock: Clock = utcnow,
+        idle_wait_s: float = 60.0,
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.db_path = db_path
+        self.sending = sending
+        self.clock = clock
+        self.idle_wait_s = idle_wait_s
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.store: Store | None = None
+        self.driver = ModemDriver(
+            cfg.name,
+            port,
+            on_inbound=self._on_inbound,
+            on_report=self._on_report,
+            wake=self.wake.set,
+            pin=cfg.pin or None,
+            smsc=cfg.smsc or None,
+            baudrate=cfg.baudrate,
+            command_timeout=cfg.command_timeout_s,
+            send_timeout=cfg.send_timeout_s,
+        )
+        self.thread: threading.Thread | None = None
+        self._paused_until = 0.0
+        self._last_health = 0.0
+        self._last_sweep = 0.0
+        self._was_ready = False
+        self.sent_parts = 0
+
+    # ------------------------------------------------------------ thread
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name=f"worker-{self.name}", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.thread:
+            self.thread.join(timeout)
+
+    def run(self) -> None:
+        self.store = Store(self.db_path)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self.loop()
+                except SmsdError as exc:  # the store or modem refused: note it, keep going
+                    log.error("worker.error modem=%s error=%s", self.name, exc)
+                    self.stopping.wait(1.0)
+                except Exception:
+                    log.exception("worker.crash modem=%s: restarting the loop", self.name)
+                    self.stopping.wait(1.0)
+        finally:
+            self.driver.close()
+            self._record_health()
+            self.store.close()
+
+    # ------------------------------------------------------------ one iteration
+
+    def loop(self) -> None:
+        """Connect if needed, take inbound, send one message, or wait for something to do."""
+        assert self.store is not None
+        if not self._connected():
+            return
+        try:
+            self.driver.handle_events()
+            if time.monotonic() >= self._paused_until and not self.stopping.is_set():
+                msg = self.store.claim_next(
+                    self.name, now=self.clock(), lease_s=self.sending.lease_s, repin_after_s=self.sending.repin_after_s
+                )
+                if msg is not None:
+                    self._send(msg)
+                    return
+            self._periodic()
+        except ModemError as exc:
+            self._lost(exc)
+            return
+        self.wake.wait(self._idle_timeout())
+        self.wake.clear()
+
+    def _connected(self) -> bool:
+        if self.driver.needs_init:
+            log.warning("modem.restarted modem=%s: initialising again", self.name)
+            self.driver.close()
+        if self.driver.ready:
+            return True
+        if self.driver.ensure_connected():
+            self._was_ready = True
+            self._last_sweep = self._last_health = time.monotonic()
+            self._record_health()
+            return True
+        if self._was_ready:
+            self._was_ready = False
+            self._record_health()
+        self.wake.wait(min(max(self.driver.retry_in(), 0.05), 1.0))
+        self.wake.clear()
+        return False
+
+    def _lost(self, exc: ModemError) -> None:
+        log.warning("modem.lost modem=%s error=%s", self.name, exc)
+        self.driver.health.last_error = str(exc)
+        self.driver.close()
+        self._record_health()
+
+    def _idle_timeout(self) -> float:
+        timeout = self.idle_wait_s
+        channel = self.driver.channel
+        if channel is not None:
+            timeout = min(timeout, max(0.05, PING_AFTER_S - (time.monotonic() - channel.last_rx)))
+        if self._paused_until > time.monotonic():
+            timeout = min(timeout, self._paused_until - time.monotonic())
+        due = self.store.next_due() if self.store else None
+        if due:
+            timeout = min(timeout, max(0.01, (parse_ts(due) - self.clock()).total_seconds()))
+        return max(0.01, timeout)
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        channel = self.driver.channel
+        if now - self._last_sweep >= SWEEP_EVERY_S:
+            self._last_sweep = now
+            self.driver.sweep()
+        if now - self._last_health >= HEALTH_EVERY_S:
+            self._last_health = now
+            self.driver.refresh_health()
+            self._record_health()
+        elif channel is not None and now - channel.last_rx >= PING_AFTER_S:
+            self.driver.ping()
+
+    # ------------------------------------------------------------ sending
+
+    def _send(self, msg: dict) -> None:
+        assert self.store is not None
+        mid = msg["id"]
+        parts = self.store.parts(mid)
+        validity = self.sending.validity_hours * 60 if self.sending.validity_hours else None
+        pdus = self.driver.encode(msg["to_number"], msg["text"], msg["concat_ref"], bool(msg["srr"]), validity)
+        if len(pdus) != len(parts):  # the plan is deterministic; this would be a bug, not a modem fault
+            self.store.send_failed(
+                mid,
+                error=f"planned {len(parts)} parts, encoded {len(pdus)}",
+                permanent=True,
+                maybe_sent=False,
+                backoff_s=0,
+                modem=self.name,
+                now=self.clock(),
+            )
+            return
+        for part in parts:
+            if part["state"] != "pending":
+                continue
+            if self.stopping.is_set():
+                self.store.release(mid, "daemon stopping between parts", f"worker:{self.name}", self.clock())
+                return
+            seq = part["seq"]
+            self.store.part_submitting(mid, seq, self.name, self.clock())
+            try:
+                mr = self.driver.send_part(pdus[seq - 1])
+            except CmsError as exc:
+                self._refused(mid, exc)
+                return
+            except ModemError as exc:
+                self.store.send_failed(
+                    mid,
+                    error=str(exc),
+                    permanent=False,
+                    maybe_sent=exc.maybe_sent,
+                    backoff_s=1,
+                    modem=self.name,
+                    now=self.clock(),
+                )
+                raise
+            self.sent_parts += 1
+            done = self.store.part_sent(
+                mid, seq, mr=mr, price_fen=self.cfg.price_fen, modem=self.name, now=self.clock()
+            )
+            if done:
+                log.info(
+                    "sms.sent id=%s modem=%s to=%s segments=%s",
+                    mid,
+                    self.name,
+                    phone.shown(msg["to_number"]),
+                    len(parts),
+                )
+
+    def _refused(self, mid: int, exc: CmsError) -> None:
+        assert self.store is not None
+        info = cms.classify(exc.code)
+        error = f"+CMS ERROR: {exc.code} ({info.meaning})"
+        state = self.store.send_failed(
+            mid,
+            error=error,
+            permanent=info.permanent,
+            maybe_sent=False,
+            backoff_s=self.sending.retry_backoff_s,
+            modem=self.name,
+            now=self.clock(),
+        )
+        log.warning("sms.refused id=%s modem=%s error=%r now=%s", mid, self.name, error, state)
+        if info.modem:  # the SIM or network is at fault: let other modems take the queue for a while
+            self._paused_until = time.monotonic() + MODEM_FAULT_PAUSE_S
+            self.driver.health.last_error = error
+            self._record_health()
+
+    # ------------------------------------------------------------ receiving
+
+    def _on_inbound(self, item: Inbound) -> None:
+        assert self.store is not None
+        inbox_id, duplicate = self.store.save_inbound(item.modem, item.pdu, item.message, item.error, self.clock())
+        sender = item.message.sender if item.message else "?"
+        if duplicate:
+            log.info("sms.duplicate modem=%s from=%s", self.name, phone.shown(sender))
+        elif inbox_id is not None:
+            log.info("sms.received id=%s modem=%s from=%s", inbox_id, self.name, phone.shown(sender))
+
+    def _on_report(self, modem: str, report: StatusReport) -> None:
+        assert self.store is not None
+        discharge: datetime | None = report.discharge
+        match = self.store.apply_report(
+            modem, report.mr, report.recipient, report.status, report.outcome, discharge, now=self.clock()
+        )
+        log.info(
+            "sms.report modem=%s mr=%s outcome=%s message=%s",
+            modem,
+            report.mr,
+            report.outcome,
+            match[0] if match else "unmatched",
+        )
+
+    # ------------------------------------------------------------ health
+
+    def _record_health(self) -> None:
+        if self.store is None:
+            return
+        h = self.driver.health
+        state = "ready" if self.driver.ready else "down"
+        if self._paused_until > time.monotonic():
+            state = "paused"
+        try:
+            self.store.update_modem(
+                self.name,
+                now=self.clock(),
+                port=self.driver.port,
+                state=state,
+                signal=h.signal,
+                registered=None if h.registered is None else int(h.registered),
+                operator=h.operator,
+                model=h.model,
+                imei=h.imei,
+                imsi=h.imsi,
+                storage_used=h.storage_used,
+                storage_total=h.storage_total,
+                last_error=h.last_error,
+            )
+        except SmsdError as exc:
+            log.error("worker.health_not_saved modem=%s error=%s", self.name, exc)
+
+
+__all__ = ["Worker", "ModemGone"]
