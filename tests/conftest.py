@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -145,3 +146,108 @@ def driver_for() -> Iterator[Callable[..., tuple]]:
     yield make
     for d in drivers:
         d.close()
+
+
+def write_config(directory: Path, ports: dict[str, str], **sections: dict) -> Path:
+    """A config.toml for tests: given modem ports, fast timings, everything in directory."""
+    base = {
+        "daemon": {"database": "smsd.db", "log_level": "info", "poll_ms": 50},
+        "sending": {"retry_backoff_s": 1},
+        "emulator": {"dir": "sim", "send_delay_ms": 0, "command_delay_ms": 0, "status_report_delay_ms": 0},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    lines = []
+    for name, values in base.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
+    for name, port in ports.items():
+        lines += [
+            f"[modems.{name}]",
+            f"port = {_toml(port)}",
+            "price_fen = 6",
+            "command_timeout_s = 2.0",
+            "send_timeout_s = 10.0",
+        ]
+    path = directory / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _toml(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(v)
+
+
+class DaemonProcess:
+    """`smsd run` as a real subprocess; READY comes over a real sd_notify socket."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        import socket
+        import subprocess
+        import sys
+
+        self.config = config
+        self.notify_path = config.parent / f"notify-{time.monotonic_ns()}.sock"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.notify.settimeout(0.2)
+        env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path)}
+        self.log = open(log, "ab")  # noqa: SIM115 - closed in close(), outlives this method
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smsd", "run", "--config", str(config)], stdout=self.log, stderr=self.log, env=env
+        )
+        self.messages: list[str] = []
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"smsd run exited with {self.proc.returncode}"
+            try:
+                self.messages.append(self.notify.recv(4096).decode())
+            except OSError:
+                continue
+            if any("READY=1" in m for m in self.messages):
+                return
+        raise AssertionError("smsd run did not report READY=1")
+
+    def kill(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.close()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        import signal
+
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        self.notify.close()
+        self.notify_path.unlink(missing_ok=True)
+        self.log.close()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[[Path], DaemonProcess]]:
+    procs: list[DaemonProcess] = []
+
+    def start(config: Path, ready: bool = True) -> DaemonProcess:
+        d = DaemonProcess(config, tmp_path / "daemon.log")
+        procs.append(d)
+        if ready:
+            d.wait_ready()
+        return d
+
+    yield start
+    for d in procs:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)

@@ -241,13 +241,13 @@ class ATChannel:
             self._pending = None
             self._stale += 1
         try:
-            self._write(ESC)
             self.resync()
         except (ModemTimeout, ModemGone):
             log.warning("modem.resync_failed port=%s", self.port)
 
     def resync(self, attempts: int = 4, answer_timeout: float = 2.0) -> None:
         """Send AT until an OK arrives that answers it and nothing stale follows."""
+        self._write(ESC)  # leave PDU input if a previous owner of the port was cut off mid-submit
         for attempt in range(attempts):
             self._wait_quiet(0.3, limit=answer_timeout)
             with self._state:

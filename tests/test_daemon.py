@@ -1,0 +1,162 @@
+"""The daemon as a real subprocess: the README's first command, kill -9, unplug, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from smsd.sim.modem import ModemOptions
+from smsd.store import Store
+from tests.conftest import wait_for, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, config: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "smsd", *args, "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+
+
+def submits(emu) -> int:
+    return sum(m.stats["submits"] for m in emu.modems.values())
+
+
+def done(store: Store) -> int:
+    depth = store.queue_depth()
+    return depth.get("sent", 0) + depth.get("delivered", 0)
+
+
+def sent_texts(emu) -> Counter:
+    out: Counter = Counter()
+    for m in emu.modems.values():
+        if m.sent_log.exists():
+            for line in m.sent_log.read_text().splitlines():
+                r = json.loads(line)
+                out[(r["to"], r["text"], r["part"])] += 1
+    return out
+
+
+def test_shipped_config_runs_on_the_emulator_and_delivers(tmp_path, daemon):
+    """Acceptance 1: the README's `make run` config, a send from another terminal, sent then delivered."""
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    config = tmp_path / "config.toml"
+    d = daemon(config)
+    out = cli("send", "+8613800138000", "你好，测试", config=config)
+    assert out.returncode == 0 and "queued message 1" in out.stdout, out.stderr
+
+    def state():
+        rows = json.loads(cli("outbox", "--json", config=config).stdout)
+        return rows[0]["state"]
+
+    wait_for(lambda: state() == "sent", timeout=30, interval=0.2)
+    log = (tmp_path / "run" / "sim" / "m1.sent.jsonl", tmp_path / "run" / "sim" / "m2.sent.jsonl")
+    records = [json.loads(x) for p in log if p.exists() for x in p.read_text().splitlines()]
+    assert [(r["to"], r["text"]) for r in records] == [("+8613800138000", "你好，测试")]
+    wait_for(lambda: state() == "delivered", timeout=30, interval=0.2)
+    assert "READY=1" in "".join(d.messages)
+    assert d.terminate() == 0
+
+
+def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator, daemon):
+    """Acceptance 3: >= 10 kill -9 at random moments, 300 messages, 2 modems, inbound flowing."""
+    emu = make_emulator(ModemOptions("m1", send_delay_ms=15), ModemOptions("m2", send_delay_ms=15))
+    config = write_config(tmp_path, {n: str(m.link) for n, m in emu.modems.items()})
+    expected = {}
+    with Store(tmp_path / "smsd.db") as store:
+        for i in range(300):
+            to = f"+86138{i:08d}"
+            text = f"backlog {i}" if i % 5 else f"长消息 {i} " + "党员政治生日快乐" * 10
+            expected[store.enqueue(to, text)] = (to, text)
+    rng = random.Random(20261127)
+    kills, inbound = 0, []
+    while kills < 10:
+        d = daemon(config)
+        for _ in range(2):
+            text = f"inbound {len(inbound)}"
+            emu[rng.choice(["m1", "m2"])].deliver("+8613800000001", text)
+            inbound.append(text)
+        # Kill at a random point: after a random number (1-12) of further submits reached the network.
+        target = sum(m.stats["submits"] for m in emu.modems.values()) + rng.randint(1, 12)
+        wait_for(
+            lambda: sum(m.stats["submits"] for m in emu.modems.values()) >= target or d.proc.poll() is not None,
+            timeout=30,
+            interval=0.001,
+        )
+        d.kill()
+        kills += 1
+    d = daemon(config)
+    with Store(tmp_path / "smsd.db") as store:
+        wait_for(
+            lambda: store.queue_depth().get("queued", 0) + store.queue_depth().get("sending", 0) == 0,
+            timeout=120,
+            interval=0.2,
+        )
+        wait_for(lambda: len(store.inbox(10000)) >= len(inbound), timeout=30, interval=0.2)
+        assert d.terminate() == 0
+        rows = {r["id"]: r for r in store.messages(limit=1000)}
+        received = Counter(r["text"] for r in store.inbox(10000))
+    counts = sent_texts(emu)
+    duplicates = 0
+    for mid, (to, _text) in expected.items():
+        row = rows[mid]
+        assert row["state"] in ("sent", "delivered"), (mid, row["state"], row["last_error"])
+        parts = [c for (t, body, part), c in counts.items() if t == to]
+        assert parts and all(c >= 1 for c in parts), f"message {mid} never reached the network"
+        if any(c > 1 for c in parts):
+            duplicates += 1
+            assert row["possible_duplicate"] == 1, f"message {mid} was sent twice without the flag"
+    assert duplicates <= kills * 2
+    assert received == Counter(inbound)  # every inbound SMS exactly once
+    print(f"\n{kills} kills, {duplicates} documented in-flight resends, {len(inbound)} inbound stored once")
+
+
+def test_unplugging_one_modem_leaves_the_other_sending(tmp_path, make_emulator, daemon):
+    """Acceptance 4."""
+    emu = make_emulator(ModemOptions("m1", send_delay_ms=20), ModemOptions("m2", send_delay_ms=20))
+    config = write_config(tmp_path, {n: str(m.link) for n, m in emu.modems.items()})
+    with Store(tmp_path / "smsd.db") as store:
+        ids = [store.enqueue(f"+86139{i:08d}", f"unplug test {i}") for i in range(200)]
+        d = daemon(config)
+        wait_for(lambda: done(store) >= 20, timeout=30)
+        emu["m1"].fault("unplug")
+        before = len(emu["m2"].sent_log.read_text().splitlines())
+        wait_for(lambda: len(emu["m2"].sent_log.read_text().splitlines()) >= before + 30, timeout=30)
+        wait_for(lambda: any(m["name"] == "m1" and m["state"] == "down" for m in store.modems()), timeout=10)
+        m1_before = len(emu["m1"].sent_log.read_text().splitlines())
+        emu["m1"].fault("replug")
+        wait_for(
+            lambda: (
+                len(emu["m1"].sent_log.read_text().splitlines()) > m1_before
+                or store.queue_depth().get("queued", 0) == 0
+            ),
+            timeout=30,
+        )
+        wait_for(lambda: store.queue_depth().get("queued", 0) + store.queue_depth().get("sending", 0) == 0, timeout=60)
+        assert d.terminate() == 0
+        states = Counter(store.message(i)["state"] for i in ids)
+    assert sum(states.values()) == 200 and set(states) <= {"sent", "delivered"}
+    counts = sent_texts(emu)
+    assert sum(counts.values()) >= 200
+    assert len({t for (_, t, _) in counts}) == 200
+    assert len(emu["m1"].sent_log.read_text().splitlines()) > m1_before  # m1 sent again after replug
+
+
+def test_sigterm_finishes_the_submit_in_flight(tmp_path, make_emulator, daemon):
+    emu = make_emulator(ModemOptions("m1", send_delay_ms=800))
+    config = write_config(tmp_path, {"m1": str(emu["m1"].link)})
+    with Store(tmp_path / "smsd.db") as store:
+        for i in range(5):
+            store.enqueue(f"+86137{i:08d}", f"graceful {i}")
+        d = daemon(config)
+        wait_for(lambda: store.queue_depth().get("sending", 0) == 1, timeout=10)
+        assert d.terminate() == 0
+        depth = store.queue_depth()
+        assert depth.get("sending", 0) == 0 and done(store) >= 1
+        assert not any(m["possible_duplicate"] for m in store.messages())
+        assert sum(sent_texts(emu).values()) == done(store)
