@@ -82,11 +82,9 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
             emu[rng.choice(["m1", "m2"])].deliver("+8613800000001", text)
             inbound.append(text)
         # Kill at a random point: after a random number (1-12) of further submits reached the network.
-        target = sum(m.stats["submits"] for m in emu.modems.values()) + rng.randint(1, 12)
+        target = submits(emu) + rng.randint(1, 12)
         wait_for(
-            lambda: sum(m.stats["submits"] for m in emu.modems.values()) >= target or d.proc.poll() is not None,
-            timeout=30,
-            interval=0.001,
+            lambda d=d, target=target: submits(emu) >= target or d.proc.poll() is not None, timeout=30, interval=0.001
         )
         d.kill()
         kills += 1
