@@ -14,7 +14,8 @@ from typing import Any
 from smsd import pdu
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import EMULATOR_PORT, Config
-from smsd.errors import InputError
+from smsd.errors import InputError, ModemError, ModemTimeout
+from smsd.modem.channel import ATChannel
 from smsd.phone import normalise
 from smsd.store import Store
 
@@ -171,6 +172,7 @@ def doctor(cfg: Config) -> list[Check]:
             continue
         is_char = stat.S_ISCHR(p.stat().st_mode)
         checks.append(Check(f"modem {m.name}", True, f"{m.port} present" + ("" if is_char else " (not a tty?)")))
+        checks.append(_sim_state(m.name, m.port, m.baudrate))
     if shutil.which("ModemManager") and _running("ModemManager"):
         checks.append(Check("ModemManager", False, "running: it probes serial modems; see README 'Install on a box'"))
     db = cfg.database
@@ -181,6 +183,27 @@ def doctor(cfg: Config) -> list[Check]:
         with Store(db) as store:
             checks.append(Check("database integrity", store.integrity_ok(), "PRAGMA integrity_check"))
     return checks
+
+
+def _sim_state(name: str, port: str, baudrate: int) -> Check:
+    """Ask the modem itself (only when nothing else holds the port) whether its SIM is ready."""
+    channel = ATChannel(port, baudrate=baudrate)
+    try:
+        channel.open()
+        channel.resync(attempts=2, answer_timeout=2.0)
+        try:
+            lines = channel.command("AT+CPIN?", timeout=3.0)
+        except ModemTimeout as exc:  # Wavecom: +CPIN: READY without OK
+            lines = exc.lines
+        state = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("+CPIN:")), "unknown")
+    except ModemError as exc:
+        return Check(f"SIM in {name}", False, f"the modem does not answer: {exc}")
+    finally:
+        channel.close()
+    if state == "READY":
+        return Check(f"SIM in {name}", True, "ready (no PIN needed, or PIN entered)")
+    hint = f"set pin in [modems.{name}] of config.toml" if state == "SIM PIN" else "unlock it in a phone"
+    return Check(f"SIM in {name}", False, f"{state}: {hint}")
 
 
 def _holder(device: Path) -> str:

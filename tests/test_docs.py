@@ -73,3 +73,15 @@ def test_systemd_unit_verifies():
     assert score < 2.0
     readme = (ROOT / "README.md").read_text()
     assert f"exposure level {score}" in readme or f"exposure score of {score}" in readme, score
+
+
+def test_doctor_reads_the_sim_state_and_names_the_fix(tmp_path, make_emulator):
+    from tests.conftest import write_config
+
+    emu = make_emulator(pin="1234")
+    config = write_config(tmp_path, {"m1": str(emu["m1"].link)})
+    result = CliRunner().invoke(main, ["doctor", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "[ok] modem m1:" in result.output
+    assert "[FAIL] SIM in m1: SIM PIN: set pin in [modems.m1] of config.toml" in result.output
+    assert "[ok] database" in result.output
