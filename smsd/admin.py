@@ -82,6 +82,7 @@ def send(
         srr=report and cfg.sending.status_reports,
         max_attempts=cfg.sending.max_attempts,
         created_by=actor,
+        quiet_ok=True,  # quiet hours hold broadcasts and greetings; a single send goes when it is sent
         now=now,
     )
 

@@ -13,8 +13,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsd.errors import ConfigError
+from smsd.pacing import Pacing, parse_quiet
 
 ENV_VAR = "SMSD_CONFIG"
 DEFAULT_PATH = "config.toml"
@@ -46,6 +48,7 @@ class DaemonConfig:
     log_privacy: bool = opt(True, "Mask phone numbers (138****8000) and message text in logs.")
     timezone: str = opt("Asia/Shanghai", "Time zone for display, quiet hours and month boundaries.")
     poll_ms: int = opt(100, "How often the daemon checks the database for new work (ms).", _positive)
+    templates_dir: str = opt("templates", "Folder of message templates (NAME.txt with ${placeholders}).")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class SendingConfig:
         _positive,
     )
     default_priority: int = opt(5, "Priority of `smsd send` (0-9, higher first); replies use 9.")
+    broadcast_priority: int = opt(3, "Priority of broadcast messages (below single sends and replies).")
+    quiet_hours: str = opt("21:00-08:00", "Local hours when non-urgent messages wait ('' for none).", _hhmm_range)
+    seconds_per_segment: float = opt(4.0, "Submit time of one segment, for ETAs (real modems: 2-6 s).", _positive)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ class ModemConfig:
     enabled: bool = opt(True, "Set false to leave this modem alone.")
     command_timeout_s: float = opt(5.0, "Answer time allowed for an ordinary AT command.", _positive)
     send_timeout_s: float = opt(60.0, "Answer time allowed for one AT+CMGS submit.", _positive)
+    hourly_cap: int = opt(
+        150, "Segments this SIM may send per hour (carriers block personal SIMs near 200).", _positive
+    )
+    daily_cap: int = opt(800, "Segments this SIM may send per day (carriers block personal SIMs near 1000).", _positive)
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,17 @@ class EmulatorConfig:
     status_report_delay_ms: int = opt(5000, "Time until an emulated delivery report arrives.", _non_negative)
 
 
+def _hhmm(v: str) -> str | None:
+    return None if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v) else 'must look like "08:30"'
+
+
+@dataclass(frozen=True)
+class AnniversaryConfig:
+    enabled: bool = opt(True, "Greet each member on the anniversary of joining (入党纪念日).")
+    time: str = opt("08:30", "Local time of the morning job that queues the day's greetings.", _hhmm)
+    template: str = opt("anniversary", "Template of the greeting (templates/anniversary.txt).")
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -96,6 +117,7 @@ class Config:
     sending: SendingConfig
     emulator: EmulatorConfig
     modems: tuple[ModemConfig, ...]
+    anniversary: AnniversaryConfig = AnniversaryConfig()
 
     def resolve(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -106,6 +128,15 @@ class Config:
     def database(self) -> Path:
         return self.resolve(self.daemon.database)
 
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.daemon.templates_dir)
+
+    def pacing(self, modem: ModemConfig) -> Pacing:
+        return Pacing(
+            parse_quiet(self.sending.quiet_hours), modem.hourly_cap, modem.daily_cap, ZoneInfo(self.daemon.timezone)
+        )
+
     def modem(self, name: str) -> ModemConfig:
         for m in self.modems:
             if m.name == name:
@@ -113,7 +144,12 @@ class Config:
         raise ConfigError(f"{self.path}: no modem named {name!r}")
 
 
-SECTIONS: dict[str, type] = {"daemon": DaemonConfig, "sending": SendingConfig, "emulator": EmulatorConfig}
+SECTIONS: dict[str, type] = {
+    "daemon": DaemonConfig,
+    "sending": SendingConfig,
+    "emulator": EmulatorConfig,
+    "anniversary": AnniversaryConfig,
+}
 
 
 def config_path(given: str | None = None) -> Path:
@@ -161,7 +197,13 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     dup = {x for x in ports if ports.count(x) > 1}
     if dup:
         raise ConfigError(f"{path}: port {sorted(dup)[0]} is used by two modems")
-    return Config(path, sections["daemon"], sections["sending"], sections["emulator"], tuple(modems))
+    try:
+        ZoneInfo(sections["daemon"].timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: timezone in [daemon] is not a known time zone (e.g. Asia/Shanghai)") from None
+    return Config(
+        path, sections["daemon"], sections["sending"], sections["emulator"], tuple(modems), sections["anniversary"]
+    )
 
 
 def _build(cls: type, table: Any, path: Path, where: str) -> Any:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from smsd import anniversary, phone, systemd
 from smsd import config as configmod
-from smsd import phone, systemd
+from smsd.clock import utcnow
 from smsd.config import EMULATOR_PORT, Config
-from smsd.errors import StoreError
+from smsd.errors import SmsdError, StoreError
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
@@ -93,7 +94,9 @@ class Daemon:
     def _start_workers(self, ports: dict[str, str]) -> None:
         for m in self.cfg.modems:
             if m.enabled:
-                self.workers.append(Worker(m, ports[m.name], str(self.cfg.database), self.cfg.sending))
+                self.workers.append(
+                    Worker(m, ports[m.name], str(self.cfg.database), self.cfg.sending, pacing=self.cfg.pacing(m))
+                )
         for w in self.workers:
             w.start()
         threading.Thread(target=self._watch_database, name="db-watch", daemon=True).start()
@@ -118,7 +121,26 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         )
         self.scheduler.add_job(self._housekeeping, "interval", seconds=60, id="housekeeping")
+        if self.cfg.anniversary.enabled:
+            hour, minute = self.cfg.anniversary.time.split(":")
+            self.scheduler.add_job(
+                self._anniversaries,
+                "cron",
+                hour=int(hour),
+                minute=int(minute),
+                id="anniversary",
+                misfire_grace_time=12 * 3600,
+            )
+            if anniversary.missed_today(self.cfg, utcnow()):
+                self.scheduler.add_job(self._anniversaries, id="anniversary-catch-up")  # once, now
         self.scheduler.start()
+
+    def _anniversaries(self) -> None:
+        try:
+            with Store(self.cfg.database) as store:
+                anniversary.queue_due(store, self.cfg)
+        except SmsdError as exc:
+            log.error("anniversary.failed error=%s", exc)
 
     def _housekeeping(self) -> None:
         store = Store(self.cfg.database)
@@ -126,6 +148,7 @@ class Daemon:
             expired = store.expire_due()
             stale = store.recover(only_expired_leases=True)
             joined = store.release_incomplete(INCOMPLETE_AFTER_S)
+            store.finish_campaigns()
             if expired or stale or joined:
                 log.info("housekeeping expired=%s stale_leases=%s incomplete_released=%s", expired, stale, joined)
         except StoreError as exc:

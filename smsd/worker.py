@@ -18,6 +18,7 @@ from smsd.config import ModemConfig, SendingConfig
 from smsd.errors import CmsError, ModemError, ModemGone, SmsdError
 from smsd.modem import cms
 from smsd.modem.driver import Inbound, ModemDriver
+from smsd.pacing import Pacing
 from smsd.pdu import StatusReport
 from smsd.store import Store
 
@@ -37,6 +38,7 @@ class Worker:
         db_path: str,
         sending: SendingConfig,
         *,
+        pacing: Pacing | None = None,
         clock: Clock = utcnow,
         idle_wait_s: float = 60.0,
     ) -> None:
@@ -45,6 +47,7 @@ class Worker:
         self.db_path = db_path
         self.sending = sending
         self.clock = clock
+        self.pacing = pacing
         self.idle_wait_s = idle_wait_s
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -110,7 +113,11 @@ class Worker:
             self.driver.handle_events()
             if time.monotonic() >= self._paused_until and not self.stopping.is_set():
                 msg = self.store.claim_next(
-                    self.name, now=self.clock(), lease_s=self.sending.lease_s, repin_after_s=self.sending.repin_after_s
+                    self.name,
+                    now=self.clock(),
+                    lease_s=self.sending.lease_s,
+                    repin_after_s=self.sending.repin_after_s,
+                    pacing=self.pacing,
                 )
                 if msg is not None:
                     self._send(msg)
@@ -153,9 +160,14 @@ class Worker:
             timeout = min(timeout, max(0.05, PING_AFTER_S - (time.monotonic() - channel.last_rx)))
         if self._paused_until > time.monotonic():
             timeout = min(timeout, self._paused_until - time.monotonic())
+        now = self.clock()
         due = self.store.next_due() if self.store else None
-        if due:
-            timeout = min(timeout, max(0.01, (parse_ts(due) - self.clock()).total_seconds()))
+        if due and parse_ts(due) > now:  # a due one that was not claimed is held by pacing or a pin
+            timeout = min(timeout, (parse_ts(due) - now).total_seconds())
+        if self.pacing and self.store:
+            held = self.store.held_until(self.name, self.pacing, now)
+            if held:
+                timeout = min(timeout, max(0.01, (held - now).total_seconds()))
         return max(0.01, timeout)
 
     def _periodic(self) -> None:

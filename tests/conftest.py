@@ -152,7 +152,7 @@ def write_config(directory: Path, ports: dict[str, str], **sections: dict) -> Pa
     """A config.toml for tests: given modem ports, fast timings, everything in directory."""
     base = {
         "daemon": {"database": "smsd.db", "log_level": "info", "poll_ms": 50},
-        "sending": {"retry_backoff_s": 1},
+        "sending": {"retry_backoff_s": 1, "quiet_hours": ""},
         "emulator": {"dir": "sim", "send_delay_ms": 0, "command_delay_ms": 0, "status_report_delay_ms": 0},
     }
     for name, values in sections.items():
@@ -168,9 +168,14 @@ def write_config(directory: Path, ports: dict[str, str], **sections: dict) -> Pa
             "price_fen = 6",
             "command_timeout_s = 2.0",
             "send_timeout_s = 10.0",
+            "hourly_cap = 100000",
+            "daily_cap = 100000",
         ]
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n")
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    if not (directory / "templates").exists():
+        (directory / "templates").symlink_to(templates)
     return path
 
 

@@ -158,3 +158,50 @@ def test_sigterm_finishes_the_submit_in_flight(tmp_path, make_emulator, daemon):
         assert depth.get("sending", 0) == 0 and done(store) >= 1
         assert not any(m["possible_duplicate"] for m in store.messages())
         assert sum(sent_texts(emu).values()) == done(store)
+
+
+def test_broadcast_survives_a_restart_and_pauses_on_a_running_daemon(tmp_path, make_emulator, daemon):
+    """Issue 5, acceptance 4: restart halfway without duplicates; pause/resume on a running campaign."""
+    from click.testing import CliRunner
+
+    from smsd.cli import main
+    from tests.test_roster import make_xlsx
+
+    emu = make_emulator(ModemOptions("m1", send_delay_ms=20), ModemOptions("m2", send_delay_ms=20))
+    config = write_config(tmp_path, {n: str(m.link) for n, m in emu.modems.items()})
+    make_xlsx(tmp_path / "roster.xlsx", 150)
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["members", "import", str(tmp_path / "roster.xlsx"), "--config", str(config)]).exit_code
+        == 0
+    )
+    out = runner.invoke(
+        main,
+        ["broadcast", "--all", "--text", "${name}同志：年终总结会议通知。", "--yes", "--json", "--config", str(config)],
+    )
+    cid = json.loads(out.output)["campaign"]
+
+    def finished(store):
+        return sum(n for s, n in store.campaign_progress(cid)["states"].items() if s in ("sent", "delivered"))
+
+    with Store(tmp_path / "smsd.db") as store:
+        d = daemon(config)
+        wait_for(lambda: finished(store) >= 50, timeout=30)
+        assert d.terminate() == 0  # the box reboots halfway
+        halfway = finished(store)
+        assert halfway < 150
+        d = daemon(config)
+        wait_for(lambda: finished(store) > halfway, timeout=30)
+        assert runner.invoke(main, ["campaign", "pause", str(cid), "--config", str(config)]).exit_code == 0
+        wait_for(lambda: store.campaign_progress(cid)["states"].get("sending", 0) == 0, timeout=10)
+        paused_at = finished(store)
+        probe = store.enqueue("+8613999999999", "still running while the campaign is paused", quiet_ok=True)
+        wait_for(lambda: store.message(probe)["state"] in ("sent", "delivered"), timeout=10)
+        assert finished(store) == paused_at < 150
+        assert runner.invoke(main, ["campaign", "resume", str(cid), "--config", str(config)]).exit_code == 0
+        wait_for(lambda: finished(store) == 150, timeout=60)
+        assert d.terminate() == 0
+        assert not any(m["possible_duplicate"] for m in store.messages(limit=1000))
+    counts = sent_texts(emu)
+    campaign_sends = {k: v for k, v in counts.items() if "年终总结" in k[1]}
+    assert len(campaign_sends) == 150 and set(campaign_sends.values()) == {1}  # everyone once, nobody twice

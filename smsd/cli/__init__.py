@@ -7,7 +7,9 @@ import sys
 import click
 
 from smsd import __version__
+from smsd.cli.broadcast import broadcast, campaign, templates
 from smsd.cli.daemon import check_config, doctor, run, status
+from smsd.cli.members import members
 from smsd.cli.messages import inbox, outbox, send
 from smsd.cli.sim import sim
 from smsd.i18n import _
@@ -26,7 +28,7 @@ def main() -> None:
     """
 
 
-for command in (run, send, outbox, inbox, status, check_config, doctor, sim):
+for command in (run, send, outbox, inbox, status, members, templates, broadcast, campaign, check_config, doctor, sim):
     main.add_command(command)
 
 

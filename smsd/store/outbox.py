@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smsd import pdu
-from smsd.clock import ts, utcnow
+from smsd.clock import parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
 
 if TYPE_CHECKING:
+    from smsd.pacing import Pacing
     from smsd.store import Store
 
 OPEN_STATES = ("queued", "sending")
@@ -27,9 +28,35 @@ class OutboxVerbs:
     # ------------------------------------------------------------ queueing
 
     def enqueue(
+        self: Store, to: str, text: str, *, created_by: str = "cli", now: datetime | None = None, **options: Any
+    ) -> int:
+        """Queue one message (its parts are planned now); a known dedup_key returns the first id.
+
+        Options: priority, not_before, expires_at, srr, validity_minutes, max_attempts,
+        campaign_id, member_id, account, dedup_key, quiet_ok.
+        """
+        now = now or utcnow()
+        with self.tx():
+            return self._insert_message(to, text, created_by, now, **options)
+
+    def enqueue_many(
+        self: Store,
+        items: list[tuple[str, str, dict[str, Any]]],
+        *,
+        created_by: str = "cli",
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Queue many (to, text, options) in one transaction; dedup keys make it repeatable."""
+        now = now or utcnow()
+        with self.tx():
+            return [self._insert_message(to, text, created_by, now, **options) for to, text, options in items]
+
+    def _insert_message(
         self: Store,
         to: str,
         text: str,
+        created_by: str,
+        now: datetime,
         *,
         priority: int = 5,
         not_before: datetime | None = None,
@@ -37,63 +64,71 @@ class OutboxVerbs:
         srr: bool = True,
         validity_minutes: int | None = None,
         max_attempts: int = 5,
-        created_by: str = "cli",
         campaign_id: int | None = None,
         member_id: int | None = None,
         account: str | None = None,
         dedup_key: str | None = None,
-        now: datetime | None = None,
+        quiet_ok: bool = False,
     ) -> int:
-        """Queue one message (its parts are planned now); a known dedup_key returns the first id."""
-        now = now or utcnow()
+        if dedup_key is not None:
+            row = self.one("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,))
+            if row:
+                return int(row["id"])
         plan = pdu.plan(text)
-        with self.tx():
-            if dedup_key is not None:
-                row = self.one("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,))
-                if row:
-                    return int(row["id"])
-            cur = self.conn.execute(
-                """INSERT INTO outbox (to_number, text, encoding, segments, priority, not_before, expires_at,
-                       srr, validity_minutes, max_attempts, campaign_id, member_id, account, dedup_key,
-                       created_by, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    to,
-                    text,
-                    plan.encoding,
-                    plan.segments,
-                    priority,
-                    ts(not_before) if not_before else None,
-                    ts(expires_at) if expires_at else None,
-                    int(srr),
-                    validity_minutes,
-                    max_attempts,
-                    campaign_id,
-                    member_id,
-                    account,
-                    dedup_key,
-                    created_by,
-                    ts(now),
-                    ts(now),
-                ),
-            )
-            mid = int(cur.lastrowid or 0)
-            self.conn.executemany(
-                "INSERT INTO outbox_parts (message_id, seq, total) VALUES (?, ?, ?)",
-                [(mid, seq, plan.segments) for seq in range(1, plan.segments + 1)],
-            )
-            when = f" not_before={ts(not_before)}" if not_before else ""
-            self.event("outbox", mid, "queued", f"to={mask(to)} segments={plan.segments}{when}", created_by, now)
+        values = {
+            "to_number": to,
+            "text": text,
+            "encoding": plan.encoding,
+            "segments": plan.segments,
+            "priority": priority,
+            "not_before": ts(not_before) if not_before else None,
+            "expires_at": ts(expires_at) if expires_at else None,
+            "srr": int(srr),
+            "validity_minutes": validity_minutes,
+            "max_attempts": max_attempts,
+            "campaign_id": campaign_id,
+            "member_id": member_id,
+            "account": account,
+            "dedup_key": dedup_key,
+            "quiet_ok": int(quiet_ok),
+            "created_by": created_by,
+            "created_at": ts(now),
+            "updated_at": ts(now),
+        }
+        cur = self.conn.execute(
+            f"INSERT INTO outbox ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})", values
+        )
+        mid = int(cur.lastrowid or 0)
+        self.conn.executemany(
+            "INSERT INTO outbox_parts (message_id, seq, total) VALUES (?, ?, ?)",
+            [(mid, seq, plan.segments) for seq in range(1, plan.segments + 1)],
+        )
+        when = f" not_before={ts(not_before)}" if not_before else ""
+        self.event("outbox", mid, "queued", f"to={mask(to)} segments={plan.segments}{when}", created_by, now)
         return mid
 
     # ------------------------------------------------------------ claiming and sending
 
     def claim_next(
-        self: Store, modem: str, *, now: datetime | None = None, lease_s: int = 300, repin_after_s: int = 3600
+        self: Store,
+        modem: str,
+        *,
+        now: datetime | None = None,
+        lease_s: int = 300,
+        repin_after_s: int = 3600,
+        pacing: Pacing | None = None,
     ) -> dict[str, Any] | None:
-        """Atomically take the next due message for this modem, with a lease."""
+        """Atomically take the next due message for this modem, with a lease.
+
+        With pacing: nothing non-urgent during quiet hours, and never beyond the SIM's
+        hourly or daily cap of segments. Messages of paused campaigns wait.
+        """
         now = now or utcnow()
+        quiet = int(pacing.is_quiet(now)) if pacing else 0
         with self.tx():
+            room = self._room(modem, pacing, now) if pacing else 1 << 30
+            if room <= 0:
+                return None
             row = self.one(
                 """SELECT o.* FROM outbox o
                    WHERE o.state = 'queued'
@@ -103,10 +138,13 @@ class OutboxVerbs:
                      AND (o.modem IS NULL OR o.modem = :modem OR o.pinned_at <= :repin
                           OR NOT EXISTS (SELECT 1 FROM outbox_parts p
                                          WHERE p.message_id = o.id AND p.state <> 'pending'))
+                     AND (:quiet = 0 OR o.quiet_ok = 1)
+                     AND (o.campaign_id IS NULL OR o.campaign_id NOT IN
+                          (SELECT id FROM campaigns WHERE state = 'paused'))
                    ORDER BY o.priority DESC, o.id LIMIT 1""",
-                {"now": ts(now), "modem": modem, "repin": ts(now - timedelta(seconds=repin_after_s))},
+                {"now": ts(now), "modem": modem, "repin": ts(now - timedelta(seconds=repin_after_s)), "quiet": quiet},
             )
-            if row is None:
+            if row is None or row["segments"] > room:
                 return None
             ref = row["concat_ref"]
             if row["modem"] != modem or ref is None:
@@ -124,6 +162,35 @@ class OutboxVerbs:
         claimed = self.message(row["id"])
         assert claimed is not None
         return claimed
+
+    def usage(self: Store, modem: str, pacing: Pacing, now: datetime) -> tuple[int, int, str | None]:
+        """Segments this modem sent in the last hour and today (local), and the oldest of the hour."""
+        hour = self.one(
+            "SELECT COUNT(*) AS n, MIN(sent_at) AS oldest FROM outbox_parts WHERE modem = ? AND sent_at > ?",
+            (modem, ts(now - timedelta(hours=1))),
+        )
+        day = self.one(
+            "SELECT COUNT(*) AS n FROM outbox_parts WHERE modem = ? AND sent_at >= ?",
+            (modem, ts(pacing.day_start(now))),
+        )
+        assert hour is not None and day is not None
+        return int(hour["n"]), int(day["n"]), hour["oldest"]
+
+    def _room(self: Store, modem: str, pacing: Pacing, now: datetime) -> int:
+        in_hour, in_day, _ = self.usage(modem, pacing, now)
+        return min(pacing.hourly_cap - in_hour, pacing.daily_cap - in_day)
+
+    def held_until(self: Store, modem: str, pacing: Pacing, now: datetime) -> datetime | None:
+        """When pacing lets this modem send again (None: it is not held back)."""
+        waits = []
+        if pacing.is_quiet(now):
+            waits.append(pacing.quiet_ends(now))
+        in_hour, in_day, oldest = self.usage(modem, pacing, now)
+        if in_day >= pacing.daily_cap:
+            waits.append(pacing.day_start(now) + timedelta(days=1))
+        elif in_hour >= pacing.hourly_cap and oldest:
+            waits.append(parse_ts(oldest) + timedelta(hours=1, milliseconds=1))
+        return max(waits) if waits else None
 
     def _has_sent_parts(self: Store, message_id: int) -> bool:
         return (

@@ -142,3 +142,58 @@ def m001_core(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m002_members_and_campaigns(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE org_units (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            parent_id INTEGER REFERENCES org_units (id)
+        );
+        CREATE TABLE members (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            phone TEXT NOT NULL UNIQUE,
+            org_id INTEGER REFERENCES org_units (id),
+            joined TEXT,
+            extras TEXT NOT NULL DEFAULT '{}',
+            opted_out INTEGER NOT NULL DEFAULT 0,
+            opted_out_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX members_org ON members (org_id);
+        CREATE INDEX members_joined ON members (substr(joined, 6, 5));
+        CREATE TABLE member_tags (
+            member_id INTEGER NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (member_id, tag)
+        );
+        CREATE INDEX member_tags_tag ON member_tags (tag);
+        CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'broadcast',
+            template TEXT,
+            text TEXT,
+            selection TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'paused', 'cancelled', 'done')),
+            urgent INTEGER NOT NULL DEFAULT 0,
+            recipients INTEGER NOT NULL DEFAULT 0,
+            segments INTEGER NOT NULL DEFAULT 0,
+            estimate_fen INTEGER NOT NULL DEFAULT 0,
+            not_before TEXT,
+            owner_org TEXT,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        ALTER TABLE outbox ADD COLUMN quiet_ok INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX outbox_campaign ON outbox (campaign_id, state);
+        CREATE INDEX outbox_parts_modem_sent ON outbox_parts (modem, sent_at);
+        """
+    )

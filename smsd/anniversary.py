@@ -1,0 +1,74 @@
+"""Anniversary greetings (入党纪念日): each morning, one per due member per year, whatever happens.
+
+The dedup key ``anniversary:<member>:<year>`` makes a double fire, a restart, a catch-up
+after a missed morning and a clock change all harmless: the second enqueue finds the first.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from datetime import datetime, time, timedelta
+
+from smsd import templates as tpl
+from smsd.broadcast import member_variables
+from smsd.clock import utcnow
+from smsd.config import Config
+from smsd.errors import InputError
+from smsd.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def due_month_days(local: datetime) -> list[str]:
+    days = [local.strftime("%m-%d")]
+    if local.month == 2 and local.day == 28 and not calendar.isleap(local.year):
+        days.append("02-29")  # members who joined on 29 February are greeted on the 28th
+    return days
+
+
+def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
+    """Queue today's greetings; returns how many new messages were queued."""
+    now = now or utcnow()
+    tz = cfg.pacing(cfg.modems[0]).tz
+    local = now.astimezone(tz)
+    template = tpl.load(cfg.templates_dir, cfg.anniversary.template)
+    end_of_day = datetime.combine(local.date() + timedelta(days=1), time(0), tz)
+    items = []
+    for md in due_month_days(local):
+        for m in store.anniversaries(md):
+            values = member_variables(m, now)
+            if values.get("years", 0) < 1:
+                continue
+            try:
+                text = template.render(values)
+            except InputError as exc:
+                log.error("anniversary.skipped member=%s error=%s", m["id"], exc)
+                continue
+            items.append(
+                (
+                    m["phone"],
+                    text,
+                    {
+                        "dedup_key": f"anniversary:{m['id']}:{local.year}",
+                        "member_id": m["id"],
+                        "account": "anniversary",
+                        "priority": cfg.sending.default_priority,
+                        "expires_at": end_of_day,
+                        "srr": cfg.sending.status_reports,
+                        "max_attempts": cfg.sending.max_attempts,
+                    },
+                )
+            )
+    before = store.one("SELECT COUNT(*) AS n FROM outbox WHERE account = 'anniversary'")
+    store.enqueue_many(items, created_by="scheduler:anniversary", now=now)
+    after = store.one("SELECT COUNT(*) AS n FROM outbox WHERE account = 'anniversary'")
+    queued = int(after["n"]) - int(before["n"]) if before and after else 0
+    log.info("anniversary.queued date=%s new=%s due=%s", local.date(), queued, len(items))
+    return queued
+
+
+def missed_today(cfg: Config, now: datetime) -> bool:
+    """True when today's job time has passed (a box that was off catches up at start)."""
+    local = now.astimezone(cfg.pacing(cfg.modems[0]).tz)
+    return local.time() >= time.fromisoformat(cfg.anniversary.time)

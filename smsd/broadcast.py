@@ -1,0 +1,200 @@
+"""Broadcasts: select recipients, render each text, and estimate segments, cost and ETA.
+
+``plan()`` is pure with respect to the database (it only reads), so a dry run shows exactly
+what ``Store.create_campaign(plan)`` then queues.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from smsd import admin, pacing, pdu
+from smsd import templates as tpl
+from smsd.clock import LOCAL, utcnow
+from smsd.config import Config
+from smsd.errors import InputError
+from smsd.phone import mask, normalise
+from smsd.store import Store
+
+
+@dataclass(frozen=True)
+class Recipient:
+    member_id: int | None
+    name: str
+    phone: str
+    text: str
+    segments: int
+
+
+@dataclass
+class Plan:
+    recipients: list[Recipient]
+    skipped_opted_out: int
+    text: str | None
+    template: str | None
+    selection: dict[str, Any]
+    urgent: bool
+    priority: int
+    not_before: datetime | None
+    expires_at: datetime
+    srr: bool
+    max_attempts: int
+    price_fen: int
+    eta: datetime | None
+    modems: int
+    owner_org: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_segments(self) -> int:
+        return sum(r.segments for r in self.recipients)
+
+    @property
+    def cost_fen(self) -> int:
+        return self.total_segments * self.price_fen
+
+    def summary(self, unmask: bool = False) -> dict[str, Any]:
+        segs = [r.segments for r in self.recipients]
+        return {
+            "recipients": len(self.recipients),
+            "skipped_opted_out": self.skipped_opted_out,
+            "segments_per_message": {"min": min(segs, default=0), "max": max(segs, default=0)},
+            "total_segments": self.total_segments,
+            "price_fen_per_segment": self.price_fen,
+            "cost_fen": self.cost_fen,
+            "cost_yuan": f"{self.cost_fen / 100:.2f}",
+            "modems": self.modems,
+            "starts": _local(self.not_before) if self.not_before else "now",
+            "eta": _local(self.eta) if self.eta else None,
+            "notes": self.notes,
+            "list": [
+                {
+                    "member_id": r.member_id,
+                    "name": r.name,
+                    "phone": r.phone if unmask else mask(r.phone),
+                    "segments": r.segments,
+                    "text": r.text,
+                }
+                for r in self.recipients
+            ],
+        }
+
+
+def _local(when: datetime) -> str:
+    return when.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+
+
+def member_variables(m: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What a template may use for one member."""
+    local = now.astimezone(LOCAL)
+    values: dict[str, Any] = {
+        "name": m.get("name") or "",
+        "phone": m.get("phone") or "",
+        "org_path": m.get("org") or "",
+        "org": (m.get("org") or "").split("/")[-1],
+        "joined": m.get("joined") or "",
+        "date": f"{local.year}年{local.month}月{local.day}日",
+    }
+    if m.get("joined"):
+        values["years"] = local.year - int(m["joined"][:4])
+    extras = m.get("extras")
+    if extras:
+        values.update(json.loads(extras) if isinstance(extras, str) else extras)
+    return values
+
+
+def read_numbers(path: str | Path) -> list[str]:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    out, errors = [], []
+    for line_no, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            out.append(normalise(line))
+        except InputError as exc:
+            errors.append(f"line {line_no}: {exc}")
+    if errors:
+        raise InputError(f"{p}: {len(errors)} bad number(s): " + "; ".join(errors[:5]))
+    return list(dict.fromkeys(out))
+
+
+def plan(
+    store: Store,
+    cfg: Config,
+    *,
+    orgs: tuple[str, ...] = (),
+    groups: tuple[str, ...] = (),
+    numbers_file: str | None = None,
+    everyone: bool = False,
+    text: str | None = None,
+    template: str | None = None,
+    variables: dict[str, str] | None = None,
+    at: str | None = None,
+    urgent: bool = False,
+    now: datetime | None = None,
+) -> Plan:
+    now = now or utcnow()
+    if (text is None) == (template is None):
+        raise InputError("give the message as --text or as --template (one of them)")
+    if not (orgs or groups or numbers_file or everyone):
+        raise InputError("choose recipients: --org, --group, --numbers FILE or --all")
+    tmpl = tpl.load(cfg.templates_dir, template) if template else tpl.parse("text", text or "")
+    if not tmpl.text.strip():
+        raise InputError("the message text is empty")
+    selected = store.members(orgs=orgs, tags=groups) if (orgs or groups or everyone) else []
+    for org in orgs:
+        if not store.one("SELECT 1 AS x FROM org_units WHERE path = ?", (org.strip("/"),)):
+            raise InputError(f"no org unit {org!r} (see `smsd members list --json` for paths)")
+    numbers = read_numbers(numbers_file) if numbers_file else []
+    people: dict[str, dict[str, Any]] = {m["phone"]: m for m in selected}
+    for n in numbers:
+        people.setdefault(n, store.member_by_phone(n) or {"id": None, "name": "", "phone": n, "opted_out": 0})
+    recipients, skipped = [], 0
+    for m in people.values():
+        if m.get("opted_out") and not urgent:
+            skipped += 1
+            continue
+        values = {**member_variables(m, now), **(variables or {})}
+        try:
+            body = tmpl.render(values)
+        except InputError as exc:
+            who = m["name"] or f"{mask(m['phone'])} (not a member)"
+            raise InputError(f"{exc} for {who}") from None
+        admin.check_text(body)
+        recipients.append(Recipient(m.get("id"), m.get("name") or "", m["phone"], body, pdu.segments(body)))
+    if not recipients:
+        raise InputError("no recipients match this selection" + (f" ({skipped} opted out)" if skipped else ""))
+    not_before = admin.parse_when(at, now) if at else None
+    modems = [m for m in cfg.modems if m.enabled]
+    prices = {m.price_fen for m in modems}
+    notes = (
+        [] if len(prices) <= 1 else [f"modems differ in price ({sorted(prices)} fen): the estimate uses the highest"]
+    )
+    start = not_before or now
+    total = sum(r.segments for r in recipients)
+    eta = pacing.eta(total, [cfg.pacing(m) for m in modems], start, cfg.sending.seconds_per_segment)
+    return Plan(
+        recipients=recipients,
+        skipped_opted_out=skipped,
+        text=text,
+        template=template,
+        selection={"orgs": list(orgs), "groups": list(groups), "numbers_file": numbers_file, "all": everyone},
+        urgent=urgent,
+        priority=9 if urgent else cfg.sending.broadcast_priority,
+        not_before=not_before,
+        expires_at=(eta or start) + timedelta(hours=cfg.sending.expire_hours),
+        srr=cfg.sending.status_reports,
+        max_attempts=cfg.sending.max_attempts,
+        price_fen=max(prices, default=0),
+        eta=eta,
+        modems=len(modems),
+        owner_org=orgs[0] if len(orgs) == 1 else None,
+        notes=notes,
+    )

@@ -1,0 +1,309 @@
+"""broadcast, campaign, templates: one message to many, and its progress."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from smsd import broadcast as bc
+from smsd import pacing
+from smsd import templates as tpl
+from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.clock import local, utcnow
+from smsd.errors import InputError
+from smsd.i18n import _
+
+
+def _vars(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        if "=" not in v:
+            raise click.ClickException(_("--var {v!r}: use NAME=VALUE").format(v=v))
+        k, val = v.split("=", 1)
+        out[k.strip()] = val
+    return out
+
+
+def _print_plan(summary: dict, show: int = 10) -> None:
+    s = summary
+    click.echo(
+        _("recipients: {n} ({skipped} opted out, skipped)").format(n=s["recipients"], skipped=s["skipped_opted_out"])
+    )
+    seg = s["segments_per_message"]
+    click.echo(
+        _("segments per message: {min}-{max}; total segments: {total}").format(
+            min=seg["min"], max=seg["max"], total=s["total_segments"]
+        )
+    )
+    click.echo(
+        _("cost: {yuan} yuan ({fen} fen = {total} x {price} fen)").format(
+            yuan=s["cost_yuan"], fen=s["cost_fen"], total=s["total_segments"], price=s["price_fen_per_segment"]
+        )
+    )
+    click.echo(
+        _("starts: {start}; done by about {eta} ({modems} modem(s), caps and quiet hours)").format(
+            start=s["starts"], eta=s["eta"] or "?", modems=s["modems"]
+        )
+    )
+    for note in s["notes"]:
+        click.echo(_("note: {note}").format(note=note))
+    for r in s["list"][:show]:
+        click.echo(f"  {r['phone']}  {r['name']}  [{r['segments']}]  {r['text']}")
+    if len(s["list"]) > show:
+        click.echo(_("  ... and {n} more (--json lists them all)").format(n=len(s["list"]) - show))
+
+
+@click.command()
+@config_option
+@click.option("--org", "orgs", multiple=True, help=_("Org unit path; its whole subtree (repeatable)."))
+@click.option("--group", "groups", multiple=True, help=_("Role or group, e.g. secretary (repeatable: any of)."))
+@click.option("--numbers", "numbers_file", type=click.Path(dir_okay=False), help=_("A file of numbers, one a line."))
+@click.option("--all", "everyone", is_flag=True, help=_("Every member."))
+@click.option("--text", help=_("The message text (may use ${name} and other variables)."))
+@click.option("--template", help=_("A template name from templates/ instead of --text."))
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help=_("A template variable (repeatable)."))
+@click.option("--at", "at", metavar="WHEN", help=_("Start later: 'YYYY-MM-DD HH:MM' or 'HH:MM'."))
+@click.option("--urgent", is_flag=True, help=_("Also to opted-out members, and during quiet hours."))
+@click.option("--name", help=_("Campaign name (default: the start of the text)."))
+@click.option("--dry-run", is_flag=True, help=_("Only show recipients, segments, cost and ETA."))
+@click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
+@click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))
+@json_option
+def broadcast(
+    config_path: str,
+    orgs: tuple[str, ...],
+    groups: tuple[str, ...],
+    numbers_file: str | None,
+    everyone: bool,
+    text: str | None,
+    template: str | None,
+    variables: tuple[str, ...],
+    at: str | None,
+    urgent: bool,
+    name: str | None,
+    dry_run: bool,
+    yes: bool,
+    unmask: bool,
+    as_json: bool,
+) -> None:
+    """Send one message to many members: a campaign you can follow, pause and cancel.
+
+    Shows recipients, segments, cost and ETA first, and asks before sending (unless --yes).
+
+    \b
+    Example:
+        smsd broadcast --org 大渡口区/八桥镇 --group secretary --template general_notice \\
+            --var content="周五下午三点召开支部书记会议。" --dry-run
+        smsd broadcast --all --text "${name}同志：明天上午九点开会。" --at "2026-12-01 08:30" --yes
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        plan = bc.plan(
+            store,
+            cfg,
+            orgs=orgs,
+            groups=groups,
+            numbers_file=numbers_file,
+            everyone=everyone,
+            text=text,
+            template=template,
+            variables=_vars(variables),
+            at=at,
+            urgent=urgent,
+        )
+        summary = plan.summary(unmask=unmask)
+        if as_json and dry_run:
+            echo_json(summary)
+            return
+        if not as_json:
+            _print_plan(summary)
+        if dry_run:
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InputError("not a terminal: add --yes to send without confirmation")
+            click.confirm(
+                _("Send to {n} recipients for {yuan} yuan?").format(n=summary["recipients"], yuan=summary["cost_yuan"]),
+                abort=True,
+            )
+        label = name or (template or (text or ""))[:20]
+        cid = store.create_campaign(plan, name=label)
+    if as_json:
+        echo_json({"campaign": cid, **summary})
+    else:
+        click.echo(_("campaign {id} queued: {n} messages").format(id=cid, n=summary["recipients"]))
+
+
+@click.group(invoke_without_command=True)
+@config_option
+@json_option
+@click.pass_context
+def campaign(ctx: click.Context, config_path: str, as_json: bool) -> None:
+    """List campaigns (or: status, pause, resume, cancel one).
+
+    \b
+    Example:
+        smsd campaign
+        smsd campaign status 3
+        smsd campaign pause 3
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        rows = store.campaigns()
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        r["created"] = local(r["created_at"])
+        r["yuan"] = f"{r['estimate_fen'] / 100:.2f}"
+    table(
+        rows,
+        [
+            ("id", "ID", 5),
+            ("name", _("NAME"), 20),
+            ("state", _("STATE"), 9),
+            ("recipients", _("RECIPIENTS"), 10),
+            ("segments", _("SEGMENTS"), 8),
+            ("yuan", _("EST. YUAN"), 9),
+            ("created", _("CREATED"), 19),
+        ],
+    )
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = int(width * done / total) if total else width
+    return "[" + "#" * filled + "-" * (width - filled) + f"] {done}/{total}"
+
+
+@campaign.command("status")
+@config_option
+@click.argument("campaign_id", type=int)
+@json_option
+def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
+    """Progress of one campaign: counts per state, a progress bar, cost so far, ETA.
+
+    \b
+    Example:
+        smsd campaign status 3 --json
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        row = store.campaign(campaign_id)
+        progress = store.campaign_progress(campaign_id)
+    states = progress["states"]
+    total = sum(states.values())
+    finished = sum(states.get(k, 0) for k in ("sent", "delivered", "failed", "cancelled", "expired"))
+    modems = [m for m in cfg.modems if m.enabled]
+    eta = (
+        pacing.eta(
+            progress["segments_left"], [cfg.pacing(m) for m in modems], utcnow(), cfg.sending.seconds_per_segment
+        )
+        if row["state"] == "running"
+        else None
+    )
+    data = {
+        "id": campaign_id,
+        "name": row["name"],
+        "state": row["state"],
+        "total": total,
+        "finished": finished,
+        "states": states,
+        "segments_left": progress["segments_left"],
+        "cost_fen": progress["cost_fen"],
+        "cost_yuan": f"{progress['cost_fen'] / 100:.2f}",
+        "eta": eta.astimezone(cfg.pacing(modems[0]).tz).strftime("%Y-%m-%d %H:%M") if eta else None,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{campaign_id} {row['name']} ({row['state']})")
+    click.echo(_bar(finished, total))
+    click.echo("  ".join(f"{k}: {v}" for k, v in sorted(states.items())))
+    click.echo(_("cost so far: {yuan} yuan; ETA: {eta}").format(yuan=data["cost_yuan"], eta=data["eta"] or "-"))
+
+
+def _transition(action: str, help_text: str):  # type: ignore[no-untyped-def]
+    @campaign.command(action, help=help_text)
+    @config_option
+    @click.argument("campaign_id", type=int)
+    def command(config_path: str, campaign_id: int) -> None:
+        cfg = load(config_path)
+        with handled(), open_store(cfg) as store:
+            state = store.set_campaign_state(campaign_id, action)
+        click.echo(_("campaign {id} is now {state}").format(id=campaign_id, state=state))
+
+    return command
+
+
+_transition(
+    "pause", _("Pause a running campaign (messages being sent finish).\n\n\b\nExample:\n    smsd campaign pause 3")
+)
+_transition("resume", _("Resume a paused campaign.\n\n\b\nExample:\n    smsd campaign resume 3"))
+_transition(
+    "cancel",
+    _("Cancel a campaign: every message not yet sent is cancelled.\n\n\b\nExample:\n    smsd campaign cancel 3"),
+)
+
+
+@click.group()
+def templates() -> None:
+    """Message templates in templates/ (NAME.txt with ${placeholders}).
+
+    \b
+    Example:
+        smsd templates list
+        smsd templates preview anniversary --member 13800138000
+    """
+
+
+@templates.command("list")
+@config_option
+def templates_list(config_path: str) -> None:
+    """List templates with their variables.
+
+    \b
+    Example:
+        smsd templates list
+    """
+    cfg = load(config_path)
+    with handled():
+        found = tpl.load_all(cfg.templates_dir)
+    table(
+        [{"name": t.name, "vars": ", ".join(t.variables), "about": t.description} for t in found.values()],
+        [("name", _("NAME"), 18), ("vars", _("VARIABLES"), 30), ("about", _("ABOUT"), 60)],
+    )
+
+
+@templates.command("preview")
+@config_option
+@click.argument("name")
+@click.option("--member", help=_("Fill the variables from this member (id or phone)."))
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help=_("A variable (repeatable)."))
+def templates_preview(config_path: str, name: str, member: str | None, variables: tuple[str, ...]) -> None:
+    """Show a template's text for a member, with its encoding, segments and cost.
+
+    \b
+    Example:
+        smsd templates preview anniversary --member 13800138000
+    """
+    from smsd import pdu
+
+    cfg = load(config_path)
+    with handled():
+        t = tpl.load(cfg.templates_dir, name)
+        values: dict = {}
+        if member:
+            with open_store(cfg) as store:
+                values = bc.member_variables(store.member(member), utcnow())
+        body = t.render({**values, **_vars(variables)})
+    p = pdu.plan(body)
+    price = max((m.price_fen for m in cfg.modems if m.enabled), default=0)
+    click.echo(body)
+    click.echo(
+        _("encoding: {enc}; {n} characters; {segs} segment(s); {fen} fen").format(
+            enc=p.encoding.upper(), n=len(body), segs=p.segments, fen=p.segments * price
+        )
+    )

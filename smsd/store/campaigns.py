@@ -1,0 +1,141 @@
+"""Campaigns: a broadcast queued as one message per recipient, in one transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from smsd.clock import ts, utcnow
+from smsd.errors import InputError
+
+if TYPE_CHECKING:
+    from smsd.broadcast import Plan
+    from smsd.store import Store
+
+TRANSITIONS = {"pause": ("running", "paused"), "resume": ("paused", "running"), "cancel": (None, "cancelled")}
+
+
+class CampaignVerbs:
+    def create_campaign(self: Store, plan: Plan, *, name: str, actor: str = "cli", now: datetime | None = None) -> int:
+        """The campaign row and every message of the plan, atomically (all or nothing)."""
+        now = now or utcnow()
+        with self.tx():
+            cur = self.conn.execute(
+                "INSERT INTO campaigns (name, template, text, selection, urgent, recipients, segments, estimate_fen, "
+                "not_before, owner_org, created_by, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    plan.template,
+                    plan.text,
+                    json.dumps(plan.selection, ensure_ascii=False),
+                    int(plan.urgent),
+                    len(plan.recipients),
+                    plan.total_segments,
+                    plan.cost_fen,
+                    ts(plan.not_before) if plan.not_before else None,
+                    plan.owner_org,
+                    actor,
+                    ts(now),
+                    ts(now),
+                ),
+            )
+            cid = int(cur.lastrowid or 0)
+            for r in plan.recipients:
+                self._insert_message(
+                    r.phone,
+                    r.text,
+                    actor,
+                    now,
+                    priority=plan.priority,
+                    not_before=plan.not_before,
+                    expires_at=plan.expires_at,
+                    srr=plan.srr,
+                    max_attempts=plan.max_attempts,
+                    campaign_id=cid,
+                    member_id=r.member_id,
+                    dedup_key=f"campaign:{cid}:{r.phone}",
+                    quiet_ok=plan.urgent,
+                )
+            self.event(
+                "campaign",
+                cid,
+                "created",
+                f"{name}: {len(plan.recipients)} recipients, "
+                f"{plan.total_segments} segments, estimate {plan.cost_fen} fen",
+                actor,
+                now,
+            )
+        return cid
+
+    def campaign(self: Store, cid: int) -> dict[str, Any]:
+        row = self.one("SELECT * FROM campaigns WHERE id = ?", (cid,))
+        if row is None:
+            raise InputError(f"no campaign with id {cid} (see `smsd campaign list`)")
+        return row
+
+    def campaigns(self: Store, limit: int = 50) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM campaigns ORDER BY id DESC LIMIT ?", (limit,))
+
+    def campaign_progress(self: Store, cid: int) -> dict[str, Any]:
+        """Messages per state, segments still to send, cost so far (fen)."""
+        states = {
+            r["state"]: r["n"]
+            for r in self.rows("SELECT state, COUNT(*) AS n FROM outbox WHERE campaign_id = ? GROUP BY state", (cid,))
+        }
+        cost = self.one(
+            "SELECT COALESCE(SUM(p.price_fen), 0) AS fen FROM outbox_parts p JOIN outbox o ON o.id = "
+            "p.message_id WHERE o.campaign_id = ? AND p.sent_at IS NOT NULL",
+            (cid,),
+        )
+        parts_left = self.one(
+            "SELECT COUNT(*) AS n FROM outbox_parts p JOIN outbox o ON o.id = p.message_id "
+            "WHERE o.campaign_id = ? AND p.state IN ('pending', 'submitting') "
+            "AND o.state IN ('queued', 'sending')",
+            (cid,),
+        )
+        return {
+            "states": states,
+            "segments_left": int(parts_left["n"] if parts_left else 0),
+            "cost_fen": int(cost["fen"] if cost else 0),
+        }
+
+    def set_campaign_state(self: Store, cid: int, action: str, actor: str = "cli", now: datetime | None = None) -> str:
+        """pause / resume / cancel; cancel also cancels every message not yet sent."""
+        now = now or utcnow()
+        src, dst = TRANSITIONS[action]
+        with self.tx():
+            row = self.campaign(cid)
+            if row["state"] in ("cancelled", "done") or (src and row["state"] != src):
+                raise InputError(f"campaign {cid} is {row['state']}; cannot {action} it")
+            self.conn.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?", (dst, ts(now), cid))
+            detail = ""
+            if action == "cancel":
+                ids = [
+                    r["id"]
+                    for r in self.rows("SELECT id FROM outbox WHERE campaign_id = ? AND state = 'queued'", (cid,))
+                ]
+                self.conn.execute(
+                    "UPDATE outbox SET state = 'cancelled', finished_at = ?, updated_at = ? "
+                    "WHERE campaign_id = ? AND state = 'queued'",
+                    (ts(now), ts(now), cid),
+                )
+                detail = f"{len(ids)} queued messages cancelled"
+            self.event("campaign", cid, dst, detail, actor, now)
+        return dst
+
+    def finish_campaigns(self: Store, now: datetime | None = None) -> int:
+        """Mark running campaigns with nothing left to send as done."""
+        now = now or utcnow()
+        with self.tx():
+            rows = self.rows(
+                "SELECT c.id FROM campaigns c WHERE c.state = 'running' AND NOT EXISTS (SELECT 1 FROM "
+                "outbox o WHERE o.campaign_id = c.id AND o.state IN ('queued', 'sending'))"
+            )
+            for r in rows:
+                self.conn.execute(
+                    "UPDATE campaigns SET state = 'done', updated_at = ? WHERE id = ?", (ts(now), r["id"])
+                )
+                self.event("campaign", r["id"], "done", "", "daemon", now)
+        return len(rows)

@@ -1,0 +1,132 @@
+"""Members, org units (a tree by path) and their tags (roles, groups)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from smsd.clock import ts, utcnow
+from smsd.errors import InputError
+from smsd.phone import mask
+
+if TYPE_CHECKING:
+    from smsd.roster import MemberRow
+    from smsd.store import Store
+
+
+class MemberVerbs:
+    def org_id(self: Store, path: str) -> int | None:
+        """The id of an org unit path, creating it and its ancestors (inside a tx)."""
+        if not path:
+            return None
+        parent_id = None
+        parts = [p for p in path.split("/") if p]
+        for i in range(len(parts)):
+            sub = "/".join(parts[: i + 1])
+            row = self.one("SELECT id FROM org_units WHERE path = ?", (sub,))
+            if row is None:
+                cur = self.conn.execute(
+                    "INSERT INTO org_units (path, name, parent_id) VALUES (?, ?, ?)", (sub, parts[i], parent_id)
+                )
+                parent_id = int(cur.lastrowid or 0)
+            else:
+                parent_id = int(row["id"])
+        return parent_id
+
+    def upsert_members(
+        self: Store, rows: list[MemberRow], actor: str = "cli", now: datetime | None = None
+    ) -> tuple[int, int]:
+        """Insert or update (by phone) in one transaction. Returns (added, updated)."""
+        now = now or utcnow()
+        added = updated = 0
+        with self.tx():
+            orgs: dict[str, int | None] = {}
+            for r in rows:
+                if r.org not in orgs:
+                    orgs[r.org] = self.org_id(r.org)
+                existing = self.one("SELECT id FROM members WHERE phone = ?", (r.phone,))
+                values = (r.name, orgs[r.org], r.joined, json.dumps(r.extras, ensure_ascii=False), ts(now))
+                if existing:
+                    mid = int(existing["id"])
+                    self.conn.execute(
+                        "UPDATE members SET name = ?, org_id = ?, joined = ?, extras = ?, updated_at = ? WHERE id = ?",
+                        (*values, mid),
+                    )
+                    self.conn.execute("DELETE FROM member_tags WHERE member_id = ?", (mid,))
+                    updated += 1
+                else:
+                    cur = self.conn.execute(
+                        "INSERT INTO members (name, org_id, joined, extras, updated_at, phone, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (*values, r.phone, ts(now)),
+                    )
+                    mid = int(cur.lastrowid or 0)
+                    added += 1
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?, ?)", [(mid, t) for t in r.tags]
+                )
+            self.event("members", None, "imported", f"added={added} updated={updated}", actor, now)
+        return added, updated
+
+    _SELECT = """SELECT m.*, o.path AS org, (SELECT group_concat(tag, ',') FROM member_tags t
+                 WHERE t.member_id = m.id) AS tags FROM members m LEFT JOIN org_units o ON o.id = m.org_id"""
+
+    def members(
+        self: Store, *, orgs: tuple[str, ...] = (), tags: tuple[str, ...] = (), limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Members in any of the org subtrees and with any of the tags (no filter: everyone)."""
+        where, params = self._selection(orgs, tags)
+        sql = self._SELECT + where + " ORDER BY m.id" + (f" LIMIT {int(limit)}" if limit else "")
+        return self.rows(sql, params)
+
+    @staticmethod
+    def _selection(orgs: tuple[str, ...], tags: tuple[str, ...]) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if orgs:
+            clauses.append("(" + " OR ".join("(o.path = ? OR o.path LIKE ? || '/%')" for _ in orgs) + ")")
+            for org in orgs:
+                params += [org.strip("/"), org.strip("/")]
+        if tags:
+            clauses.append(f"m.id IN (SELECT member_id FROM member_tags WHERE tag IN ({','.join('?' * len(tags))}))")
+            params += list(tags)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def member(self: Store, key: str | int) -> dict[str, Any]:
+        """A member by id or phone; InputError names what was not found."""
+        key_s = str(key)
+        if key_s.isdigit() and len(key_s) < 11:
+            row = self.one(self._SELECT + " WHERE m.id = ?", (int(key_s),))
+        else:
+            from smsd.phone import normalise
+
+            row = self.one(self._SELECT + " WHERE m.phone = ?", (normalise(key_s),))
+        if row is None:
+            raise InputError(f"no member {key_s!r} (see `smsd members list`)")
+        return row
+
+    def member_by_phone(self: Store, phone: str) -> dict[str, Any] | None:
+        return self.one(self._SELECT + " WHERE m.phone = ?", (phone,))
+
+    def remove_member(self: Store, key: str | int, actor: str = "cli", now: datetime | None = None) -> dict[str, Any]:
+        with self.tx():
+            row = self.member(key)
+            self.conn.execute("DELETE FROM member_tags WHERE member_id = ?", (row["id"],))
+            self.conn.execute("DELETE FROM members WHERE id = ?", (row["id"],))
+            self.event("members", row["id"], "removed", f"{row['name']} {mask(row['phone'])}", actor, now)
+        return row
+
+    def set_opt_out(self: Store, member_id: int, opted_out: bool, actor: str, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.tx():
+            self.conn.execute(
+                "UPDATE members SET opted_out = ?, opted_out_at = ?, updated_at = ? WHERE id = ?",
+                (int(opted_out), ts(now) if opted_out else None, ts(now), member_id),
+            )
+            self.event("members", member_id, "opted_out" if opted_out else "opted_in", "", actor, now)
+
+    def anniversaries(self: Store, month_day: str) -> list[dict[str, Any]]:
+        """Members whose joining date falls on MM-DD (not opted out)."""
+        return self.rows(
+            self._SELECT + " WHERE substr(m.joined, 6, 5) = ? AND m.opted_out = 0 ORDER BY m.id", (month_day,)
+        )

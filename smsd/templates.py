@@ -1,0 +1,65 @@
+"""Message templates: plain-text files in templates/ with ${placeholders}, rendered strictly."""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from smsd.errors import InputError
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    text: str
+    description: str
+
+    @property
+    def variables(self) -> list[str]:
+        found = []
+        for m in string.Template.pattern.finditer(self.text):
+            var = m.group("named") or m.group("braced")
+            if var and var not in found:
+                found.append(var)
+        return found
+
+    def render(self, values: dict[str, object]) -> str:
+        """Substitute every placeholder; a missing one is an InputError naming it."""
+        missing = [v for v in self.variables if v not in values or values[v] in (None, "")]
+        if missing:
+            raise InputError(f"template {self.name!r} needs {', '.join('${' + m + '}' for m in missing)}")
+        try:
+            return string.Template(self.text).substitute({k: str(v) for k, v in values.items()})
+        except ValueError as exc:
+            raise InputError(f"template {self.name!r} is malformed: {exc}") from None
+
+
+def parse(name: str, raw: str) -> Template:
+    """Lines starting with '##' at the top describe the template and are not sent."""
+    lines = raw.splitlines()
+    notes = []
+    while lines and lines[0].startswith("##"):
+        notes.append(lines.pop(0)[2:].strip())
+    return Template(name, "\n".join(lines).strip(), " ".join(notes))
+
+
+def load_all(directory: Path) -> dict[str, Template]:
+    if not directory.is_dir():
+        raise InputError(f"template folder {directory} does not exist (templates_dir in config.toml)")
+    out = {}
+    for p in sorted(directory.glob("*.txt")):
+        if NAME.match(p.stem):
+            out[p.stem] = parse(p.stem, p.read_text(encoding="utf-8"))
+    return out
+
+
+def load(directory: Path, name: str) -> Template:
+    templates = load_all(directory)
+    if name not in templates:
+        known = ", ".join(templates) or "none"
+        raise InputError(f"no template {name!r} in {directory} (known: {known})")
+    return templates[name]

@@ -1,0 +1,81 @@
+"""Anniversary greetings: exactly one per due member per year, whatever fires how often."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from smsd import anniversary, config
+from smsd.roster import MemberRow
+from smsd.store import Store
+from tests.conftest import write_config
+
+CST = timezone(timedelta(hours=8))
+
+
+@pytest.fixture
+def env(tmp_path):
+    cfg = config.load(write_config(tmp_path, {"m1": "emulator"}))
+    with Store(cfg.database) as s:
+        s.upsert_members(
+            [
+                MemberRow(2, "张三", "+8613800000001", "大渡口区/八桥镇/一村党支部", [], "2001-07-01"),
+                MemberRow(3, "李四", "+8613800000002", "大渡口区/八桥镇", [], "1996-07-01"),
+                MemberRow(4, "王五", "+8613800000003", "大渡口区", [], "2010-07-02"),
+                MemberRow(5, "赵六", "+8613800000004", "大渡口区", [], "2004-02-29"),
+                MemberRow(6, "钱七", "+8613800000005", "大渡口区", [], "2026-07-01"),  # joined this year: not yet
+                MemberRow(7, "孙八", "+8613800000006", "大渡口区", [], "1990-07-01"),
+            ]
+        )
+        s.set_opt_out(s.member("+8613800000006")["id"], True, "test")
+    return cfg
+
+
+def greetings(cfg) -> list[tuple[str, str]]:
+    with Store(cfg.database) as s:
+        return [
+            (r["to_number"], r["text"])
+            for r in s.rows("SELECT to_number, text FROM outbox WHERE account = 'anniversary' ORDER BY id")
+        ]
+
+
+def test_one_greeting_per_due_member_across_double_fire_and_restart(env):
+    morning = datetime(2026, 7, 1, 8, 30, tzinfo=CST)
+    with Store(env.database) as s:
+        assert anniversary.queue_due(s, env, morning) == 2
+        assert anniversary.queue_due(s, env, morning + timedelta(seconds=1)) == 0  # double fire
+    with Store(env.database) as s:  # the daemon restarted
+        assert anniversary.queue_due(s, env, morning + timedelta(hours=3)) == 0  # catch-up after restart
+    sent = greetings(env)
+    assert sent == [
+        ("+8613800000001", "张三同志：今天是您入党25周年纪念日，一村党支部祝您政治生日快乐！不忘初心，牢记使命。"),
+        ("+8613800000002", "李四同志：今天是您入党30周年纪念日，八桥镇祝您政治生日快乐！不忘初心，牢记使命。"),
+    ]
+    with Store(env.database) as s:  # a clock set back to yesterday evening and forward again changes nothing
+        anniversary.queue_due(s, env, datetime(2026, 6, 30, 23, 0, tzinfo=CST))
+        anniversary.queue_due(s, env, morning)
+    assert len(greetings(env)) == 2
+    with Store(env.database) as s:
+        assert anniversary.queue_due(s, env, datetime(2027, 7, 1, 8, 30, tzinfo=CST)) == 3  # next year (钱七 too)
+    assert len(greetings(env)) == 5
+
+
+def test_greetings_expire_at_the_end_of_the_day(env):
+    with Store(env.database) as s:
+        anniversary.queue_due(s, env, datetime(2026, 7, 1, 8, 30, tzinfo=CST))
+        rows = s.rows("SELECT expires_at FROM outbox WHERE account = 'anniversary'")
+    assert {r["expires_at"] for r in rows} == {"2026-07-01T16:00:00.000Z"}  # midnight in Shanghai
+
+
+def test_leap_day_members_are_greeted_on_the_28th(env):
+    with Store(env.database) as s:
+        assert anniversary.queue_due(s, env, datetime(2027, 2, 28, 8, 30, tzinfo=CST)) == 1
+        assert anniversary.queue_due(s, env, datetime(2028, 2, 28, 8, 30, tzinfo=CST)) == 0
+        assert anniversary.queue_due(s, env, datetime(2028, 2, 29, 8, 30, tzinfo=CST)) == 1
+    assert [t for t, _ in greetings(env)] == ["+8613800000004", "+8613800000004"]
+
+
+def test_a_missed_morning_is_noticed(env):
+    assert anniversary.missed_today(env, datetime(2026, 7, 1, 9, 0, tzinfo=CST))
+    assert not anniversary.missed_today(env, datetime(2026, 7, 1, 8, 0, tzinfo=CST))
