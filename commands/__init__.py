@@ -1,4 +1,8 @@
-"""Keyword commands for inbound SMS (TP, QR, TD, 帮助, ...): one module per command,
-listed explicitly here. The dispatcher that uses them is not built yet."""
+"""Keyword commands for inbound SMS, one module per command, loaded in this order.
 
-MODULES: tuple[str, ...] = ()
+Each module defines COMMAND = Command(name, keywords, usage, help, handler, strangers).
+Adding a command is adding one file here and its name to MODULES; smsd.registry refuses
+a keyword that two commands claim.
+"""
+
+MODULES: tuple[str, ...] = ("help", "unsubscribe", "resubscribe", "receipt", "vote", "red", "feedback")

@@ -111,6 +111,16 @@ class AnniversaryConfig:
 
 
 @dataclass(frozen=True)
+class CommandsConfig:
+    answer_strangers: bool = opt(True, "Answer numbers outside the roster with the commands that allow it "
+                                       "(help, TD, DY); false: store their SMS and stay silent.")
+    replies_per_hour: int = opt(5, "At most this many automatic replies to one number per hour.", _positive)
+    loop_limit: int = opt(3, "The same text from one number more often than this in an hour stops replies "
+                             "to it and flags it (an auto-responder).", _positive)
+    reply_account: str = opt("replies", "The account that replies to members are billed to.")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     daemon: DaemonConfig
@@ -118,6 +128,8 @@ class Config:
     emulator: EmulatorConfig
     modems: tuple[ModemConfig, ...]
     anniversary: AnniversaryConfig = AnniversaryConfig()
+    commands: CommandsConfig = CommandsConfig()
+    aliases: dict[str, list[str]] = field(default_factory=dict)
 
     def resolve(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -149,6 +161,7 @@ SECTIONS: dict[str, type] = {
     "sending": SendingConfig,
     "emulator": EmulatorConfig,
     "anniversary": AnniversaryConfig,
+    "commands": CommandsConfig,
 }
 
 
@@ -175,6 +188,9 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     for key in raw:
         if key not in known:
             raise ConfigError(f"{path}: unknown section [{key}]; known: {', '.join(sorted(known))}")
+    commands_raw = dict(raw.get("commands", {})) if isinstance(raw.get("commands", {}), dict) else raw["commands"]
+    aliases = _aliases(commands_raw.pop("aliases", {}), path) if isinstance(commands_raw, dict) else {}
+    raw = {**raw, "commands": commands_raw}
     sections = {name: _build(cls, raw.get(name, {}), path, name) for name, cls in SECTIONS.items()}
     modems_raw = raw.get("modems", {})
     if not isinstance(modems_raw, dict):
@@ -202,8 +218,19 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{path}: timezone in [daemon] is not a known time zone (e.g. Asia/Shanghai)") from None
     return Config(
-        path, sections["daemon"], sections["sending"], sections["emulator"], tuple(modems), sections["anniversary"]
+        path, sections["daemon"], sections["sending"], sections["emulator"], tuple(modems), sections["anniversary"],
+        sections["commands"], aliases,
     )
+
+
+def _aliases(table: Any, path: Path) -> dict[str, list[str]]:
+    """[commands.aliases]: command name -> extra keywords, e.g. vote = ["TOUPIAO"]."""
+    if not isinstance(table, dict):
+        raise ConfigError(f'{path}: [commands.aliases] must be a table like vote = ["TOUPIAO"]')
+    for name, words in table.items():
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            raise ConfigError(f'{path}: {name} in [commands.aliases] must be a list of keywords, like ["TOUPIAO"]')
+    return {k: list(v) for k, v in table.items()}
 
 
 def _build(cls: type, table: Any, path: Path, where: str) -> Any:

@@ -20,12 +20,13 @@ from smsd.clock import ts, utcnow
 from smsd.errors import StoreError
 from smsd.store.campaigns import CampaignVerbs
 from smsd.store.inbox import InboxVerbs
+from smsd.store.interactive import InteractionVerbs
 from smsd.store.members import MemberVerbs
 from smsd.store.outbox import OutboxVerbs
 from smsd.store.schema import migrations
 
 
-class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs):
+class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerbs):
     """One connection to the smsd database, with the verbs the daemon and CLI use."""
 
     def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = 10.0) -> None:

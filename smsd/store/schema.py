@@ -197,3 +197,88 @@ def m002_members_and_campaigns(db: Database) -> None:
         CREATE INDEX outbox_parts_modem_sent ON outbox_parts (modem, sent_at);
         """
     )
+
+
+@migrations()
+def m003_two_way(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE inbox ADD COLUMN kind TEXT;
+        ALTER TABLE inbox ADD COLUMN command TEXT;
+        ALTER TABLE inbox ADD COLUMN normalized TEXT;
+        ALTER TABLE inbox ADD COLUMN member_id INTEGER;
+        ALTER TABLE inbox ADD COLUMN feedback_read INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX inbox_sender ON inbox (sender, received_at);
+        ALTER TABLE campaigns ADD COLUMN confirm INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE campaigns ADD COLUMN poll_id INTEGER;
+        CREATE INDEX outbox_to ON outbox (to_number, created_at);
+        CREATE TABLE polls (
+            id INTEGER PRIMARY KEY,
+            question TEXT NOT NULL,
+            options TEXT NOT NULL,
+            audience TEXT NOT NULL DEFAULT '{}',
+            opens_at TEXT NOT NULL,
+            closes_at TEXT NOT NULL,
+            policy TEXT NOT NULL DEFAULT 'first' CHECK (policy IN ('first', 'last')),
+            announce INTEGER NOT NULL DEFAULT 0,
+            announced INTEGER NOT NULL DEFAULT 0,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE poll_audience (
+            poll_id INTEGER NOT NULL REFERENCES polls (id),
+            member_id INTEGER NOT NULL,
+            PRIMARY KEY (poll_id, member_id)
+        );
+        CREATE TABLE votes (
+            poll_id INTEGER NOT NULL REFERENCES polls (id),
+            member_id INTEGER NOT NULL,
+            option INTEGER NOT NULL,
+            inbox_id INTEGER,
+            voted_at TEXT NOT NULL,
+            changes INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (poll_id, member_id)
+        );
+        CREATE TABLE receipts (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            member_id INTEGER,
+            phone TEXT NOT NULL,
+            inbox_id INTEGER,
+            confirmed_at TEXT NOT NULL,
+            PRIMARY KEY (campaign_id, phone)
+        );
+        CREATE TABLE red_campaigns (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed')),
+            max_length INTEGER NOT NULL DEFAULT 140,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE red_submissions (
+            id INTEGER PRIMARY KEY,
+            red_campaign_id INTEGER NOT NULL REFERENCES red_campaigns (id),
+            member_id INTEGER,
+            phone TEXT NOT NULL,
+            org TEXT,
+            text TEXT NOT NULL,
+            text_key TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'rejected')),
+            reason TEXT,
+            inbox_id INTEGER,
+            submitted_at TEXT NOT NULL,
+            reviewed_at TEXT,
+            reviewed_by TEXT,
+            UNIQUE (red_campaign_id, text_key)
+        );
+        CREATE TABLE flagged_numbers (
+            phone TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            flagged_at TEXT NOT NULL
+        );
+        CREATE TABLE optouts (
+            phone TEXT PRIMARY KEY,
+            opted_out_at TEXT NOT NULL
+        );
+        """
+    )

@@ -1,0 +1,16 @@
+"""QR / 确认 (and a bare 1 after a notice that asked for it): confirm receipt of a notice."""
+
+from smsd.registry import Command, CommandError, Context, Reply
+
+
+def handle(ctx: Context) -> Reply:
+    campaign = ctx.store.latest_confirm_campaign(ctx.sender)
+    if campaign is None:
+        raise CommandError("reply_receipt_none")
+    member_id = ctx.member["id"] if ctx.member else None
+    if not ctx.store.record_receipt(campaign["id"], member_id, ctx.sender, ctx.inbox_id, ctx.now):
+        return Reply("reply_receipt_again")
+    return Reply("reply_receipt_ok")
+
+
+COMMAND = Command("receipt", ("QR", "确认", "收到", "回执"), "QR", "confirm a notice", handle)

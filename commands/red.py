@@ -1,0 +1,28 @@
+"""HDZ <text> / 红段子 <text>: submit a red message to the open campaign."""
+
+import hashlib
+import re
+
+from smsd.parse import normalise
+from smsd.registry import Command, CommandError, Context, Reply
+
+
+def handle(ctx: Context) -> Reply:
+    assert ctx.member is not None
+    campaign = ctx.store.current_red()
+    if campaign is None:
+        raise CommandError("reply_red_none")
+    # The member's own words, as typed (after the keyword), not the case-folded form.
+    text = re.sub(r"^\s*(hdz|红段子)[\s,，:：;；]*", "", ctx.raw.strip(), flags=re.IGNORECASE).strip()
+    if not text:
+        raise CommandError("reply_red_empty")
+    if len(text) > campaign["max_length"]:
+        raise CommandError("reply_red_too_long", limit=campaign["max_length"], length=len(text))
+    key = hashlib.sha1(re.sub(r"[\W_]+", "", normalise(text)).encode()).hexdigest()
+    if ctx.store.red_duplicate(campaign["id"], key):
+        raise CommandError("reply_red_duplicate")
+    ctx.store.submit_red(campaign["id"], ctx.member, text, key, ctx.inbox_id, ctx.now)
+    return Reply("reply_red_ok", {"campaign": campaign["name"]})
+
+
+COMMAND = Command("red", ("HDZ", "红段子"), "HDZ <内容>", "submit a red message", handle)

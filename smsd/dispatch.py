@@ -1,0 +1,169 @@
+"""The dispatcher: each stored inbound SMS, in order, is understood, counted and answered once.
+
+For one message, in one transaction: the safety checks (non-mobile sender, flagged number,
+loop, rate limit), the handler's effects, the reply (queued at priority 9) and "handled".
+A refusal (CommandError) carries a reply meant for the member; any other exception rolls
+the effects back, is logged with its traceback, and the member gets a fixed apology.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from smsd import phone
+from smsd import registry as registry_mod
+from smsd import templates as tpl
+from smsd.clock import Clock, utcnow
+from smsd.config import Config
+from smsd.errors import InputError
+from smsd.parse import Parsed, parse
+from smsd.registry import Command, CommandError, Context, Registry, Reply
+from smsd.store import Store
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "抱歉，系统暂时无法处理您的短信，请稍后再试。"
+FEEDBACK_COMMANDS = {"feedback"}
+
+
+class Dispatcher:
+    def __init__(self, store: Store, cfg: Config, registry: Registry | None = None, clock: Clock = utcnow) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.registry = registry or registry_mod.load(cfg.aliases)
+        self.clock = clock
+        self._templates: dict[str, tpl.Template] = {}
+
+    def run_once(self, limit: int = 200) -> int:
+        """Handle every new inbound message (oldest first); returns how many were handled."""
+        rows = self.store.inbox_new(limit)
+        if rows:
+            self._templates = tpl.load_all(self.cfg.templates_dir)  # admins may edit them while we run
+        for row in rows:
+            self.handle(row["id"])
+        return len(rows)
+
+    # ------------------------------------------------------------ one message
+
+    def handle(self, inbox_id: int) -> str:
+        now = self.clock()
+        try:
+            with self.store.tx():
+                row = self.store.claim_inbound(inbox_id)
+                if row is None:
+                    return "already handled"
+                return self._decide(row, now)
+        except Exception:
+            log.exception("dispatch.crash inbox=%s: the member gets the fixed apology", inbox_id)
+            with self.store.tx():
+                row = self.store.claim_inbound(inbox_id)
+                if row is None:
+                    return "already handled"
+                sender = phone_or_none(row["sender"])
+                if sender and not self.store.is_flagged(sender):
+                    self._queue_reply(inbox_id, sender, APOLOGY, now)
+                self.store.mark_handled(inbox_id, state="error", kind="error", command=None,
+                                        normalized=row["text"], member_id=None, now=now)
+                self.store.event("inbox", inbox_id, "handler_error", "see the daemon log", "dispatcher", now)
+            return "error"
+
+    def _decide(self, row: dict[str, Any], now: datetime) -> str:
+        parsed = parse(row["text"], lambda k: self.registry.lookup(k) is not None)
+        sender = phone_or_none(row["sender"])
+        member = self.store.member_by_phone(sender) if sender else None
+
+        def done(kind: str, command: str | None = None, state: str = "handled") -> str:
+            self.store.mark_handled(row["id"], state=state, kind=kind, command=command,
+                                    normalized=parsed.normalized, member_id=member["id"] if member else None, now=now)
+            return kind
+
+        if row["undecodable"] or not parsed.normalized:
+            return done("ignored")
+        if sender is None:  # 10086, 106..., CMCC: never answer a machine
+            return done("service")
+        if self.store.is_flagged(sender):
+            return done("flagged")
+        repeats = self.store.same_text_since(row["sender"], parsed.normalized, now - timedelta(hours=1)) + 1
+        if repeats > self.cfg.commands.loop_limit:
+            self.store.flag_number(sender, f"the same text {repeats} times in an hour", now)
+            self.store.event("number", sender[-4:], "flagged", f"loop: {parsed.normalized[:30]!r} x{repeats}",
+                             "dispatcher", now)
+            log.warning("dispatch.loop_flagged from=%s repeats=%s", phone.shown(sender), repeats)
+            return done("flagged")
+        command, ctx = self._resolve(parsed, row, sender, member, now)
+        if command is None:
+            if member is None:
+                return done("stranger")
+            self._reply(row["id"], sender, self._feedback_reply(parsed), now)
+            return done("feedback")
+        if member is None and not command.strangers:
+            return done("stranger", command.name)
+        try:
+            reply = command.handler(ctx)
+        except CommandError as refusal:
+            reply = refusal.reply
+        if member is not None or self.cfg.commands.answer_strangers:
+            self._reply(row["id"], sender, reply, now)
+        return done("feedback" if command.name in FEEDBACK_COMMANDS else "command", command.name)
+
+    def _resolve(self, parsed: Parsed, row: dict[str, Any], sender: str, member: dict[str, Any] | None,
+                 now: datetime) -> tuple[Command | None, Context]:
+        ctx = Context(self.store, self.cfg, now, row["id"], sender, member, parsed.keyword, parsed.argument,
+                      row["text"])
+        command = self.registry.lookup(parsed.keyword) if parsed.keyword else None
+        number = parsed.bare_number
+        if command is None and number is not None and member is not None:
+            latest = self.store.latest_notice(sender)
+            if number == 1 and latest and latest["confirm"]:
+                command = self.registry.commands.get("receipt")
+            elif len(self.store.polls_for(member["id"], now)) == 1:
+                command = self.registry.commands.get("vote")
+                ctx.argument = parsed.normalized
+        return command, ctx
+
+    def _feedback_reply(self, parsed: Parsed) -> Reply:
+        """Unrecognised text from a member is feedback; a near-miss keyword gets a suggestion."""
+        first = parsed.normalized.split(" ")[0]
+        if len(first) <= 4 and first.isascii():
+            close = difflib.get_close_matches(first, [k for k in self.registry.keywords() if k.isascii()], n=1,
+                                              cutoff=0.5)
+            if close:
+                return Reply("reply_suggest", {"suggestion": close[0].upper()})
+        return Reply("reply_feedback_ok")
+
+    # ------------------------------------------------------------ replies
+
+    def _reply(self, inbox_id: int, sender: str, reply: Reply | None, now: datetime) -> None:
+        if reply is None:
+            return
+        limit = self.cfg.commands.replies_per_hour
+        if self.store.replies_since(sender, now - timedelta(hours=1)) >= limit:
+            log.info("dispatch.rate_limited to=%s limit=%s/h", phone.shown(sender), limit)
+            self.store.event("inbox", inbox_id, "reply_suppressed", f"more than {limit} replies an hour",
+                             "dispatcher", now)
+            return
+        template = self._templates.get(reply.template) or tpl.load(self.cfg.templates_dir, reply.template)
+        try:
+            text = template.render(reply.variables)
+        except InputError:
+            log.exception("dispatch.bad_template template=%s", reply.template)
+            text = APOLOGY
+        self._queue_reply(inbox_id, sender, text, now)
+
+    def _queue_reply(self, inbox_id: int, sender: str, text: str, now: datetime) -> None:
+        self.store._insert_message(sender, text, "dispatcher", now, priority=9, quiet_ok=True,
+                                   account=self.cfg.commands.reply_account, srr=self.cfg.sending.status_reports,
+                                   max_attempts=self.cfg.sending.max_attempts, dedup_key=f"reply:{inbox_id}",
+                                   expires_at=now + timedelta(hours=self.cfg.sending.expire_hours))
+
+
+def phone_or_none(sender: str) -> str | None:
+    """The normalised mobile number of a sender, or None for short codes and names."""
+    try:
+        return phone.normalise(sender)
+    except InputError:
+        return None
+

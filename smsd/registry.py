@@ -1,0 +1,100 @@
+"""Keyword commands: what a command module declares, and the registry that refuses clashes."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from smsd.parse import normalise
+
+if TYPE_CHECKING:
+    from smsd.config import Config
+    from smsd.store import Store
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply to a member: a template in templates/ and its variables."""
+
+    template: str
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+class CommandError(Exception):
+    """A refusal meant for the member (its reply is sent); not a crash."""
+
+    def __init__(self, template: str, **variables: Any) -> None:
+        super().__init__(template)
+        self.reply = Reply(template, variables)
+
+
+@dataclass
+class Context:
+    """What a handler gets: the message, who sent it, and the store (inside the dispatch transaction)."""
+
+    store: Store
+    cfg: Config
+    now: datetime
+    inbox_id: int
+    sender: str
+    member: dict[str, Any] | None
+    keyword: str
+    argument: str
+    raw: str
+
+
+Handler = Callable[[Context], Reply | None]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    keywords: tuple[str, ...]
+    usage: str
+    help: str
+    handler: Handler
+    strangers: bool = False  # may numbers outside the roster use it?
+
+
+class DuplicateKeyword(ValueError):
+    """Two commands claim the same keyword."""
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.commands: dict[str, Command] = {}
+        self._by_keyword: dict[str, Command] = {}
+
+    def add(self, command: Command, extra_keywords: tuple[str, ...] = ()) -> None:
+        if command.name in self.commands:
+            raise DuplicateKeyword(f"command {command.name!r} is registered twice")
+        for kw in command.keywords + extra_keywords:
+            key = normalise(kw)
+            if key in self._by_keyword:
+                raise DuplicateKeyword(f"keyword {kw!r} of {command.name!r} is already {self._by_keyword[key].name!r}'s")
+            self._by_keyword[key] = command
+        self.commands[command.name] = command
+
+    def lookup(self, keyword: str) -> Command | None:
+        return self._by_keyword.get(keyword)
+
+    def keywords(self) -> list[str]:
+        return list(self._by_keyword)
+
+
+def load(aliases: dict[str, list[str]] | None = None) -> Registry:
+    """The commands listed in commands/__init__.py, plus keyword aliases from config.toml."""
+    import commands
+
+    registry = Registry()
+    for module_name in commands.MODULES:
+        module = importlib.import_module(f"commands.{module_name}")
+        command: Command = module.COMMAND
+        registry.add(command, tuple((aliases or {}).get(command.name, ())))
+    unknown = set(aliases or {}) - set(registry.commands)
+    if unknown:
+        raise DuplicateKeyword(f"aliases for unknown command(s): {', '.join(sorted(unknown))}")
+    return registry

@@ -1,0 +1,322 @@
+"""Conversations for every command, its aliases and its refusals; the parser under Hypothesis."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsd import config, registry
+from smsd.dispatch import Dispatcher
+from smsd.parse import normalise, parse
+from smsd.pdu import plan
+from smsd.roster import MemberRow
+from smsd.store import Store
+from tests.conftest import write_config
+from tests.conversation import Conversation
+
+CST = timezone(timedelta(hours=8))
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=CST)
+A, B, C, STRANGER = "+8613800000001", "+8613800000002", "+8613800000003", "+8613900000009"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def world(tmp_path):
+    cfg = config.load(write_config(tmp_path, {"m1": "emulator"}))
+    store = Store(cfg.database)
+    store.upsert_members([
+        MemberRow(2, "张三", A, "大渡口区/八桥镇/一村党支部", ["支部书记"], "2001-07-01"),
+        MemberRow(3, "李四", B, "大渡口区/八桥镇/二村党支部", ["党员"], "1999-07-01"),
+        MemberRow(4, "王五", C, "大渡口区/跳磴镇", ["党员"], "2010-07-01"),
+    ])
+    clock = Clock()
+    yield store, cfg, clock, Dispatcher(store, cfg, clock=clock)
+    store.close()
+
+
+def poll_for(store, members, closes=NOW + timedelta(days=1), policy="first"):
+    ids = [store.member(m)["id"] for m in members]
+    return store.create_poll("是否同意年度计划？", ["赞成", "反对", "弃权"], ids, opens=NOW - timedelta(hours=1),
+                             closes=closes, policy=policy, announce=False, audience={}, actor="test", now=NOW)
+
+
+def test_help_and_its_aliases_strangers_included(world):
+    store, _, _, d = world
+    Conversation(store, d).run(f"""
+        {A} > 帮助
+        {A} < 可回复：TP+编号 投票
+        {B} > ＢＺ
+        {B} < 可回复：
+        {C} > help
+        {C} < 可回复：
+        {STRANGER} > ？
+        {STRANGER} < 可回复：
+        {A} > 求助！
+        {A} < 可回复：
+    """)
+
+
+def test_unsubscribe_and_resubscribe(world):
+    store, _, _, d = world
+    Conversation(store, d).run(f"""
+        {A} > TD
+        {A} < 已退订
+        {A} > 订阅
+        {A} < 已恢复订阅
+        {B} > 退订
+        {B} < 已退订
+        {STRANGER} > td
+        {STRANGER} < 已退订
+    """)
+    assert store.member(B)["opted_out"] == 1 and store.member(A)["opted_out"] == 0
+    assert store.is_opted_out(STRANGER)
+
+
+def test_votes_in_every_spelling_and_the_refusals(world):
+    store, _, clock, d = world
+    pid = poll_for(store, [A, B])
+    Conversation(store, d).run(f"""
+        {A} > ＴＰ　２
+        {A} < 投票成功：您选择了2.反对
+        {A} > 投票，1
+        {A} < 您已投过票（2.反对）
+        {B} > 投票 9
+        {B} < 请回复TP加选项编号（1-3）
+        {B} > TP
+        {B} < 请回复TP加选项编号，例如
+        {B} > 3 李四
+        {B} < 投票成功：您选择了3.弃权
+        {C} > TP 1
+        {C} < 您不在本次投票的范围内
+        {STRANGER} > TP 1
+        {STRANGER} <
+    """)
+    clock.now = NOW + timedelta(days=2)
+    Conversation(store, d).run(f"""
+        {B} > tp 1
+        {B} < 投票“是否同意年度计划？”已结束
+    """)
+    results = store.poll_results(pid)
+    assert [o["votes"] for o in results["options"]] == [0, 1, 1]
+
+
+def test_keyword_aliases_from_config(world):
+    store, cfg, clock, _ = world
+    poll_for(store, [A])
+    d = Dispatcher(store, cfg, registry=registry.load({"vote": ["TOUPIAO"]}), clock=clock)
+    Conversation(store, d).run(f"""
+        {A} > toupiao 2
+        {A} < 投票成功：您选择了2.反对
+    """)
+
+
+def test_last_vote_wins_when_configured(world):
+    store, _, _, d = world
+    poll_for(store, [A], policy="last")
+    Conversation(store, d).run(f"""
+        {A} > TP 1
+        {A} < 投票成功：您选择了1.赞成
+        {A} > TP 3
+        {A} < 已改为3.弃权
+    """)
+
+
+def test_two_open_polls_need_the_poll_number(world):
+    store, _, _, d = world
+    poll_for(store, [A])
+    second = poll_for(store, [A])
+    Conversation(store, d).run(f"""
+        {A} > TP 1
+        {A} < 目前有多个投票，请回复TP+投票编号+选项
+        {A} > TP {second} 2
+        {A} < 投票成功：您选择了2.反对
+    """)
+
+
+def _confirm_campaign(store, cfg, numbers):
+    from smsd import broadcast
+
+    plan_ = broadcast.plan(store, cfg, numbers_file=None, orgs=("大渡口区",), text="明天开会，收到请回复QR确认。")
+    plan_.recipients = [r for r in plan_.recipients if r.phone in numbers]
+    cid = store.create_campaign(plan_, name="会议通知")
+    store.conn.execute("UPDATE campaigns SET confirm = 1 WHERE id = ?", (cid,))
+    for m in store.messages(limit=100):
+        if m["campaign_id"] == cid:
+            store.claim_next("m1")
+            store.part_submitting(m["id"], 1, "m1")
+            store.part_sent(m["id"], 1, mr=1, price_fen=6, modem="m1")
+    return cid
+
+
+def test_receipts_qr_aliases_and_a_bare_one(world):
+    store, cfg, _, d = world
+    Conversation(store, d).run(f"""
+        {A} > QR
+        {A} < 目前没有需要您确认的通知
+    """)
+    cid = _confirm_campaign(store, cfg, {A, B, C})
+    Conversation(store, d).run(f"""
+        {A} > 确认！
+        {A} < 回执已收到
+        {A} > qr
+        {A} < 您已确认过
+        {B} > 1
+        {B} < 回执已收到
+        {C} > 收到【王五】
+        {C} < 回执已收到
+    """)
+    assert len(store.receipts(cid)["confirmed"]) == 3
+
+
+def test_red_messages(world):
+    store, _, _, d = world
+    Conversation(store, d).run(f"""
+        {A} > HDZ 春风十里不如党的政策暖人心
+        {A} < 目前没有红段子征集活动
+    """)
+    store.open_red("建党节红段子征集", 30, "test")
+    Conversation(store, d).run(f"""
+        {A} > HDZ 春风十里不如党的政策暖人心
+        {A} < 您的红段子已收到
+        {B} > 红段子：春风十里，不如党的政策暖人心！
+        {B} < 该内容已有人投稿
+        {B} > 红段子不忘初心方得始终
+        {B} < 您的红段子已收到
+        {C} > hdz {"长" * 31}
+        {C} < 投稿请不超过30字（本条31字）
+        {C} > HDZ
+        {C} < 请回复HDZ加内容投稿
+    """)
+    subs = store.red_submissions()
+    assert [s["text"] for s in subs] == ["春风十里不如党的政策暖人心", "不忘初心方得始终"]
+    assert subs[0]["org"] == "大渡口区/八桥镇/一村党支部"
+
+
+def test_feedback_explicit_and_implicit_and_suggestions(world):
+    store, _, _, d = world
+    Conversation(store, d).run(f"""
+        {A} > YJ 建议增加学习资料
+        {A} < 您的意见已收到
+        {A} > 意见
+        {A} < 请回复YJ加内容提意见
+        {B} > 今天的会议开得很好，谢谢组织！
+        {B} < 您的意见已收到
+        {C} > TQ 2
+        {C} < 您是不是要发送
+        {STRANGER} > 你好，请问是哪位？
+        {STRANGER} <
+    """)
+    assert [f["text"] for f in store.feedback()][:2] == ["TQ 2", "今天的会议开得很好，谢谢组织！"]
+
+
+def test_machines_are_never_answered(world):
+    store, _, _, d = world
+    Conversation(store, d).run("""
+        10086 > 帮助
+        10086 <
+        1065905512345 > TD
+        1065905512345 <
+        CMCC > 您的余额为12.34元
+        CMCC <
+    """)
+
+
+def test_loop_detection_flags_an_auto_responder(world):
+    store, _, _, d = world
+    Conversation(store, d).run(f"""
+        {A} > 您好，我正在开会，稍后回复。
+        {A} < 您的意见已收到
+        {A} > 您好，我正在开会，稍后回复。
+        {A} < 您的意见已收到
+        {A} > 您好，我正在开会，稍后回复。
+        {A} < 您的意见已收到
+        {A} > 您好，我正在开会，稍后回复。
+        {A} <
+        {A} > 帮助
+        {A} <
+    """)
+    assert store.is_flagged(A)
+
+
+def test_reply_rate_limit(world):
+    store, _, _, d = world
+    script = "".join(f"{A} > YJ 第{i}条意见\n{A} < 您的意见已收到\n" for i in range(5))
+    Conversation(store, d).run(script + f"{A} > YJ 第六条意见\n{A} <\n")
+    assert len(store.feedback()) == 6  # stored and counted, just not answered
+
+
+def test_a_crashing_handler_gets_the_fixed_apology(world):
+    store, cfg, clock, _ = world
+
+    def boom(ctx):
+        raise RuntimeError("database exploded at /srv/secret.db")
+
+    reg = registry.Registry()
+    reg.add(registry.Command("boom", ("BOOM",), "BOOM", "crash", boom))
+    d = Dispatcher(store, cfg, registry=reg, clock=clock)
+    Conversation(store, d).run(f"""
+        {A} > boom
+        {A} < 抱歉，系统暂时无法处理您的短信，请稍后再试。
+    """)
+    [row] = store.inbox(1)
+    assert row["state"] == "error"
+
+
+def test_registry_refuses_duplicate_keywords():
+    reg = registry.load()
+    with pytest.raises(registry.DuplicateKeyword, match="'TP' of 'x' is already 'vote'"):
+        reg.add(registry.Command("x", ("TP",), "", "", lambda c: None))
+    with pytest.raises(registry.DuplicateKeyword, match="already 'help'"):
+        registry.load({"vote": ["BZ"]})
+
+
+# ------------------------------------------------------------------ the parser under Hypothesis
+
+KNOWN = set(registry.load({"vote": ["TOUPIAO"]}).keywords())
+VALID = [("TP", "2"), ("投票", "1"), ("QR", ""), ("确认", ""), ("TD", ""), ("HDZ", "春风十里"), ("YJ", "建议"),
+         ("帮助", ""), ("BZ", ""), ("意见", "很好"), ("toupiao", "3")]
+SEPS = st.sampled_from([" ", "  ", "\u3000", ",", "，", ":", "：", ";", "；", ""])
+SIGNATURES = st.sampled_from(["", " 张三", "【张三】", " --李四", "（王五）"])
+
+
+def fullwidth(s: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else ("\u3000" if c == " " else c) for c in s)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(VALID), SEPS, SIGNATURES, st.booleans(), st.booleans(), st.text(" \t\u3000", max_size=3))
+def test_parser_finds_the_same_command_however_it_is_typed(case, sep, sig, wide, upper, pad):
+    keyword, arg = case
+    if not sep and keyword.isascii() and arg and arg[0].isascii() and not arg[0].isdigit():
+        sep = " "
+    text = keyword + sep + arg
+    text = text.upper() if upper else text.lower()
+    text = pad + (fullwidth(text) if wide else text) + (sig if arg else "") + pad
+    parsed = parse(text, lambda k: k in KNOWN)
+    assert parsed.keyword == normalise(keyword)
+    assert parsed.argument.startswith(normalise(arg))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_dispatcher_never_raises_on_random_text(tmp_path_factory, text):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    cfg = config.load(write_config(tmp, {"m1": "emulator"}))
+    with Store(cfg.database) as store:
+        store.upsert_members([MemberRow(2, "张三", A, "大渡口区", [], None)])
+        d = Dispatcher(store, cfg, clock=Clock())
+        plan(text)  # any text can be encoded
+        store.conn.execute("INSERT INTO inbox (modem, sender, text, parts, received_at) VALUES ('m1', ?, ?, 1, "
+                           "'2026-11-27T02:00:00.000Z')", (A, text))
+        d.run_once()
+        assert store.inbox(1)[0]["state"] in ("handled", "error")
