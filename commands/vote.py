@@ -30,8 +30,7 @@ def handle(ctx: Context) -> Reply:
     options = poll["options"]
     if not 1 <= option <= len(options):
         raise CommandError("reply_vote_bad_option", count=len(options))
-    outcome, before = ctx.store.record_vote(poll["id"], ctx.member["id"], option, ctx.inbox_id, poll["policy"],
-                                            ctx.now)
+    outcome, before = ctx.store.record_vote(poll["id"], ctx.member["id"], option, ctx.inbox_id, poll["policy"], ctx.now)
     if outcome == "duplicate":
         return Reply("reply_vote_duplicate", {"option": before, "label": options[before - 1]})
     template = "reply_vote_changed" if outcome == "changed" else "reply_vote_ok"
@@ -39,4 +38,3 @@ def handle(ctx: Context) -> Reply:
 
 
 COMMAND = Command("vote", ("TP", "投票"), "TP <选项>", "vote in an open poll", handle)
-

@@ -60,10 +60,9 @@ def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
                     },
                 )
             )
-    before = store.one("SELECT COUNT(*) AS n FROM outbox WHERE account = 'anniversary'")
+    before = store.account_count("anniversary")
     store.enqueue_many(items, created_by="scheduler:anniversary", now=now)
-    after = store.one("SELECT COUNT(*) AS n FROM outbox WHERE account = 'anniversary'")
-    queued = int(after["n"]) - int(before["n"]) if before and after else 0
+    queued = store.account_count("anniversary") - before
     log.info("anniversary.queued date=%s new=%s due=%s", local.date(), queued, len(items))
     return queued
 

@@ -20,6 +20,8 @@ from smsd.errors import InputError
 from smsd.phone import mask, normalise
 from smsd.store import Store
 
+CONFIRM_SUFFIX = "收到请回复QR确认。"
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -48,6 +50,8 @@ class Plan:
     modems: int
     owner_org: str | None = None
     notes: list[str] = field(default_factory=list)
+    confirm: bool = False
+    poll_id: int | None = None
 
     @property
     def total_segments(self) -> int:
@@ -138,6 +142,7 @@ def plan(
     variables: dict[str, str] | None = None,
     at: str | None = None,
     urgent: bool = False,
+    confirm: bool = False,
     now: datetime | None = None,
 ) -> Plan:
     now = now or utcnow()
@@ -150,7 +155,7 @@ def plan(
         raise InputError("the message text is empty")
     selected = store.members(orgs=orgs, tags=groups) if (orgs or groups or everyone) else []
     for org in orgs:
-        if not store.one("SELECT 1 AS x FROM org_units WHERE path = ?", (org.strip("/"),)):
+        if not store.org_exists(org):
             raise InputError(f"no org unit {org!r} (see `smsd members list --json` for paths)")
     numbers = read_numbers(numbers_file) if numbers_file else []
     people: dict[str, dict[str, Any]] = {m["phone"]: m for m in selected}
@@ -164,6 +169,8 @@ def plan(
         values = {**member_variables(m, now), **(variables or {})}
         try:
             body = tmpl.render(values)
+            if confirm and "QR" not in body.upper():
+                body += CONFIRM_SUFFIX
         except InputError as exc:
             who = m["name"] or f"{mask(m['phone'])} (not a member)"
             raise InputError(f"{exc} for {who}") from None
@@ -197,4 +204,5 @@ def plan(
         modems=len(modems),
         owner_org=orgs[0] if len(orgs) == 1 else None,
         notes=notes,
+        confirm=confirm,
     )

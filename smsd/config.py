@@ -112,11 +112,18 @@ class AnniversaryConfig:
 
 @dataclass(frozen=True)
 class CommandsConfig:
-    answer_strangers: bool = opt(True, "Answer numbers outside the roster with the commands that allow it "
-                                       "(help, TD, DY); false: store their SMS and stay silent.")
+    answer_strangers: bool = opt(
+        True,
+        "Answer numbers outside the roster with the commands that allow it "
+        "(help, TD, DY); false: store their SMS and stay silent.",
+    )
     replies_per_hour: int = opt(5, "At most this many automatic replies to one number per hour.", _positive)
-    loop_limit: int = opt(3, "The same text from one number more often than this in an hour stops replies "
-                             "to it and flags it (an auto-responder).", _positive)
+    loop_limit: int = opt(
+        3,
+        "The same text from one number more often than this in an hour stops replies "
+        "to it and flags it (an auto-responder).",
+        _positive,
+    )
     reply_account: str = opt("replies", "The account that replies to members are billed to.")
 
 
@@ -218,8 +225,14 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{path}: timezone in [daemon] is not a known time zone (e.g. Asia/Shanghai)") from None
     return Config(
-        path, sections["daemon"], sections["sending"], sections["emulator"], tuple(modems), sections["anniversary"],
-        sections["commands"], aliases,
+        path,
+        sections["daemon"],
+        sections["sending"],
+        sections["emulator"],
+        tuple(modems),
+        sections["anniversary"],
+        sections["commands"],
+        aliases,
     )
 
 

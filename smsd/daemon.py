@@ -21,6 +21,7 @@ from smsd import anniversary, phone, systemd
 from smsd import config as configmod
 from smsd.clock import utcnow
 from smsd.config import EMULATOR_PORT, Config
+from smsd.dispatch import Dispatcher
 from smsd.errors import SmsdError, StoreError
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
@@ -45,6 +46,7 @@ class Daemon:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.stop_event = threading.Event()
+        self.dispatch_wake = threading.Event()
         self.emulator: Emulator | None = None
         self.workers: list[Worker] = []
         self.scheduler: BackgroundScheduler | None = None
@@ -94,12 +96,36 @@ class Daemon:
     def _start_workers(self, ports: dict[str, str]) -> None:
         for m in self.cfg.modems:
             if m.enabled:
-                self.workers.append(
-                    Worker(m, ports[m.name], str(self.cfg.database), self.cfg.sending, pacing=self.cfg.pacing(m))
+                worker = Worker(
+                    m,
+                    ports[m.name],
+                    str(self.cfg.database),
+                    self.cfg.sending,
+                    pacing=self.cfg.pacing(m),
+                    on_received=self.dispatch_wake.set,
                 )
+                self.workers.append(worker)
         for w in self.workers:
             w.start()
         threading.Thread(target=self._watch_database, name="db-watch", daemon=True).start()
+        threading.Thread(target=self._dispatch, name="dispatcher", daemon=True).start()
+
+    def _dispatch(self) -> None:
+        """Answer inbound SMS: woken by the workers (and the watcher), one message at a time."""
+        store = Store(self.cfg.database)
+        try:
+            dispatcher = Dispatcher(store, self.cfg)
+            while not self.stop_event.is_set():
+                try:
+                    handled = dispatcher.run_once()
+                except SmsdError as exc:
+                    log.error("dispatch.failed error=%s", exc)
+                    handled = 0
+                if not handled:
+                    self.dispatch_wake.wait(5.0)
+                    self.dispatch_wake.clear()
+        finally:
+            store.close()
 
     def _watch_database(self) -> None:
         """Wake every worker within poll_ms of any commit by another process (the CLI)."""
@@ -112,6 +138,7 @@ class Daemon:
                     seen = now
                     for w in self.workers:
                         w.wake.set()
+                    self.dispatch_wake.set()
         finally:
             store.close()
 
@@ -175,6 +202,7 @@ class Daemon:
     def _shutdown(self) -> None:
         systemd.notify("STOPPING=1")
         log.info("smsd.stopping")
+        self.dispatch_wake.set()
         for w in self.workers:
             w.stop()
         for w in self.workers:

@@ -65,8 +65,9 @@ class Dispatcher:
                 sender = phone_or_none(row["sender"])
                 if sender and not self.store.is_flagged(sender):
                     self._queue_reply(inbox_id, sender, APOLOGY, now)
-                self.store.mark_handled(inbox_id, state="error", kind="error", command=None,
-                                        normalized=row["text"], member_id=None, now=now)
+                self.store.mark_handled(
+                    inbox_id, state="error", kind="error", command=None, normalized=row["text"], member_id=None, now=now
+                )
                 self.store.event("inbox", inbox_id, "handler_error", "see the daemon log", "dispatcher", now)
             return "error"
 
@@ -76,8 +77,15 @@ class Dispatcher:
         member = self.store.member_by_phone(sender) if sender else None
 
         def done(kind: str, command: str | None = None, state: str = "handled") -> str:
-            self.store.mark_handled(row["id"], state=state, kind=kind, command=command,
-                                    normalized=parsed.normalized, member_id=member["id"] if member else None, now=now)
+            self.store.mark_handled(
+                row["id"],
+                state=state,
+                kind=kind,
+                command=command,
+                normalized=parsed.normalized,
+                member_id=member["id"] if member else None,
+                now=now,
+            )
             return kind
 
         if row["undecodable"] or not parsed.normalized:
@@ -89,8 +97,9 @@ class Dispatcher:
         repeats = self.store.same_text_since(row["sender"], parsed.normalized, now - timedelta(hours=1)) + 1
         if repeats > self.cfg.commands.loop_limit:
             self.store.flag_number(sender, f"the same text {repeats} times in an hour", now)
-            self.store.event("number", sender[-4:], "flagged", f"loop: {parsed.normalized[:30]!r} x{repeats}",
-                             "dispatcher", now)
+            self.store.event(
+                "number", sender[-4:], "flagged", f"loop: {parsed.normalized[:30]!r} x{repeats}", "dispatcher", now
+            )
             log.warning("dispatch.loop_flagged from=%s repeats=%s", phone.shown(sender), repeats)
             return done("flagged")
         command, ctx = self._resolve(parsed, row, sender, member, now)
@@ -109,10 +118,12 @@ class Dispatcher:
             self._reply(row["id"], sender, reply, now)
         return done("feedback" if command.name in FEEDBACK_COMMANDS else "command", command.name)
 
-    def _resolve(self, parsed: Parsed, row: dict[str, Any], sender: str, member: dict[str, Any] | None,
-                 now: datetime) -> tuple[Command | None, Context]:
-        ctx = Context(self.store, self.cfg, now, row["id"], sender, member, parsed.keyword, parsed.argument,
-                      row["text"])
+    def _resolve(
+        self, parsed: Parsed, row: dict[str, Any], sender: str, member: dict[str, Any] | None, now: datetime
+    ) -> tuple[Command | None, Context]:
+        ctx = Context(
+            self.store, self.cfg, now, row["id"], sender, member, parsed.keyword, parsed.argument, row["text"]
+        )
         command = self.registry.lookup(parsed.keyword) if parsed.keyword else None
         number = parsed.bare_number
         if command is None and number is not None and member is not None:
@@ -128,8 +139,9 @@ class Dispatcher:
         """Unrecognised text from a member is feedback; a near-miss keyword gets a suggestion."""
         first = parsed.normalized.split(" ")[0]
         if len(first) <= 4 and first.isascii():
-            close = difflib.get_close_matches(first, [k for k in self.registry.keywords() if k.isascii()], n=1,
-                                              cutoff=0.5)
+            close = difflib.get_close_matches(
+                first, [k for k in self.registry.keywords() if k.isascii()], n=1, cutoff=0.5
+            )
             if close:
                 return Reply("reply_suggest", {"suggestion": close[0].upper()})
         return Reply("reply_feedback_ok")
@@ -142,8 +154,9 @@ class Dispatcher:
         limit = self.cfg.commands.replies_per_hour
         if self.store.replies_since(sender, now - timedelta(hours=1)) >= limit:
             log.info("dispatch.rate_limited to=%s limit=%s/h", phone.shown(sender), limit)
-            self.store.event("inbox", inbox_id, "reply_suppressed", f"more than {limit} replies an hour",
-                             "dispatcher", now)
+            self.store.event(
+                "inbox", inbox_id, "reply_suppressed", f"more than {limit} replies an hour", "dispatcher", now
+            )
             return
         template = self._templates.get(reply.template) or tpl.load(self.cfg.templates_dir, reply.template)
         try:
@@ -154,10 +167,19 @@ class Dispatcher:
         self._queue_reply(inbox_id, sender, text, now)
 
     def _queue_reply(self, inbox_id: int, sender: str, text: str, now: datetime) -> None:
-        self.store._insert_message(sender, text, "dispatcher", now, priority=9, quiet_ok=True,
-                                   account=self.cfg.commands.reply_account, srr=self.cfg.sending.status_reports,
-                                   max_attempts=self.cfg.sending.max_attempts, dedup_key=f"reply:{inbox_id}",
-                                   expires_at=now + timedelta(hours=self.cfg.sending.expire_hours))
+        self.store._insert_message(
+            sender,
+            text,
+            "dispatcher",
+            now,
+            priority=9,
+            quiet_ok=True,
+            account=self.cfg.commands.reply_account,
+            srr=self.cfg.sending.status_reports,
+            max_attempts=self.cfg.sending.max_attempts,
+            dedup_key=f"reply:{inbox_id}",
+            expires_at=now + timedelta(hours=self.cfg.sending.expire_hours),
+        )
 
 
 def phone_or_none(sender: str) -> str | None:
@@ -166,4 +188,3 @@ def phone_or_none(sender: str) -> str | None:
         return phone.normalise(sender)
     except InputError:
         return None
-

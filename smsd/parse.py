@@ -12,11 +12,32 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-PUNCT = str.maketrans({
-    "，": ",", "。": ".", "：": ":", "；": ";", "！": "!", "？": "?", "、": ",", "（": "(", "）": ")",
-    "【": "[", "】": "]", "“": '"', "”": '"', "‘": "'", "’": "'", "～": "~", "—": "-", "－": "-", "《": "<",
-    "》": ">", "\u3000": " ", "·": ".",
-})
+PUNCT = str.maketrans(
+    {
+        "，": ",",
+        "。": ".",
+        "：": ":",
+        "；": ";",
+        "！": "!",
+        "？": "?",
+        "、": ",",
+        "（": "(",
+        "）": ")",
+        "【": "[",
+        "】": "]",
+        "“": '"',
+        "”": '"',
+        "‘": "'",
+        "’": "'",
+        "～": "~",
+        "—": "-",
+        "－": "-",
+        "《": "<",
+        "》": ">",
+        "\u3000": " ",
+        "·": ".",
+    }
+)
 SEPARATORS = " ,;:.-~=+"
 CJK = re.compile(r"^[\u4e00-\u9fff]+")
 LATIN = re.compile(r"^[a-z]+|^\?")
@@ -46,7 +67,7 @@ def parse(text: str, known: Callable[[str], bool]) -> Parsed:
     t = normalise(text)
     m = LATIN.match(t)
     if m and known(m.group(0)):
-        return Parsed(m.group(0), t[m.end():].lstrip(SEPARATORS).strip(), t)
+        return Parsed(m.group(0), t[m.end() :].lstrip(SEPARATORS).strip(), t)
     m = CJK.match(t)
     if m:
         run = m.group(0)

@@ -74,7 +74,9 @@ class Registry:
         for kw in command.keywords + extra_keywords:
             key = normalise(kw)
             if key in self._by_keyword:
-                raise DuplicateKeyword(f"keyword {kw!r} of {command.name!r} is already {self._by_keyword[key].name!r}'s")
+                raise DuplicateKeyword(
+                    f"keyword {kw!r} of {command.name!r} is already {self._by_keyword[key].name!r}'s"
+                )
             self._by_keyword[key] = command
         self.commands[command.name] = command
 

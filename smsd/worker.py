@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from smsd import phone
@@ -39,6 +40,7 @@ class Worker:
         sending: SendingConfig,
         *,
         pacing: Pacing | None = None,
+        on_received: Callable[[], None] | None = None,
         clock: Clock = utcnow,
         idle_wait_s: float = 60.0,
     ) -> None:
@@ -48,6 +50,7 @@ class Worker:
         self.sending = sending
         self.clock = clock
         self.pacing = pacing
+        self.on_received = on_received or (lambda: None)
         self.idle_wait_s = idle_wait_s
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -58,6 +61,7 @@ class Worker:
             on_inbound=self._on_inbound,
             on_report=self._on_report,
             wake=self.wake.set,
+            on_deleted=self._on_deleted,
             pin=cfg.pin or None,
             smsc=cfg.smsc or None,
             baudrate=cfg.baudrate,
@@ -268,6 +272,11 @@ class Worker:
             log.info("sms.duplicate modem=%s from=%s", self.name, phone.shown(sender))
         elif inbox_id is not None:
             log.info("sms.received id=%s modem=%s from=%s", inbox_id, self.name, phone.shown(sender))
+            self.on_received()
+
+    def _on_deleted(self, modem: str, pdu_hex: str) -> None:
+        assert self.store is not None
+        self.store.mark_deleted_from_sim(modem, pdu_hex)
 
     def _on_report(self, modem: str, report: StatusReport) -> None:
         assert self.store is not None

@@ -154,6 +154,7 @@ def write_config(directory: Path, ports: dict[str, str], **sections: dict) -> Pa
         "daemon": {"database": "smsd.db", "log_level": "info", "poll_ms": 50},
         "sending": {"retry_backoff_s": 1, "quiet_hours": ""},
         "emulator": {"dir": "sim", "send_delay_ms": 0, "command_delay_ms": 0, "status_report_delay_ms": 0},
+        "anniversary": {"enabled": False},  # a roster row born on the day of the run would get a greeting
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

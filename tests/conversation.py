@@ -42,8 +42,10 @@ class Conversation:
         self.dispatcher.run_once()
 
     def replies(self) -> list[tuple[str, str]]:
-        rows = self.store.rows("SELECT id, to_number, text FROM outbox WHERE id > ? AND created_by = 'dispatcher' "
-                               "ORDER BY id", (self.seen_reply_id,))
+        rows = self.store.rows(
+            "SELECT id, to_number, text FROM outbox WHERE id > ? AND created_by = 'dispatcher' ORDER BY id",
+            (self.seen_reply_id,),
+        )
         if rows:
             self.seen_reply_id = rows[-1]["id"]
         return [(r["to_number"], r["text"]) for r in rows]

@@ -34,11 +34,13 @@ class Clock:
 def world(tmp_path):
     cfg = config.load(write_config(tmp_path, {"m1": "emulator"}))
     store = Store(cfg.database)
-    store.upsert_members([
-        MemberRow(2, "张三", A, "大渡口区/八桥镇/一村党支部", ["支部书记"], "2001-07-01"),
-        MemberRow(3, "李四", B, "大渡口区/八桥镇/二村党支部", ["党员"], "1999-07-01"),
-        MemberRow(4, "王五", C, "大渡口区/跳磴镇", ["党员"], "2010-07-01"),
-    ])
+    store.upsert_members(
+        [
+            MemberRow(2, "张三", A, "大渡口区/八桥镇/一村党支部", ["支部书记"], "2001-07-01"),
+            MemberRow(3, "李四", B, "大渡口区/八桥镇/二村党支部", ["党员"], "1999-07-01"),
+            MemberRow(4, "王五", C, "大渡口区/跳磴镇", ["党员"], "2010-07-01"),
+        ]
+    )
     clock = Clock()
     yield store, cfg, clock, Dispatcher(store, cfg, clock=clock)
     store.close()
@@ -46,8 +48,18 @@ def world(tmp_path):
 
 def poll_for(store, members, closes=NOW + timedelta(days=1), policy="first"):
     ids = [store.member(m)["id"] for m in members]
-    return store.create_poll("是否同意年度计划？", ["赞成", "反对", "弃权"], ids, opens=NOW - timedelta(hours=1),
-                             closes=closes, policy=policy, announce=False, audience={}, actor="test", now=NOW)
+    return store.create_poll(
+        "是否同意年度计划？",
+        ["赞成", "反对", "弃权"],
+        ids,
+        opens=NOW - timedelta(hours=1),
+        closes=closes,
+        policy=policy,
+        announce=False,
+        audience={},
+        actor="test",
+        now=NOW,
+    )
 
 
 def test_help_and_its_aliases_strangers_included(world):
@@ -283,8 +295,19 @@ def test_registry_refuses_duplicate_keywords():
 # ------------------------------------------------------------------ the parser under Hypothesis
 
 KNOWN = set(registry.load({"vote": ["TOUPIAO"]}).keywords())
-VALID = [("TP", "2"), ("投票", "1"), ("QR", ""), ("确认", ""), ("TD", ""), ("HDZ", "春风十里"), ("YJ", "建议"),
-         ("帮助", ""), ("BZ", ""), ("意见", "很好"), ("toupiao", "3")]
+VALID = [
+    ("TP", "2"),
+    ("投票", "1"),
+    ("QR", ""),
+    ("确认", ""),
+    ("TD", ""),
+    ("HDZ", "春风十里"),
+    ("YJ", "建议"),
+    ("帮助", ""),
+    ("BZ", ""),
+    ("意见", "很好"),
+    ("toupiao", "3"),
+]
 SEPS = st.sampled_from([" ", "  ", "\u3000", ",", "，", ":", "：", ";", "；", ""])
 SIGNATURES = st.sampled_from(["", " 张三", "【张三】", " --李四", "（王五）"])
 
@@ -316,7 +339,10 @@ def test_dispatcher_never_raises_on_random_text(tmp_path_factory, text):
         store.upsert_members([MemberRow(2, "张三", A, "大渡口区", [], None)])
         d = Dispatcher(store, cfg, clock=Clock())
         plan(text)  # any text can be encoded
-        store.conn.execute("INSERT INTO inbox (modem, sender, text, parts, received_at) VALUES ('m1', ?, ?, 1, "
-                           "'2026-11-27T02:00:00.000Z')", (A, text))
+        store.conn.execute(
+            "INSERT INTO inbox (modem, sender, text, parts, received_at) VALUES ('m1', ?, ?, 1, "
+            "'2026-11-27T02:00:00.000Z')",
+            (A, text),
+        )
         d.run_once()
         assert store.inbox(1)[0]["state"] in ("handled", "error")

@@ -232,8 +232,11 @@ def test_inbound_single_part_and_duplicate_pdu(store):
     inbox_id, dup = store.save_inbound("m1", h, d, now=T0)
     assert inbox_id and not dup
     assert store.save_inbound("m1", h, d, now=T0) == (None, True)  # read again after a crash
+    store.mark_deleted_from_sim("m1", h)
+    assert store.save_inbound("m1", h, d, now=T0)[0] is not None  # the SIM copy is gone: a new identical SMS
+    store.mark_deleted_from_sim("m1", h)
     assert store.save_inbound("m2", h, d, now=T0)[0] is not None  # another SIM got the same bytes
-    assert [r["text"] for r in store.inbox()] == ["TP 2", "TP 2"]
+    assert [r["text"] for r in store.inbox()] == ["TP 2", "TP 2", "TP 2"]
 
 
 def test_inbound_concat_joined_in_any_order(store):

@@ -8,7 +8,9 @@ import click
 
 from smsd import __version__
 from smsd.cli.broadcast import broadcast, campaign, templates
-from smsd.cli.daemon import check_config, doctor, run, status
+from smsd.cli.daemon import check_config, doctor, status
+from smsd.cli.daemon import run as run_command
+from smsd.cli.interact import poll, red
 from smsd.cli.members import members
 from smsd.cli.messages import inbox, outbox, send
 from smsd.cli.sim import sim
@@ -28,7 +30,22 @@ def main() -> None:
     """
 
 
-for command in (run, send, outbox, inbox, status, members, templates, broadcast, campaign, check_config, doctor, sim):
+for command in (
+    run_command,
+    send,
+    outbox,
+    inbox,
+    status,
+    members,
+    templates,
+    broadcast,
+    campaign,
+    poll,
+    red,
+    check_config,
+    doctor,
+    sim,
+):
     main.add_command(command)
 
 

@@ -13,6 +13,7 @@ from smsd.cli.common import config_option, echo_json, handled, json_option, load
 from smsd.clock import local, utcnow
 from smsd.errors import InputError
 from smsd.i18n import _
+from smsd.phone import mask
 
 
 def _vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -65,6 +66,7 @@ def _print_plan(summary: dict, show: int = 10) -> None:
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help=_("A template variable (repeatable)."))
 @click.option("--at", "at", metavar="WHEN", help=_("Start later: 'YYYY-MM-DD HH:MM' or 'HH:MM'."))
 @click.option("--urgent", is_flag=True, help=_("Also to opted-out members, and during quiet hours."))
+@click.option("--confirm", is_flag=True, help=_("Ask for a receipt (QR); see `smsd campaign receipts`."))
 @click.option("--name", help=_("Campaign name (default: the start of the text)."))
 @click.option("--dry-run", is_flag=True, help=_("Only show recipients, segments, cost and ETA."))
 @click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
@@ -81,6 +83,7 @@ def broadcast(
     variables: tuple[str, ...],
     at: str | None,
     urgent: bool,
+    confirm: bool,
     name: str | None,
     dry_run: bool,
     yes: bool,
@@ -111,6 +114,7 @@ def broadcast(
             variables=_vars(variables),
             at=at,
             urgent=urgent,
+            confirm=confirm,
         )
         summary = plan.summary(unmask=unmask)
         if as_json and dry_run:
@@ -246,6 +250,54 @@ _transition(
     "cancel",
     _("Cancel a campaign: every message not yet sent is cancelled.\n\n\b\nExample:\n    smsd campaign cancel 3"),
 )
+
+
+@campaign.command("receipts")
+@config_option
+@click.argument("campaign_id", type=int)
+@click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))
+@json_option
+def campaign_receipts(config_path: str, campaign_id: int, unmask: bool, as_json: bool) -> None:
+    """Who confirmed a --confirm notice, and who has not yet.
+
+    \b
+    Example:
+        smsd campaign receipts 3
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        store.campaign(campaign_id)
+        data = store.receipts(campaign_id)
+    for rows in data.values():
+        for r in rows:
+            r["phone"] = r["phone"] if unmask else mask(r["phone"])
+            r["confirmed"] = local(r["confirmed_at"])
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(_("confirmed: {c}; not yet: {p}").format(c=len(data["confirmed"]), p=len(data["pending"])))
+    table(
+        data["confirmed"] + data["pending"],
+        [("name", _("NAME"), 10), ("phone", _("PHONE"), 14), ("confirmed", _("CONFIRMED"), 19)],
+    )
+
+
+@campaign.command("remind")
+@config_option
+@click.argument("campaign_id", type=int)
+def campaign_remind(config_path: str, campaign_id: int) -> None:
+    """Send the notice again to those who have not confirmed it.
+
+    \b
+    Example:
+        smsd campaign remind 3
+    """
+    from smsd import interact
+
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        n = interact.remind(store, cfg, campaign_id)
+    click.echo(_("{n} reminder(s) queued").format(n=n))
 
 
 @click.group()

@@ -160,37 +160,108 @@ def outbox_retry(config_path: str, message_id: int) -> None:
     click.echo(_("message {id} queued again").format(id=message_id))
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @config_option
 @click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
+@click.option("--feedback", is_flag=True, help=_("Only feedback (YJ and free text from members)."))
+@click.option("--unread", is_flag=True, help=_("With --feedback: only what nobody has marked read."))
+@click.option("--flagged", is_flag=True, help=_("List numbers flagged as auto-responders instead."))
 @click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))
 @json_option
-def inbox(config_path: str, limit: int, unmask: bool, as_json: bool) -> None:
-    """List received SMS, newest first.
+@click.pass_context
+def inbox(
+    ctx: click.Context,
+    config_path: str,
+    limit: int,
+    feedback: bool,
+    unread: bool,
+    flagged: bool,
+    unmask: bool,
+    as_json: bool,
+) -> None:
+    """List received SMS, newest first (or: mark feedback read, unflag a number).
 
     \b
     Example:
         smsd inbox --limit 20
-        smsd inbox --json
+        smsd inbox --feedback --unread
+        smsd inbox read 42
     """
+    if ctx.invoked_subcommand is not None:
+        return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.inbox(limit)
+        if flagged:
+            rows = store.flagged()
+        elif feedback:
+            rows = store.feedback(unread_only=unread, limit=limit)
+        else:
+            rows = store.inbox(limit)
     if as_json:
         echo_json(rows)
+        return
+    if flagged:
+        for r in rows:
+            r["number"] = r["phone"] if unmask else mask(r["phone"])
+            r["at"] = local(r["flagged_at"])
+        table(rows, [("number", _("NUMBER"), 14), ("at", _("FLAGGED"), 19), ("reason", _("REASON"), 50)])
         return
     for r in rows:
         r["from"] = r["sender"] if unmask else mask(r["sender"])
         r["received"] = local(r["received_at"])
-        r["flags"] = ("incomplete " if r["incomplete"] else "") + ("undecodable" if r["undecodable"] else "")
+        r["flags"] = " ".join(
+            f
+            for f, on in (
+                ("incomplete", r["incomplete"]),
+                ("undecodable", r["undecodable"]),
+                ("read", r.get("feedback_read") and feedback),
+            )
+            if on
+        )
+        r["what"] = r.get("command") or r.get("kind") or ""
     table(
         rows,
         [
             ("id", "ID", 8),
             ("received", _("RECEIVED"), 19),
-            ("modem", _("MODEM"), 8),
+            ("modem", _("MODEM"), 6),
             ("from", _("FROM"), 14),
+            ("what", _("HANDLED AS"), 11),
             ("text", _("TEXT"), 50),
             ("flags", _("FLAGS"), 12),
         ],
     )
+
+
+@inbox.command("read")
+@config_option
+@click.argument("inbox_id", type=int)
+def inbox_read(config_path: str, inbox_id: int) -> None:
+    """Mark a feedback message as read.
+
+    \b
+    Example:
+        smsd inbox read 42
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        store.mark_feedback_read(inbox_id, "cli")
+    click.echo(_("feedback {id} marked read").format(id=inbox_id))
+
+
+@inbox.command("unflag")
+@config_option
+@click.argument("number")
+def inbox_unflag(config_path: str, number: str) -> None:
+    """Answer a number flagged as an auto-responder again.
+
+    \b
+    Example:
+        smsd inbox unflag 13800138000
+    """
+    from smsd.phone import normalise
+
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        store.unflag(normalise(number), "cli")
+    click.echo(_("{n} will be answered again").format(n=mask(number)))

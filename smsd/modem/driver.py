@@ -64,6 +64,7 @@ class ModemDriver:
         on_inbound: Callable[[Inbound], None],
         on_report: Callable[[str, pdu.StatusReport], None],
         wake: Callable[[], None] | None = None,
+        on_deleted: Callable[[str, str], None] | None = None,
         pin: str | None = None,
         smsc: str | None = None,
         baudrate: int = 115200,
@@ -77,6 +78,7 @@ class ModemDriver:
         self.on_inbound = on_inbound
         self.on_report = on_report
         self.wake = wake or (lambda: None)
+        self.on_deleted = on_deleted or (lambda modem, pdu_hex: None)
         self.pin = pin
         self.smsc = smsc
         self.baudrate = baudrate
@@ -371,6 +373,7 @@ class ModemDriver:
         self._hand_over(pdu_hex)
         if self.ack_needed:
             self._optional("AT+CNMA")
+        self.on_deleted(self.name, pdu_hex)
         return 1
 
     def _take_stored(self, memory: str, index: int) -> int:
@@ -384,6 +387,7 @@ class ModemDriver:
                 return 0  # already taken (by a sweep) and deleted
             self._hand_over(pdus[0].strip())
             self._cmd(f"AT+CMGD={index},0")
+            self.on_deleted(self.name, pdus[0].strip())
             return 1
         finally:
             if switched:
@@ -419,6 +423,7 @@ class ModemDriver:
                         log.exception("sms.store_failed modem=%s index=%s: left on the SIM", self.name, index)
                         continue
                     self._cmd(f"AT+CMGD={index},0")
+                    self.on_deleted(self.name, pdu_hex)
                     taken += 1
             finally:
                 if memory != self.storage:

@@ -81,6 +81,7 @@ class EmulatedModem:
         self.urc_in_answer: list[str] = []
         self.urc_after_prompt: list[str] = []
         self.cms_errors: list[int] = []
+        self.auto_reply: dict[str, str] = {}  # number -> text it answers every SMS with (an auto-responder)
         self.busy_left, self.busy_code = 0, 515
         self.hang_until = 0.0
         self.lock = threading.RLock()
@@ -401,6 +402,9 @@ class EmulatedModem:
             self._log_sent(sub, mr, started)
             if sub.srr:
                 self._schedule_report(mr, sub.to)
+            answer = self.auto_reply.get(sub.to)
+            if answer is not None and (sub.concat is None or sub.concat.seq == sub.concat.total):
+                self.later(0.01, lambda: self.deliver(sub.to, answer))
         self._lines([f"+CMGS: {mr}"])
         self._final("OK")
 

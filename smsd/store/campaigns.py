@@ -21,25 +21,25 @@ class CampaignVerbs:
         """The campaign row and every message of the plan, atomically (all or nothing)."""
         now = now or utcnow()
         with self.tx():
+            values = {
+                "name": name,
+                "template": plan.template,
+                "text": plan.text,
+                "selection": json.dumps(plan.selection, ensure_ascii=False),
+                "urgent": int(plan.urgent),
+                "recipients": len(plan.recipients),
+                "segments": plan.total_segments,
+                "estimate_fen": plan.cost_fen,
+                "not_before": ts(plan.not_before) if plan.not_before else None,
+                "owner_org": plan.owner_org,
+                "confirm": int(plan.confirm),
+                "poll_id": plan.poll_id,
+                "created_by": actor,
+                "created_at": ts(now),
+                "updated_at": ts(now),
+            }
             cur = self.conn.execute(
-                "INSERT INTO campaigns (name, template, text, selection, urgent, recipients, segments, estimate_fen, "
-                "not_before, owner_org, created_by, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    plan.template,
-                    plan.text,
-                    json.dumps(plan.selection, ensure_ascii=False),
-                    int(plan.urgent),
-                    len(plan.recipients),
-                    plan.total_segments,
-                    plan.cost_fen,
-                    ts(plan.not_before) if plan.not_before else None,
-                    plan.owner_org,
-                    actor,
-                    ts(now),
-                    ts(now),
-                ),
+                f"INSERT INTO campaigns ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})", values
             )
             cid = int(cur.lastrowid or 0)
             for r in plan.recipients:
@@ -68,6 +68,12 @@ class CampaignVerbs:
                 now,
             )
         return cid
+
+    def first_text(self: Store, cid: int, phone: str) -> str:
+        row = self.one(
+            "SELECT text FROM outbox WHERE campaign_id = ? AND to_number = ? ORDER BY id LIMIT 1", (cid, phone)
+        )
+        return row["text"] if row else ""
 
     def campaign(self: Store, cid: int) -> dict[str, Any]:
         row = self.one("SELECT * FROM campaigns WHERE id = ?", (cid,))

@@ -29,7 +29,9 @@ class InboxVerbs:
         now = now or utcnow()
         digest = hashlib.sha1(pdu_hex.upper().encode()).hexdigest()
         with self.tx():
-            if self.one("SELECT id FROM inbox_parts WHERE modem = ? AND pdu_hash = ?", (modem, digest)):
+            if self.one(
+                "SELECT id FROM inbox_parts WHERE modem = ? AND pdu_hash = ? AND sim_deleted = 0", (modem, digest)
+            ):
                 self.event("inbox", None, "duplicate_pdu", f"modem={modem} hash={digest[:12]}", f"worker:{modem}", now)
                 return None, True
             c = decoded.concat if decoded else None
@@ -66,6 +68,15 @@ class InboxVerbs:
             ids = [by_seq[s]["id"] for s in range(1, c.total + 1)]
             text = pdu.clean_text("".join(by_seq[s]["raw_text"] or "" for s in range(1, c.total + 1)))
             return self._assemble(ids, modem, decoded.sender, text, now), False
+
+    def mark_deleted_from_sim(self: Store, modem: str, pdu_hex: str) -> None:
+        """The modem deleted its copy: an identical PDU from now on is a new message."""
+        digest = hashlib.sha1(pdu_hex.upper().encode()).hexdigest()
+        with self.tx():
+            self.conn.execute(
+                "UPDATE inbox_parts SET sim_deleted = 1 WHERE modem = ? AND pdu_hash = ? AND sim_deleted = 0",
+                (modem, digest),
+            )
 
     def _assemble(
         self: Store,

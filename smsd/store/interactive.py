@@ -24,25 +24,42 @@ class InteractionVerbs:
         """Inside the dispatcher's transaction: the row, if nobody handled it yet."""
         return self.one("SELECT * FROM inbox WHERE id = ? AND state = 'new'", (inbox_id,))
 
-    def mark_handled(self: Store, inbox_id: int, *, state: str, kind: str, command: str | None, normalized: str,
-                     member_id: int | None, now: datetime) -> None:
+    def mark_handled(
+        self: Store,
+        inbox_id: int,
+        *,
+        state: str,
+        kind: str,
+        command: str | None,
+        normalized: str,
+        member_id: int | None,
+        now: datetime,
+    ) -> None:
         self.conn.execute(
             "UPDATE inbox SET state = ?, kind = ?, command = ?, normalized = ?, member_id = ?, handled_at = ? "
-            "WHERE id = ?", (state, kind, command, normalized, member_id, ts(now), inbox_id))
+            "WHERE id = ?",
+            (state, kind, command, normalized, member_id, ts(now), inbox_id),
+        )
 
     def replies_since(self: Store, phone: str, since: datetime) -> int:
-        row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE to_number = ? AND created_by = 'dispatcher' "
-                       "AND created_at >= ?", (phone, ts(since)))
+        row = self.one(
+            "SELECT COUNT(*) AS n FROM outbox WHERE to_number = ? AND created_by = 'dispatcher' AND created_at >= ?",
+            (phone, ts(since)),
+        )
         return int(row["n"]) if row else 0
 
     def same_text_since(self: Store, phone: str, normalized: str, since: datetime) -> int:
-        row = self.one("SELECT COUNT(*) AS n FROM inbox WHERE sender = ? AND normalized = ? AND received_at >= ?",
-                       (phone, normalized, ts(since)))
+        row = self.one(
+            "SELECT COUNT(*) AS n FROM inbox WHERE sender = ? AND normalized = ? AND received_at >= ?",
+            (phone, normalized, ts(since)),
+        )
         return int(row["n"]) if row else 0
 
     def flag_number(self: Store, phone: str, reason: str, now: datetime) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO flagged_numbers (phone, reason, flagged_at) VALUES (?, ?, ?)",
-                          (phone, reason, ts(now)))
+        self.conn.execute(
+            "INSERT OR IGNORE INTO flagged_numbers (phone, reason, flagged_at) VALUES (?, ?, ?)",
+            (phone, reason, ts(now)),
+        )
 
     def is_flagged(self: Store, phone: str) -> bool:
         return self.one("SELECT 1 AS x FROM flagged_numbers WHERE phone = ?", (phone,)) is not None
@@ -61,33 +78,63 @@ class InteractionVerbs:
     def set_phone_opt_out(self: Store, phone: str, opted_out: bool, actor: str, now: datetime) -> None:
         member = self.one("SELECT id FROM members WHERE phone = ?", (phone,))
         if member:
-            self.conn.execute("UPDATE members SET opted_out = ?, opted_out_at = ?, updated_at = ? WHERE id = ?",
-                              (int(opted_out), ts(now) if opted_out else None, ts(now), member["id"]))
+            self.conn.execute(
+                "UPDATE members SET opted_out = ?, opted_out_at = ?, updated_at = ? WHERE id = ?",
+                (int(opted_out), ts(now) if opted_out else None, ts(now), member["id"]),
+            )
         if opted_out:
             self.conn.execute("INSERT OR IGNORE INTO optouts (phone, opted_out_at) VALUES (?, ?)", (phone, ts(now)))
         else:
             self.conn.execute("DELETE FROM optouts WHERE phone = ?", (phone,))
-        self.event("members", member["id"] if member else None, "opted_out" if opted_out else "opted_in",
-                   f"by SMS from ...{phone[-4:]}", actor, now)
+        self.event(
+            "members",
+            member["id"] if member else None,
+            "opted_out" if opted_out else "opted_in",
+            f"by SMS from ...{phone[-4:]}",
+            actor,
+            now,
+        )
 
     def is_opted_out(self: Store, phone: str) -> bool:
         return self.one("SELECT 1 AS x FROM optouts WHERE phone = ?", (phone,)) is not None
 
     # ------------------------------------------------------------ polls
 
-    def create_poll(self: Store, question: str, options: list[str], member_ids: list[int], *, opens: datetime,
-                    closes: datetime, policy: str, announce: bool, audience: dict[str, Any], actor: str,
-                    now: datetime | None = None) -> int:
+    def create_poll(
+        self: Store,
+        question: str,
+        options: list[str],
+        member_ids: list[int],
+        *,
+        opens: datetime,
+        closes: datetime,
+        policy: str,
+        announce: bool,
+        audience: dict[str, Any],
+        actor: str,
+        now: datetime | None = None,
+    ) -> int:
         now = now or utcnow()
         with self.tx():
             cur = self.conn.execute(
                 "INSERT INTO polls (question, options, audience, opens_at, closes_at, policy, announce, created_by, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (question, json.dumps(options, ensure_ascii=False), json.dumps(audience, ensure_ascii=False),
-                 ts(opens), ts(closes), policy, int(announce), actor, ts(now)))
+                (
+                    question,
+                    json.dumps(options, ensure_ascii=False),
+                    json.dumps(audience, ensure_ascii=False),
+                    ts(opens),
+                    ts(closes),
+                    policy,
+                    int(announce),
+                    actor,
+                    ts(now),
+                ),
+            )
             pid = int(cur.lastrowid or 0)
-            self.conn.executemany("INSERT INTO poll_audience (poll_id, member_id) VALUES (?, ?)",
-                                  [(pid, m) for m in member_ids])
+            self.conn.executemany(
+                "INSERT INTO poll_audience (poll_id, member_id) VALUES (?, ?)", [(pid, m) for m in member_ids]
+            )
             self.event("poll", pid, "created", f"{len(options)} options, {len(member_ids)} members", actor, now)
         return pid
 
@@ -103,47 +150,78 @@ class InteractionVerbs:
 
     def polls_for(self: Store, member_id: int, now: datetime) -> list[dict[str, Any]]:
         """Polls open now whose audience includes the member."""
-        rows = self.rows("SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
-                         "AND p.opens_at <= ? AND p.closes_at > ? ORDER BY p.id", (member_id, ts(now), ts(now)))
+        rows = self.rows(
+            "SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
+            "AND p.opens_at <= ? AND p.closes_at > ? ORDER BY p.id",
+            (member_id, ts(now), ts(now)),
+        )
         return [{**r, "options": json.loads(r["options"])} for r in rows]
 
     def any_poll_open(self: Store, now: datetime) -> bool:
-        return self.one("SELECT 1 AS x FROM polls WHERE opens_at <= ? AND closes_at > ?", (ts(now), ts(now))) is not None
+        return (
+            self.one("SELECT 1 AS x FROM polls WHERE opens_at <= ? AND closes_at > ?", (ts(now), ts(now))) is not None
+        )
 
     def last_poll_for(self: Store, member_id: int) -> dict[str, Any] | None:
         """The member's most recently closed (or closing) poll."""
-        return self.one("SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
-                        "ORDER BY p.closes_at DESC LIMIT 1", (member_id,))
+        return self.one(
+            "SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
+            "ORDER BY p.closes_at DESC LIMIT 1",
+            (member_id,),
+        )
 
     def in_audience(self: Store, pid: int, member_id: int) -> bool:
-        return self.one("SELECT 1 AS x FROM poll_audience WHERE poll_id = ? AND member_id = ?",
-                        (pid, member_id)) is not None
+        return (
+            self.one("SELECT 1 AS x FROM poll_audience WHERE poll_id = ? AND member_id = ?", (pid, member_id))
+            is not None
+        )
 
-    def record_vote(self: Store, pid: int, member_id: int, option: int, inbox_id: int, policy: str,
-                    now: datetime) -> tuple[str, int | None]:
+    def record_vote(
+        self: Store, pid: int, member_id: int, option: int, inbox_id: int, policy: str, now: datetime
+    ) -> tuple[str, int | None]:
         """('new' | 'changed' | 'duplicate', the option counted before)."""
         prev = self.one("SELECT option FROM votes WHERE poll_id = ? AND member_id = ?", (pid, member_id))
         if prev is None:
-            self.conn.execute("INSERT INTO votes (poll_id, member_id, option, inbox_id, voted_at) VALUES "
-                              "(?, ?, ?, ?, ?)", (pid, member_id, option, inbox_id, ts(now)))
+            self.conn.execute(
+                "INSERT INTO votes (poll_id, member_id, option, inbox_id, voted_at) VALUES (?, ?, ?, ?, ?)",
+                (pid, member_id, option, inbox_id, ts(now)),
+            )
             return "new", None
         if policy == "last" and prev["option"] != option:
-            self.conn.execute("UPDATE votes SET option = ?, inbox_id = ?, voted_at = ?, changes = changes + 1 "
-                              "WHERE poll_id = ? AND member_id = ?", (option, inbox_id, ts(now), pid, member_id))
+            self.conn.execute(
+                "UPDATE votes SET option = ?, inbox_id = ?, voted_at = ?, changes = changes + 1 "
+                "WHERE poll_id = ? AND member_id = ?",
+                (option, inbox_id, ts(now), pid, member_id),
+            )
             return "changed", int(prev["option"])
         return "duplicate", int(prev["option"])
 
     def poll_results(self: Store, pid: int) -> dict[str, Any]:
         poll = self.poll(pid)
-        counts = {r["option"]: r["n"] for r in self.rows(
-            "SELECT option, COUNT(*) AS n FROM votes WHERE poll_id = ? GROUP BY option", (pid,))}
+        counts = {
+            r["option"]: r["n"]
+            for r in self.rows("SELECT option, COUNT(*) AS n FROM votes WHERE poll_id = ? GROUP BY option", (pid,))
+        }
         total = sum(counts.values())
         audience = self.one("SELECT COUNT(*) AS n FROM poll_audience WHERE poll_id = ?", (pid,))
-        options = [{"option": i, "label": label, "votes": counts.get(i, 0),
-                    "percent": round(100 * counts.get(i, 0) / total, 1) if total else 0.0}
-                   for i, label in enumerate(poll["options"], start=1)]
-        return {"id": pid, "question": poll["question"], "votes": total, "audience": int(audience["n"]),
-                "closes_at": poll["closes_at"], "policy": poll["policy"], "options": options}
+        options = [
+            {
+                "option": i,
+                "label": label,
+                "votes": counts.get(i, 0),
+                "percent": round(100 * counts.get(i, 0) / total, 1) if total else 0.0,
+            }
+            for i, label in enumerate(poll["options"], start=1)
+        ]
+        return {
+            "id": pid,
+            "question": poll["question"],
+            "votes": total,
+            "audience": int(audience["n"]),
+            "closes_at": poll["closes_at"],
+            "policy": poll["policy"],
+            "options": options,
+        }
 
     def close_poll(self: Store, pid: int, actor: str, now: datetime | None = None) -> None:
         now = now or utcnow()
@@ -161,17 +239,22 @@ class InteractionVerbs:
         return self.one(
             "SELECT o.campaign_id, c.confirm, c.poll_id FROM outbox o JOIN campaigns c ON c.id = o.campaign_id "
             "WHERE o.to_number = ? AND o.state IN ('sent', 'delivered', 'sending') ORDER BY o.id DESC LIMIT 1",
-            (phone,))
+            (phone,),
+        )
 
     def latest_confirm_campaign(self: Store, phone: str) -> dict[str, Any] | None:
         return self.one(
             "SELECT c.* FROM outbox o JOIN campaigns c ON c.id = o.campaign_id WHERE o.to_number = ? "
-            "AND c.confirm = 1 AND o.state IN ('sent', 'delivered', 'sending') ORDER BY o.id DESC LIMIT 1", (phone,))
+            "AND c.confirm = 1 AND o.state IN ('sent', 'delivered', 'sending') ORDER BY o.id DESC LIMIT 1",
+            (phone,),
+        )
 
-    def record_receipt(self: Store, cid: int, member_id: int | None, phone: str, inbox_id: int,
-                       now: datetime) -> bool:
-        cur = self.conn.execute("INSERT OR IGNORE INTO receipts (campaign_id, member_id, phone, inbox_id, "
-                                "confirmed_at) VALUES (?, ?, ?, ?, ?)", (cid, member_id, phone, inbox_id, ts(now)))
+    def record_receipt(self: Store, cid: int, member_id: int | None, phone: str, inbox_id: int, now: datetime) -> bool:
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO receipts (campaign_id, member_id, phone, inbox_id, "
+            "confirmed_at) VALUES (?, ?, ?, ?, ?)",
+            (cid, member_id, phone, inbox_id, ts(now)),
+        )
         return cur.rowcount == 1
 
     def receipts(self: Store, cid: int) -> dict[str, list[dict[str, Any]]]:
@@ -180,17 +263,23 @@ class InteractionVerbs:
             "SELECT DISTINCT o.to_number AS phone, o.member_id, m.name, r.confirmed_at FROM outbox o "
             "LEFT JOIN members m ON m.id = o.member_id LEFT JOIN receipts r ON r.campaign_id = o.campaign_id "
             "AND r.phone = o.to_number WHERE o.campaign_id = ? AND o.dedup_key NOT LIKE '%:remind:%' "
-            "ORDER BY o.id", (cid,))
-        return {"confirmed": [r for r in rows if r["confirmed_at"]],
-                "pending": [r for r in rows if not r["confirmed_at"]]}
+            "ORDER BY o.id",
+            (cid,),
+        )
+        return {
+            "confirmed": [r for r in rows if r["confirmed_at"]],
+            "pending": [r for r in rows if not r["confirmed_at"]],
+        }
 
     # ------------------------------------------------------------ red messages
 
     def open_red(self: Store, name: str, max_length: int, actor: str, now: datetime | None = None) -> int:
         now = now or utcnow()
         with self.tx():
-            cur = self.conn.execute("INSERT INTO red_campaigns (name, max_length, created_by, created_at) VALUES "
-                                    "(?, ?, ?, ?)", (name, max_length, actor, ts(now)))
+            cur = self.conn.execute(
+                "INSERT INTO red_campaigns (name, max_length, created_by, created_at) VALUES (?, ?, ?, ?)",
+                (name, max_length, actor, ts(now)),
+            )
             rid = int(cur.lastrowid or 0)
             self.event("red", rid, "opened", name, actor, now)
         return rid
@@ -200,26 +289,36 @@ class InteractionVerbs:
 
     def close_red(self: Store, rid: int, actor: str) -> None:
         with self.tx():
-            if self.conn.execute("UPDATE red_campaigns SET state = 'closed' WHERE id = ? AND state = 'open'",
-                                 (rid,)).rowcount == 0:
+            if (
+                self.conn.execute(
+                    "UPDATE red_campaigns SET state = 'closed' WHERE id = ? AND state = 'open'", (rid,)
+                ).rowcount
+                == 0
+            ):
                 raise InputError(f"no open red-message campaign {rid}")
             self.event("red", rid, "closed", "", actor)
 
     def red_duplicate(self: Store, rid: int, key: str) -> bool:
-        return self.one("SELECT 1 AS x FROM red_submissions WHERE red_campaign_id = ? AND text_key = ?",
-                        (rid, key)) is not None
+        return (
+            self.one("SELECT 1 AS x FROM red_submissions WHERE red_campaign_id = ? AND text_key = ?", (rid, key))
+            is not None
+        )
 
-    def submit_red(self: Store, rid: int, member: dict[str, Any], text: str, key: str, inbox_id: int,
-                   now: datetime) -> int:
+    def submit_red(
+        self: Store, rid: int, member: dict[str, Any], text: str, key: str, inbox_id: int, now: datetime
+    ) -> int:
         cur = self.conn.execute(
             "INSERT INTO red_submissions (red_campaign_id, member_id, phone, org, text, text_key, inbox_id, "
             "submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rid, member["id"], member["phone"], member.get("org"), text, key, inbox_id, ts(now)))
+            (rid, member["id"], member["phone"], member.get("org"), text, key, inbox_id, ts(now)),
+        )
         return int(cur.lastrowid or 0)
 
     def red_submissions(self: Store, state: str | None = None, rid: int | None = None) -> list[dict[str, Any]]:
-        sql = ("SELECT s.*, m.name, c.name AS campaign FROM red_submissions s LEFT JOIN members m ON m.id = "
-               "s.member_id JOIN red_campaigns c ON c.id = s.red_campaign_id WHERE 1 = 1")
+        sql = (
+            "SELECT s.*, m.name, c.name AS campaign FROM red_submissions s LEFT JOIN members m ON m.id = "
+            "s.member_id JOIN red_campaigns c ON c.id = s.red_campaign_id WHERE 1 = 1"
+        )
         params: list[Any] = []
         if state:
             sql += " AND s.state = ?"
@@ -229,30 +328,46 @@ class InteractionVerbs:
             params.append(rid)
         return self.rows(sql + " ORDER BY s.id", params)
 
-    def review_red(self: Store, sid: int, approve: bool, reason: str, actor: str,
-                   now: datetime | None = None) -> dict[str, Any]:
+    def review_red(
+        self: Store, sid: int, approve: bool, reason: str, actor: str, now: datetime | None = None
+    ) -> dict[str, Any]:
         now = now or utcnow()
         with self.tx():
             row = self.one("SELECT * FROM red_submissions WHERE id = ?", (sid,))
             if row is None:
                 raise InputError(f"no red-message submission {sid} (see `smsd red list`)")
             state = "approved" if approve else "rejected"
-            self.conn.execute("UPDATE red_submissions SET state = ?, reason = ?, reviewed_at = ?, reviewed_by = ? "
-                              "WHERE id = ?", (state, reason or None, ts(now), actor, sid))
-            self.event("red", row["red_campaign_id"], state, f"submission {sid}" + (f": {reason}" if reason else ""),
-                       actor, now)
+            self.conn.execute(
+                "UPDATE red_submissions SET state = ?, reason = ?, reviewed_at = ?, reviewed_by = ? WHERE id = ?",
+                (state, reason or None, ts(now), actor, sid),
+            )
+            self.event(
+                "red",
+                row["red_campaign_id"],
+                state,
+                f"submission {sid}" + (f": {reason}" if reason else ""),
+                actor,
+                now,
+            )
         return {**row, "state": state}
 
     # ------------------------------------------------------------ feedback
 
     def feedback(self: Store, unread_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-        sql = ("SELECT i.*, m.name FROM inbox i LEFT JOIN members m ON m.id = i.member_id WHERE i.kind = 'feedback'"
-               + (" AND i.feedback_read = 0" if unread_only else "") + " ORDER BY i.id DESC LIMIT ?")
+        sql = (
+            "SELECT i.*, m.name FROM inbox i LEFT JOIN members m ON m.id = i.member_id WHERE i.kind = 'feedback'"
+            + (" AND i.feedback_read = 0" if unread_only else "")
+            + " ORDER BY i.id DESC LIMIT ?"
+        )
         return self.rows(sql, (limit,))
 
     def mark_feedback_read(self: Store, inbox_id: int, actor: str) -> None:
         with self.tx():
-            if self.conn.execute("UPDATE inbox SET feedback_read = 1 WHERE id = ? AND kind = 'feedback'",
-                                 (inbox_id,)).rowcount == 0:
+            if (
+                self.conn.execute(
+                    "UPDATE inbox SET feedback_read = 1 WHERE id = ? AND kind = 'feedback'", (inbox_id,)
+                ).rowcount
+                == 0
+            ):
                 raise InputError(f"no feedback message {inbox_id} (see `smsd inbox --feedback`)")
             self.event("inbox", inbox_id, "read", "", actor)

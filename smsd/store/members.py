@@ -34,6 +34,9 @@ class MemberVerbs:
                 parent_id = int(row["id"])
         return parent_id
 
+    def org_exists(self: Store, path: str) -> bool:
+        return self.one("SELECT 1 AS x FROM org_units WHERE path = ?", (path.strip("/"),)) is not None
+
     def upsert_members(
         self: Store, rows: list[MemberRow], actor: str = "cli", now: datetime | None = None
     ) -> tuple[int, int]:

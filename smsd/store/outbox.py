@@ -385,6 +385,10 @@ class OutboxVerbs:
             return self.rows("SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
         return self.rows("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
 
+    def account_count(self: Store, account: str) -> int:
+        row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE account = ?", (account,))
+        return int(row["n"]) if row else 0
+
     def queue_depth(self: Store) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self.rows("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
 

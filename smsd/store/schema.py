@@ -282,3 +282,37 @@ def m003_two_way(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m004_inbox_parts_sim_deleted(db: Database) -> None:
+    """A PDU read again after a crash is a duplicate only while its SIM copy was not yet deleted:
+    an identical SMS arriving later (same sender, text and second) is a new message."""
+    db.executescript(
+        """
+        CREATE TABLE inbox_parts_new (
+            id INTEGER PRIMARY KEY,
+            modem TEXT NOT NULL,
+            pdu TEXT NOT NULL,
+            pdu_hash TEXT NOT NULL,
+            sender TEXT,
+            ref INTEGER,
+            total INTEGER,
+            seq INTEGER,
+            raw_text TEXT,
+            scts TEXT,
+            error TEXT,
+            received_at TEXT NOT NULL,
+            inbox_id INTEGER REFERENCES inbox (id),
+            sim_deleted INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO inbox_parts_new (id, modem, pdu, pdu_hash, sender, ref, total, seq, raw_text, scts, error,
+                                     received_at, inbox_id, sim_deleted)
+            SELECT id, modem, pdu, pdu_hash, sender, ref, total, seq, raw_text, scts, error, received_at, inbox_id, 1
+            FROM inbox_parts;
+        DROP TABLE inbox_parts;
+        ALTER TABLE inbox_parts_new RENAME TO inbox_parts;
+        CREATE INDEX inbox_parts_hash ON inbox_parts (modem, pdu_hash, sim_deleted);
+        CREATE INDEX inbox_parts_open ON inbox_parts (modem, sender, ref, total) WHERE inbox_id IS NULL;
+        """
+    )

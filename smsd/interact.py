@@ -1,0 +1,159 @@
+"""Admin verbs of the two-way protocol: polls, receipts and reminders, red-message review."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from smsd import admin, broadcast
+from smsd import templates as tpl
+from smsd.clock import utcnow
+from smsd.config import Config
+from smsd.errors import InputError
+from smsd.store import Store
+
+
+def create_poll(
+    store: Store,
+    cfg: Config,
+    *,
+    question: str,
+    options: list[str],
+    orgs: tuple[str, ...] = (),
+    groups: tuple[str, ...] = (),
+    everyone: bool = False,
+    opens: str | None = None,
+    closes: str,
+    policy: str = "first",
+    announce: bool = False,
+    invite: bool = False,
+    actor: str = "cli",
+    now: datetime | None = None,
+) -> tuple[int, int | None]:
+    """A poll with its audience frozen now; with invite, a campaign announcing it. (poll id, campaign id)"""
+    now = now or utcnow()
+    if len(options) < 2:
+        raise InputError("a poll needs at least two --option")
+    if not question.strip():
+        raise InputError("the poll question is empty")
+    if not (orgs or groups or everyone):
+        raise InputError("choose the audience: --org, --group or --all")
+    start = admin.parse_when(opens, now) if opens else now
+    end = admin.parse_when(closes, now)
+    if end <= start:
+        raise InputError(f"--closes {closes!r} is not after the opening time")
+    members = store.members(orgs=orgs, tags=groups)
+    if not members:
+        raise InputError("no members match this audience")
+    pid = store.create_poll(
+        question,
+        options,
+        [m["id"] for m in members],
+        opens=start,
+        closes=end,
+        policy=policy,
+        announce=announce,
+        audience={"orgs": list(orgs), "groups": list(groups), "all": everyone},
+        actor=actor,
+        now=now,
+    )
+    cid = None
+    if invite:
+        listing = "；".join(f"{i}.{o}" for i, o in enumerate(options, start=1))
+        plan = broadcast.plan(
+            store,
+            cfg,
+            orgs=orgs,
+            groups=groups,
+            everyone=everyone,
+            template="poll_invitation",
+            variables={"question": question, "options": listing},
+            now=now,
+        )
+        plan.poll_id = pid
+        cid = store.create_campaign(plan, name=f"投票{pid}", actor=actor, now=now)
+    return pid, cid
+
+
+def results_csv(results: dict[str, Any]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["option", "label", "votes", "percent"])
+    for o in results["options"]:
+        w.writerow([o["option"], o["label"], o["votes"], o["percent"]])
+    return out.getvalue()
+
+
+def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetime | None = None) -> int:
+    """Send the notice again, with a reminder prefix, to recipients who have not confirmed."""
+    now = now or utcnow()
+    campaign = store.campaign(cid)
+    if not campaign["confirm"]:
+        raise InputError(f"campaign {cid} did not ask for receipts (broadcast --confirm)")
+    pending = store.receipts(cid)["pending"]
+    template = tpl.load(cfg.templates_dir, "reminder")
+    rounds = sum(1 for e in store.events("campaign", cid) if e["event"] == "reminded")
+    items = []
+    for p in pending:
+        text = template.render({"name": p["name"] or "", "text": store.first_text(cid, p["phone"])})
+        admin.check_text(text)
+        items.append(
+            (
+                p["phone"],
+                text,
+                {
+                    "campaign_id": cid,
+                    "member_id": p["member_id"],
+                    "priority": cfg.sending.broadcast_priority,
+                    "dedup_key": f"campaign:{cid}:remind:{rounds + 1}:{p['phone']}",
+                    "srr": cfg.sending.status_reports,
+                    "expires_at": now + timedelta(hours=cfg.sending.expire_hours),
+                    "max_attempts": cfg.sending.max_attempts,
+                },
+            )
+        )
+    store.enqueue_many(items, created_by=actor, now=now)
+    with store.tx():
+        store.event("campaign", cid, "reminded", f"round {rounds + 1}: {len(items)} reminders", actor, now)
+    return len(items)
+
+
+def review_red(
+    store: Store, cfg: Config, sid: int, *, approve: bool, reason: str = "", notify: bool = False, actor: str = "cli"
+) -> dict[str, Any]:
+    if not approve and not reason.strip():
+        raise InputError("a rejection needs --reason (the submitter may be told it)")
+    row = store.review_red(sid, approve, reason, actor)
+    if notify:
+        t = tpl.load(cfg.templates_dir, "reply_red_approved" if approve else "reply_red_rejected")
+        store.enqueue(
+            row["phone"],
+            t.render({"reason": reason}),
+            created_by=actor,
+            priority=9,
+            quiet_ok=False,
+            account=cfg.commands.reply_account,
+            dedup_key=f"red-review:{sid}",
+        )
+    return row
+
+
+def export_red(store: Store, rid: int | None = None) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r["id"],
+            "campaign": r["campaign"],
+            "name": r["name"],
+            "org": r["org"],
+            "text": r["text"],
+            "submitted_at": r["submitted_at"],
+        }
+        for r in store.red_submissions("approved", rid)
+    ]
+
+
+def dumps(rows: Any) -> str:
+    return json.dumps(rows, ensure_ascii=False, indent=2)
