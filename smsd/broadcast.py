@@ -206,3 +206,30 @@ def plan(
         notes=notes,
         confirm=confirm,
     )
+
+
+def check_budget(store: Store, plan: Plan, override_reason: str | None) -> str | None:
+    """Refuse a broadcast that would overrun its org's monthly budget, with the figures.
+
+    Returns the note for the event log when an override reason lets it through.
+    """
+    if not plan.owner_org:
+        return None
+    start = (plan.not_before or utcnow()).astimezone(LOCAL)
+    month = start.strftime("%Y-%m")
+    budget = store.budget_for(plan.owner_org, month)
+    if budget is None:
+        return None
+    spent = store.ledger_sum(budget["org"], month)
+    queued = store.committed_fen(budget["org"], plan.price_fen)
+    after = spent + queued + plan.cost_fen
+    if after <= budget["limit_fen"]:
+        return None
+    figures = (
+        f"budget of {budget['org']} for {month}: {budget['limit_fen'] / 100:.2f} yuan; spent "
+        f"{spent / 100:.2f}, queued {queued / 100:.2f}, this broadcast {plan.cost_fen / 100:.2f}: "
+        f"{(after - budget['limit_fen']) / 100:.2f} yuan over"
+    )
+    if not override_reason:
+        raise InputError(figures + '; to send anyway add --over-budget "reason"')
+    return f"{figures}; overridden: {override_reason}"

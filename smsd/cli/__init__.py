@@ -13,6 +13,7 @@ from smsd.cli.daemon import run as run_command
 from smsd.cli.interact import poll, red
 from smsd.cli.members import members
 from smsd.cli.messages import inbox, outbox, send
+from smsd.cli.report import backup, budget, purge, report
 from smsd.cli.sim import sim
 from smsd.i18n import _
 
@@ -45,6 +46,10 @@ for command in (
     check_config,
     doctor,
     sim,
+    report,
+    budget,
+    purge,
+    backup,
 ):
     main.add_command(command)
 

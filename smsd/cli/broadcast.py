@@ -67,6 +67,8 @@ def _print_plan(summary: dict, show: int = 10) -> None:
 @click.option("--at", "at", metavar="WHEN", help=_("Start later: 'YYYY-MM-DD HH:MM' or 'HH:MM'."))
 @click.option("--urgent", is_flag=True, help=_("Also to opted-out members, and during quiet hours."))
 @click.option("--confirm", is_flag=True, help=_("Ask for a receipt (QR); see `smsd campaign receipts`."))
+@click.option("--owner", metavar="ORG", help=_("The org unit that pays (default: the one --org given)."))
+@click.option("--over-budget", "over_budget", metavar="REASON", help=_("Send even if it exceeds the owner's budget."))
 @click.option("--name", help=_("Campaign name (default: the start of the text)."))
 @click.option("--dry-run", is_flag=True, help=_("Only show recipients, segments, cost and ETA."))
 @click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
@@ -84,6 +86,8 @@ def broadcast(
     at: str | None,
     urgent: bool,
     confirm: bool,
+    owner: str | None,
+    over_budget: str | None,
     name: str | None,
     dry_run: bool,
     yes: bool,
@@ -116,6 +120,11 @@ def broadcast(
             urgent=urgent,
             confirm=confirm,
         )
+        if owner:
+            if not store.org_exists(owner):
+                raise InputError(f"no org unit {owner!r} for --owner")
+            plan.owner_org = owner.strip("/")
+        budget_note = bc.check_budget(store, plan, over_budget) if not dry_run else None
         summary = plan.summary(unmask=unmask)
         if as_json and dry_run:
             echo_json(summary)
@@ -132,7 +141,7 @@ def broadcast(
                 abort=True,
             )
         label = name or (template or (text or ""))[:20]
-        cid = store.create_campaign(plan, name=label)
+        cid = store.create_campaign(plan, name=label, budget_note=budget_note)
     if as_json:
         echo_json({"campaign": cid, **summary})
     else:

@@ -21,12 +21,13 @@ from smsd.errors import StoreError
 from smsd.store.campaigns import CampaignVerbs
 from smsd.store.inbox import InboxVerbs
 from smsd.store.interactive import InteractionVerbs
+from smsd.store.ledger import LedgerVerbs
 from smsd.store.members import MemberVerbs
 from smsd.store.outbox import OutboxVerbs
 from smsd.store.schema import migrations
 
 
-class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerbs):
+class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerbs, LedgerVerbs):
     """One connection to the smsd database, with the verbs the daemon and CLI use."""
 
     def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = 10.0) -> None:

@@ -17,7 +17,15 @@ TRANSITIONS = {"pause": ("running", "paused"), "resume": ("paused", "running"), 
 
 
 class CampaignVerbs:
-    def create_campaign(self: Store, plan: Plan, *, name: str, actor: str = "cli", now: datetime | None = None) -> int:
+    def create_campaign(
+        self: Store,
+        plan: Plan,
+        *,
+        name: str,
+        actor: str = "cli",
+        now: datetime | None = None,
+        budget_note: str | None = None,
+    ) -> int:
         """The campaign row and every message of the plan, atomically (all or nothing)."""
         now = now or utcnow()
         with self.tx():
@@ -58,6 +66,8 @@ class CampaignVerbs:
                     dedup_key=f"campaign:{cid}:{r.phone}",
                     quiet_ok=plan.urgent,
                 )
+            if budget_note:
+                self.event("campaign", cid, "budget_override", budget_note, actor, now)
             self.event(
                 "campaign",
                 cid,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smsd import pdu
-from smsd.clock import parse_ts, ts, utcnow
+from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
 
@@ -235,6 +235,7 @@ class OutboxVerbs:
                 "WHERE message_id = ? AND seq = ?",
                 (mr, price_fen, modem, ts(now), message_id, seq),
             )
+            self._book(message_id, seq, modem, price_fen, now)
             left = self.one(
                 "SELECT COUNT(*) AS n FROM outbox_parts WHERE message_id = ? AND state IN ('pending', 'submitting')",
                 (message_id,),
@@ -248,6 +249,35 @@ class OutboxVerbs:
                 self.event("outbox", message_id, "sent", f"modem={modem}", f"worker:{modem}", now)
                 return True
         return False
+
+    def _book(self: Store, message_id: int, seq: int, modem: str, price_fen: int, now: datetime) -> None:
+        """One ledger row per segment sent: price, campaign, paying org unit, account, modem, month."""
+        row = self.one(
+            """SELECT o.campaign_id, c.owner_org, o.account, u.path AS member_org FROM outbox o
+               LEFT JOIN campaigns c ON c.id = o.campaign_id LEFT JOIN members m ON m.id = o.member_id
+               LEFT JOIN org_units u ON u.id = m.org_id WHERE o.id = ?""",
+            (message_id,),
+        )
+        assert row is not None
+        account = row["account"] or ("campaign" if row["campaign_id"] else "direct")
+        org = row["owner_org"] if row["campaign_id"] else (row["member_org"] if account == "anniversary" else None)
+        local = now.astimezone(LOCAL)
+        self.conn.execute(
+            "INSERT OR IGNORE INTO ledger (message_id, seq, campaign_id, org, account, modem, price_fen, sent_at, "
+            "month, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message_id,
+                seq,
+                row["campaign_id"],
+                org,
+                account,
+                modem,
+                price_fen,
+                ts(now),
+                local.strftime("%Y-%m"),
+                local.strftime("%Y-%m-%d"),
+            ),
+        )
 
     def send_failed(
         self: Store,

@@ -316,3 +316,44 @@ def m004_inbox_parts_sim_deleted(db: Database) -> None:
         CREATE INDEX inbox_parts_open ON inbox_parts (modem, sender, ref, total) WHERE inbox_id IS NULL;
         """
     )
+
+
+@migrations()
+def m005_ledger_and_budgets(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            campaign_id INTEGER,
+            org TEXT,
+            account TEXT NOT NULL,
+            modem TEXT NOT NULL,
+            price_fen INTEGER NOT NULL,
+            sent_at TEXT NOT NULL,
+            month TEXT NOT NULL,
+            day TEXT NOT NULL,
+            UNIQUE (message_id, seq, sent_at)
+        );
+        CREATE INDEX ledger_month ON ledger (month, org);
+        CREATE INDEX ledger_day ON ledger (day);
+        CREATE INDEX ledger_org ON ledger (org);
+        CREATE TABLE budgets (
+            org TEXT NOT NULL,
+            month TEXT NOT NULL,
+            limit_fen INTEGER NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL,
+            PRIMARY KEY (org, month)
+        );
+        ALTER TABLE outbox ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;
+        INSERT INTO ledger (message_id, seq, campaign_id, org, account, modem, price_fen, sent_at, month, day)
+            SELECT p.message_id, p.seq, o.campaign_id, c.owner_org,
+                   COALESCE(o.account, CASE WHEN o.campaign_id IS NULL THEN 'direct' ELSE 'campaign' END),
+                   p.modem, COALESCE(p.price_fen, 0), p.sent_at,
+                   strftime('%Y-%m', p.sent_at, '+8 hours'), strftime('%Y-%m-%d', p.sent_at, '+8 hours')
+            FROM outbox_parts p JOIN outbox o ON o.id = p.message_id LEFT JOIN campaigns c ON c.id = o.campaign_id
+            WHERE p.sent_at IS NOT NULL;
+        """
+    )

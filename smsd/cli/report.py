@@ -1,0 +1,299 @@
+"""report, budget, purge, backup: what things cost, the record, and keeping it safe."""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.clock import local, utcnow
+from smsd.errors import InputError
+from smsd.i18n import _
+from smsd.phone import mask
+
+
+def _date(value: str | None, name: str) -> str | None:
+    if value and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise click.ClickException(_("{name} {value!r}: use YYYY-MM-DD").format(name=name, value=value))
+    return value
+
+
+def _write(rows: list[dict[str, Any]] | Any, columns: list[str], fmt: str, output: str | None) -> int:
+    """CSV to a file or stdout, or XLSX to a file; rows may be a generator (streamed)."""
+    if fmt == "xlsx":
+        import openpyxl
+
+        if not output:
+            raise click.ClickException(_("--xlsx needs --output FILE.xlsx"))
+        wb = openpyxl.Workbook(write_only=True)
+        ws = wb.create_sheet("report")
+        ws.append(columns)
+        n = 0
+        for r in rows:
+            ws.append([r.get(c) for c in columns])
+            n += 1
+        wb.save(output)
+        return n
+    stream = open(output, "w", newline="", encoding="utf-8-sig") if output else sys.stdout  # noqa: SIM115
+    try:
+        w = csv.writer(stream)
+        w.writerow(columns)
+        n = 0
+        for r in rows:
+            w.writerow([r.get(c) for c in columns])
+            n += 1
+        return n
+    finally:
+        if output:
+            stream.close()
+
+
+def _format_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--output", type=click.Path(dir_okay=False), help=_("Write to this file."))(f)
+    f = click.option("--xlsx", "fmt", flag_value="xlsx", help=_("Excel (with --output)."))(f)
+    f = click.option("--csv", "fmt", flag_value="csv", help=_("CSV."))(f)
+    f = click.option("--json", "fmt", flag_value="json", help=_("JSON."))(f)
+    f = click.option("--to", "date_to", metavar="YYYY-MM-DD", help=_("Until this day (inclusive)."))(f)
+    return click.option("--from", "date_from", metavar="YYYY-MM-DD", help=_("From this day."))(f)
+
+
+@click.group()
+def report() -> None:
+    """Reports: cost, delivery, and the message archive.
+
+    \b
+    Example:
+        smsd report cost --by org --from 2026-11-01 --to 2026-11-30
+        smsd report messages --org 大渡口区/八桥镇 --csv --output archive.csv
+    """
+
+
+@report.command("cost")
+@config_option
+@click.option(
+    "--by", type=click.Choice(["org", "month", "day", "modem", "campaign", "account"]), default="org", show_default=True
+)
+@click.option("--org", help=_("Only this org subtree (a township sees its own)."))
+@_format_options
+def report_cost(
+    config_path: str,
+    by: str,
+    org: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    fmt: str | None,
+    output: str | None,
+) -> None:
+    """What was spent, grouped, with the total (integer fen, shown in yuan).
+
+    \b
+    Example:
+        smsd report cost --by month --org 大渡口区/八桥镇
+        smsd report cost --by campaign --xlsx --output cost.xlsx
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        data = store.cost_report(by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org)
+    rows = [{**r, "yuan": f"{r['fen'] / 100:.2f}"} for r in data["rows"]]
+    total = {"key": _("TOTAL"), **data["total"], "yuan": f"{data['total']['fen'] / 100:.2f}"}
+    columns = ["key", "segments", "fen", "yuan"] + (["name"] if by == "campaign" else [])
+    if fmt == "json":
+        echo_json({**data, "rows": rows})
+    elif fmt in ("csv", "xlsx"):
+        _write([*rows, total], columns, fmt, output)
+    else:
+        table(
+            [*rows, total],
+            [("key", by.upper(), 30), ("segments", _("SEGMENTS"), 10), ("fen", _("FEN"), 10), ("yuan", _("YUAN"), 10)]
+            + ([("name", _("NAME"), 20)] if by == "campaign" else []),
+        )
+
+
+@report.command("delivery")
+@config_option
+@click.option("--by", type=click.Choice(["campaign", "modem"]), default="campaign", show_default=True)
+@_format_options
+def report_delivery(
+    config_path: str, by: str, date_from: str | None, date_to: str | None, fmt: str | None, output: str | None
+) -> None:
+    """Sent, delivered (by status report), failed and pending messages, per campaign or modem.
+
+    \b
+    Example:
+        smsd report delivery --by modem
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        rows = store.delivery_report(by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"))
+    columns = ["key", "messages", "sent", "delivered", "failed", "pending", "dropped"]
+    if fmt == "json":
+        echo_json(rows)
+    elif fmt in ("csv", "xlsx"):
+        _write(rows, columns, fmt, output)
+    else:
+        table(rows, [(c, c.upper(), 12) for c in columns])
+
+
+@report.command("messages")
+@config_option
+@click.option("--org", help=_("Only messages paid by this org subtree."))
+@click.option("--campaign", type=int, help=_("Only this campaign."))
+@click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))
+@_format_options
+def report_messages(
+    config_path: str,
+    org: str | None,
+    campaign: int | None,
+    unmask: bool,
+    date_from: str | None,
+    date_to: str | None,
+    fmt: str | None,
+    output: str | None,
+) -> None:
+    """The archive: recipient, time to the second, text, status and cost of every message.
+
+    \b
+    Example:
+        smsd report messages --from 2026-11-01 --csv --output november.csv
+    """
+    cfg = load(config_path)
+    columns = ["id", "to", "sent", "delivered", "state", "segments", "cost_fen", "campaign_id", "modem", "text"]
+
+    def rows(store):  # type: ignore[no-untyped-def]
+        for r in store.archive(
+            date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org, campaign=campaign
+        ):
+            r["to"] = r["to_number"] if unmask else mask(r["to_number"])
+            r["sent"] = local(r["sent_at"])
+            r["delivered"] = local(r["delivered_at"])
+            yield r
+
+    with handled(), open_store(cfg) as store:
+        if fmt == "json":
+            echo_json([{c: r[c] for c in columns} for r in rows(store)])
+        elif fmt in ("csv", "xlsx"):
+            n = _write(rows(store), columns, fmt, output)
+            if output:
+                click.echo(_("{n} messages written to {path}").format(n=n, path=output), err=True)
+        else:
+            table(
+                list(rows(store))[-200:],
+                [
+                    ("id", "ID", 8),
+                    ("to", _("TO"), 14),
+                    ("sent", _("SENT"), 19),
+                    ("state", _("STATE"), 9),
+                    ("cost_fen", _("FEN"), 5),
+                    ("text", _("TEXT"), 40),
+                ],
+            )
+
+
+@click.group(invoke_without_command=True)
+@config_option
+@json_option
+@click.pass_context
+def budget(ctx: click.Context, config_path: str, as_json: bool) -> None:
+    """Monthly budgets per org unit: a broadcast over budget is refused with the figures.
+
+    \b
+    Example:
+        smsd budget set 大渡口区/八桥镇 --month 2026-12 --yuan 300
+        smsd budget
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        rows = [{**b, "spent_fen": store.ledger_sum(b["org"], b["month"])} for b in store.budgets()]
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        r["limit"] = f"{r['limit_fen'] / 100:.2f}"
+        r["spent"] = f"{r['spent_fen'] / 100:.2f}"
+    table(
+        rows,
+        [
+            ("org", _("ORG"), 30),
+            ("month", _("MONTH"), 7),
+            ("limit", _("BUDGET (YUAN)"), 13),
+            ("spent", _("SPENT (YUAN)"), 12),
+        ],
+    )
+
+
+@budget.command("set")
+@config_option
+@click.argument("org")
+@click.option("--month", required=True, metavar="YYYY-MM")
+@click.option("--yuan", type=click.FloatRange(0), help=_("The limit in yuan (or --fen)."))
+@click.option("--fen", type=click.IntRange(0), help=_("The limit in fen."))
+def budget_set(config_path: str, org: str, month: str, yuan: float | None, fen: int | None) -> None:
+    """Set an org unit's budget for a month.
+
+    \b
+    Example:
+        smsd budget set 大渡口区/八桥镇 --month 2026-12 --yuan 300
+    """
+    cfg = load(config_path)
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise click.ClickException(_("--month {m!r}: use YYYY-MM").format(m=month))
+    if (yuan is None) == (fen is None):
+        raise click.ClickException(_("give the limit as --yuan or --fen (one of them)"))
+    limit = fen if fen is not None else round((yuan or 0) * 100)
+    with handled(), open_store(cfg) as store:
+        if not store.org_exists(org):
+            raise InputError(f"no org unit {org!r}")
+        store.set_budget(org, month, limit, "cli")
+    click.echo(_("budget of {org} for {month}: {yuan:.2f} yuan").format(org=org, month=month, yuan=limit / 100))
+
+
+@click.command()
+@config_option
+@click.option("--older-than", "older", required=True, metavar="AGE", help=_("e.g. 180d (days) or 26w (weeks)."))
+@click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
+def purge(config_path: str, older: str, yes: bool) -> None:
+    """Remove message texts and numbers older than AGE; cost totals (the ledger) stay.
+
+    \b
+    Example:
+        smsd purge --older-than 180d --yes
+    """
+    m = re.fullmatch(r"(\d+)([dw])", older)
+    if not m or int(m.group(1)) == 0:
+        raise click.ClickException(_("--older-than {v!r}: use a number of days or weeks, like 180d").format(v=older))
+    days = int(m.group(1)) * (7 if m.group(2) == "w" else 1)
+    cfg = load(config_path)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.ClickException(_("not a terminal: add --yes to purge"))
+        click.confirm(_("Anonymise every message older than {d} days?").format(d=days), abort=True)
+    with handled(), open_store(cfg) as store:
+        counts = store.purge(utcnow() - timedelta(days=days), "cli")
+    click.echo(
+        _("purged {o} sent and {i} received messages older than {d} days").format(
+            o=counts["outbox"], i=counts["inbox"], d=days
+        )
+    )
+
+
+@click.command()
+@config_option
+@click.argument("path", type=click.Path(dir_okay=False))
+def backup(config_path: str, path: str) -> None:
+    """A consistent copy of the database, safe while the daemon runs.
+
+    \b
+    Example:
+        smsd backup /var/backups/smsd-2026-11-27.db
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        pages = store.backup(path)
+    click.echo(_("backup written to {path} ({kb} KiB)").format(path=path, kb=pages * 4096 // 1024))

@@ -1,0 +1,213 @@
+"""The ledger (one row per segment sent, in integer fen), budgets, reports, retention, backup."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smsd.clock import ts, utcnow
+from smsd.errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    from smsd.store import Store
+
+GROUPS = {
+    "org": "COALESCE(l.org, '(unassigned)')",
+    "month": "l.month",
+    "day": "l.day",
+    "modem": "l.modem",
+    "campaign": "COALESCE(CAST(l.campaign_id AS TEXT), '(' || l.account || ')')",
+    "account": "l.account",
+}
+
+
+def _filters(date_from: str | None, date_to: str | None, org: str | None, alias: str = "l") -> tuple[str, list[Any]]:
+    where, params = [], []
+    if date_from:
+        where.append(f"{alias}.day >= ?")
+        params.append(date_from)
+    if date_to:
+        where.append(f"{alias}.day <= ?")
+        params.append(date_to)
+    if org:
+        where.append(f"({alias}.org = ? OR {alias}.org LIKE ? || '/%')")
+        params += [org.strip("/"), org.strip("/")]
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+class LedgerVerbs:
+    def cost_report(
+        self: Store, by: str, *, date_from: str | None = None, date_to: str | None = None, org: str | None = None
+    ) -> dict[str, Any]:
+        """Totals per group; the grand total is the plain sum of the same rows (never rounded)."""
+        if by not in GROUPS:
+            raise InputError(f"--by {by!r}: use one of {', '.join(GROUPS)}")
+        where, params = _filters(date_from, date_to, org)
+        rows = self.rows(
+            f"SELECT {GROUPS[by]} AS key, COUNT(*) AS segments, SUM(l.price_fen) AS fen "
+            f"FROM ledger l{where} GROUP BY key ORDER BY key",
+            params,
+        )
+        total = self.one(
+            f"SELECT COUNT(*) AS segments, COALESCE(SUM(l.price_fen), 0) AS fen FROM ledger l{where}", params
+        )
+        if by == "campaign":
+            names = {str(r["id"]): r["name"] for r in self.rows("SELECT id, name FROM campaigns")}
+            for r in rows:
+                r["name"] = names.get(r["key"], "")
+        return {"by": by, "rows": rows, "total": {"segments": int(total["segments"]), "fen": int(total["fen"])}}
+
+    def ledger_sum(self: Store, org: str | None = None, month: str | None = None) -> int:
+        where, params = _filters(None, None, org)
+        if month:
+            where += (" AND" if where else " WHERE") + " l.month = ?"
+            params.append(month)
+        row = self.one(f"SELECT COALESCE(SUM(l.price_fen), 0) AS fen FROM ledger l{where}", params)
+        return int(row["fen"]) if row else 0
+
+    # ------------------------------------------------------------ budgets
+
+    def set_budget(self: Store, org: str, month: str, limit_fen: int, actor: str, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        if limit_fen < 0:
+            raise InputError("a budget cannot be negative")
+        with self.tx():
+            self.conn.execute(
+                "INSERT INTO budgets (org, month, limit_fen, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (org, month) DO UPDATE SET limit_fen = excluded.limit_fen, "
+                "set_by = excluded.set_by, set_at = excluded.set_at",
+                (org.strip("/"), month, limit_fen, actor, ts(now)),
+            )
+            self.event("budget", f"{org}:{month}", "set", f"{limit_fen} fen", actor, now)
+
+    def budgets(self: Store, month: str | None = None) -> list[dict[str, Any]]:
+        if month:
+            return self.rows("SELECT * FROM budgets WHERE month = ? ORDER BY org", (month,))
+        return self.rows("SELECT * FROM budgets ORDER BY month DESC, org")
+
+    def budget_for(self: Store, org: str, month: str) -> dict[str, Any] | None:
+        """The budget that governs an org unit: its own, or its nearest ancestor's."""
+        parts = org.strip("/").split("/")
+        for i in range(len(parts), 0, -1):
+            row = self.one("SELECT * FROM budgets WHERE org = ? AND month = ?", ("/".join(parts[:i]), month))
+            if row:
+                return row
+        return None
+
+    def committed_fen(self: Store, org: str, price_fen: int) -> int:
+        """Segments queued (not yet sent) by campaigns of this org subtree, at a price."""
+        row = self.one(
+            "SELECT COUNT(*) AS n FROM outbox_parts p JOIN outbox o ON o.id = p.message_id JOIN campaigns c "
+            "ON c.id = o.campaign_id WHERE p.state IN ('pending', 'submitting') AND o.state IN ('queued', 'sending') "
+            "AND (c.owner_org = ? OR c.owner_org LIKE ? || '/%')",
+            (org.strip("/"), org.strip("/")),
+        )
+        return int(row["n"]) * price_fen if row else 0
+
+    # ------------------------------------------------------------ delivery and the archive
+
+    def delivery_report(
+        self: Store, by: str, *, date_from: str | None = None, date_to: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Messages sent / delivered / failed / pending per campaign or per modem."""
+        key = {"campaign": "COALESCE(CAST(o.campaign_id AS TEXT), '(none)')", "modem": "COALESCE(o.modem, '-')"}
+        if by not in key:
+            raise InputError(f"--by {by!r}: use campaign or modem")
+        where, params = [], []
+        if date_from:
+            where.append("o.created_at >= ?")
+            params.append(date_from)
+        if date_to:
+            where.append("o.created_at <= ?")
+            params.append(date_to + "T99")
+        sql = (
+            f"SELECT {key[by]} AS key, COUNT(*) AS messages, "
+            "SUM(o.state = 'sent') AS sent, SUM(o.state = 'delivered') AS delivered, "
+            "SUM(o.state = 'failed') AS failed, SUM(o.state IN ('queued', 'sending')) AS pending, "
+            "SUM(o.state IN ('cancelled', 'expired')) AS dropped FROM outbox o"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " GROUP BY key ORDER BY key"
+        )
+        return self.rows(sql, params)
+
+    def archive(
+        self: Store,
+        *,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        org: str | None = None,
+        campaign: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every message with its recipient, times, text, state and cost; streamed, oldest first."""
+        where, params = ["o.sent_at IS NOT NULL"], []
+        if date_from:
+            where.append("o.sent_at >= ?")
+            params.append(date_from)
+        if date_to:
+            where.append("o.sent_at < ?")
+            params.append(date_to + "T99")
+        if campaign:
+            where.append("o.campaign_id = ?")
+            params.append(campaign)
+        if org:
+            where.append("o.id IN (SELECT message_id FROM ledger WHERE org = ? OR org LIKE ? || '/%')")
+            params += [org.strip("/"), org.strip("/")]
+        sql = (
+            "SELECT o.id, o.to_number, o.created_at, o.sent_at, o.delivered_at, o.state, o.segments, o.text, "
+            "o.campaign_id, o.modem, (SELECT COALESCE(SUM(price_fen), 0) FROM ledger l WHERE l.message_id = o.id) "
+            "AS cost_fen FROM outbox o WHERE " + " AND ".join(where) + " ORDER BY o.id"
+        )
+        cur = self.conn.execute(sql, params)
+        while True:
+            batch = cur.fetchmany(2000)
+            if not batch:
+                return
+            for r in batch:
+                yield dict(r)
+
+    # ------------------------------------------------------------ retention and backup
+
+    def purge(self: Store, before: datetime, actor: str, now: datetime | None = None) -> dict[str, int]:
+        """Anonymise message text and numbers older than `before`; the ledger (cost totals) stays."""
+        now = now or utcnow()
+        cutoff = ts(before)
+        with self.tx():
+            out = self.conn.execute(
+                "UPDATE outbox SET text = '[purged]', to_number = substr(to_number, 1, 6) || '*****' || "
+                "substr(to_number, -4), purged = 1 WHERE purged = 0 AND created_at < ? AND state NOT IN "
+                "('queued', 'sending')",
+                (cutoff,),
+            ).rowcount
+            inbox = self.conn.execute(
+                "UPDATE inbox SET text = '[purged]', sender = substr(sender, 1, length(sender) - 8) || '****' || "
+                "substr(sender, -4), normalized = NULL WHERE received_at < ? AND text <> '[purged]'",
+                (cutoff,),
+            ).rowcount
+            parts = self.conn.execute(
+                "UPDATE inbox_parts SET pdu = '', raw_text = NULL, sender = NULL WHERE received_at < ? AND pdu <> ''",
+                (cutoff,),
+            ).rowcount
+            self.event("archive", None, "purged", f"before {cutoff}: {out} sent, {inbox} received", actor, now)
+        return {"outbox": out, "inbox": inbox, "inbox_parts": parts}
+
+    def backup(self: Store, path: str | Path) -> int:
+        """A consistent copy while the daemon writes (SQLite online backup); returns pages copied."""
+        target = Path(path)
+        if target.exists():
+            raise InputError(f"{target} exists; choose a new file name")
+        try:
+            dest = sqlite3.connect(target)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create {target}: {exc}") from None
+        try:
+            self.conn.backup(dest, pages=1024)
+            pages = int(dest.execute("PRAGMA page_count").fetchone()[0])
+        except (sqlite3.Error, OSError) as exc:
+            dest.close()
+            target.unlink(missing_ok=True)
+            raise StoreError(f"backup to {target} failed: {exc}") from None
+        dest.close()
+        return pages

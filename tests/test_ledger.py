@@ -1,0 +1,199 @@
+"""Cost accounting: every report's totals are the ledger's sums to the fen; budgets; retention; backup."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from smsd import broadcast, config
+from smsd.cli import main
+from smsd.roster import MemberRow
+from smsd.store import Store
+from tests.conftest import wait_for, write_config
+
+CST = timezone(timedelta(hours=8))
+ORGS = ["大渡口区", "大渡口区/八桥镇", "大渡口区/八桥镇/一村党支部", "大渡口区/跳磴镇", "大渡口区/跳磴镇/二村党支部"]
+
+
+def send_all(store, modem_prices, when):
+    """Drive every queued message through claim -> submitting -> sent, like a worker would."""
+    i = 0
+    while True:
+        modem = list(modem_prices)[i % len(modem_prices)]
+        msg = store.claim_next(modem, now=when)
+        if msg is None:
+            return
+        for part in store.parts(msg["id"]):
+            store.part_submitting(msg["id"], part["seq"], modem, when)
+            store.part_sent(
+                msg["id"], part["seq"], mr=part["seq"], price_fen=modem_prices[modem], modem=modem, now=when
+            )
+        i += 1
+
+
+campaigns = st.lists(
+    st.tuples(
+        st.sampled_from(ORGS + [None]), st.integers(1, 8), st.integers(1, 400), st.integers(0, 40), st.integers(0, 3)
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(campaigns, st.dictionaries(st.sampled_from(["m1", "m2", "m3"]), st.integers(0, 20), min_size=1))
+def test_every_report_total_equals_the_ledger_sum(tmp_path_factory, specs, prices):
+    tmp = tmp_path_factory.mktemp("ledger")
+    cfg = config.load(write_config(tmp, {"m1": "emulator"}))
+    with Store(cfg.database) as store:
+        store.upsert_members(
+            [MemberRow(i, f"m{i}", f"+86138{i:08d}", ORGS[i % len(ORGS)], [], None) for i in range(40)]
+        )
+        paid = 0
+        for k, (owner, recipients, length, day, month_shift) in enumerate(specs):
+            when = datetime(2026, 9 + month_shift, 1 + day % 28, 10, 0, tzinfo=CST)
+            plan = broadcast.plan(store, cfg, everyone=True, text="通" * length, now=when)
+            plan.recipients = plan.recipients[:recipients]
+            plan.owner_org = owner
+            store.create_campaign(plan, name=f"c{k}", now=when)
+            send_all(store, prices, when)
+        rows = store.rows("SELECT price_fen FROM ledger")
+        paid = sum(r["price_fen"] for r in rows)
+        assert paid == store.ledger_sum()
+        for by in ("org", "month", "day", "modem", "campaign", "account"):
+            report = store.cost_report(by)
+            assert sum(r["fen"] for r in report["rows"]) == report["total"]["fen"] == paid
+            assert sum(r["segments"] for r in report["rows"]) == report["total"]["segments"] == len(rows)
+        county = store.cost_report("org")["total"]["fen"]
+        towns = [store.cost_report("org", org=o)["total"]["fen"] for o in ("大渡口区/八桥镇", "大渡口区/跳磴镇")]
+        owned_by_county_itself = sum(
+            r["fen"] for r in store.cost_report("org")["rows"] if r["key"] in ("大渡口区", "(unassigned)")
+        )
+        assert sum(towns) + owned_by_county_itself == county
+
+
+@pytest.fixture
+def office(tmp_path):
+    config_path = write_config(tmp_path, {"m1": "emulator"})
+    cfg = config.load(config_path)
+    with Store(cfg.database) as store:
+        store.upsert_members(
+            [MemberRow(i, f"党员{i}", f"+86138{i:08d}", ORGS[i % len(ORGS)], ["党员"], None) for i in range(50)]
+        )
+    return tmp_path, config_path, cfg
+
+
+def cli(config_path, *args):
+    return CliRunner().invoke(main, [*args, "--config", str(config_path)])
+
+
+def test_township_report_shows_only_its_subtree(office):
+    _, config_path, cfg = office
+    when = datetime.now(CST)
+    with Store(cfg.database) as store:
+        for org in ("大渡口区/八桥镇", "大渡口区/跳磴镇", "大渡口区"):
+            plan = broadcast.plan(store, cfg, orgs=(org,), text=f"{org}的通知", now=when)
+            store.create_campaign(plan, name=org, now=when)
+        send_all(store, {"m1": 6}, when)
+    town = json.loads(cli(config_path, "report", "cost", "--by", "org", "--org", "大渡口区/八桥镇", "--json").output)
+    county = json.loads(cli(config_path, "report", "cost", "--by", "org", "--json").output)
+    assert {r["key"] for r in town["rows"]} == {"大渡口区/八桥镇"}
+    assert town["total"]["fen"] == next(r["fen"] for r in county["rows"] if r["key"] == "大渡口区/八桥镇")
+    assert town["total"]["fen"] < county["total"]["fen"]
+    text = cli(config_path, "report", "cost", "--by", "org").output
+    assert "TOTAL" in text and f"{county['total']['fen'] / 100:.2f}" in text
+    csv_out = cli(config_path, "report", "cost", "--by", "month", "--csv").output
+    assert csv_out.splitlines()[0] == "key,segments,fen,yuan"
+
+
+def test_budget_refusal_and_override_with_reason(office):
+    tmp_path, config_path, cfg = office
+    month = datetime.now(CST).strftime("%Y-%m")
+    assert cli(config_path, "budget", "set", "大渡口区/八桥镇", "--month", month, "--fen", "20").exit_code == 0
+    args = ["broadcast", "--org", "大渡口区/八桥镇", "--text", "年终总结会议通知", "--yes"]
+    refused = cli(config_path, *args)
+    assert refused.exit_code == 1
+    assert "budget of 大渡口区/八桥镇" in refused.stderr and "0.20 yuan" in refused.stderr
+    assert 'add --over-budget "reason"' in refused.stderr
+    with Store(cfg.database) as store:
+        assert store.campaigns() == []
+    ok = cli(config_path, *args, "--over-budget", "县委紧急通知，经王部长批准")
+    assert ok.exit_code == 0, ok.stderr
+    with Store(cfg.database) as store:
+        [c] = store.campaigns()
+        events = store.events("campaign", c["id"])
+    override = [e for e in events if e["event"] == "budget_override"]
+    assert override and "县委紧急通知，经王部长批准" in override[0]["detail"] and "over" in override[0]["detail"]
+    listing = json.loads(cli(config_path, "budget", "--json").output)
+    assert listing[0]["limit_fen"] == 20
+
+
+def test_purge_anonymises_but_keeps_the_cost(office):
+    _, config_path, cfg = office
+    old = datetime.now(CST) - timedelta(days=200)
+    with Store(cfg.database) as store:
+        store.enqueue("+8613800000001", "old secret", now=old)
+        store.enqueue("+8613800000002", "recent", now=datetime.now(CST))
+        send_all(store, {"m1": 6}, old)
+        before = store.cost_report("month")["total"]
+    assert cli(config_path, "purge", "--older-than", "180d", "--yes").exit_code == 0
+    with Store(cfg.database) as store:
+        texts = {m["text"] for m in store.messages()}
+        assert texts == {"[purged]", "recent"}
+        assert "+8613800000001" not in {m["to_number"] for m in store.messages()}
+        assert store.cost_report("month")["total"] == before
+    assert "use a number of days" in cli(config_path, "purge", "--older-than", "soon", "--yes").stderr
+
+
+def test_backup_while_the_daemon_sends(tmp_path, make_emulator, daemon):
+    from smsd.sim.modem import ModemOptions
+
+    emu = make_emulator(ModemOptions("m1", send_delay_ms=10), ModemOptions("m2", send_delay_ms=10))
+    config_path = write_config(tmp_path, {n: str(m.link) for n, m in emu.modems.items()})
+    with Store(tmp_path / "smsd.db") as store:
+        for i in range(400):
+            store.enqueue(f"+86138{i:08d}", f"backup test {i}")
+        d = daemon(config_path)
+        wait_for(lambda: store.one("SELECT COUNT(*) AS n FROM ledger")["n"] >= 50, timeout=30)
+        committed = store.one("SELECT COUNT(*) AS n FROM ledger")["n"]
+        result = cli(config_path, "backup", str(tmp_path / "copy.db"))
+        assert result.exit_code == 0, result.stderr
+        still_sending = store.queue_depth().get("queued", 0)
+        d.terminate()
+    assert still_sending > 0  # the copy was taken mid-stream
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert copy.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] >= committed
+    assert copy.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 400
+    copy.close()
+    again = cli(config_path, "backup", str(tmp_path / "copy.db"))
+    assert again.exit_code == 1 and "exists" in again.stderr
+
+
+def test_archive_and_delivery_reports(office):
+    import openpyxl
+
+    tmp_path, config_path, cfg = office
+    when = datetime.now(CST)
+    with Store(cfg.database) as store:
+        mid = store.enqueue("+8613800000001", "档案记实：会议通知", now=when)
+        send_all(store, {"m1": 6}, when)
+        store.apply_report("m1", 1, "+8613800000001", 0, "delivered", now=when)
+    out = cli(config_path, "report", "messages", "--csv").output.splitlines()
+    assert out[0] == "id,to,sent,delivered,state,segments,cost_fen,campaign_id,modem,text"
+    assert out[1].startswith(f"{mid},138****0001,") and ",delivered,1,6,,m1,档案记实：会议通知" in out[1]
+    assert "+8613800000001" in cli(config_path, "report", "messages", "--csv", "--unmask").output
+    assert cli(config_path, "report", "messages", "--xlsx", "--output", str(tmp_path / "a.xlsx")).exit_code == 0
+    ws = openpyxl.load_workbook(tmp_path / "a.xlsx").active
+    assert [c.value for c in ws[2]][1] == "138****0001"
+    delivery = json.loads(cli(config_path, "report", "delivery", "--by", "modem", "--json").output)
+    assert delivery == [
+        {"key": "m1", "messages": 1, "sent": 0, "delivered": 1, "failed": 0, "pending": 0, "dropped": 0}
+    ]
+    assert "use YYYY-MM-DD" in cli(config_path, "report", "cost", "--from", "11/01").stderr
