@@ -112,7 +112,8 @@ def main() -> None:
     t, _ = timed(["report", "cost", "--by", "month", "--org", "大渡口区/镇3"], config)
     rows.append({"step": "smsd report cost --by month --org <township>", "seconds": round(t, 2)})
     t, out = timed(["report", "messages", "--csv", "--output", str(tmp / "all.csv")], config)
-    lines = sum(1 for _ in open(tmp / "all.csv", encoding="utf-8-sig")) - 1
+    with open(tmp / "all.csv", encoding="utf-8-sig") as f:
+        lines = sum(1 for _ in f) - 1
     assert lines == N, lines
     rows.append({"step": "smsd report messages --csv (all)", "seconds": round(t, 1)})
     size = (tmp / "smsd.db").stat().st_size
