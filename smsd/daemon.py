@@ -103,6 +103,7 @@ class Daemon:
                     self.cfg.sending,
                     pacing=self.cfg.pacing(m),
                     on_received=self.dispatch_wake.set,
+                    dispatcher_factory=lambda store: Dispatcher(store, self.cfg),
                 )
                 self.workers.append(worker)
         for w in self.workers:

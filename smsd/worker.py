@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from smsd import phone
 from smsd.clock import Clock, parse_ts, utcnow
@@ -41,6 +42,7 @@ class Worker:
         *,
         pacing: Pacing | None = None,
         on_received: Callable[[], None] | None = None,
+        dispatcher_factory: Callable[[Store], Any] | None = None,
         clock: Clock = utcnow,
         idle_wait_s: float = 60.0,
     ) -> None:
@@ -51,6 +53,8 @@ class Worker:
         self.clock = clock
         self.pacing = pacing
         self.on_received = on_received or (lambda: None)
+        self.dispatcher_factory = dispatcher_factory
+        self._dispatcher: Any = None
         self.idle_wait_s = idle_wait_s
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -114,7 +118,11 @@ class Worker:
         if not self._connected():
             return
         try:
-            self.driver.handle_events()
+            if self.driver.handle_events() and self.dispatcher_factory is not None:
+                # Answer at once, before the next claim, so a reply jumps ahead of a broadcast.
+                if self._dispatcher is None:
+                    self._dispatcher = self.dispatcher_factory(self.store)
+                self._dispatcher.run_once()
             if time.monotonic() >= self._paused_until and not self.stopping.is_set():
                 msg = self.store.claim_next(
                     self.name,

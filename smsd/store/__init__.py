@@ -8,6 +8,7 @@ log in the same transaction. Verbs are grouped by concept: outbox.py, inbox.py.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +26,10 @@ from smsd.store.ledger import LedgerVerbs
 from smsd.store.members import MemberVerbs
 from smsd.store.outbox import OutboxVerbs
 from smsd.store.schema import migrations
+
+# One writer at a time inside this process: threads queue on a lock (a fast hand-over) instead of
+# SQLite's busy handler, which sleeps in growing steps. Other processes still meet busy_timeout.
+_WRITE_LOCK = threading.RLock()
 
 
 class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerbs, LedgerVerbs):
@@ -68,20 +73,21 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
             with self.db.atomic():
                 yield self.conn
             return
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"database {self.path} is not writable: {exc}") from None
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        try:
-            self.conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self.conn.execute("ROLLBACK")
-            raise StoreError(f"database {self.path}: commit failed: {exc}") from None
+        with _WRITE_LOCK:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"database {self.path} is not writable: {exc}") from None
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.conn.execute("ROLLBACK")
+                raise StoreError(f"database {self.path}: commit failed: {exc}") from None
 
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
