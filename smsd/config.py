@@ -82,6 +82,12 @@ class ModemConfig:
     enabled: bool = opt(True, "Set false to leave this modem alone.")
     command_timeout_s: float = opt(5.0, "Answer time allowed for an ordinary AT command.", _positive)
     send_timeout_s: float = opt(60.0, "Answer time allowed for one AT+CMGS submit.", _positive)
+    liveness_s: float = opt(
+        55.0,
+        "An idle modem is asked for its storage use this often (also proves it is "
+        "alive: a dead one is noticed within this time).",
+        _positive,
+    )
     hourly_cap: int = opt(
         150, "Segments this SIM may send per hour (carriers block personal SIMs near 200).", _positive
     )

@@ -26,7 +26,6 @@ from smsd.store import Store
 
 log = logging.getLogger(__name__)
 
-PING_AFTER_S = 55.0  # an idle modem hears one AT a minute: a dead one is noticed within 60 s
 HEALTH_EVERY_S = 600.0
 SWEEP_EVERY_S = 600.0
 MODEM_FAULT_PAUSE_S = 30.0
@@ -74,9 +73,11 @@ class Worker:
         )
         self.thread: threading.Thread | None = None
         self._paused_until = 0.0
+        self._paused_for_network = False
         self._last_health = 0.0
         self._last_sweep = 0.0
         self._was_ready = False
+        self._recorded: tuple = ()
         self.sent_parts = 0
 
     # ------------------------------------------------------------ thread
@@ -117,6 +118,8 @@ class Worker:
         assert self.store is not None
         if not self._connected():
             return
+        if self._paused_for_network and self.driver.health.registered:
+            self._paused_until, self._paused_for_network = 0.0, False  # the network is back: no need to wait
         try:
             if self.driver.handle_events() and self.dispatcher_factory is not None:
                 # Answer at once, before the next claim, so a reply jumps ahead of a broadcast.
@@ -155,6 +158,8 @@ class Worker:
         if self._was_ready:
             self._was_ready = False
             self._record_health()
+        else:
+            self._record_health_if_changed()  # a modem that never came up says why in `smsd status`
         self.wake.wait(min(max(self.driver.retry_in(), 0.05), 1.0))
         self.wake.clear()
         return False
@@ -169,7 +174,7 @@ class Worker:
         timeout = self.idle_wait_s
         channel = self.driver.channel
         if channel is not None:
-            timeout = min(timeout, max(0.05, PING_AFTER_S - (time.monotonic() - channel.last_rx)))
+            timeout = min(timeout, max(0.05, self.cfg.liveness_s - (time.monotonic() - channel.last_rx)))
         if self._paused_until > time.monotonic():
             timeout = min(timeout, self._paused_until - time.monotonic())
         now = self.clock()
@@ -192,8 +197,9 @@ class Worker:
             self._last_health = now
             self.driver.refresh_health()
             self._record_health()
-        elif channel is not None and now - channel.last_rx >= PING_AFTER_S:
+        elif channel is not None and now - channel.last_rx >= self.cfg.liveness_s:
             self.driver.ping()
+        self._record_health_if_changed()
 
     # ------------------------------------------------------------ sending
 
@@ -267,6 +273,7 @@ class Worker:
         log.warning("sms.refused id=%s modem=%s error=%r now=%s", mid, self.name, error, state)
         if info.modem:  # the SIM or network is at fault: let other modems take the queue for a while
             self._paused_until = time.monotonic() + MODEM_FAULT_PAUSE_S
+            self._paused_for_network = exc.code == 331
             self.driver.health.last_error = error
             self._record_health()
 
@@ -302,9 +309,18 @@ class Worker:
 
     # ------------------------------------------------------------ health
 
+    def _health_snapshot(self) -> tuple:
+        h = self.driver.health
+        return (self.driver.ready, h.registered, h.storage_used, h.storage_total, h.last_error, h.signal)
+
+    def _record_health_if_changed(self) -> None:
+        if self._health_snapshot() != self._recorded:
+            self._record_health()
+
     def _record_health(self) -> None:
         if self.store is None:
             return
+        self._recorded = self._health_snapshot()
         h = self.driver.health
         state = "ready" if self.driver.ready else "down"
         if self._paused_until > time.monotonic():

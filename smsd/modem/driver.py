@@ -300,8 +300,11 @@ class ModemDriver:
         return self.health
 
     def ping(self) -> None:
-        """Liveness: one AT. Raises ModemTimeout / ModemGone when the modem is dead."""
-        self._cmd("AT")
+        """Liveness and storage use in one command (AT+CPMS?); raises when the modem is dead."""
+        lines = self._optional("AT+CPMS?")
+        m = re.match(r'\+CPMS:\s*"\w+",(\d+),(\d+)', lines[0]) if lines else None
+        if m:
+            self.health.storage_used, self.health.storage_total = int(m.group(1)), int(m.group(2))
 
     # ------------------------------------------------------------ sending
 
@@ -342,6 +345,7 @@ class ModemDriver:
         elif line.startswith("+CREG:"):
             m = re.match(r"\+CREG:\s*(\d+)", line)
             self.health.registered = bool(m) and m.group(1) in ("1", "5")
+            self.wake()  # the worker records the change for `smsd status`
         elif line.startswith("^RSSI:"):
             value = int(re.sub(r"\D", "", line) or 99)
             self.health.signal = None if value == 99 else value

@@ -30,7 +30,7 @@ class Memory:
 
     @property
     def used(self) -> int:
-        return len(self.slots)
+        return self.capacity if self.full_override else len(self.slots)
 
     @property
     def total(self) -> int:
