@@ -76,7 +76,7 @@ def start_daemon(config: Path, tmp: Path) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "smsd", "run", "--config", str(config)],
         env={**os.environ, "NOTIFY_SOCKET": str(sock_path)},
-        stderr=open(tmp / "log", "w"),
+        stderr=open(tmp / "log", "w"),  # noqa: SIM115 - the daemon keeps it for its life
     )
     while b"READY=1" not in sock.recv(4096):
         pass

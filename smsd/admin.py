@@ -50,6 +50,22 @@ def check_text(text: str) -> pdu.Plan:
     return plan
 
 
+def check_send(
+    cfg: Config, number: str, text: str, at: str | None, priority: int | None, now: datetime | None = None
+) -> tuple[str, int, datetime | None]:
+    """Every check of a single send, writing nothing: (normalised number, priority, send time)."""
+    now = now or utcnow()
+    to = normalise(number)
+    check_text(text)
+    prio = cfg.sending.default_priority if priority is None else priority
+    if not 0 <= prio <= 9:
+        raise InputError(f"--priority {prio}: use 0 (lowest) to 9 (highest)")
+    not_before = parse_when(at, now) if at else None
+    if not_before is not None and not_before < now - timedelta(minutes=1):
+        raise InputError(f"--at {at!r} is in the past")
+    return to, prio, not_before
+
+
 def send(
     store: Store,
     cfg: Config,
@@ -60,18 +76,13 @@ def send(
     priority: int | None = None,
     report: bool = True,
     actor: str = "cli",
+    dedup_key: str | None = None,
+    account: str | None = None,
     now: datetime | None = None,
 ) -> int:
     """Queue one message after checking every input; nothing is written if any is wrong."""
     now = now or utcnow()
-    to = normalise(number)
-    check_text(text)
-    prio = cfg.sending.default_priority if priority is None else priority
-    if not 0 <= prio <= 9:
-        raise InputError(f"--priority {prio}: use 0 (lowest) to 9 (highest)")
-    not_before = parse_when(at, now) if at else None
-    if not_before is not None and not_before < now - timedelta(minutes=1):
-        raise InputError(f"--at {at!r} is in the past")
+    to, prio, not_before = check_send(cfg, number, text, at, priority, now)
     start = not_before or now
     return store.enqueue(
         to,
@@ -82,6 +93,8 @@ def send(
         srr=report and cfg.sending.status_reports,
         max_attempts=cfg.sending.max_attempts,
         created_by=actor,
+        dedup_key=dedup_key,
+        account=account,
         quiet_ok=True,  # quiet hours hold broadcasts and greetings; a single send goes when it is sent
         now=now,
     )

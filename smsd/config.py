@@ -134,6 +134,34 @@ class CommandsConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = opt(False, "Serve the local HTTP API (and the Kannel-compatible /cgi-bin/sendsms).")
+    host: str = opt("127.0.0.1", "Address to listen on; keep 127.0.0.1 unless a firewall protects the box.")
+    port: int = opt(13013, "TCP port (13013 is Kannel's sendsms port: old clients only change the host).", _positive)
+    max_body_bytes: int = opt(262144, "Larger request bodies are refused with 413.", _positive)
+    webhook_backoff_s: float = opt(5.0, "First retry of a failed webhook delivery; doubles up to an hour.", _positive)
+
+
+@dataclass(frozen=True)
+class HttpClient:
+    name: str = opt("", "The client's name (the table's key); appears in the event log.")
+    token_sha256: str = opt("", "SHA-256 (hex) of the client's token; `smsd http token NAME` makes both.")
+    org: str = opt("", "The org unit its messages are billed to.")
+    rate_per_minute: int = opt(120, "Requests a minute before 429.", _positive)
+    kannel_username: str = opt(
+        "", "username= for /cgi-bin/sendsms (default: the client's name); the password is the token."
+    )
+
+
+@dataclass(frozen=True)
+class Forward:
+    name: str = opt("", "The forward's name (the table's key).")
+    keyword: str = opt("*", "Forward inbound SMS with this keyword (e.g. TP), or * for everything unhandled.")
+    url: str = opt("", "Where to POST the JSON (http://...).")
+    secret: str = opt("", "HMAC-SHA256 key; the signature goes in the X-Smsd-Signature header.")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     daemon: DaemonConfig
@@ -143,6 +171,9 @@ class Config:
     anniversary: AnniversaryConfig = AnniversaryConfig()
     commands: CommandsConfig = CommandsConfig()
     aliases: dict[str, list[str]] = field(default_factory=dict)
+    http: HttpConfig = HttpConfig()
+    http_clients: tuple[HttpClient, ...] = ()
+    forwards: tuple[Forward, ...] = ()
 
     def resolve(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -175,6 +206,7 @@ SECTIONS: dict[str, type] = {
     "emulator": EmulatorConfig,
     "anniversary": AnniversaryConfig,
     "commands": CommandsConfig,
+    "http": HttpConfig,
 }
 
 
@@ -204,6 +236,21 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     commands_raw = dict(raw.get("commands", {})) if isinstance(raw.get("commands", {}), dict) else raw["commands"]
     aliases = _aliases(commands_raw.pop("aliases", {}), path) if isinstance(commands_raw, dict) else {}
     raw = {**raw, "commands": commands_raw}
+    http_raw = dict(raw.get("http", {})) if isinstance(raw.get("http", {}), dict) else raw["http"]
+    clients = forwards = ()
+    if isinstance(http_raw, dict):
+        clients = _named(HttpClient, http_raw.pop("clients", {}), path, "http.clients")
+        forwards = _named(Forward, http_raw.pop("forwards", {}), path, "http.forwards")
+        raw = {**raw, "http": http_raw}
+    for c in clients:
+        if not re.fullmatch(r"[0-9a-f]{64}", c.token_sha256):
+            raise ConfigError(
+                f"{path}: token_sha256 in [http.clients.{c.name}] must be 64 hex digits "
+                f"(make one with `smsd http token {c.name}`)"
+            )
+    for f in forwards:
+        if not f.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}: url in [http.forwards.{f.name}] must start with http:// or https://")
     sections = {name: _build(cls, raw.get(name, {}), path, name) for name, cls in SECTIONS.items()}
     modems_raw = raw.get("modems", {})
     if not isinstance(modems_raw, dict):
@@ -239,7 +286,24 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         sections["anniversary"],
         sections["commands"],
         aliases,
+        sections["http"],
+        clients,
+        forwards,
     )
+
+
+def _named(cls: type, table: Any, path: Path, where: str) -> tuple:
+    """[where.NAME] tables of one kind, each checked against cls's schema."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{where}] must hold tables like [{where}.NAME]")
+    out = []
+    for name, sub in table.items():
+        if not isinstance(sub, dict):
+            raise ConfigError(f"{path}: [{where}.{name}] must be a table")
+        if "name" in sub:
+            raise ConfigError(f"{path}: [{where}.{name}] must not set name; the table key is the name")
+        out.append(_build(cls, {**sub, "name": name}, path, f"{where}.{name}"))
+    return tuple(out)
 
 
 def _aliases(table: Any, path: Path) -> dict[str, list[str]]:
@@ -297,4 +361,6 @@ def documented_keys() -> dict[str, list[str]]:
     """Every key of every section, for the test that checks config.toml documents them all."""
     out = {name: [f.name for f in dataclasses.fields(cls)] for name, cls in SECTIONS.items()}
     out["modems.*"] = [f.name for f in dataclasses.fields(ModemConfig) if f.name != "name"]
+    out["http.clients.*"] = [f.name for f in dataclasses.fields(HttpClient) if f.name != "name"]
+    out["http.forwards.*"] = [f.name for f in dataclasses.fields(Forward) if f.name != "name"]
     return out

@@ -15,14 +15,16 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from smsd import anniversary, phone, systemd
+from smsd import anniversary, forward, phone, systemd
 from smsd import config as configmod
 from smsd.clock import utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.dispatch import Dispatcher
 from smsd.errors import SmsdError, StoreError
+from smsd.http.server import HttpServer
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
@@ -51,6 +53,7 @@ class Daemon:
         self.workers: list[Worker] = []
         self.scheduler: BackgroundScheduler | None = None
         self.store: Store | None = None
+        self.http: HttpServer | None = None
 
     # ------------------------------------------------------------ the top-to-bottom story
 
@@ -63,6 +66,7 @@ class Daemon:
         ports = self._start_emulator()
         self._start_workers(ports)
         self._start_scheduler()
+        self._start_http()
         self._install_signals()
         systemd.notify("READY=1\nSTATUS=" + self._status_line())
         log.info("smsd.started modems=%s database=%s", ",".join(w.name for w in self.workers), self.cfg.database)
@@ -143,6 +147,26 @@ class Daemon:
         finally:
             store.close()
 
+    def _start_http(self) -> None:
+        if self.cfg.http.enabled:
+            self.http = HttpServer(self.cfg, on_queued=lambda: [w.wake.set() for w in self.workers])
+            self.http.start()
+        if self.cfg.forwards:
+            threading.Thread(target=self._forward, name="webhooks", daemon=True).start()
+
+    def _forward(self) -> None:
+        """Deliver inbound SMS to the configured webhooks until each is acknowledged."""
+        store = Store(self.cfg.database)
+        try:
+            with httpx.Client(timeout=10.0) as client:
+                while not self.stop_event.wait(0.5):
+                    try:
+                        forward.deliver_due(store, self.cfg, client)
+                    except SmsdError as exc:
+                        log.error("webhook.loop_failed error=%s", exc)
+        finally:
+            store.close()
+
     def _start_scheduler(self) -> None:
         self.scheduler = BackgroundScheduler(
             timezone=self.cfg.daemon.timezone,
@@ -210,6 +234,8 @@ class Daemon:
             w.join(timeout=self.cfg.modems[0].send_timeout_s + 5)
         if self.scheduler:
             self.scheduler.shutdown(wait=False)
+        if self.http:
+            self.http.stop()
         if self.emulator:
             self.emulator.stop()
         if self.store:

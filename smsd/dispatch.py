@@ -86,6 +86,10 @@ class Dispatcher:
                 member_id=member["id"] if member else None,
                 now=now,
             )
+            for f in self.cfg.forwards:  # forwarding is part of handling: same transaction, exactly once
+                keyword_hit = f.keyword != "*" and parsed.keyword == f.keyword.casefold()
+                if keyword_hit or (f.keyword == "*" and command is None and kind != "flagged"):
+                    self.store.queue_webhook(f.name, row["id"], now)
             return kind
 
         if row["undecodable"] or not parsed.normalized:

@@ -41,10 +41,13 @@ def test_shipped_config_is_valid_and_documents_every_key():
     text = (ROOT / "config.toml").read_text()
     sections = re.split(r"^\[", text, flags=re.M)
     for section, keys in configmod.documented_keys().items():
-        body = next(s for s in sections if s.startswith(section.replace(".*", ".m1") + "]"))
+        if section.startswith("http."):  # example tables, commented out: a shipped token would be a backdoor
+            body = text[text.index(f"# [{section.replace('.*', '.')}") :]
+        else:
+            body = next(s for s in sections if s.startswith(section.replace(".*", ".m1") + "]"))
         lines = body.splitlines()
         for key in keys:
-            at = next((i for i, ln in enumerate(lines) if re.match(rf"{key}\s*=", ln)), None)
+            at = next((i for i, ln in enumerate(lines) if re.match(rf"#? ?{key}\s*=", ln)), None)
             assert at is not None, f"config.toml does not set {key} in [{section}]"
             above = [ln for ln in lines[max(0, at - 4) : at] if ln.startswith("#")]
             assert above, f"{key} in [{section}] has no comment explaining it"

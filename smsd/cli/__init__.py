@@ -8,7 +8,7 @@ import click
 
 from smsd import __version__
 from smsd.cli.broadcast import broadcast, campaign, templates
-from smsd.cli.daemon import check_config, doctor, status
+from smsd.cli.daemon import check_config, doctor, http, status
 from smsd.cli.daemon import run as run_command
 from smsd.cli.interact import poll, red
 from smsd.cli.members import members
@@ -50,6 +50,7 @@ for command in (
     budget,
     purge,
     backup,
+    http,
 ):
     main.add_command(command)
 

@@ -57,6 +57,15 @@ def status(config_path: str, as_json: bool) -> None:
             ("last_error", _("LAST ERROR"), 40),
         ],
     )
+    for w in data["webhooks"]:
+        click.echo(
+            _("webhook {name}: {d} delivered, {p} pending{err}").format(
+                name=w["forward"],
+                d=w["delivered"],
+                p=w["pending"],
+                err=f" (last error: {w['last_error']})" if w["last_error"] else "",
+            )
+        )
     q = data["queue"]
     click.echo(
         _("queue: {queued} queued, {sending} sending, {sent} sent, {delivered} delivered, {failed} failed").format(
@@ -107,3 +116,35 @@ def doctor(config_path: str) -> None:
     failed = [c for c in checks if not c.ok]
     if failed:
         raise click.ClickException(_("{n} problem(s) found").format(n=len(failed)))
+
+
+@click.group()
+def http() -> None:
+    """The local HTTP API: tokens for the county's other systems.
+
+    \b
+    Example:
+        smsd http token edu-platform
+    """
+
+
+@http.command("token")
+@click.argument("name")
+def http_token(name: str) -> None:
+    """Make a new token for client NAME and print the config.toml lines (only the hash is stored).
+
+    \b
+    Example:
+        smsd http token edu-platform
+    """
+    import hashlib
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    click.echo(_("token for {name} (give it to the client; it is not stored anywhere):").format(name=name))
+    click.echo(f"  {token}")
+    click.echo(_("add to config.toml:"))
+    click.echo(
+        f'  [http.clients.{name}]\n  token_sha256 = "{hashlib.sha256(token.encode()).hexdigest()}"\n'
+        f'  org = ""\n  rate_per_minute = 120'
+    )

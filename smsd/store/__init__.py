@@ -26,13 +26,14 @@ from smsd.store.ledger import LedgerVerbs
 from smsd.store.members import MemberVerbs
 from smsd.store.outbox import OutboxVerbs
 from smsd.store.schema import migrations
+from smsd.store.webhooks import WebhookVerbs
 
 # One writer at a time inside this process: threads queue on a lock (a fast hand-over) instead of
 # SQLite's busy handler, which sleeps in growing steps. Other processes still meet busy_timeout.
 _WRITE_LOCK = threading.RLock()
 
 
-class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerbs, LedgerVerbs):
+class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerbs, LedgerVerbs, WebhookVerbs):
     """One connection to the smsd database, with the verbs the daemon and CLI use."""
 
     def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = 10.0) -> None:

@@ -415,6 +415,9 @@ class OutboxVerbs:
             return self.rows("SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
         return self.rows("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
 
+    def dedup_exists(self: Store, key: str) -> bool:
+        return self.one("SELECT 1 AS x FROM outbox WHERE dedup_key = ?", (key,)) is not None
+
     def account_count(self: Store, account: str) -> int:
         row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE account = ?", (account,))
         return int(row["n"]) if row else 0

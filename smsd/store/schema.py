@@ -357,3 +357,23 @@ def m005_ledger_and_budgets(db: Database) -> None:
             WHERE p.sent_at IS NOT NULL;
         """
     )
+
+
+@migrations()
+def m006_webhooks(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY,
+            forward TEXT NOT NULL,
+            inbox_id INTEGER NOT NULL REFERENCES inbox (id),
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            delivered_at TEXT,
+            UNIQUE (forward, inbox_id)
+        );
+        CREATE INDEX webhook_due ON webhook_deliveries (state, next_attempt_at);
+        """
+    )

@@ -1,0 +1,306 @@
+"""The local HTTP API: a client of the same library verbs as the CLI, with no logic of its own.
+
+Versioned JSON under /v1 (OpenAPI at /openapi.json, docs at /docs) and a Kannel-compatible
+door at /cgi-bin/sendsms. Every client is declared in config.toml with a hashed token; a
+request is authenticated (constant-time comparison), rate-limited, and recorded in the event
+log with the client's name. A bad request gets a 4xx and a JSON error naming the field, and
+never touches the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from smsd import admin
+from smsd.config import Config, HttpClient
+from smsd.errors import InputError, SmsdError
+from smsd.phone import mask
+from smsd.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message = status, field, message
+
+
+def error(status: int, field: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"field": field, "message": message}}, status_code=status)
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=1, max_length=32, description="Mobile number, e.g. +8613800138000")
+    text: str = Field(min_length=1, max_length=1000)
+    priority: int | None = Field(default=None, ge=0, le=9)
+    at: str | None = Field(default=None, description="Send later: 'YYYY-MM-DD HH:MM' (Asia/Shanghai)")
+    report: bool = True
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    messages: list[SendRequest] = Field(min_length=1, max_length=1000)
+
+
+class RateLimiter:
+    """A token bucket per client: `rate` requests a minute, bursts up to the same number."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, name: str, rate: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(name, (float(rate), now))
+            tokens = min(float(rate), tokens + (now - last) * rate / 60)
+            if tokens < 1:
+                self._buckets[name] = (tokens, now)
+                return False
+            self._buckets[name] = (tokens - 1, now)
+            return True
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def find_client(cfg: Config, token: str | None, username: str | None = None) -> HttpClient | None:
+    """The client whose token hash matches, compared in constant time against every client."""
+    if not token:
+        return None
+    digest = token_hash(token)
+    found = None
+    for c in cfg.http_clients:
+        if username is not None and username != (c.kannel_username or c.name):
+            continue
+        if hmac.compare_digest(digest, c.token_sha256):
+            found = c
+    return found
+
+
+def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> FastAPI:
+    app = FastAPI(
+        title="smsd",
+        version="1",
+        description="Send SMS through the county's shared gateway.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    local = threading.local()
+    limiter = RateLimiter()
+    notify = on_queued or (lambda: None)
+
+    @contextmanager
+    def store() -> Iterator[Store]:
+        s = getattr(local, "store", None)
+        if s is None:
+            s = local.store = Store(cfg.database)
+        yield s
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable) -> Any:
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > cfg.http.max_body_bytes):
+            return error(413, "body", f"the body is larger than {cfg.http.max_body_bytes} bytes")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(x) for x in first.get("loc", []) if x not in ("body",)]
+        field = ".".join(loc) or "body"
+        kind = first.get("type", "")
+        if kind == "json_invalid":
+            return error(400, "body", "the body is not valid JSON")
+        if kind == "extra_forbidden":
+            return error(422, field, f"unknown field {field!r}")
+        return error(422, field, first.get("msg", "invalid value"))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error(exc.status, exc.field, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error(exc.status_code, "path" if exc.status_code == 404 else "method", str(exc.detail))
+
+    def client_for(authorization: str | None) -> HttpClient:
+        token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
+        client = find_client(cfg, token)
+        if client is None:
+            raise ApiError(401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
+        if not limiter.allow(client.name, client.rate_per_minute):
+            raise ApiError(429, "client", f"more than {client.rate_per_minute} requests a minute")
+        return client
+
+    def queue(s: Store, client: HttpClient, req: SendRequest, key: str | None) -> dict[str, Any]:
+        try:
+            mid = admin.send(
+                s,
+                cfg,
+                req.to,
+                req.text,
+                at=req.at,
+                priority=req.priority,
+                report=req.report,
+                actor=f"api:{client.name}",
+                dedup_key=key,
+                account=f"api:{client.name}",
+            )
+        except InputError as exc:
+            raise ApiError(422, _field_of(str(exc)), str(exc)) from None
+        return message_view(s, mid)
+
+    def message_view(s: Store, mid: int) -> dict[str, Any]:
+        m = s.message_or_error(mid)
+        parts = s.parts(mid)
+        return {
+            "id": mid,
+            "to": m["to_number"],
+            "state": m["state"],
+            "segments": m["segments"],
+            "encoding": m["encoding"],
+            "possible_duplicate": bool(m["possible_duplicate"]),
+            "created_at": m["created_at"],
+            "sent_at": m["sent_at"],
+            "delivered_at": m["delivered_at"],
+            "last_error": m["last_error"],
+            "cost_fen": sum(p["price_fen"] or 0 for p in parts),
+            "parts": [
+                {"seq": p["seq"], "state": p["state"], "modem": p["modem"], "sent_at": p["sent_at"]} for p in parts
+            ],
+        }
+
+    def record(s: Store, client: HttpClient, what: str) -> None:
+        with s.tx():
+            s.event("http", client.name, "request", what, f"api:{client.name}")
+
+    @app.post("/v1/messages", status_code=201, summary="Queue one SMS")
+    def send_one(
+        req: SendRequest,
+        authorization: str | None = Header(default=None),
+        idempotency_key: str | None = Header(default=None, max_length=128),
+    ) -> Any:
+        client = client_for(authorization)
+        with store() as s:
+            key = f"api:{client.name}:{idempotency_key}" if idempotency_key else None
+            existed = key is not None and s.dedup_exists(key)
+            view = queue(s, client, req, key)
+            record(s, client, f"POST /v1/messages id={view['id']} to={mask(req.to)}" + (" (repeat)" if existed else ""))
+        notify()
+        return JSONResponse(view, status_code=200 if existed else 201)
+
+    @app.post("/v1/messages/batch", status_code=201, summary="Queue many SMS at once (all or nothing)")
+    def send_batch(
+        req: BatchRequest,
+        authorization: str | None = Header(default=None),
+        idempotency_key: str | None = Header(default=None, max_length=128),
+    ) -> Any:
+        client = client_for(authorization)
+        with store() as s:
+            for i, m in enumerate(req.messages):  # check everything before writing anything
+                try:
+                    admin.check_send(cfg, m.to, m.text, m.at, m.priority)
+                except InputError as exc:
+                    raise ApiError(422, f"messages.{i}.{_field_of(str(exc))}", str(exc)) from None
+            ids = []
+            with s.tx():
+                for i, m in enumerate(req.messages):
+                    key = f"api:{client.name}:{idempotency_key}:{i}" if idempotency_key else None
+                    ids.append(
+                        admin.send(
+                            s,
+                            cfg,
+                            m.to,
+                            m.text,
+                            at=m.at,
+                            priority=m.priority,
+                            report=m.report,
+                            actor=f"api:{client.name}",
+                            dedup_key=key,
+                            account=f"api:{client.name}",
+                        )
+                    )
+                s.event("http", client.name, "request", f"POST /v1/messages/batch n={len(ids)}", f"api:{client.name}")
+            views = [message_view(s, i) for i in ids]
+        notify()
+        return {"messages": views}
+
+    @app.get("/v1/messages/{message_id}", summary="Status, parts and cost of one message")
+    def get_message(message_id: int, authorization: str | None = Header(default=None)) -> Any:
+        client = client_for(authorization)
+        with store() as s:
+            if s.api_message(message_id, client.name) is None:
+                raise ApiError(404, "message_id", f"no message {message_id} from this client")
+            record(s, client, f"GET /v1/messages/{message_id}")
+            return message_view(s, message_id)
+
+    @app.get("/v1/campaigns/{campaign_id}", summary="Progress and cost of a campaign")
+    def get_campaign(campaign_id: int, authorization: str | None = Header(default=None)) -> Any:
+        client = client_for(authorization)
+        with store() as s:
+            try:
+                row = s.campaign(campaign_id)
+            except InputError:
+                raise ApiError(404, "campaign_id", f"no campaign {campaign_id}") from None
+            progress = s.campaign_progress(campaign_id)
+            record(s, client, f"GET /v1/campaigns/{campaign_id}")
+        return {
+            "id": campaign_id,
+            "name": row["name"],
+            "state": row["state"],
+            "recipients": row["recipients"],
+            **progress,
+        }
+
+    @app.get("/v1/inbound", summary="Inbound SMS after a cursor (the id of the last one you have)")
+    def inbound(since: int = 0, limit: int = 100, authorization: str | None = Header(default=None)) -> Any:
+        client = client_for(authorization)
+        if since < 0:
+            raise ApiError(422, "since", "since must be 0 or a message id")
+        if not 1 <= limit <= 1000:
+            raise ApiError(422, "limit", "limit must be 1 to 1000")
+        with store() as s:
+            rows = s.inbound_since(since, limit)
+            record(s, client, f"GET /v1/inbound since={since} n={len(rows)}")
+        return {"messages": rows, "next_cursor": rows[-1]["id"] if rows else since}
+
+    from smsd.http.kannel import mount_kannel
+
+    mount_kannel(app, cfg, store, limiter, notify)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return app
+
+
+def _field_of(message: str) -> str:
+    lowered = message.lower()
+    if "number" in lowered or "mobile" in lowered:
+        return "to"
+    if "--at" in lowered or "past" in lowered:
+        return "at"
+    if "priority" in lowered:
+        return "priority"
+    return "text"
+
+
+__all__ = ["create_app", "token_hash", "SmsdError"]

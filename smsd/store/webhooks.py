@@ -1,0 +1,68 @@
+"""Webhook deliveries of inbound SMS: queued with the dispatch, retried until acknowledged."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from smsd.clock import ts
+
+if TYPE_CHECKING:
+    from smsd.store import Store
+
+
+class WebhookVerbs:
+    def queue_webhook(self: Store, forward: str, inbox_id: int, now: datetime) -> None:
+        """Inside the dispatch transaction: this inbound message will be forwarded."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO webhook_deliveries (forward, inbox_id, next_attempt_at) VALUES (?, ?, ?)",
+            (forward, inbox_id, ts(now)),
+        )
+
+    def due_webhooks(self: Store, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT w.*, i.sender, i.text, i.received_at, i.modem, i.command, i.kind FROM webhook_deliveries w "
+            "JOIN inbox i ON i.id = w.inbox_id WHERE w.state = 'pending' AND w.next_attempt_at <= ? "
+            "ORDER BY w.id LIMIT ?",
+            (ts(now), limit),
+        )
+
+    def webhook_done(self: Store, wid: int, now: datetime) -> None:
+        with self.tx():
+            self.conn.execute(
+                "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, "
+                "delivered_at = ?, last_error = NULL WHERE id = ?",
+                (ts(now), wid),
+            )
+
+    def webhook_failed(self: Store, wid: int, error: str, backoff_s: float, now: datetime) -> None:
+        with self.tx():
+            row = self.one("SELECT attempts FROM webhook_deliveries WHERE id = ?", (wid,))
+            attempts = int(row["attempts"]) + 1 if row else 1
+            delay = min(backoff_s * 2 ** (attempts - 1), 3600)
+            self.conn.execute(
+                "UPDATE webhook_deliveries SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                (attempts, error[:200], ts(now + timedelta(seconds=delay)), wid),
+            )
+
+    def webhook_status(self: Store) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT forward, SUM(state = 'pending') AS pending, SUM(state = 'delivered') AS delivered, "
+            "MAX(CASE WHEN state = 'pending' THEN last_error END) AS last_error FROM webhook_deliveries "
+            "GROUP BY forward ORDER BY forward"
+        )
+
+    def next_webhook_due(self: Store) -> str | None:
+        row = self.one("SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE state = 'pending'")
+        return row["t"] if row else None
+
+    def inbound_since(self: Store, cursor: int, limit: int) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT id, modem, sender, text, received_at, kind, command, parts, incomplete FROM inbox "
+            "WHERE id > ? ORDER BY id LIMIT ?",
+            (cursor, limit),
+        )
+
+    def api_message(self: Store, message_id: int, client: str) -> dict[str, Any] | None:
+        """A message queued by this API client (other clients' messages are not found)."""
+        return self.one("SELECT * FROM outbox WHERE id = ? AND created_by = ?", (message_id, f"api:{client}"))

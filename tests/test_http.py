@@ -1,0 +1,337 @@
+"""The HTTP API on loopback: JSON under /v1, the Kannel door, webhooks, and refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+import socket
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from smsd import config
+from smsd.http.server import HttpServer
+from smsd.sim.modem import ModemOptions
+from smsd.store import Store
+from tests.conftest import wait_for, write_config
+from tests.test_cli_errors import snapshot
+
+TOKEN = "tok-edu-3f9a2c"
+OTHER = "tok-web-77aa10"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_config(tmp_path, ports, port, forwards=""):
+    path = write_config(tmp_path, ports)
+    sha = hashlib.sha256(TOKEN.encode()).hexdigest()
+    sha2 = hashlib.sha256(OTHER.encode()).hexdigest()
+    path.write_text(
+        path.read_text()
+        + f"""
+[http]
+enabled = true
+port = {port}
+max_body_bytes = 4096
+webhook_backoff_s = 0.2
+[http.clients.edu]
+token_sha256 = "{sha}"
+org = "大渡口区"
+rate_per_minute = 600
+kannel_username = "playsms"
+[http.clients.web]
+token_sha256 = "{sha2}"
+rate_per_minute = 3
+{forwards}"""
+    )
+    return path
+
+
+def sent(emu) -> list[dict]:
+    out = []
+    for m in emu.modems.values():
+        if m.sent_log.exists():
+            out += [json.loads(x) for x in m.sent_log.read_text().splitlines()]
+    return out
+
+
+@pytest.fixture
+def api(tmp_path, make_emulator, daemon):
+    emu = make_emulator(ModemOptions("m1"), ModemOptions("m2"))
+    port = free_port()
+    cfg = http_config(tmp_path, {n: str(m.link) for n, m in emu.modems.items()}, port)
+    daemon(cfg)
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as c:
+        yield emu, c, base, tmp_path
+
+
+def test_send_idempotent_retry_status_batch_and_inbound_cursor(api):
+    emu, c, _, tmp_path = api
+    first = c.post(
+        "/v1/messages",
+        json={"to": "13800138000", "text": "远程教育平台：课程明天开课"},
+        headers={"Idempotency-Key": "order-1"},
+    )
+    assert first.status_code == 201, first.text
+    again = c.post(
+        "/v1/messages",
+        json={"to": "13800138000", "text": "远程教育平台：课程明天开课"},
+        headers={"Idempotency-Key": "order-1"},
+    )
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    mid = first.json()["id"]
+    wait_for(lambda: c.get(f"/v1/messages/{mid}").json()["state"] in ("sent", "delivered"), timeout=20)
+    view = c.get(f"/v1/messages/{mid}").json()
+    assert view["cost_fen"] == 6 and view["parts"][0]["modem"] in ("m1", "m2")
+    assert [r["text"] for r in sent(emu)].count("远程教育平台：课程明天开课") == 1  # the retry sent nothing
+    batch = c.post(
+        "/v1/messages/batch",
+        json={"messages": [{"to": f"1380013800{i}", "text": f"批量{i}"} for i in range(1, 4)]},
+        headers={"Idempotency-Key": "b1"},
+    )
+    assert batch.status_code == 201 and len(batch.json()["messages"]) == 3
+    c.post(
+        "/v1/messages/batch",
+        json={"messages": [{"to": f"1380013800{i}", "text": f"批量{i}"} for i in range(1, 4)]},
+        headers={"Idempotency-Key": "b1"},
+    )
+    wait_for(lambda: sum(r["text"].startswith("批量") for r in sent(emu)) >= 3, timeout=20)
+    assert sum(r["text"].startswith("批量") for r in sent(emu)) == 3
+    other = httpx.get(f"{c.base_url}/v1/messages/{mid}", headers={"Authorization": f"Bearer {OTHER}"})
+    assert other.status_code == 404  # one client cannot read another's messages
+    emu["m1"].deliver("+8613900000001", "家长您好，收到")
+    emu["m2"].deliver("+8613900000002", "YJ 课程很好")
+    wait_for(lambda: len(c.get("/v1/inbound").json()["messages"]) == 2, timeout=20)
+    page = c.get("/v1/inbound", params={"since": 0, "limit": 1}).json()
+    rest = c.get("/v1/inbound", params={"since": page["next_cursor"]}).json()
+    assert [m["text"] for m in page["messages"] + rest["messages"]] == ["家长您好，收到", "YJ 课程很好"]
+    assert c.get("/v1/inbound", params={"since": rest["next_cursor"]}).json()["messages"] == []
+    with Store(tmp_path / "smsd.db") as store:
+        events = [e for e in store.events(limit=100) if e["entity"] == "http"]
+    assert {e["actor"] for e in events} == {"api:edu"} and len(events) >= 6  # refusals write nothing
+
+
+def test_unmodified_kannel_clients(api):
+    emu, _, base, _ = api
+    curl = shutil.which("curl")
+    if curl:
+        out = subprocess.run(
+            [
+                curl,
+                "-s",
+                "-w",
+                " %{http_code}",
+                f"{base}/cgi-bin/sendsms?username=playsms&password={TOKEN}&to=%2B8613800138011&text=Hello+from+curl",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert out.stdout == "0: Accepted for delivery 202"
+    # playSMS's Kannel gateway: GET with UTF-8 text, from, dlr-mask and dlr-url
+    r = httpx.get(
+        f"{base}/cgi-bin/sendsms",
+        params={
+            "username": "playsms",
+            "password": TOKEN,
+            "from": "10690000",
+            "to": "13800138012",
+            "text": "playSMS 通知",
+            "coding": "2",
+            "charset": "UTF-8",
+            "dlr-mask": "31",
+            "dlr-url": "http://127.0.0.1/playsms/index.php",
+        },
+    )
+    assert (r.status_code, r.text) == (202, "0: Accepted for delivery")
+    # RapidSMS's Kannel backend: the text encoded as UTF-16BE with charset=UTF-16BE and coding=2
+    text = "RapidSMS 消息"
+    raw = "&".join(
+        f"{k}={v}"
+        for k, v in {
+            "username": "playsms",
+            "password": TOKEN,
+            "to": "%2B8613800138013",
+            "charset": "UTF-16BE",
+            "coding": "2",
+        }.items()
+    )
+    raw += "&text=" + "".join(f"%{b:02X}" for b in text.encode("utf-16-be"))
+    r = httpx.get(f"{base}/cgi-bin/sendsms?{raw}")
+    assert (r.status_code, r.text) == (202, "0: Accepted for delivery")
+    bad = httpx.get(
+        f"{base}/cgi-bin/sendsms", params={"username": "playsms", "password": "wrong", "to": "1", "text": "x"}
+    )
+    assert (bad.status_code, bad.text) == (403, "Authorization failed for sendsms")
+    wait_for(
+        lambda: (
+            {"Hello from curl", "playSMS 通知", "RapidSMS 消息"} <= {r["text"] for r in sent(emu)}
+            or (not curl and {"playSMS 通知", "RapidSMS 消息"} <= {r["text"] for r in sent(emu)})
+        ),
+        timeout=20,
+    )
+
+
+class Receiver(BaseHTTPRequestHandler):
+    failures_left = 2
+    got: list = []
+    lock = threading.Lock()
+    secret = b"hook-secret"
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with Receiver.lock:
+            if Receiver.failures_left > 0:
+                Receiver.failures_left -= 1
+                self.send_response(500)
+                self.end_headers()
+                return
+            expected = "sha256=" + hmac.new(Receiver.secret, body, hashlib.sha256).hexdigest()
+            Receiver.got.append((json.loads(body), hmac.compare_digest(expected, self.headers["X-Smsd-Signature"])))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_that_fails_twice_gets_each_message_once_signed(tmp_path, make_emulator, daemon):
+    Receiver.failures_left, Receiver.got = 2, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    emu = make_emulator(ModemOptions("m1"))
+    forwards = f"""[http.forwards.desk]
+keyword = "*"
+url = "http://127.0.0.1:{server.server_address[1]}/hook"
+secret = "hook-secret"
+[http.forwards.votes]
+keyword = "TP"
+url = "http://127.0.0.1:{server.server_address[1]}/votes"
+secret = "hook-secret"
+"""
+    cfg = http_config(tmp_path, {"m1": str(emu["m1"].link)}, free_port(), forwards)
+    daemon(cfg)
+    try:
+        emu["m1"].deliver("+8613900000001", "你们的课程很好")
+        emu["m1"].deliver("+8613900000002", "TP 2")
+        emu["m1"].deliver("+8613900000003", "帮助")  # handled by a command: not forwarded to "*"
+        wait_for(lambda: len(Receiver.got) >= 2, timeout=30)
+        with Store(tmp_path / "smsd.db") as store:
+            wait_for(lambda: all(w["pending"] == 0 for w in store.webhook_status()), timeout=30)
+        got = sorted((p["forward"], p["text"]) for p, _ in Receiver.got)
+        assert got == [("desk", "你们的课程很好"), ("votes", "TP 2")]  # each exactly once, in the end
+        assert all(ok for _, ok in Receiver.got)  # the signature verifies
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def bare_api(tmp_path):
+    """The API in-process on its own database: for refusals, where nothing may change."""
+    port = free_port()
+    cfg = config.load(http_config(tmp_path, {"m1": "emulator"}, port))
+    Store(cfg.database).close()
+    server = HttpServer(cfg)
+    server.start()
+    yield f"http://127.0.0.1:{port}", cfg
+    server.stop()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BAD = [
+    ("no token", "POST", "/v1/messages", {}, {"to": "13800138000", "text": "x"}, 401, "Authorization"),
+    (
+        "wrong token",
+        "POST",
+        "/v1/messages",
+        {"Authorization": "Bearer nope"},
+        {"to": "13800138000", "text": "x"},
+        401,
+        "Authorization",
+    ),
+    (
+        "basic auth",
+        "POST",
+        "/v1/messages",
+        {"Authorization": "Basic ZWR1OnRvaw=="},
+        {"to": "1", "text": "x"},
+        401,
+        "Authorization",
+    ),
+    ("malformed json", "POST", "/v1/messages", AUTH, b"{to: 1", 400, "body"),
+    ("unknown field", "POST", "/v1/messages", AUTH, {"to": "13800138000", "text": "x", "from": "me"}, 422, "from"),
+    ("missing text", "POST", "/v1/messages", AUTH, {"to": "13800138000"}, 422, "text"),
+    ("empty text", "POST", "/v1/messages", AUTH, {"to": "13800138000", "text": ""}, 422, "text"),
+    ("invalid number", "POST", "/v1/messages", AUTH, {"to": "12345", "text": "x"}, 422, "to"),
+    ("landline", "POST", "/v1/messages", AUTH, {"to": "+862368888888", "text": "x"}, 422, "to"),
+    (
+        "priority too high",
+        "POST",
+        "/v1/messages",
+        AUTH,
+        {"to": "13800138000", "text": "x", "priority": 12},
+        422,
+        "priority",
+    ),
+    ("bad at", "POST", "/v1/messages", AUTH, {"to": "13800138000", "text": "x", "at": "tomorrow"}, 422, "at"),
+    ("text too long", "POST", "/v1/messages", AUTH, {"to": "13800138000", "text": "长" * 1001}, 422, "text"),
+    ("oversized body", "POST", "/v1/messages", AUTH, b"{" + b" " * 5000 + b"}", 413, "body"),
+    ("wrong type", "POST", "/v1/messages", AUTH, {"to": 13800138000, "text": "x"}, 422, "to"),
+    (
+        "batch with one bad number",
+        "POST",
+        "/v1/messages/batch",
+        AUTH,
+        {"messages": [{"to": "13800138000", "text": "a"}, {"to": "999", "text": "b"}]},
+        422,
+        "messages.1.to",
+    ),
+    ("empty batch", "POST", "/v1/messages/batch", AUTH, {"messages": []}, 422, "messages"),
+    ("unknown message", "GET", "/v1/messages/999", AUTH, None, 404, "message_id"),
+    ("unknown campaign", "GET", "/v1/campaigns/999", AUTH, None, 404, "campaign_id"),
+    ("negative cursor", "GET", "/v1/inbound?since=-1", AUTH, None, 422, "since"),
+    ("unknown path", "GET", "/v1/nothing", AUTH, None, 404, "path"),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c[0] for c in BAD])
+def test_refusals_are_json_naming_the_field_and_change_nothing(bare_api, case):
+    base, cfg = bare_api
+    _, method, path, headers, body, status, field = case
+    before = snapshot(cfg.database)
+    kwargs = {"content": body} if isinstance(body, bytes) else ({"json": body} if body is not None else {})
+    if isinstance(body, bytes):
+        headers = {**headers, "Content-Type": "application/json"}
+    r = httpx.request(method, base + path, headers=headers, timeout=10, **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["field"] == field and r.json()["error"]["message"]
+    assert snapshot(cfg.database) == before
+
+
+def test_rate_limit_per_client(bare_api):
+    base, cfg = bare_api
+    h = {"Authorization": f"Bearer {OTHER}"}
+    codes = [httpx.get(base + "/v1/inbound", headers=h).status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+
+
+def test_openapi_documents_every_route(bare_api):
+    base, _ = bare_api
+    paths = httpx.get(base + "/openapi.json").json()["paths"]
+    assert {
+        "/v1/messages",
+        "/v1/messages/batch",
+        "/v1/messages/{message_id}",
+        "/v1/campaigns/{campaign_id}",
+        "/v1/inbound",
+        "/cgi-bin/sendsms",
+    } <= set(paths)
