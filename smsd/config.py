@@ -47,7 +47,11 @@ class DaemonConfig:
     log_level: str = opt("info", "Log level on stderr.", choices=("debug", "info", "warning", "error"))
     log_privacy: bool = opt(True, "Mask phone numbers (138****8000) and message text in logs.")
     timezone: str = opt("Asia/Shanghai", "Time zone for display, quiet hours and month boundaries.")
-    poll_ms: int = opt(100, "How often the daemon checks the database for new work (ms).", _positive)
+    poll_ms: int = opt(
+        1000,
+        "How often the daemon looks for work written by other programs (ms); smsd's own CLI and API wake it at once.",
+        _positive,
+    )
     templates_dir: str = opt("templates", "Folder of message templates (NAME.txt with ${placeholders}).")
 
 

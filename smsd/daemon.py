@@ -14,17 +14,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from smsd import anniversary, forward, phone, systemd
+from smsd import anniversary, forward, kick, phone, systemd
 from smsd import config as configmod
 from smsd.clock import utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.dispatch import Dispatcher
 from smsd.errors import SmsdError, StoreError
-from smsd.http.server import HttpServer
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
@@ -53,7 +52,7 @@ class Daemon:
         self.workers: list[Worker] = []
         self.scheduler: BackgroundScheduler | None = None
         self.store: Store | None = None
-        self.http: HttpServer | None = None
+        self.http: Any = None
 
     # ------------------------------------------------------------ the top-to-bottom story
 
@@ -133,22 +132,28 @@ class Daemon:
             store.close()
 
     def _watch_database(self) -> None:
-        """Wake every worker within poll_ms of any commit by another process (the CLI)."""
+        """Wake the workers when another program wrote: at once when smsd's CLI kicks the socket
+        beside the database, and within poll_ms for any other writer (data_version changes)."""
         store = Store(self.cfg.database)
+        listener = kick.Listener(self.cfg.database)
         seen = store.data_version()
         try:
-            while not self.stop_event.wait(self.cfg.daemon.poll_ms / 1000):
+            while not self.stop_event.is_set():
+                kicked = listener.wait(self.cfg.daemon.poll_ms / 1000)
                 now = store.data_version()
-                if now != seen:
+                if kicked or now != seen:
                     seen = now
                     for w in self.workers:
                         w.wake.set()
                     self.dispatch_wake.set()
         finally:
+            listener.close()
             store.close()
 
     def _start_http(self) -> None:
         if self.cfg.http.enabled:
+            from smsd.http.server import HttpServer  # FastAPI costs memory: load it only when used
+
             self.http = HttpServer(self.cfg, on_queued=lambda: [w.wake.set() for w in self.workers])
             self.http.start()
         if self.cfg.forwards:
@@ -158,6 +163,8 @@ class Daemon:
         """Deliver inbound SMS to the configured webhooks until each is acknowledged."""
         store = Store(self.cfg.database)
         try:
+            import httpx
+
             with httpx.Client(timeout=10.0) as client:
                 while not self.stop_event.wait(0.5):
                     try:

@@ -12,8 +12,7 @@ import hmac
 import json
 import logging
 from datetime import datetime
-
-import httpx
+from typing import Any
 
 from smsd.clock import utcnow
 from smsd.config import Config
@@ -43,8 +42,10 @@ def payload(row: dict) -> bytes:
     ).encode()
 
 
-def deliver_due(store: Store, cfg: Config, client: httpx.Client, now: datetime | None = None) -> int:
-    """POST every due delivery once; returns how many were acknowledged."""
+def deliver_due(store: Store, cfg: Config, client: Any, now: datetime | None = None) -> int:
+    """POST every due delivery once (client: an httpx.Client); returns how many were acknowledged."""
+    import httpx
+
     now = now or utcnow()
     forwards = {f.name: f for f in cfg.forwards}
     done = 0

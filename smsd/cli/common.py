@@ -14,6 +14,7 @@ from smsd import config as configmod
 from smsd.config import Config
 from smsd.errors import SmsdError
 from smsd.i18n import _
+from smsd.kick import kick
 from smsd.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,8 +51,9 @@ def load(config_path: str) -> Config:
 
 
 def open_store(cfg: Config) -> Store:
+    """The database; closing it wakes a running daemon (new work is picked up at once)."""
     with handled():
-        return Store(cfg.database)
+        return Store(cfg.database, on_close=lambda: kick(cfg.database))
 
 
 def echo_json(data: Any) -> None:

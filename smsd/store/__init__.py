@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -36,8 +36,16 @@ _WRITE_LOCK = threading.RLock()
 class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerbs, LedgerVerbs, WebhookVerbs):
     """One connection to the smsd database, with the verbs the daemon and CLI use."""
 
-    def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        busy_timeout_s: float = 10.0,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.on_close = on_close
         if not create and not self.path.exists():
             raise StoreError(f"database {self.path} does not exist (start the daemon once, or check --config)")
         try:
@@ -58,6 +66,8 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
 
     def close(self) -> None:
         self.conn.close()
+        if self.on_close:
+            self.on_close()
 
     def __enter__(self) -> Store:
         return self

@@ -1,0 +1,227 @@
+"""Peers side by side (issue 8, bench 4): the same backlog, inbound test and idle window through
+smsd, gammu-smsd and SMS Server Tools 3 against the same emulator, with smsd/peer ratios.
+
+Installs the Debian packages when missing (as root). Kannel is not run here: its measured
+figures are in shared/research/peer-bench.md (0.43 msg/s, 1.1 s inbound, 2 AT/min).
+SMSD_BENCH_QUICK=1 uses a smaller backlog and shorter windows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import report  # noqa: E402
+from bench.throughput import start_daemon, write_config  # noqa: E402
+from smsd.kick import kick  # noqa: E402
+from smsd.sim.emulator import Emulator  # noqa: E402
+from smsd.sim.modem import ModemOptions  # noqa: E402
+from smsd.store import Store  # noqa: E402
+
+QUICK = os.environ.get("SMSD_BENCH_QUICK") == "1"
+N_ASCII, N_CN = (8, 2) if QUICK else (30, 10)
+INBOUND, IDLE_S = (2, 10) if QUICK else (3, 30)
+ASCII = "Branch meeting on Friday at 15:00 in room 3, please be on time."
+CHINESE = "请各支部书记于本周五下午三点到镇党委会议室参加年度工作总结会议，会议讨论明年计划，请准时参加。"
+
+
+def ensure(packages: dict[str, str]) -> None:
+    missing = [pkg for binary, pkg in packages.items() if shutil.which(binary) is None]
+    if missing and os.geteuid() == 0:
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", *missing],
+            check=False,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+        )
+
+
+def messages() -> list[tuple[str, str]]:
+    return [(f"+86138{i:08d}", f"{ASCII} #{i}") for i in range(N_ASCII)] + [
+        (f"+86139{i:08d}", f"{CHINESE}#{i}") for i in range(N_CN)
+    ]
+
+
+def submits(emu: Emulator) -> int:
+    return emu["m1"].stats["submits"]
+
+
+def wait(predicate, timeout: float) -> float | None:  # type: ignore[no-untyped-def]
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if predicate():
+            return time.monotonic() - t0
+        time.sleep(0.01)
+    return None
+
+
+class Peer:
+    name = ""
+
+    def __init__(self, tmp: Path, port: str) -> None:
+        self.tmp, self.port = tmp, port
+
+    def start(self) -> None: ...
+    def queue(self, items: list[tuple[str, str]]) -> None: ...
+    def received(self) -> int: ...
+    def stop(self) -> None: ...
+
+
+class Smsd(Peer):
+    name = "smsd"
+
+    def start(self) -> None:
+        self.config = write_config(self.tmp, {"m1": self.port})
+        self.proc = start_daemon(self.config, self.tmp)
+
+    def queue(self, items: list[tuple[str, str]]) -> None:
+        with Store(self.tmp / "smsd.db") as s:
+            s.enqueue_many([(to, text, {"srr": False}) for to, text in items])
+        kick(self.tmp / "smsd.db")
+
+    def received(self) -> int:
+        with Store(self.tmp / "smsd.db") as s:
+            return len(s.inbox(10000))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+class Gammu(Peer):
+    name = "gammu-smsd"
+
+    def start(self) -> None:
+        for d in ("inbox", "outbox", "sent", "error"):
+            (self.tmp / d).mkdir()
+        self.rc = self.tmp / "gammu-smsdrc"
+        t = self.tmp
+        self.rc.write_text(
+            f"[gammu]\ndevice = {self.port}\nconnection = at115200\n[smsd]\nservice = files\n"
+            f"logfile = {t}/smsd.log\ninboxpath = {t}/inbox/\noutboxpath = {t}/outbox/\n"
+            f"sentsmspath = {t}/sent/\nerrorsmspath = {t}/error/\n"
+        )
+        self.proc = subprocess.Popen(
+            ["gammu-smsd", "-c", str(self.rc)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def queue(self, items: list[tuple[str, str]]) -> None:
+        for to, text in items:
+            extra = ["-unicode", "-autolen", "400"] if not text.isascii() else []
+            subprocess.run(
+                ["gammu-smsd-inject", "-c", str(self.rc), "TEXT", to, *extra, "-text", text],
+                capture_output=True,
+                check=False,
+            )
+
+    def received(self) -> int:
+        return len(list((self.tmp / "inbox").iterdir()))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+class SmsTools(Peer):
+    name = "smstools3"
+
+    def start(self) -> None:
+        for d in ("outgoing", "checked", "failed", "incoming", "sent", "stats"):
+            (self.tmp / d).mkdir()
+        conf = self.tmp / "smsd.conf"
+        conf.write_text(
+            f"devices = GSM1\nlogfile = {self.tmp}/smsd.log\nloglevel = 4\n"
+            + "".join(f"{d} = {self.tmp}/{d}\n" for d in ("outgoing", "checked", "failed", "incoming", "sent", "stats"))
+            + f"infofile = {self.tmp}/smsd.working\npidfile = {self.tmp}/smsd.pid\n"
+            f"[GSM1]\ndevice = {self.port}\nincoming = yes\nbaudrate = 115200\n"
+        )
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/smsd", "-c", str(conf), "-t"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def queue(self, items: list[tuple[str, str]]) -> None:
+        for i, (to, text) in enumerate(items):
+            alphabet = "" if text.isascii() else "Alphabet: UTF\n"
+            tmp = self.tmp / f"msg{i}.tmp"
+            tmp.write_text(f"To: {to.lstrip('+')}\n{alphabet}\n{text}", encoding="utf-8")
+            tmp.rename(self.tmp / "outgoing" / f"msg{i}")
+
+    def received(self) -> int:
+        return len(list((self.tmp / "incoming").iterdir()))
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def run(peer_cls: type[Peer]) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix=f"smsd-peer-{peer_cls.name}-"))
+    emu = Emulator(tmp / "sim", [ModemOptions("m1", status_report_delay_ms=10**8)])
+    emu.start(control=False)
+    peer = peer_cls(tmp, str(emu["m1"].link))
+    peer.start()
+    wait(lambda: emu["m1"].stats["commands"] > 5, 60)
+    time.sleep(5)  # let the peer finish its start-up chatter before the clock starts
+    items = messages()
+    pdus_expected = N_ASCII + 2 * N_CN
+    t0 = time.monotonic()
+    peer.queue(items)
+    drained = wait(lambda: submits(emu) >= pdus_expected, 900)
+    wall = (time.monotonic() - t0) if drained is not None else None
+    latencies = []
+    for i in range(INBOUND):
+        before = peer.received()
+        emu["m1"].deliver(f"+8613700000{i:03d}", f"inbound test {i}")
+        seen = wait(lambda before=before: peer.received() > before, 60)
+        latencies.append(seen)
+    c0 = emu["m1"].stats["commands"]
+    time.sleep(IDLE_S)  # an idle window: counting the AT commands the peer sends meanwhile
+    idle = (emu["m1"].stats["commands"] - c0) * 60 / IDLE_S
+    peer.stop()
+    emu.stop()
+    ok = [x for x in latencies if x is not None]
+    return {
+        "peer": peer_cls.name,
+        "messages": len(items),
+        "pdus": pdus_expected,
+        "msg_per_s": round(len(items) / wall, 2) if wall else None,
+        "inbound_s_median": round(sorted(ok)[len(ok) // 2], 2) if ok else None,
+        "inbound_missed": len(latencies) - len(ok),
+        "idle_at_per_min": round(idle, 1),
+    }
+
+
+def main() -> None:
+    ensure({"gammu-smsd": "gammu-smsd", "/usr/sbin/smsd": "smstools"})
+    rows = [run(Smsd)]
+    for cls, binary in ((Gammu, "gammu-smsd"), (SmsTools, "/usr/sbin/smsd")):
+        if shutil.which(binary):
+            rows.append(run(cls))
+        else:
+            print(f"{cls.name} is not installed (apt-get install as root); skipped")
+    ours = rows[0]
+    for r in rows[1:]:
+        r["smsd_speedup"] = round(ours["msg_per_s"] / r["msg_per_s"], 1) if r["msg_per_s"] else None
+        r["smsd_inbound_faster"] = (
+            round(r["inbound_s_median"] / ours["inbound_s_median"], 1)
+            if r["inbound_s_median"] and ours["inbound_s_median"]
+            else None
+        )
+    report("peers", rows, {"kannel_from_research": {"msg_per_s": 0.43, "inbound_s": 1.1, "idle_at_per_min": 2}})
+    print(json.dumps({r["peer"]: {k: v for k, v in r.items() if k.startswith("smsd_")} for r in rows[1:]}))
+
+
+if __name__ == "__main__":
+    main()
