@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import report  # noqa: E402
 from bench.throughput import start_daemon, write_config  # noqa: E402
 from smsd.kick import kick  # noqa: E402
+from smsd.pdu import segments  # noqa: E402
 from smsd.sim.emulator import Emulator  # noqa: E402
 from smsd.sim.modem import ModemOptions  # noqa: E402
 from smsd.store import Store  # noqa: E402
@@ -31,7 +32,7 @@ QUICK = os.environ.get("SMSD_BENCH_QUICK") == "1"
 N_ASCII, N_CN = (8, 2) if QUICK else (30, 10)
 INBOUND, IDLE_S = (2, 10) if QUICK else (3, 30)
 ASCII = "Branch meeting on Friday at 15:00 in room 3, please be on time."
-CHINESE = "请各支部书记于本周五下午三点到镇党委会议室参加年度工作总结会议，会议讨论明年计划，请准时参加。"
+CHINESE = "请各支部书记于本周五下午三点到镇党委会议室参加年度工作总结会议，会议讨论明年计划，请准时参加。" * 2
 
 
 def ensure(packages: dict[str, str]) -> None:
@@ -175,7 +176,7 @@ def run(peer_cls: type[Peer]) -> dict:
     wait(lambda: emu["m1"].stats["commands"] > 5, 60)
     time.sleep(5)  # let the peer finish its start-up chatter before the clock starts
     items = messages()
-    pdus_expected = N_ASCII + 2 * N_CN
+    pdus_expected = sum(segments(text) for _, text in items)
     t0 = time.monotonic()
     peer.queue(items)
     drained = wait(lambda: submits(emu) >= pdus_expected, 900)
