@@ -1,8 +1,7 @@
 """Peers side by side (issue 8, bench 4): the same backlog, inbound test and idle window through
 smsd, gammu-smsd and SMS Server Tools 3 against the same emulator, with smsd/peer ratios.
 
-Installs the Debian packages when missing (as root). Kannel is not run here: its measured
-figures are in shared/research/peer-bench.md (0.43 msg/s, 1.1 s inbound, 2 AT/min).
+Installs the Debian packages (gammu-smsd, smstools, kannel) when missing, as root.
 SMSD_BENCH_QUICK=1 uses a smaller backlog and shorter windows.
 """
 
@@ -167,6 +166,122 @@ class SmsTools(Peer):
         self.proc.wait(30)
 
 
+class Kannel(Peer):
+    name = "kannel"
+
+    def start(self) -> None:
+        import socket
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        def free() -> int:
+            with socket.socket() as sk:
+                sk.bind(("127.0.0.1", 0))
+                return sk.getsockname()[1]
+
+        self.hits = 0
+        peer = self
+
+        class Inbound(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                peer.hits += 1
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.receiver = ThreadingHTTPServer(("127.0.0.1", 0), Inbound)
+        threading.Thread(target=self.receiver.serve_forever, daemon=True).start()
+        admin, box, self.sendsms = free(), free(), free()
+        conf = self.tmp / "kannel.conf"
+        conf.write_text(f"""group = core
+admin-port = {admin}
+admin-password = bench
+admin-deny-ip = "*.*.*.*"
+admin-allow-ip = "127.0.0.1"
+smsbox-port = {box}
+smsbox-interface = "127.0.0.1"
+box-deny-ip = "*.*.*.*"
+box-allow-ip = "127.0.0.1"
+log-file = "{self.tmp}/bearerbox.log"
+log-level = 1
+include = "/usr/share/doc/kannel/examples/modems.conf"
+
+group = smsc
+smsc = at
+smsc-id = atsim
+modemtype = auto
+device = {self.port}
+speed = 115200
+sim-buffering = true
+keepalive = 60
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = {box}
+sendsms-port = {self.sendsms}
+sendsms-interface = "127.0.0.1"
+log-file = "{self.tmp}/smsbox.log"
+log-level = 1
+
+group = sendsms-user
+username = bench
+password = bench
+max-messages = 10
+concatenation = true
+user-allow-ip = "127.0.0.1"
+
+group = sms-service
+keyword = default
+catch-all = true
+max-messages = 0
+get-url = "http://127.0.0.1:{self.receiver.server_address[1]}/inbound?from=%p&text=%a"
+""")
+        self.bearer = subprocess.Popen(
+            ["bearerbox", "-v", "1", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(1)  # bearerbox must listen before smsbox connects (Kannel's own start order)
+        self.box = subprocess.Popen(
+            ["smsbox", "-v", "1", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+        def listening() -> bool:
+            with socket.socket() as sk:
+                return sk.connect_ex(("127.0.0.1", self.sendsms)) == 0
+
+        wait(listening, 60)
+
+    def queue(self, items: list[tuple[str, str]]) -> None:
+        from urllib.parse import urlencode
+        from urllib.request import urlopen
+
+        for to, text in items:
+            q = {
+                "username": "bench",
+                "password": "bench",
+                "from": "10690000",
+                "to": to,
+                "text": text,
+                "charset": "UTF-8",
+                "coding": "0" if text.isascii() else "2",
+            }
+            with urlopen(f"http://127.0.0.1:{self.sendsms}/cgi-bin/sendsms?{urlencode(q)}", timeout=30) as r:
+                r.read()
+
+    def received(self) -> int:
+        return self.hits
+
+    def stop(self) -> None:
+        for p in (self.box, self.bearer):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.receiver.shutdown()
+
+
 def run(peer_cls: type[Peer]) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"smsd-peer-{peer_cls.name}-"))
     emu = Emulator(tmp / "sim", [ModemOptions("m1", status_report_delay_ms=10**8)])
@@ -205,9 +320,9 @@ def run(peer_cls: type[Peer]) -> dict:
 
 
 def main() -> None:
-    ensure({"gammu-smsd": "gammu-smsd", "/usr/sbin/smsd": "smstools"})
+    ensure({"gammu-smsd": "gammu-smsd", "/usr/sbin/smsd": "smstools", "bearerbox": "kannel"})
     rows = [run(Smsd)]
-    for cls, binary in ((Gammu, "gammu-smsd"), (SmsTools, "/usr/sbin/smsd")):
+    for cls, binary in ((Gammu, "gammu-smsd"), (SmsTools, "/usr/sbin/smsd"), (Kannel, "bearerbox")):
         if shutil.which(binary):
             rows.append(run(cls))
         else:
@@ -220,7 +335,7 @@ def main() -> None:
             if r["inbound_s_median"] and ours["inbound_s_median"]
             else None
         )
-    report("peers", rows, {"kannel_from_research": {"msg_per_s": 0.43, "inbound_s": 1.1, "idle_at_per_min": 2}})
+    report("peers", rows)
     print(json.dumps({r["peer"]: {k: v for k, v in r.items() if k.startswith("smsd_")} for r in rows[1:]}))
 
 
