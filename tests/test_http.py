@@ -114,7 +114,8 @@ def test_send_idempotent_retry_status_batch_and_inbound_cursor(api):
     wait_for(lambda: len(c.get("/v1/inbound").json()["messages"]) == 2, timeout=20)
     page = c.get("/v1/inbound", params={"since": 0, "limit": 1}).json()
     rest = c.get("/v1/inbound", params={"since": page["next_cursor"]}).json()
-    assert [m["text"] for m in page["messages"] + rest["messages"]] == ["家长您好，收到", "YJ 课程很好"]
+    texts = [m["text"] for m in page["messages"] + rest["messages"]]  # two modems: either may store first
+    assert sorted(texts) == sorted(["家长您好，收到", "YJ 课程很好"]) and len(page["messages"]) == 1
     assert c.get("/v1/inbound", params={"since": rest["next_cursor"]}).json()["messages"] == []
     with Store(tmp_path / "smsd.db") as store:
         events = [e for e in store.events(limit=100) if e["entity"] == "http"]
