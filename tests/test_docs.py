@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -67,7 +68,7 @@ def test_systemd_unit_verifies():
         pytest.skip("systemd-analyze is not installed here")
     unit = ROOT / "systemd" / "smsd.service"
     text = unit.read_text().replace("/opt/smsd/.venv/bin/smsd", str(Path(sys.executable).parent / "smsd"))
-    copy = Path(__import__("tempfile").mkdtemp()) / "smsd.service"
+    copy = Path(tempfile.mkdtemp()) / "smsd.service"
     copy.write_text(text)
     out = subprocess.run([tool, "verify", str(copy)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -175,11 +177,7 @@ def test_power_loss_keeps_every_committed_row(tmp_path):
 
 # ------------------------------------------------------------------ fuzz at the edges
 
-REAL = pdu.encode_deliver(
-    "+8613800000001",
-    "投票2 张三",
-    __import__("datetime").datetime(2026, 11, 27, 10, 0, tzinfo=__import__("datetime").timezone.utc),
-)[0]
+REAL = pdu.encode_deliver("+8613800000001", "投票2 张三", datetime(2026, 11, 27, 10, 0, tzinfo=UTC))[0]
 
 
 def _mutations():
@@ -238,6 +236,6 @@ sections = st.dictionaries(
 @given(sections)
 def test_random_configs_give_a_config_or_a_config_error(raw):
     try:
-        config.parse(raw, __import__("pathlib").Path("/tmp/fuzz.toml"))
+        config.parse(raw, Path("/tmp/fuzz.toml"))
     except ConfigError as exc:
         assert "\n" not in str(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import serial
@@ -82,7 +83,7 @@ def test_unknown_profile_is_refused():
     from smsd.sim.modem import EmulatedModem
 
     with pytest.raises(ValueError, match="unknown modem profile"):
-        EmulatedModem(__import__("pathlib").Path("/tmp"), ModemOptions(profile="nokia"))
+        EmulatedModem(Path("/tmp"), ModemOptions(profile="nokia"))
 
 
 # ------------------------------------------------------------------ faults
