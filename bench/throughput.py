@@ -49,7 +49,6 @@ def write_config(tmp: Path, ports: dict[str, str]) -> Path:
         "[daemon]",
         'database = "smsd.db"',
         'log_level = "warning"',
-        "poll_ms = 100",
         f'templates_dir = "{templates}"',
         "[sending]",
         'quiet_hours = ""',

@@ -221,13 +221,14 @@ class Worker:
             )
             return
         for part in parts:
-            if part["state"] != "pending":
+            if part["state"] not in ("pending", "submitting"):  # 'submitting': marked by the claim itself
                 continue
             if self.stopping.is_set():
                 self.store.release(mid, "daemon stopping between parts", f"worker:{self.name}", self.clock())
                 return
             seq = part["seq"]
-            self.store.part_submitting(mid, seq, self.name, self.clock())
+            if part["state"] == "pending":
+                self.store.part_submitting(mid, seq, self.name, self.clock())
             try:
                 mr = self.driver.send_part(pdus[seq - 1])
             except CmsError as exc:

@@ -176,7 +176,7 @@ def test_half_sent_message_stays_with_its_modem_then_moves_whole(store):
     assert store.claim_next("m2", now=T0 + timedelta(minutes=5), repin_after_s=3600) is None
     moved = store.claim_next("m2", now=T0 + timedelta(hours=2), repin_after_s=3600)
     assert moved["id"] == mid and moved["modem"] == "m2" and moved["possible_duplicate"] == 1
-    assert [p["state"] for p in store.parts(mid)] == ["pending", "pending"]
+    assert [p["state"] for p in store.parts(mid)] == ["submitting", "pending"]  # all again; the claim marks part 1
 
 
 def test_unsent_message_moves_to_any_modem(store):

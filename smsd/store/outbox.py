@@ -156,6 +156,13 @@ class OutboxVerbs:
                        modem = ?, concat_ref = ?, pinned_at = ?, updated_at = ? WHERE id = ?""",
                 (modem, ts(now + timedelta(seconds=lease_s)), modem, ref, ts(now), ts(now), row["id"]),
             )
+            # The first part to send is marked 'submitting' in the claim itself: one durable commit
+            # fewer per message, and the crash policy is the same (it counts as maybe sent).
+            self.conn.execute(
+                "UPDATE outbox_parts SET state = 'submitting', modem = ?, submitted_at = ? WHERE message_id = ? "
+                "AND seq = (SELECT MIN(seq) FROM outbox_parts WHERE message_id = ? AND state = 'pending')",
+                (modem, ts(now), row["id"], row["id"]),
+            )
             self.event(
                 "outbox", row["id"], "sending", f"modem={modem} attempt={row['attempts'] + 1}", f"worker:{modem}", now
             )
@@ -329,6 +336,10 @@ class OutboxVerbs:
                 "UPDATE outbox SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL, "
                 "lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'sending'",
                 (ts(now), message_id),
+            )
+            # only called before anything was written to the modem: a part marked at claim goes back unflagged
+            self.conn.execute(
+                "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
             )
             self.event("outbox", message_id, "released", reason, actor, now)
 
