@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -65,7 +66,9 @@ def test_readme_names_the_two_commands_and_every_top_level_command():
 def test_systemd_unit_verifies():
     tool = shutil.which("systemd-analyze")
     if tool is None:
-        pytest.skip("systemd-analyze is not installed here")
+        if os.environ.get("CI"):
+            pytest.fail("systemd-analyze is missing; the CI machine has systemd")
+        pytest.skip("systemd-analyze is not installed here; CI runs this check")
     unit = ROOT / "systemd" / "smsd.service"
     text = unit.read_text().replace("/opt/smsd/.venv/bin/smsd", str(Path(sys.executable).parent / "smsd"))
     copy = Path(tempfile.mkdtemp()) / "smsd.service"

@@ -149,20 +149,25 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             raise ApiError(429, "client", f"more than {client.rate_per_minute} requests a minute")
         return client
 
+    def enqueue(s: Store, client: HttpClient, req: SendRequest, key: str | None) -> int:
+        """The same verb as `smsd send`, billed to the client's account."""
+        actor = f"api:{client.name}"
+        return admin.send(
+            s,
+            cfg,
+            req.to,
+            req.text,
+            at=req.at,
+            priority=req.priority,
+            report=req.report,
+            actor=actor,
+            dedup_key=key,
+            account=actor,
+        )
+
     def queue(s: Store, client: HttpClient, req: SendRequest, key: str | None) -> dict[str, Any]:
         try:
-            mid = admin.send(
-                s,
-                cfg,
-                req.to,
-                req.text,
-                at=req.at,
-                priority=req.priority,
-                report=req.report,
-                actor=f"api:{client.name}",
-                dedup_key=key,
-                account=f"api:{client.name}",
-            )
+            mid = enqueue(s, client, req, key)
         except InputError as exc:
             raise ApiError(422, _field_of(str(exc)), str(exc)) from None
         return message_view(s, mid)
@@ -223,20 +228,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             with s.tx():
                 for i, m in enumerate(req.messages):
                     key = f"api:{client.name}:{idempotency_key}:{i}" if idempotency_key else None
-                    ids.append(
-                        admin.send(
-                            s,
-                            cfg,
-                            m.to,
-                            m.text,
-                            at=m.at,
-                            priority=m.priority,
-                            report=m.report,
-                            actor=f"api:{client.name}",
-                            dedup_key=key,
-                            account=f"api:{client.name}",
-                        )
-                    )
+                    ids.append(enqueue(s, client, m, key))
                 s.event("http", client.name, "request", f"POST /v1/messages/batch n={len(ids)}", f"api:{client.name}")
             views = [message_view(s, i) for i in ids]
         notify()
