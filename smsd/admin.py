@@ -140,10 +140,29 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
                 "updated": local(row.get("updated_at")),
             }
         )
+    alerts = []
+    for m in modems:
+        row = known.get(m["name"], {})
+        total, used = row.get("storage_total"), row.get("storage_used")
+        if total and used is not None and used >= total:
+            alerts.append(
+                f"modem {m['name']}: SIM storage full ({used}/{total}); new SMS wait at the carrier until it is emptied"
+            )
+    expired = store.expired_since(now - timedelta(days=7))
+    if expired:
+        alerts.append(f"{expired} message(s) expired unsent in the last 7 days (see `smsd outbox --state expired`)")
+    threads = store.threads()
+    for t in threads:
+        if t["state"] != "running" and t["state"] != "stopped":
+            alerts.append(f"daemon thread {t['name']} is {t['state']} after {t['crashes']} crash(es): {t['last_error']}")
     return {
         "modems": modems,
         "queue": store.queue_depth(),
+        "expired_7d": expired,
         "inbound_parts_waiting": store.pending_parts(),
+        "webhooks": store.webhook_status(),
+        "threads": threads,
+        "alerts": alerts,
         "time": local(ts(now)),
     }
 

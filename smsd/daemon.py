@@ -27,6 +27,7 @@ from smsd.errors import SmsdError, StoreError
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
+from smsd.supervise import Supervised
 from smsd.worker import Worker
 
 log = logging.getLogger("smsd.daemon")
@@ -53,6 +54,7 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
         self.store: Store | None = None
         self.http: Any = None
+        self.supervised: list[Supervised] = []
 
     # ------------------------------------------------------------ the top-to-bottom story
 
@@ -111,8 +113,17 @@ class Daemon:
                 self.workers.append(worker)
         for w in self.workers:
             w.start()
-        threading.Thread(target=self._watch_database, name="db-watch", daemon=True).start()
-        threading.Thread(target=self._dispatch, name="dispatcher", daemon=True).start()
+        self._supervise("db-watch", self._watch_database)
+        self._supervise("dispatcher", self._dispatch)
+
+    def _supervise(self, name: str, target: Any) -> None:
+        s = Supervised(name, target, self.stop_event, on_change=self._thread_changed)
+        self.supervised.append(s)
+        s.start()
+
+    def _thread_changed(self, s: Supervised) -> None:
+        with Store(self.cfg.database) as store:
+            store.record_thread(s.name, s.state, s.crashes, s.last_error)
 
     def _dispatch(self) -> None:
         """Answer inbound SMS: woken by the workers (and the watcher), one message at a time."""
@@ -157,7 +168,7 @@ class Daemon:
             self.http = HttpServer(self.cfg, on_queued=lambda: [w.wake.set() for w in self.workers])
             self.http.start()
         if self.cfg.forwards:
-            threading.Thread(target=self._forward, name="webhooks", daemon=True).start()
+            self._supervise("webhooks", self._forward)
 
     def _forward(self) -> None:
         """Deliver inbound SMS to the configured webhooks until each is acknowledged."""
@@ -167,10 +178,7 @@ class Daemon:
 
             with httpx.Client(timeout=10.0) as client:
                 while not self.stop_event.wait(0.5):
-                    try:
-                        forward.deliver_due(store, self.cfg, client)
-                    except SmsdError as exc:
-                        log.error("webhook.loop_failed error=%s", exc)
+                    forward.deliver_due(store, self.cfg, client)
         finally:
             store.close()
 
@@ -225,11 +233,20 @@ class Daemon:
 
     def _wait(self) -> None:
         interval = systemd.watchdog_interval() or 30.0
-        while not self.stop_event.wait(interval):
-            if all(w.thread and w.thread.is_alive() for w in self.workers):
+        while not self.stop_event.wait(min(interval, 5.0)):
+            sick = self.unhealthy()
+            if not sick:
                 systemd.notify("WATCHDOG=1")
             else:
-                log.error("smsd.worker_died: not pinging the watchdog; systemd will restart smsd")
+                log.error("smsd.unhealthy threads=%s: not pinging the watchdog; systemd will restart smsd", sick)
+
+    def unhealthy(self) -> list[str]:
+        """Threads that are dead or keep crashing: workers, dispatcher, watcher, webhooks, HTTP."""
+        sick = [w.name for w in self.workers if not (w.thread and w.thread.is_alive())]
+        sick += [s.name for s in self.supervised if not s.healthy]
+        if self.http is not None and not self.http.thread.is_alive():
+            sick.append("http")
+        return sick
 
     def _shutdown(self) -> None:
         systemd.notify("STOPPING=1")

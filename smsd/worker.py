@@ -17,7 +17,7 @@ from typing import Any
 from smsd import phone
 from smsd.clock import Clock, parse_ts, utcnow
 from smsd.config import ModemConfig, SendingConfig
-from smsd.errors import CmsError, ModemError, ModemGone, SmsdError
+from smsd.errors import CmsError, ModemError, ModemGone, ModemTimeout, SmsdError
 from smsd.modem import cms
 from smsd.modem.driver import Inbound, ModemDriver
 from smsd.pacing import Pacing
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 HEALTH_EVERY_S = 600.0
 SWEEP_EVERY_S = 600.0
 MODEM_FAULT_PAUSE_S = 30.0
+MODEM_FAULT_MAX_PAUSE_S = 1800.0
 
 
 class Worker:
@@ -65,6 +66,7 @@ class Worker:
             on_report=self._on_report,
             wake=self.wake.set,
             on_deleted=self._on_deleted,
+            on_late_submit=self._on_late_submit,
             pin=cfg.pin or None,
             smsc=cfg.smsc or None,
             baudrate=cfg.baudrate,
@@ -74,6 +76,8 @@ class Worker:
         self.thread: threading.Thread | None = None
         self._paused_until = 0.0
         self._paused_for_network = False
+        self._pause_s = MODEM_FAULT_PAUSE_S
+        self.pause_reason = ""
         self._last_health = 0.0
         self._last_sweep = 0.0
         self._was_ready = False
@@ -120,6 +124,9 @@ class Worker:
             return
         if self._paused_for_network and self.driver.health.registered:
             self._paused_until, self._paused_for_network = 0.0, False  # the network is back: no need to wait
+        if self.pause_reason and time.monotonic() >= self._paused_until:
+            self.pause_reason = ""  # the pause is over: `smsd status` shows the modem ready, without it
+            self.driver.health.last_error = ""
         try:
             if self.driver.handle_events() and self.dispatcher_factory is not None:
                 # Answer at once, before the next claim, so a reply jumps ahead of a broadcast.
@@ -240,12 +247,24 @@ class Worker:
                     error=str(exc),
                     permanent=False,
                     maybe_sent=exc.maybe_sent,
+                    refused=False,
+                    cause="gone" if isinstance(exc, ModemGone) else "timeout",
                     backoff_s=1,
+                    grace_s=self.cfg.send_timeout_s,
                     modem=self.name,
                     now=self.clock(),
                 )
+                if isinstance(exc, ModemTimeout) and self.driver.in_sync:
+                    # The modem answers again (a congested network, not a hang): keep the line; a late
+                    # +CMGS for this submit is still recognised and recorded.
+                    log.warning("sms.in_doubt id=%s modem=%s error=%s", mid, self.name, exc)
+                    return
                 raise
             self.sent_parts += 1
+            self._pause_s = MODEM_FAULT_PAUSE_S
+            if self.pause_reason:
+                self.pause_reason = ""
+                self.driver.health.last_error = ""
             done = self.store.part_sent(
                 mid, seq, mr=mr, price_fen=self.cfg.price_fen, modem=self.name, now=self.clock()
             )
@@ -262,6 +281,22 @@ class Worker:
         assert self.store is not None
         info = cms.classify(exc.code)
         error = f"+CMS ERROR: {exc.code} ({info.meaning})"
+        if info.modem:
+            # The SIM or network is at fault, not the message: it goes back to the queue for the
+            # other modems, uncharged, and this modem pauses with the reason in `smsd status`.
+            self.store.send_failed(
+                mid,
+                error=error,
+                permanent=False,
+                maybe_sent=False,
+                refused=False,
+                backoff_s=0,
+                modem=self.name,
+                now=self.clock(),
+            )
+            self._pause(error, network=exc.code == 331)
+            log.warning("sms.modem_refused id=%s modem=%s error=%r: modem paused", mid, self.name, error)
+            return
         state = self.store.send_failed(
             mid,
             error=error,
@@ -272,11 +307,15 @@ class Worker:
             now=self.clock(),
         )
         log.warning("sms.refused id=%s modem=%s error=%r now=%s", mid, self.name, error, state)
-        if info.modem:  # the SIM or network is at fault: let other modems take the queue for a while
-            self._paused_until = time.monotonic() + MODEM_FAULT_PAUSE_S
-            self._paused_for_network = exc.code == 331
-            self.driver.health.last_error = error
-            self._record_health()
+
+    def _pause(self, reason: str, *, network: bool = False) -> None:
+        """Stop claiming for a while (30 s, doubling to 30 min while the fault repeats)."""
+        self._paused_until = time.monotonic() + self._pause_s
+        self._paused_for_network = network
+        self.pause_reason = f"{reason}; paused {self._pause_s:.0f}s, its messages go to the other modems"
+        self._pause_s = min(self._pause_s * 2, MODEM_FAULT_MAX_PAUSE_S)
+        self.driver.health.last_error = self.pause_reason
+        self._record_health()
 
     # ------------------------------------------------------------ receiving
 
@@ -290,6 +329,11 @@ class Worker:
             log.info("sms.received id=%s modem=%s from=%s", inbox_id, self.name, phone.shown(sender))
             self.on_received()
 
+    def _on_late_submit(self, modem: str, mr: int | None) -> None:
+        assert self.store is not None
+        mid = self.store.late_answer(modem, mr, self.cfg.price_fen, now=self.clock())
+        log.warning("sms.late_answer modem=%s mr=%s message=%s", modem, mr, mid if mid else "unmatched")
+
     def _on_deleted(self, modem: str, pdu_hex: str) -> None:
         assert self.store is not None
         self.store.mark_deleted_from_sim(modem, pdu_hex)
@@ -298,7 +342,14 @@ class Worker:
         assert self.store is not None
         discharge: datetime | None = report.discharge
         match = self.store.apply_report(
-            modem, report.mr, report.recipient, report.status, report.outcome, discharge, now=self.clock()
+            modem,
+            report.mr,
+            report.recipient,
+            report.status,
+            report.outcome,
+            discharge,
+            now=self.clock(),
+            price_fen=self.cfg.price_fen,
         )
         log.info(
             "sms.report modem=%s mr=%s outcome=%s message=%s",
@@ -312,7 +363,8 @@ class Worker:
 
     def _health_snapshot(self) -> tuple:
         h = self.driver.health
-        return (self.driver.ready, h.registered, h.storage_used, h.storage_total, h.last_error, h.signal)
+        paused = self._paused_until > time.monotonic()
+        return (self.driver.ready, paused, h.registered, h.storage_used, h.storage_total, h.last_error, h.signal)
 
     def _record_health_if_changed(self) -> None:
         if self._health_snapshot() != self._recorded:

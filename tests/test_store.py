@@ -55,7 +55,7 @@ def test_claim_order_priority_schedule_and_lease(store):
     assert store.claim_next("m1", now=T0) is None
     assert store.claim_next("m1", now=T0 + timedelta(hours=1))["id"] == later
     claimed = store.message(high)
-    assert claimed["state"] == "sending" and claimed["lease_owner"] == "m1" and claimed["attempts"] == 1
+    assert claimed["state"] == "sending" and claimed["lease_owner"] == "m1" and claimed["attempts"] == 0  # attempts count refusals only
 
 
 def test_concurrent_claims_never_take_the_same_message(tmp_path):
@@ -184,7 +184,7 @@ def test_unsent_message_moves_to_any_modem(store):
     store.claim_next("m1", now=T0)
     store.release(mid, "modem m1 down", now=T0)
     assert store.claim_next("m2", now=T0)["id"] == mid
-    assert store.message(mid)["attempts"] == 1  # the release did not count as a try
+    assert store.message(mid)["attempts"] == 0  # neither the claim nor the release is a refusal
 
 
 def test_concat_reference_counter_is_per_modem_and_survives_reopen(tmp_path):

@@ -68,10 +68,13 @@ def status(config_path: str, as_json: bool) -> None:
         )
     q = data["queue"]
     click.echo(
-        _("queue: {queued} queued, {sending} sending, {sent} sent, {delivered} delivered, {failed} failed").format(
-            **{k: q.get(k, 0) for k in ("queued", "sending", "sent", "delivered", "failed")}
-        )
+        _(
+            "queue: {queued} queued, {sending} sending, {sent} sent, {delivered} delivered, {failed} failed, "
+            "{expired} expired"
+        ).format(**{k: q.get(k, 0) for k in ("queued", "sending", "sent", "delivered", "failed", "expired")})
     )
+    for alert in data["alerts"]:
+        click.echo(_("warning: {alert}").format(alert=alert))
 
 
 @click.command("check-config")

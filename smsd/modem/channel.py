@@ -113,6 +113,7 @@ class ATChannel:
         self._alive = False
         self.last_rx = time.monotonic()
         self.commands_sent = 0
+        self.in_sync = True  # False after a timeout whose resynchronisation got no answer
 
     # ------------------------------------------------------------ open / close
 
@@ -243,6 +244,7 @@ class ATChannel:
         try:
             self.resync()
         except (ModemTimeout, ModemGone):
+            self.in_sync = False
             log.warning("modem.resync_failed port=%s", self.port)
 
     def resync(self, attempts: int = 4, answer_timeout: float = 2.0) -> None:
@@ -266,6 +268,7 @@ class ATChannel:
                 self._wait_quiet(0.1, limit=0.5)
                 with self._state:
                     if self._stale == 0:
+                        self.in_sync = True
                         return
         raise ModemTimeout(f"{self.port} does not answer AT")
 
@@ -334,8 +337,11 @@ class ATChannel:
             return
         if self._two_line is not None:
             header, self._two_line = self._two_line, None
-            self._urc(header, line)
-            return
+            if pdu_fits(header, line):
+                self._urc(header, line)
+                return
+            # A +CMT/+CDS header without its PDU (junk, or cut off): the line is not consumed.
+            log.warning("modem.urc_without_pdu port=%s header=%r next=%r", self.port, header, line[:40])
         with self._state:
             p = self._pending
             if p is not None and line == p.command:
@@ -376,6 +382,19 @@ class ATChannel:
             self.on_urc(line, pdu)
         except Exception:
             log.exception("modem.urc_handler_failed port=%s", self.port)
+
+
+def pdu_fits(header: str, line: str) -> bool:
+    """Is line the PDU that a +CMT/+CDS header announced? Hex, and of the announced TPDU length
+    (with or without the SMSC address in front)."""
+    if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", line):
+        return False
+    m = re.search(r"(\d+)\s*$", header)
+    if m is None:
+        return False
+    length, octets = int(m.group(1)), len(line) // 2
+    smsc = int(line[:2], 16)
+    return length > 0 and (octets == length or octets == length + 1 + smsc)
 
 
 def _is_final(line: str) -> bool:

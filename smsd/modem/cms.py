@@ -3,7 +3,9 @@
 Each code says what it means and what to do with the message:
 - ``permanent``: the message itself cannot be delivered (bad number, barred): fail it now.
 - otherwise transient: try again later, possibly on another modem.
-- ``modem``: the fault is the modem's or SIM's, not the message's: mark the modem unhealthy.
+- ``modem``: the fault is the modem's or SIM's (barred, not subscribed, no network), not the
+  message's: pause the modem with the reason and let the other modems take its messages; the
+  refusal does not count against the message.
 """
 
 from __future__ import annotations
@@ -22,19 +24,19 @@ class CmsCode:
 _TABLE = [
     # TS 24.011 Annex E-2: RP-cause values (0..127)
     CmsCode(1, "unassigned (unallocated) number", permanent=True),
-    CmsCode(8, "operator determined barring", permanent=True),
-    CmsCode(10, "call barred", permanent=True),
+    CmsCode(8, "operator determined barring", modem=True),
+    CmsCode(10, "call barred", modem=True),
     CmsCode(21, "short message transfer rejected", permanent=True),
     CmsCode(27, "destination out of service"),
     CmsCode(28, "unidentified subscriber", permanent=True),
-    CmsCode(29, "facility rejected", permanent=True),
+    CmsCode(29, "facility rejected", modem=True),
     CmsCode(30, "unknown subscriber", permanent=True),
     CmsCode(38, "network out of order"),
     CmsCode(41, "temporary failure"),
     CmsCode(42, "congestion"),
     CmsCode(47, "resources unavailable, unspecified"),
-    CmsCode(50, "requested facility not subscribed", permanent=True),
-    CmsCode(69, "requested facility not implemented", permanent=True),
+    CmsCode(50, "requested facility not subscribed", modem=True),
+    CmsCode(69, "requested facility not implemented", modem=True),
     CmsCode(81, "invalid short message transfer reference value"),
     CmsCode(95, "invalid message, unspecified", permanent=True),
     CmsCode(96, "invalid mandatory information", permanent=True),

@@ -65,6 +65,7 @@ class ModemDriver:
         on_report: Callable[[str, pdu.StatusReport], None],
         wake: Callable[[], None] | None = None,
         on_deleted: Callable[[str, str], None] | None = None,
+        on_late_submit: Callable[[str, int | None], None] | None = None,
         pin: str | None = None,
         smsc: str | None = None,
         baudrate: int = 115200,
@@ -79,6 +80,7 @@ class ModemDriver:
         self.on_report = on_report
         self.wake = wake or (lambda: None)
         self.on_deleted = on_deleted or (lambda modem, pdu_hex: None)
+        self.on_late_submit = on_late_submit or (lambda modem, mr: None)
         self.pin = pin
         self.smsc = smsc
         self.baudrate = baudrate
@@ -112,6 +114,7 @@ class ModemDriver:
             self.channel.open()
             self._initialise()
             self.health.state = "ready"
+            self.health.last_error = ""  # ready again: yesterday's error is history (the log keeps it)
             self.needs_init = False
             self.sweep()
         except ModemError as exc:
@@ -308,8 +311,10 @@ class ModemDriver:
 
     # ------------------------------------------------------------ sending
 
-    def send_part(self, part: pdu.SubmitPdu) -> int:
-        """Submit one PDU; return its TP-MR. Raises CmsError, ModemTimeout, ModemGone."""
+    def send_part(self, part: pdu.SubmitPdu) -> int | None:
+        """Submit one PDU; return its TP-MR (None when the modem gave none).
+
+        Raises CmsError, ModemTimeout, ModemGone."""
         if self.channel is None or not self.channel.alive:
             raise ModemGone(f"modem {self.name} is not connected")
         try:
@@ -319,11 +324,16 @@ class ModemDriver:
             raise
         m = next((re.match(r"\+CMGS:\s*(\d+)", ln) for ln in lines if ln.startswith("+CMGS:")), None)
         self.health.counters["sent"] += 1
-        return int(m.group(1)) if m else -1
+        return int(m.group(1)) if m else None
 
-    def send(self, parts: list[pdu.SubmitPdu]) -> list[int]:
+    @property
+    def in_sync(self) -> bool:
+        """False when a command timed out and the modem never answered a probe since."""
+        return self.channel is not None and self.channel.alive and self.channel.in_sync
+
+    def send(self, parts: list[pdu.SubmitPdu]) -> list[int | None]:
         """Submit every part in order; a CmsError says how many were accepted."""
-        mrs: list[int] = []
+        mrs: list[int | None] = []
         for part in parts:
             try:
                 mrs.append(self.send_part(part))
@@ -339,7 +349,8 @@ class ModemDriver:
 
     def _on_urc(self, line: str, pdu_line: str | None) -> None:
         """Reader thread: queue what needs the worker, note what is only health."""
-        if line.startswith(("+CMTI:", "+CDSI:", "+CMT:", "+CDS:")):
+        if line.startswith(("+CMTI:", "+CDSI:", "+CMT:", "+CDS:", "+CMGS:")):
+            # +CMGS here is the late answer of a submit we gave up waiting for: it was sent
             self.events.put((line, pdu_line))
             self.wake()
         elif line.startswith("+CREG:"):
@@ -361,9 +372,13 @@ class ModemDriver:
                 line, pdu_line = self.events.get_nowait()
             except queue.Empty:
                 return handled
-            m = re.match(r'\+(CMTI|CDSI):\s*"?(\w+)"?,\s*(\d+)', line)
+            m = re.match(r'\+(CMTI|CDSI):\s*"?(\w*)"?,\s*(\d+)', line)
             try:
-                if m:
+                if line.startswith("+CMGS:"):
+                    late = re.match(r"\+CMGS:\s*(\d+)", line)
+                    log.warning("sms.late_answer modem=%s line=%s: the submit that timed out was sent", self.name, line)
+                    self.on_late_submit(self.name, int(late.group(1)) if late else None)
+                elif m:
                     handled += self._take_stored(m.group(2), int(m.group(3)))
                 elif pdu_line is not None:
                     handled += self._take_direct(pdu_line)
@@ -381,21 +396,34 @@ class ModemDriver:
         return 1
 
     def _take_stored(self, memory: str, index: int) -> int:
+        """+CMTI / +CDSI: read the slot, persist, delete. An empty slot or a memory this modem does
+        not use is not a lost modem: sweep what is stored and go on."""
+        memory = memory or self.storage
         switched = memory != self.storage
-        if switched:
-            self._cmd(f'AT+CPMS="{memory}"')
         try:
-            lines = self._cmd(f"AT+CMGR={index}")
-            pdus = [ln for ln in lines if not ln.startswith("+CMGR")]
-            if not pdus:
-                return 0  # already taken (by a sweep) and deleted
-            self._hand_over(pdus[0].strip())
-            self._cmd(f"AT+CMGD={index},0")
-            self.on_deleted(self.name, pdus[0].strip())
-            return 1
-        finally:
             if switched:
-                self._cmd(f'AT+CPMS="{self.storage}"')
+                self._cmd(f'AT+CPMS="{memory}"')
+            try:
+                lines = self._cmd(f"AT+CMGR={index}")
+                header = next((ln for ln in lines if ln.startswith("+CMGR")), "")
+                pdus = [ln.strip() for ln in lines if not ln.startswith("+CMGR") and _is_hex(ln.strip())]
+                if not pdus:
+                    return 0  # already taken (by a sweep) and deleted
+                if _stat(header) in OUTGOING_STATS:
+                    log.info("sms.outgoing_on_sim modem=%s index=%s: a sent message or draft, left alone", self.name, index)
+                    return 0
+                self._hand_over(pdus[0])
+                self._cmd(f"AT+CMGD={index},0")
+                self.on_deleted(self.name, pdus[0])
+                return 1
+            finally:
+                if switched:
+                    self._cmd(f'AT+CPMS="{self.storage}"')
+        except (CmsError, CmeError, CommandFailed) as exc:
+            log.warning(
+                "sms.empty_slot modem=%s memory=%s index=%s error=%s: sweeping instead", self.name, memory, index, exc
+            )
+            return self.sweep()
 
     def _hand_over(self, pdu_hex: str) -> None:
         """Decode and give to the callbacks; raises if the callback did not store it."""
@@ -416,34 +444,62 @@ class ModemDriver:
         """Safety net for lost notifications: list every stored message, persist, delete."""
         taken = 0
         for memory in self.sweep_memories or [self.storage]:
-            if memory != self.storage:
-                self._cmd(f'AT+CPMS="{memory}"')
             try:
-                lines = self._cmd("AT+CMGL=4", timeout=max(self.command_timeout, 30))
-                for index, pdu_hex in _listing(lines):
-                    try:
-                        self._hand_over(pdu_hex)
-                    except Exception:
-                        log.exception("sms.store_failed modem=%s index=%s: left on the SIM", self.name, index)
-                        continue
-                    self._cmd(f"AT+CMGD={index},0")
-                    self.on_deleted(self.name, pdu_hex)
-                    taken += 1
-            finally:
-                if memory != self.storage:
-                    self._cmd(f'AT+CPMS="{self.storage}"')
+                taken += self._sweep_memory(memory)
+            except (CmsError, CmeError, CommandFailed) as exc:  # a memory the modem will not list: skip it
+                log.warning("sms.sweep_skipped modem=%s memory=%s error=%s", self.name, memory, exc)
+        return taken
+
+    def _sweep_memory(self, memory: str) -> int:
+        taken = 0
+        if memory != self.storage:
+            self._cmd(f'AT+CPMS="{memory}"')
+        try:
+            lines = self._cmd("AT+CMGL=4", timeout=max(self.command_timeout, 30))
+            for index, pdu_hex in _listing(lines):
+                try:
+                    self._hand_over(pdu_hex)
+                except Exception:
+                    log.exception("sms.store_failed modem=%s index=%s: left on the SIM", self.name, index)
+                    continue
+                self._cmd(f"AT+CMGD={index},0")
+                self.on_deleted(self.name, pdu_hex)
+                taken += 1
+        finally:
+            if memory != self.storage:
+                self._cmd(f'AT+CPMS="{self.storage}"')
         return taken
 
 
+OUTGOING_STATS = {2, 3}  # stored unsent / stored sent: a SIM's drafts and sent box, not inbound SMS
+
+
+def _is_hex(text: str) -> bool:
+    return bool(re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", text))
+
+
+def _stat(header: str) -> int | None:
+    """The <stat> of a +CMGL: index,stat,... or +CMGR: stat,... header (None when absent)."""
+    m = re.match(r"\+CMGL:\s*\d+\s*,\s*(\d+)", header) or re.match(r"\+CMGR:\s*(\d+)", header)
+    return int(m.group(1)) if m else None
+
+
 def _listing(lines: list[str]) -> list[tuple[int, str]]:
-    """Pairs (index, pdu) from an AT+CMGL answer; tolerant of odd header lines."""
+    """Pairs (index, pdu) of inbound messages from an AT+CMGL answer; tolerant of odd header lines.
+
+    Stored sent messages and drafts (stat 2 and 3) are not inbound: they are left out."""
     out = []
     index: int | None = None
+    skipped = 0
     for ln in lines:
         m = re.match(r"\+CMGL:\s*(\d+)", ln)
         if m:
             index = int(m.group(1))
-        elif index is not None and re.fullmatch(r"[0-9A-Fa-f]+", ln.strip()):
+            if _stat(ln) in OUTGOING_STATS:
+                index, skipped = None, skipped + 1
+        elif index is not None and _is_hex(ln.strip()):
             out.append((index, ln.strip()))
             index = None
+    if skipped:
+        log.info("sms.outgoing_on_sim count=%s: stored sent messages or drafts, left on the SIM", skipped)
     return out

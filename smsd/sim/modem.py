@@ -81,6 +81,8 @@ class EmulatedModem:
         self.urc_in_answer: list[str] = []
         self.urc_after_prompt: list[str] = []
         self.cms_errors: list[int] = []
+        self.lose_answers = 0  # the next N submits reach the network but their answer is lost
+        self.no_mr = 0  # the next N submits are answered OK without a +CMGS: <mr> line
         self.auto_reply: dict[str, str] = {}  # number -> text it answers every SMS with (an auto-responder)
         self.busy_left, self.busy_code = 0, 515
         self.hang_until = 0.0
@@ -405,6 +407,13 @@ class EmulatedModem:
             answer = self.auto_reply.get(sub.to)
             if answer is not None and (sub.concat is None or sub.concat.seq == sub.concat.total):
                 self.later(0.01, lambda: self.deliver(sub.to, answer))
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            return
+        if self.no_mr > 0:
+            self.no_mr -= 1
+            self._final("OK")
+            return
         self._lines([f"+CMGS: {mr}"])
         self._final("OK")
 
@@ -609,6 +618,25 @@ def _signal(m: EmulatedModem, value: Any) -> None:
     m.rssi = int(value)
 
 
+def _lose_answers(m: EmulatedModem, count: Any) -> None:
+    m.lose_answers = int(count or 1)
+
+
+def _no_mr(m: EmulatedModem, count: Any) -> None:
+    m.no_mr = int(count or 1)
+
+
+def _stored_outgoing(m: EmulatedModem, value: Any) -> None:
+    """[stat, pdu_hex]: put a SIM's own sent message (3) or draft (2) in the first memory, as a phone does."""
+    stat, pdu_hex = value
+    m.memories[m.profile.memories[0]].store(str(pdu_hex), int(stat))
+
+
+def _line(m: EmulatedModem, text: Any) -> None:
+    """Write raw lines to the serial line as they are (junk URCs of odd firmware)."""
+    m.write(("\r\n" + str(text).replace("\n", "\r\n") + "\r\n").encode("utf-8"))
+
+
 FAULTS: dict[str, Callable[[EmulatedModem, Any], None]] = {
     "unplug": _unplug,
     "replug": _replug,
@@ -624,4 +652,8 @@ FAULTS: dict[str, Callable[[EmulatedModem, Any], None]] = {
     "prompt_delay_ms": _set_option("prompt_delay_ms"),
     "status_report_status": _set_option("status_report_status"),
     "signal": _signal,
+    "lose_answers": _lose_answers,  # count: submits reach the network, their +CMGS/OK never comes
+    "no_mr": _no_mr,  # count: submits answered OK without the +CMGS: <mr> line
+    "stored_outgoing": _stored_outgoing,  # [stat, pdu]: a sent message or draft stored on the SIM
+    "line": _line,  # text: raw lines on the serial line
 }

@@ -157,6 +157,26 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
     def modems(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM modems ORDER BY name")
 
+    def record_thread(self, name: str, state: str, crashes: int, last_error: str, now: datetime | None = None) -> None:
+        """The daemon's supervisor notes each thread's state for `smsd status`."""
+        with self.tx():
+            self.conn.execute(
+                "INSERT INTO daemon_threads (name, state, crashes, last_error, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET state = excluded.state, crashes = excluded.crashes, "
+                "last_error = excluded.last_error, updated_at = excluded.updated_at",
+                (name, state, crashes, last_error, ts(now or utcnow())),
+            )
+
+    def threads(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM daemon_threads ORDER BY name")
+
+    def expired_since(self, since: datetime) -> int:
+        """Messages that expired unsent since a time (for `smsd status`)."""
+        row = self.one(
+            "SELECT COUNT(*) AS n FROM outbox WHERE state = 'expired' AND finished_at >= ?", (ts(since),)
+        )
+        return int(row["n"]) if row else 0
+
     def modem_counts(self, since: datetime) -> dict[str, dict[str, int]]:
         """Parts sent and messages received per modem since a time (for `smsd status`)."""
         out: dict[str, dict[str, int]] = {}

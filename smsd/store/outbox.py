@@ -1,10 +1,18 @@
 """Outbox verbs: queued -> sending -> sent -> delivered | failed, plus cancelled and expired.
 
-Crash policy (README "What happens after a crash"): a part is marked 'submitting' and
-committed before its AT+CMGS; it becomes 'sent' with its TP-MR after the modem answered.
-A part found 'submitting' at start-up may or may not have reached the network: it is sent
-again and its message is flagged possible_duplicate. That is the only way a message can be
-doubled, and at most one part per modem is ever in that state.
+Crash and timeout policy (README "What happens after a crash"): every submit of a part is a
+row in ``submits``, committed 'in_flight' before its AT+CMGS; it becomes 'accepted' with its
+TP-MR when the modem answers, and each accepted submit is one ledger row (what the SIM paid).
+
+A submit without an answer is 'in_doubt': the network may have it.
+- After a crash (found in flight at start-up) the part is sent again at once, flagged
+  possible_duplicate. Each crash costs at most one resend of the one part in flight per modem.
+- After a timeout the part waits one more answer time for a late +CMGS, which is recorded
+  (the part was sent) instead of resending. Without it the part is resent once, flagged; if
+  that resend gets no answer either, the message fails with the reason and is never sent a
+  third time by itself (`smsd outbox retry` can).
+- A status report for a submit we never heard back from settles it: accepted, and billed.
+Only refusals by the network count as attempts (max_attempts); resends are counted apart.
 """
 
 from __future__ import annotations
@@ -152,19 +160,24 @@ class OutboxVerbs:
                     self._repin(row, modem, now)
                 ref = self.next_counter(f"concat_ref:{modem}", 256)
             self.conn.execute(
-                """UPDATE outbox SET state = 'sending', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
+                """UPDATE outbox SET state = 'sending', lease_owner = ?, lease_until = ?,
                        modem = ?, concat_ref = ?, pinned_at = ?, updated_at = ? WHERE id = ?""",
                 (modem, ts(now + timedelta(seconds=lease_s)), modem, ref, ts(now), ts(now), row["id"]),
             )
             # The first part to send is marked 'submitting' in the claim itself: one durable commit
             # fewer per message, and the crash policy is the same (it counts as maybe sent).
-            self.conn.execute(
-                "UPDATE outbox_parts SET state = 'submitting', modem = ?, submitted_at = ? WHERE message_id = ? "
-                "AND seq = (SELECT MIN(seq) FROM outbox_parts WHERE message_id = ? AND state = 'pending')",
-                (modem, ts(now), row["id"], row["id"]),
+            first = self.one(
+                "SELECT MIN(seq) AS seq FROM outbox_parts WHERE message_id = ? AND state = 'pending'", (row["id"],)
             )
+            if first and first["seq"] is not None:
+                self._start_submit(row["id"], int(first["seq"]), modem, now)
             self.event(
-                "outbox", row["id"], "sending", f"modem={modem} attempt={row['attempts'] + 1}", f"worker:{modem}", now
+                "outbox",
+                row["id"],
+                "sending",
+                f"modem={modem} refusals={row['attempts']} resends={row['resends']}",
+                f"worker:{modem}",
+                now,
             )
         claimed = self.message(row["id"])
         assert claimed is not None
@@ -225,40 +238,131 @@ class OutboxVerbs:
     def part_submitting(self: Store, message_id: int, seq: int, modem: str, now: datetime | None = None) -> None:
         """Committed before AT+CMGS: after a crash this part counts as 'maybe sent'."""
         with self.tx():
+            self._start_submit(message_id, seq, modem, now or utcnow())
+
+    def _start_submit(self: Store, message_id: int, seq: int, modem: str, now: datetime) -> None:
+        """Mark the part submitting and log the submit in flight (idempotent); flag a resend."""
+        if self.one(
+            "SELECT 1 AS x FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_flight'", (message_id, seq)
+        ):
+            return
+        self.conn.execute(
+            "UPDATE outbox_parts SET state = 'submitting', modem = ?, submitted_at = ? WHERE message_id = ? AND seq = ?",
+            (modem, ts(now), message_id, seq),
+        )
+        doubts = self.rows(
+            "SELECT cause, modem FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_doubt'",
+            (message_id, seq),
+        )
+        resend = int(bool(doubts))
+        if resend:
+            why = ", ".join(sorted({f"{d['cause']} on {d['modem']}" for d in doubts}))
             self.conn.execute(
-                "UPDATE outbox_parts SET state = 'submitting', modem = ?, submitted_at = ? "
-                "WHERE message_id = ? AND seq = ?",
-                (modem, ts(now or utcnow()), message_id, seq),
+                "UPDATE outbox SET possible_duplicate = 1, resends = resends + 1 WHERE id = ?", (message_id,)
             )
+            self.event(
+                "outbox",
+                message_id,
+                "resend",
+                f"part {seq} sent again: an earlier submit got no answer ({why}); it may arrive twice",
+                f"worker:{modem}",
+                now,
+            )
+        self.conn.execute(
+            "INSERT INTO submits (message_id, seq, modem, state, resend, started_at) VALUES (?, ?, ?, 'in_flight', ?, ?)",
+            (message_id, seq, modem, resend, ts(now)),
+        )
+
+    def _finish_submit(
+        self: Store, message_id: int, seq: int, state: str, now: datetime, *, cause: str | None = None, mr: int | None
+    ) -> dict[str, Any] | None:
+        row = self.one(
+            "SELECT * FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_flight' ORDER BY id DESC LIMIT 1",
+            (message_id, seq),
+        )
+        if row is not None:
+            self.conn.execute(
+                "UPDATE submits SET state = ?, cause = ?, mr = ?, finished_at = ? WHERE id = ?",
+                (state, cause, mr, ts(now), row["id"]),
+            )
+        return row
 
     def part_sent(
-        self: Store, message_id: int, seq: int, *, mr: int, price_fen: int, modem: str, now: datetime | None = None
+        self: Store,
+        message_id: int,
+        seq: int,
+        *,
+        mr: int | None,
+        price_fen: int,
+        modem: str,
+        now: datetime | None = None,
     ) -> bool:
-        """The modem answered +CMGS: record TP-MR and price; True when the whole message is sent."""
+        """The modem answered +CMGS: record TP-MR (None: the modem gave none) and book the segment.
+
+        True when the whole message is sent."""
         now = now or utcnow()
         with self.tx():
-            self.conn.execute(
-                "UPDATE outbox_parts SET state = 'sent', mr = ?, price_fen = ?, modem = ?, sent_at = ? "
-                "WHERE message_id = ? AND seq = ?",
-                (mr, price_fen, modem, ts(now), message_id, seq),
-            )
-            self._book(message_id, seq, modem, price_fen, now)
-            left = self.one(
-                "SELECT COUNT(*) AS n FROM outbox_parts WHERE message_id = ? AND state IN ('pending', 'submitting')",
-                (message_id,),
-            )
-            if left and left["n"] == 0:
-                self.conn.execute(
-                    "UPDATE outbox SET state = 'sent', sent_at = ?, lease_owner = NULL, lease_until = NULL, "
-                    "last_error = NULL, updated_at = ? WHERE id = ?",
-                    (ts(now), ts(now), message_id),
+            submit = self._finish_submit(message_id, seq, "accepted", now, mr=mr)
+            if mr is None:
+                self.event(
+                    "outbox",
+                    message_id,
+                    "no_reference",
+                    f"part {seq}: {modem} accepted it without a message reference; its delivery report cannot be "
+                    "matched, so it stays 'sent'",
+                    f"worker:{modem}",
+                    now,
                 )
-                self.event("outbox", message_id, "sent", f"modem={modem}", f"worker:{modem}", now)
-                return True
+            return self._part_accepted(
+                message_id, seq, mr, price_fen, modem, now, submit_id=submit["id"] if submit else None,
+                resend=bool(submit and submit["resend"]),
+            )
+
+    def _part_accepted(
+        self: Store,
+        message_id: int,
+        seq: int,
+        mr: int | None,
+        price_fen: int,
+        modem: str,
+        now: datetime,
+        *,
+        submit_id: int | None,
+        resend: bool,
+    ) -> bool:
+        self.conn.execute(
+            "UPDATE outbox_parts SET state = 'sent', mr = ?, mr_unknown = ?, price_fen = ?, modem = ?, sent_at = ? "
+            "WHERE message_id = ? AND seq = ? AND state IN ('pending', 'submitting')",
+            (mr, int(mr is None), price_fen, modem, ts(now), message_id, seq),
+        )
+        self._book(message_id, seq, modem, price_fen, now, submit_id=submit_id, resend=resend)
+        left = self.one(
+            "SELECT COUNT(*) AS n FROM outbox_parts WHERE message_id = ? AND state IN ('pending', 'submitting')",
+            (message_id,),
+        )
+        msg = self.one("SELECT state FROM outbox WHERE id = ?", (message_id,))
+        if left and left["n"] == 0 and msg and msg["state"] not in ("sent", "delivered"):
+            self.conn.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, lease_owner = NULL, lease_until = NULL, "
+                "retry_at = NULL, last_error = NULL, finished_at = NULL, updated_at = ? WHERE id = ?",
+                (ts(now), ts(now), message_id),
+            )
+            self.event("outbox", message_id, "sent", f"modem={modem}", f"worker:{modem}", now)
+            return True
         return False
 
-    def _book(self: Store, message_id: int, seq: int, modem: str, price_fen: int, now: datetime) -> None:
-        """One ledger row per segment sent: price, campaign, paying org unit, account, modem, month."""
+    def _book(
+        self: Store,
+        message_id: int,
+        seq: int,
+        modem: str,
+        price_fen: int,
+        now: datetime,
+        *,
+        submit_id: int | None = None,
+        resend: bool = False,
+    ) -> None:
+        """One ledger row per accepted submit: price, campaign, paying org unit, account, modem, month."""
         row = self.one(
             """SELECT o.campaign_id, c.owner_org, o.account, u.path AS member_org FROM outbox o
                LEFT JOIN campaigns c ON c.id = o.campaign_id LEFT JOIN members m ON m.id = o.member_id
@@ -271,7 +375,7 @@ class OutboxVerbs:
         local = now.astimezone(LOCAL)
         self.conn.execute(
             "INSERT OR IGNORE INTO ledger (message_id, seq, campaign_id, org, account, modem, price_fen, sent_at, "
-            "month, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "month, day, resend, submit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 seq,
@@ -283,6 +387,8 @@ class OutboxVerbs:
                 ts(now),
                 local.strftime("%Y-%m"),
                 local.strftime("%Y-%m-%d"),
+                int(resend),
+                submit_id,
             ),
         )
 
@@ -296,52 +402,151 @@ class OutboxVerbs:
         backoff_s: int,
         modem: str,
         now: datetime | None = None,
+        refused: bool = True,
+        cause: str = "timeout",
+        grace_s: float | None = None,
     ) -> str:
-        """A submit failed: retry later (with backoff) or fail for good. Returns the new state."""
+        """A submit failed. Returns the message's new state.
+
+        - maybe_sent (no answer after the PDU was written): the submit is in doubt; the part waits
+          grace_s for a late answer, then is resent once; a second doubt fails the message.
+        - refused (the network said no): counts as an attempt; permanent or max_attempts fail it.
+        - neither (nothing reached the modem): back to the queue after backoff_s, no attempt used.
+        """
         now = now or utcnow()
         with self.tx():
+            seqs = [
+                p["seq"]
+                for p in self.rows(
+                    "SELECT seq FROM outbox_parts WHERE message_id = ? AND state = 'submitting'", (message_id,)
+                )
+            ]
             if maybe_sent:
-                self._flag_in_flight(message_id, f"no answer to AT+CMGS on {modem} ({error})", modem, now)
+                return self._in_doubt(message_id, seqs, error, modem, cause, now, grace_s or backoff_s)
+            for seq in seqs:
+                self._finish_submit(message_id, seq, "refused" if refused else "not_sent", now, cause=error, mr=None)
             self.conn.execute(
                 "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
             )
+            if refused:
+                self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (message_id,))
             msg = self.one("SELECT attempts, max_attempts FROM outbox WHERE id = ?", (message_id,))
             assert msg is not None
-            if permanent or msg["attempts"] >= msg["max_attempts"]:
-                state, extra = "failed", {"finished_at": ts(now)}
-                why = "permanent error" if permanent else f"{msg['attempts']} attempts"
-                self.event("outbox", message_id, "failed", f"{why}: {error}", f"worker:{modem}", now)
-            else:
-                delay = backoff_s * 2 ** max(0, msg["attempts"] - 1)
-                state, extra = "queued", {"retry_at": ts(now + timedelta(seconds=delay))}
-                self.event("outbox", message_id, "retry", f"in {delay}s: {error}", f"worker:{modem}", now)
-            self.db["outbox"].update(
-                message_id,
-                {
-                    "state": state,
-                    "last_error": error,
-                    "lease_owner": None,
-                    "lease_until": None,
-                    "updated_at": ts(now),
-                    **extra,
-                },
+            if refused and (permanent or msg["attempts"] >= msg["max_attempts"]):
+                why = "permanent error" if permanent else f"{msg['attempts']} refusals"
+                return self._settle_failed(message_id, f"{why}: {error}", error, modem, now)
+            delay = backoff_s * 2 ** max(0, msg["attempts"] - 1) if refused else backoff_s
+            return self._requeue(message_id, error, modem, now, delay)
+
+    def _in_doubt(
+        self: Store, message_id: int, seqs: list[int], error: str, modem: str, cause: str, now: datetime, grace_s: float
+    ) -> str:
+        for seq in seqs:
+            self._finish_submit(message_id, seq, "in_doubt", now, cause=cause, mr=None)
+        self.conn.execute(
+            "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
+        )
+        which = ", ".join(str(s) for s in seqs) or "?"
+        self.event(
+            "outbox",
+            message_id,
+            "in_doubt",
+            f"part {which}: no answer from {modem} ({error}); the network may have it",
+            f"worker:{modem}",
+            now,
+        )
+        for seq in seqs:
+            n = self.one(
+                "SELECT COUNT(*) AS n FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_doubt' "
+                "AND cause <> 'restart'",
+                (message_id, seq),
             )
-        return state
+            if n and n["n"] >= 2:
+                reason = (
+                    f"part {seq}: no answer to two submits; it may have reached the member, so it is not sent a "
+                    "third time (`smsd outbox retry` sends it again)"
+                )
+                self.conn.execute("UPDATE outbox SET possible_duplicate = 1 WHERE id = ?", (message_id,))
+                return self._settle_failed(message_id, reason, reason, modem, now)
+        return self._requeue(message_id, f"no answer from {modem}: waiting for a late answer", modem, now, grace_s)
+
+    def _requeue(self: Store, message_id: int, error: str, modem: str, now: datetime, delay: float) -> str:
+        self.conn.execute(
+            "UPDATE outbox SET state = 'queued', last_error = ?, lease_owner = NULL, lease_until = NULL, "
+            "retry_at = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sending')",
+            (error, ts(now + timedelta(seconds=delay)), ts(now), message_id),
+        )
+        self.event("outbox", message_id, "retry", f"in {delay:g}s: {error}", f"worker:{modem}", now)
+        return "queued"
+
+    def _settle_failed(self: Store, message_id: int, why: str, error: str, modem: str, now: datetime) -> str:
+        self.conn.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?, lease_owner = NULL, lease_until = NULL, "
+            "finished_at = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sending')",
+            (error, ts(now), ts(now), message_id),
+        )
+        self.event("outbox", message_id, "failed", why, f"worker:{modem}", now)
+        return "failed"
 
     def release(self: Store, message_id: int, reason: str, actor: str = "daemon", now: datetime | None = None) -> None:
-        """Give a claimed message back to the queue without charging an attempt."""
+        """Give a claimed message back to the queue (nothing of it was written to the modem)."""
         now = now or utcnow()
         with self.tx():
             self.conn.execute(
-                "UPDATE outbox SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL, "
+                "UPDATE outbox SET state = 'queued', lease_owner = NULL, "
                 "lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'sending'",
                 (ts(now), message_id),
             )
             # only called before anything was written to the modem: a part marked at claim goes back unflagged
+            for p in self.rows(
+                "SELECT seq FROM outbox_parts WHERE message_id = ? AND state = 'submitting'", (message_id,)
+            ):
+                self._finish_submit(message_id, p["seq"], "not_sent", now, cause=reason, mr=None)
             self.conn.execute(
                 "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
             )
             self.event("outbox", message_id, "released", reason, actor, now)
+
+    def late_answer(self: Store, modem: str, mr: int | None, price_fen: int, now: datetime | None = None) -> int | None:
+        """A +CMGS that came after its submit timed out: the oldest submit in doubt on this modem
+        was accepted. It is recorded and billed; a part not yet resent is sent. Returns the message id."""
+        now = now or utcnow()
+        with self.tx():
+            row = self.one(
+                "SELECT * FROM submits WHERE modem = ? AND state = 'in_doubt' AND cause <> 'restart' "
+                "AND started_at >= ? ORDER BY id LIMIT 1",
+                (modem, ts(now - timedelta(days=1))),
+            )
+            if row is None:
+                return None
+            self._settle_doubt(row, mr, price_fen, now, "a late answer")
+            return int(row["message_id"])
+
+    def _settle_doubt(self: Store, submit: dict[str, Any], mr: int | None, price_fen: int, now: datetime, how: str) -> None:
+        mid, seq, modem = submit["message_id"], submit["seq"], submit["modem"]
+        self.conn.execute(
+            "UPDATE submits SET state = 'accepted', mr = ?, finished_at = ? WHERE id = ?", (mr, ts(now), submit["id"])
+        )
+        others = self.one(
+            "SELECT COUNT(*) AS n FROM submits WHERE message_id = ? AND seq = ? AND id <> ? "
+            "AND state IN ('in_flight', 'accepted')",
+            (mid, seq, submit["id"]),
+        )
+        also_resent = bool(others and others["n"])
+        resend = bool(submit["resend"])  # the ledger flags the copies, not the first submit
+        self.event(
+            "outbox",
+            mid,
+            "in_doubt_settled",
+            f"part {seq}: {how} shows {modem} sent it (mr={mr})" + ("; it was also sent again" if also_resent else ""),
+            f"worker:{modem}",
+            now,
+        )
+        part = self.one("SELECT state FROM outbox_parts WHERE message_id = ? AND seq = ?", (mid, seq))
+        if part and part["state"] == "pending":
+            self._part_accepted(mid, seq, mr, price_fen, modem, now, submit_id=submit["id"], resend=resend)
+        else:
+            self._book(mid, seq, modem, price_fen, now, submit_id=submit["id"], resend=resend)
 
     def _flag_in_flight(self: Store, message_id: int, why: str, actor: str, now: datetime) -> None:
         parts = self.rows(
@@ -359,6 +564,8 @@ class OutboxVerbs:
             actor,
             now,
         )
+        for p in parts:
+            self._finish_submit(message_id, p["seq"], "in_doubt", now, cause="restart", mr=None)
 
     # ------------------------------------------------------------ recovery and housekeeping
 
@@ -480,8 +687,12 @@ class OutboxVerbs:
         *,
         window_days: int = 3,
         now: datetime | None = None,
+        price_fen: int | None = None,
     ) -> tuple[int, int] | None:
-        """Match a status report to the newest sent part with (modem, TP-MR, recipient)."""
+        """Match a status report to the newest sent part with (modem, TP-MR, recipient).
+
+        A report that matches no part but the recipient of a submit in doubt on this modem is the
+        network saying it had that submit: it is settled as accepted (and billed at price_fen)."""
         now = now or utcnow()
         with self.tx():
             cands = self.rows(
@@ -492,6 +703,8 @@ class OutboxVerbs:
             )
             digits = recipient.lstrip("+")[-11:]
             match = next((c for c in cands if c["to_number"].lstrip("+")[-11:] == digits), None)
+            if match is None and price_fen is not None:
+                match = self._report_settles_doubt(modem, mr, digits, price_fen, now, window_days)
             self.conn.execute(
                 "INSERT INTO status_reports (modem, mr, recipient, status, outcome, discharge, received_at, "
                 "message_id, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -516,6 +729,24 @@ class OutboxVerbs:
             )
             self._settle(mid, now, modem)
         return mid, seq
+
+    def _report_settles_doubt(
+        self: Store, modem: str, mr: int, digits: str, price_fen: int, now: datetime, window_days: int
+    ) -> dict[str, Any] | None:
+        doubts = self.rows(
+            """SELECT s.*, o.to_number FROM submits s JOIN outbox o ON o.id = s.message_id
+               WHERE s.modem = ? AND s.state = 'in_doubt' AND s.started_at >= ? ORDER BY s.id DESC LIMIT 20""",
+            (modem, ts(now - timedelta(days=window_days))),
+        )
+        submit = next((d for d in doubts if d["to_number"].lstrip("+")[-11:] == digits), None)
+        if submit is None:
+            return None
+        self._settle_doubt(submit, mr, price_fen, now, "a delivery report")
+        part = self.one(
+            "SELECT message_id, seq FROM outbox_parts WHERE message_id = ? AND seq = ? AND mr = ? AND modem = ?",
+            (submit["message_id"], submit["seq"], mr, modem),
+        )
+        return part
 
     def _settle(self: Store, message_id: int, now: datetime, modem: str) -> None:
         states = [p["state"] for p in self.parts(message_id)]

@@ -377,3 +377,43 @@ def m006_webhooks(db: Database) -> None:
         CREATE INDEX webhook_due ON webhook_deliveries (state, next_attempt_at);
         """
     )
+
+
+@migrations()
+def m007_submits(db: Database) -> None:
+    """Every AT+CMGS (or other transport submit) is a row: in flight, accepted, refused or in doubt.
+
+    The ledger books each accepted submit (a resend the carrier accepted is billed too), a late
+    answer or a status report can settle a submit that was in doubt, and `attempts` counts only
+    the network's refusals: crash and timeout resends are counted apart in `resends`.
+    """
+    db.executescript(
+        """
+        CREATE TABLE submits (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES outbox (id),
+            seq INTEGER NOT NULL,
+            modem TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'in_flight' CHECK (state IN
+                ('in_flight', 'accepted', 'refused', 'in_doubt', 'not_sent')),
+            cause TEXT,
+            resend INTEGER NOT NULL DEFAULT 0,
+            mr INTEGER,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX submits_part ON submits (message_id, seq);
+        CREATE INDEX submits_doubt ON submits (modem, state) WHERE state IN ('in_flight', 'in_doubt');
+        ALTER TABLE outbox ADD COLUMN resends INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE ledger ADD COLUMN resend INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE ledger ADD COLUMN submit_id INTEGER;
+        ALTER TABLE outbox_parts ADD COLUMN mr_unknown INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE daemon_threads (
+            name TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            crashes INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
