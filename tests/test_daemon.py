@@ -118,6 +118,11 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
             timeout=120,
             interval=0.2,
         )
+        # Every accepted submit asked for a status report: once all are in, every submit a crash
+        # left in doubt is settled, and the ledger must hold exactly what the SIMs paid for.
+        wait_for(lambda: store.one("SELECT COUNT(*) AS n FROM status_reports")["n"] >= submits(emu), timeout=60)
+        ledger = store.one("SELECT COUNT(*) AS n FROM ledger")["n"]
+        assert ledger == submits(emu), f"ledger {ledger} rows, the emulators accepted {submits(emu)} submits"
         assert d.terminate() == 0
         assert store.integrity_ok()
         rows = {r["id"]: r for r in store.messages(limit=100000)}
@@ -128,6 +133,7 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
     for mid, (to, _text) in expected.items():
         row = rows[mid]
         assert row["state"] in ("sent", "delivered"), (mid, row["state"], row["last_error"])
+        assert row["attempts"] == 0, f"message {mid}: crash resends counted as refusals"
         parts = [c for (t, body, part), c in counts.items() if t == to]
         assert parts and all(c >= 1 for c in parts), f"message {mid} never reached the network"
         if any(c > 1 for c in parts):
