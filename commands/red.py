@@ -12,8 +12,9 @@ def handle(ctx: Context) -> Reply:
     campaign = ctx.store.current_red()
     if campaign is None:
         raise CommandError("reply_red_none")
-    # The member's own words, as typed (after the keyword), not the case-folded form.
-    text = re.sub(r"^\s*(hdz|红段子)[\s,，:：;；]*", "", ctx.raw.strip(), flags=re.IGNORECASE).strip()
+    # The member's own words, as typed, not the case-folded form; the parser removed the keyword
+    # (any alias, any width) and the separators after it.
+    text = ctx.raw_argument.strip()
     if not text:
         raise CommandError("reply_red_empty")
     if len(text) > campaign["max_length"]:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 APOLOGY = "抱歉，系统暂时无法处理您的短信，请稍后再试。"
 FEEDBACK_COMMANDS = {"feedback"}
+PING_PONG_S = 60  # an answer this soon after our SMS, to text no command accepts, may be a machine's
 
 
 class Dispatcher:
@@ -96,17 +97,19 @@ class Dispatcher:
             return done("ignored")
         if sender is None:  # 10086, 106..., CMCC: never answer a machine
             return done("service")
-        if self.store.is_flagged(sender):
-            return done("flagged")
-        repeats = self.store.same_text_since(row["sender"], parsed.normalized, now - timedelta(hours=1)) + 1
-        if repeats > self.cfg.commands.loop_limit:
-            self.store.flag_number(sender, f"the same text {repeats} times in an hour", now)
-            self.store.event(
-                "number", sender[-4:], "flagged", f"loop: {parsed.normalized[:30]!r} x{repeats}", "dispatcher", now
-            )
-            log.warning("dispatch.loop_flagged from=%s repeats=%s", phone.shown(sender), repeats)
-            return done("flagged")
         command, ctx = self._resolve(parsed, row, sender, member, now)
+        is_command = command is not None and (member is not None or command.strangers)
+        flagged = self.store.is_flagged(sender)
+        if not is_command:
+            # Only text that no command accepts can be a machine's: a vote or a receipt never silences anyone.
+            if flagged:
+                return done("flagged")
+            reason = self._machine_like(row["sender"], sender, parsed, now)
+            if reason:
+                self.store.flag_number(sender, reason, now)
+                self.store.event("number", sender[-4:], "flagged", f"loop: {reason}", "dispatcher", now)
+                log.warning("dispatch.loop_flagged from=%s reason=%s", phone.shown(sender), reason)
+                return done("flagged")
         if command is None:
             if member is None:
                 return done("stranger")
@@ -118,15 +121,41 @@ class Dispatcher:
             reply = command.handler(ctx)
         except CommandError as refusal:
             reply = refusal.reply
-        if member is not None or self.cfg.commands.answer_strangers:
+        if flagged:  # counted, but a flagged number (an auto-responder) is never answered
+            self.store.event("inbox", row["id"], "reply_suppressed", "the number is flagged", "dispatcher", now)
+        elif member is not None or self.cfg.commands.answer_strangers:
             self._reply(row["id"], sender, reply, now)
         return done("feedback" if command.name in FEEDBACK_COMMANDS else "command", command.name)
+
+    def _machine_like(self, raw_sender: str, sender: str, parsed: Parsed, now: datetime) -> str | None:
+        """Why this sender looks like an auto-responder, or None: the same unaccepted text more than
+        loop_limit times an hour, or more than loop_limit unaccepted texts an hour each arriving
+        within PING_PONG_S of an SMS of ours (a ping-pong, whatever its text)."""
+        limit = self.cfg.commands.loop_limit
+        hour_ago = now - timedelta(hours=1)
+        repeats = self.store.same_text_since(raw_sender, parsed.normalized, hour_ago) + 1
+        if repeats > limit:
+            return f"the same text {repeats} times in an hour"
+        if self.store.ours_since(sender, now - timedelta(seconds=PING_PONG_S)):
+            quick = self.store.quick_answers(raw_sender, sender, hour_ago, PING_PONG_S) + 1
+            if quick > limit:
+                return f"answered our SMS within {PING_PONG_S} s {quick} times in an hour"
+        return None
 
     def _resolve(
         self, parsed: Parsed, row: dict[str, Any], sender: str, member: dict[str, Any] | None, now: datetime
     ) -> tuple[Command | None, Context]:
         ctx = Context(
-            self.store, self.cfg, now, row["id"], sender, member, parsed.keyword, parsed.argument, row["text"]
+            self.store,
+            self.cfg,
+            now,
+            row["id"],
+            sender,
+            member,
+            parsed.keyword,
+            parsed.argument,
+            row["text"],
+            parsed.raw_argument,
         )
         command = self.registry.lookup(parsed.keyword) if parsed.keyword else None
         number = parsed.bare_number

@@ -38,9 +38,11 @@ PUNCT = str.maketrans(
         "·": ".",
     }
 )
-SEPARATORS = " ,;:.-~=+"
+SEPARATORS = " ,;:.-~=+#*/\\|_"
+BRACKETS = "[]()<>\"'"  # 【TP 2】 as some phone apps wrap a reply, quotes around a whole text
 CJK = re.compile(r"^[\u4e00-\u9fff]+")
 LATIN = re.compile(r"^[a-z]+|^\?")
+SPELLED = re.compile(r"^(?:[a-z] )+[a-z](?![a-z])")  # "t p 2": a keyword typed with spaces between letters
 
 
 def normalise(text: str) -> str:
@@ -51,8 +53,9 @@ def normalise(text: str) -> str:
 @dataclass(frozen=True)
 class Parsed:
     keyword: str  # '' when no keyword was recognised
-    argument: str  # the rest, separators stripped
+    argument: str  # the rest, separators stripped (normalised)
     normalized: str
+    raw_argument: str = ""  # the rest as the member typed it (width and case kept), keyword removed
 
     @property
     def bare_number(self) -> int | None:
@@ -61,17 +64,51 @@ class Parsed:
         return int(m.group(1)) if m else None
 
 
+def _unwrap(t: str) -> str:
+    """Strip brackets or quotes that wrap the whole text, or lead it: 【TP 2】, "QR"."""
+    return t.strip(BRACKETS + " ").strip()
+
+
 def parse(text: str, known: Callable[[str], bool]) -> Parsed:
-    """Find the keyword by dictionary lookup: the leading Latin word, or the longest known
-    Chinese prefix (Chinese needs no separator: 投票2, 红段子春风十里)."""
-    t = normalise(text)
+    """Find the keyword by dictionary lookup: the leading Latin word (also spelled with spaces,
+    "T P 2"), or the longest known Chinese prefix (Chinese needs no separator: 投票2, 红段子春风十里).
+
+    A one-letter keyword counts only when it is the whole message: 'T' may unsubscribe (when
+    configured), 'T P 2' and 'T 2' never do."""
+    whole = normalise(text)
+    t = _unwrap(whole)
+    candidates: list[tuple[str, int]] = []
+    m = SPELLED.match(t)
+    if m:
+        candidates.append((m.group(0).replace(" ", ""), m.end()))
     m = LATIN.match(t)
-    if m and known(m.group(0)):
-        return Parsed(m.group(0), t[m.end() :].lstrip(SEPARATORS).strip(), t)
+    if m:
+        candidates.append((m.group(0), m.end()))
     m = CJK.match(t)
     if m:
         run = m.group(0)
-        for length in range(min(len(run), 6), 0, -1):
-            if known(run[:length]):
-                return Parsed(run[:length], t[length:].lstrip(SEPARATORS).strip(), t)
-    return Parsed("", t, t)
+        candidates += [(run[:n], n) for n in range(min(len(run), 6), 0, -1)]
+    for keyword, end in candidates:
+        if not known(keyword):
+            continue
+        rest = t[end:].lstrip(SEPARATORS).strip()
+        if len(keyword) == 1 and keyword.isascii() and keyword != "?" and rest:
+            continue
+        return Parsed(keyword, rest, whole, _raw_rest(text, t[:end]))
+    return Parsed("", t, whole, _unwrap(text.strip()))
+
+
+def _raw_rest(raw: str, consumed: str) -> str:
+    """The member's own text after the keyword: walk the raw text until its normalised form
+    covers what the parser consumed, then skip separators and a closing bracket."""
+    target = consumed.replace(" ", "")
+    seen, i = "", 0
+    while i < len(raw) and len(seen) < len(target):
+        seen += normalise(raw[i]).replace(" ", "") if normalise(raw[i]) not in BRACKETS else ""
+        i += 1
+    while i < len(raw) and (not normalise(raw[i]) or normalise(raw[i]) in SEPARATORS + BRACKETS):
+        i += 1
+    rest = raw[i:].rstrip()
+    while rest and normalise(rest[-1]) in BRACKETS and rest.count(rest[-1]) == 1:
+        rest = rest[:-1].rstrip()
+    return rest

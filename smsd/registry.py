@@ -44,6 +44,7 @@ class Context:
     keyword: str
     argument: str
     raw: str
+    raw_argument: str = ""  # the argument as typed (keyword and separators removed by the parser)
 
 
 Handler = Callable[[Context], Reply | None]

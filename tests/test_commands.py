@@ -346,3 +346,89 @@ def test_dispatcher_never_raises_on_random_text(tmp_path_factory, text):
         )
         d.run_once()
         assert store.inbox(1)[0]["state"] in ("handled", "error")
+
+
+# ------------------------------------------------------------------ issue 12: never silenced, never misunderstood
+
+
+def test_a_member_confirming_six_notices_then_voting_is_never_silenced(world):
+    """Six receipts (收到) and a vote: all counted and answered; valid commands never flag anyone."""
+    store, cfg, clock, d = world
+    for i in range(6):
+        clock.now = NOW + timedelta(minutes=20 * i)
+        cid = _confirm_campaign(store, cfg, {A})
+        Conversation(store, d).run(f"""
+            {A} > 收到
+            {A} < 回执已收到
+        """)
+        assert len(store.receipts(cid)["confirmed"]) == 1
+    clock.now = NOW + timedelta(minutes=105)
+    poll_for(store, [A])
+    Conversation(store, d).run(f"""
+        {A} > TP 1
+        {A} < 投票成功：您选择了1.赞成
+    """)
+    assert not store.is_flagged(A)
+
+
+def test_an_auto_responder_whose_text_changes_is_stopped_within_the_loop_limit(world):
+    store, cfg, clock, d = world
+    store.enqueue(A, "请于周五参加支部书记会议。", now=clock.now)
+    script = "".join(f"{A} > 【自动回复{i}】我正在开会，稍后联系您\n{A} < 您的意见已收到\n" for i in range(3))
+    Conversation(store, d).run(script + f"{A} > 【自动回复9】我正在开会，稍后联系您\n{A} <\n")
+    assert store.is_flagged(A)
+    Conversation(store, d).run(f"{A} > 【自动回复10】我正在开会\n{A} <\n")
+
+
+def test_a_flagged_number_still_has_its_commands_counted(world):
+    store, _, _, d = world
+    poll_for(store, [A])
+    store.flag_number(A, "test", NOW)
+    Conversation(store, d).run(f"""
+        {A} > TP 2
+        {A} <
+    """)
+    assert store.one("SELECT option FROM votes")["option"] == 2
+
+
+@pytest.mark.parametrize("text", ["T", "t", "T P 2", "Ｔ　Ｐ　２", "T 2", "TP2"])
+def test_one_letter_never_unsubscribes_and_spelled_tp_is_a_vote(world, text):
+    store, _, _, d = world
+    poll_for(store, [A])
+    Conversation(store, d).member_says(A, text)
+    assert not store.is_opted_out(A)
+    vote = store.one("SELECT option FROM votes")
+    assert (vote is not None) == ("p" in text.lower() or "Ｐ" in text)
+
+
+def test_t_alone_unsubscribes_only_when_configured(tmp_path):
+    cfg_path = write_config(tmp_path, {"m1": "emulator"})
+    cfg_path.write_text(cfg_path.read_text() + '\n[commands.aliases]\nunsubscribe = ["T"]\n')
+    cfg = config.load(cfg_path)
+    with Store(cfg.database) as store:
+        store.upsert_members([MemberRow(2, "张三", A, "大渡口区", [], None)])
+        d = Dispatcher(store, cfg, clock=Clock())
+        Conversation(store, d).member_says(A, "T 2")
+        assert not store.is_opted_out(A)
+        Conversation(store, d).member_says(A, "T")
+        assert store.is_opted_out(A)
+
+
+@pytest.mark.parametrize("text", ["【TP 2】", "TP#2", "tp*2", "[tp 2]", "“TP 2”", "投票：2"])
+def test_how_members_really_type_a_vote(world, text):
+    store, _, _, d = world
+    poll_for(store, [A])
+    Conversation(store, d).run(f"""
+        {A} > {text}
+        {A} < 投票成功：您选择了2.反对
+    """)
+
+
+@pytest.mark.parametrize("text", ["ＨＤＺ　春风十里", "hdz：春风十里", "红段子 春风十里", "【HDZ 春风十里】", "红段子春风十里"])
+def test_red_message_keyword_is_stripped_for_every_form_and_alias(world, text):
+    store, _, _, d = world
+    store.open_red("建党节红段子征集", 30, "test")
+    Conversation(store, d).member_says(A, text)
+    Conversation(store, d).member_says(B, "HDZ 春风十里")  # the same words: a duplicate whatever the keyword
+    subs = store.rows("SELECT text FROM red_submissions")
+    assert [s["text"] for s in subs] == ["春风十里"]

@@ -55,6 +55,25 @@ class InteractionVerbs:
         )
         return int(row["n"]) if row else 0
 
+    def ours_since(self: Store, phone: str, since: datetime) -> bool:
+        """Did smsd queue an SMS to this number since a time?"""
+        return (
+            self.one("SELECT 1 AS x FROM outbox WHERE to_number = ? AND created_at >= ? LIMIT 1", (phone, ts(since)))
+            is not None
+        )
+
+    def quick_answers(self: Store, raw_sender: str, phone: str, since: datetime, within_s: int) -> int:
+        """Texts no command accepted from this sender since a time, each arriving within within_s
+        seconds after smsd queued an SMS to it (the shape of an auto-responder ping-pong)."""
+        row = self.one(
+            """SELECT COUNT(*) AS n FROM inbox i
+               WHERE i.sender = ? AND i.received_at >= ? AND i.command IS NULL AND i.kind IN ('feedback', 'stranger')
+                 AND EXISTS (SELECT 1 FROM outbox o WHERE o.to_number = ? AND o.created_at <= i.received_at
+                             AND o.created_at >= strftime('%Y-%m-%dT%H:%M:%fZ', i.received_at, ?))""",
+            (raw_sender, ts(since), phone, f"-{int(within_s)} seconds"),
+        )
+        return int(row["n"]) if row else 0
+
     def flag_number(self: Store, phone: str, reason: str, now: datetime) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO flagged_numbers (phone, reason, flagged_at) VALUES (?, ?, ?)",
