@@ -2,6 +2,11 @@
 
 The dedup key ``anniversary:<member>:<year>`` makes a double fire, a restart, a catch-up
 after a missed morning and a clock change all harmless: the second enqueue finds the first.
+
+A catch-up that runs in the evening's quiet hours (a box switched on at 22:00) does not queue
+greetings that quiet hours would hold until they expire at midnight: they are sent when the
+quiet hours end, the next morning, with ${day} = 昨天 instead of 今天, and expire at the end
+of that day. A greeting that still expires unsent is counted in `smsd status`.
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
     tz = cfg.pacing(cfg.modems[0]).tz
     local = now.astimezone(tz)
     template = tpl.load(cfg.templates_dir, cfg.anniversary.template)
-    end_of_day = datetime.combine(local.date() + timedelta(days=1), time(0), tz)
+    send_at = cfg.pacing(cfg.modems[0]).quiet_ends(now).astimezone(tz)
+    late = send_at.date() != local.date()  # the evening's quiet hours: the next morning, "yesterday"
+    end_of_day = datetime.combine(send_at.date() + timedelta(days=1), time(0), tz)
     items = []
     for md in due_month_days(local):
         for m in store.anniversaries(md):
-            values = member_variables(m, now)
+            values = {**member_variables(m, now), "day": "昨天" if late else "今天"}
             if values.get("years", 0) < 1:
                 continue
             try:
@@ -55,6 +62,7 @@ def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
                         "account": "anniversary",
                         "priority": cfg.sending.default_priority,
                         "expires_at": end_of_day,
+                        "not_before": send_at if late else None,
                         "srr": cfg.sending.status_reports,
                         "max_attempts": cfg.sending.max_attempts,
                     },

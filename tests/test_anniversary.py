@@ -79,3 +79,25 @@ def test_leap_day_members_are_greeted_on_the_28th(env):
 def test_a_missed_morning_is_noticed(env):
     assert anniversary.missed_today(env, datetime(2026, 7, 1, 9, 0, tzinfo=CST))
     assert not anniversary.missed_today(env, datetime(2026, 7, 1, 8, 0, tzinfo=CST))
+
+
+def test_an_evening_catch_up_sends_next_morning_saying_yesterday_and_never_expires_unsent(env):
+    """Issue 12 item 10: a box switched on at 22:00 on the day; quiet hours 21:00-08:00."""
+    from smsd.pacing import Pacing
+
+    import dataclasses
+
+    env = dataclasses.replace(env, sending=dataclasses.replace(env.sending, quiet_hours="21:00-08:00"))
+    evening = datetime(2026, 7, 1, 22, 0, tzinfo=CST)
+    with Store(env.database) as s:
+        assert anniversary.queue_due(s, env, evening) == 2
+        rows = s.rows("SELECT not_before, expires_at, text FROM outbox WHERE account = 'anniversary'")
+        assert {r["not_before"] for r in rows} == {"2026-07-02T00:00:00.000Z"}  # 08:00 the next morning
+        assert {r["expires_at"] for r in rows} == {"2026-07-02T16:00:00.000Z"}  # the end of that day
+        assert all("昨天是您入党" in r["text"] for r in rows)
+        pacing = env.pacing(env.modems[0])
+        assert isinstance(pacing, Pacing)
+        midnight = datetime(2026, 7, 2, 0, 0, 1, tzinfo=CST)
+        assert s.expire_due(midnight) == 0  # today's midnight no longer takes them
+        morning = datetime(2026, 7, 2, 8, 0, 1, tzinfo=CST)
+        assert s.claim_next("m1", now=morning, pacing=pacing) is not None

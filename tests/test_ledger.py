@@ -197,3 +197,46 @@ def test_archive_and_delivery_reports(office):
         {"key": "m1", "messages": 1, "sent": 0, "delivered": 1, "failed": 0, "pending": 0, "dropped": 0}
     ]
     assert "use YYYY-MM-DD" in cli(config_path, "report", "cost", "--from", "11/01").stderr
+
+
+def test_two_concurrent_broadcasts_cannot_both_pass_one_budget(office):
+    """Issue 12 item 5: the budget check and the campaign are one transaction."""
+    import threading
+
+    from smsd.errors import InputError
+
+    _, _, cfg = office
+    month = datetime.now(CST).strftime("%Y-%m")
+    with Store(cfg.database) as store:
+        plan = broadcast.plan(store, cfg, orgs=("大渡口区/八桥镇",), text="年终总结会议通知")
+        store.set_budget("大渡口区/八桥镇", month, plan.cost_fen * 3 // 2, "test")  # room for one, not two
+    first_checking, second_started = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def first_check(s):
+        first_checking.set()
+        second_started.wait(5)  # the second broadcast is on its way while the first is being checked
+        return broadcast.check_budget(s, plan, None)
+
+    def run(name, check):
+        try:
+            with Store(cfg.database) as s:
+                if name == "second":
+                    first_checking.wait(5)
+                    second_started.set()
+                outcome[name] = s.create_campaign(plan, name=name, budget_check=check)
+        except InputError as exc:
+            outcome[name] = exc
+
+    threads = [
+        threading.Thread(target=run, args=("first", first_check)),
+        threading.Thread(target=run, args=("second", lambda s: broadcast.check_budget(s, plan, None))),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert isinstance(outcome["first"], int)
+    assert isinstance(outcome["second"], InputError) and "budget of 大渡口区/八桥镇" in str(outcome["second"])
+    with Store(cfg.database) as store:
+        assert len(store.rows("SELECT id FROM campaigns")) == 1

@@ -124,7 +124,8 @@ def broadcast(
             if not store.org_exists(owner):
                 raise InputError(f"no org unit {owner!r} for --owner")
             plan.owner_org = owner.strip("/")
-        budget_note = bc.check_budget(store, plan, over_budget) if not dry_run else None
+        if not dry_run:
+            bc.check_budget(store, plan, over_budget)  # refuse before asking for confirmation
         summary = plan.summary(unmask=unmask)
         if as_json and dry_run:
             echo_json(summary)
@@ -141,7 +142,8 @@ def broadcast(
                 abort=True,
             )
         label = name or (template or (text or ""))[:20]
-        cid = store.create_campaign(plan, name=label, budget_note=budget_note)
+        # Checked again inside the transaction that queues it: two broadcasts cannot both pass one budget.
+        cid = store.create_campaign(plan, name=label, budget_check=lambda s: bc.check_budget(s, plan, over_budget))
     if as_json:
         echo_json({"campaign": cid, **summary})
     else:

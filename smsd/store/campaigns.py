@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,10 +27,16 @@ class CampaignVerbs:
         actor: str = "cli",
         now: datetime | None = None,
         budget_note: str | None = None,
+        budget_check: Callable[[Store], str | None] | None = None,
     ) -> int:
-        """The campaign row and every message of the plan, atomically (all or nothing)."""
+        """The campaign row and every message of the plan, atomically (all or nothing).
+
+        budget_check runs inside the same write transaction: it raises to refuse, or returns the
+        note of an override; no other broadcast can be queued between the check and the insert."""
         now = now or utcnow()
         with self.tx():
+            if budget_check is not None:
+                budget_note = budget_check(self) or budget_note
             values = {
                 "name": name,
                 "template": plan.template,
