@@ -90,7 +90,10 @@ def test_send_idempotent_retry_status_batch_and_inbound_cursor(api):
     )
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     mid = first.json()["id"]
-    wait_for(lambda: c.get(f"/v1/messages/{mid}").json()["state"] in ("sent", "delivered"), timeout=20)
+    # Polled at 5/s: the client's limit is 600 requests a minute, and a 429 has no state.
+    wait_for(
+        lambda: c.get(f"/v1/messages/{mid}").json().get("state") in ("sent", "delivered"), timeout=20, interval=0.2
+    )
     view = c.get(f"/v1/messages/{mid}").json()
     assert view["cost_fen"] == 6 and view["parts"][0]["modem"] in ("m1", "m2")
     assert [r["text"] for r in sent(emu)].count("远程教育平台：课程明天开课") == 1  # the retry sent nothing
@@ -111,7 +114,7 @@ def test_send_idempotent_retry_status_batch_and_inbound_cursor(api):
     assert other.status_code == 404  # one client cannot read another's messages
     emu["m1"].deliver("+8613900000001", "家长您好，收到")
     emu["m2"].deliver("+8613900000002", "YJ 课程很好")
-    wait_for(lambda: len(c.get("/v1/inbound").json()["messages"]) == 2, timeout=20)
+    wait_for(lambda: len(c.get("/v1/inbound").json().get("messages", [])) == 2, timeout=20, interval=0.2)
     page = c.get("/v1/inbound", params={"since": 0, "limit": 1}).json()
     rest = c.get("/v1/inbound", params={"since": page["next_cursor"]}).json()
     texts = [m["text"] for m in page["messages"] + rest["messages"]]  # two modems: either may store first
@@ -336,3 +339,29 @@ def test_openapi_documents_every_route(bare_api):
         "/v1/inbound",
         "/cgi-bin/sendsms",
     } <= set(paths)
+
+
+def test_an_idempotency_key_reused_for_another_body_is_409_and_single_and_batch_keys_differ(api):
+    """Issue 12 item 11."""
+    emu, c, _, _ = api
+    first = c.post("/v1/messages", json={"to": "13800138000", "text": "第一条"}, headers={"Idempotency-Key": "k"})
+    assert first.status_code == 201
+    other = c.post("/v1/messages", json={"to": "13800138000", "text": "第二条"}, headers={"Idempotency-Key": "k"})
+    assert other.status_code == 409, other.text
+    assert "138****8000" in other.text and "new key" in other.text
+    again = c.post("/v1/messages", json={"to": "+8613800138000", "text": "第一条"}, headers={"Idempotency-Key": "k"})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    single = c.post("/v1/messages", json={"to": "13800138001", "text": "单条"}, headers={"Idempotency-Key": "x:0"})
+    batch = c.post(
+        "/v1/messages/batch",
+        json={"messages": [{"to": "13800138002", "text": "批量"}]},
+        headers={"Idempotency-Key": "x"},
+    )
+    assert single.status_code == 201 and batch.status_code == 201, batch.text
+    assert batch.json()["messages"][0]["id"] != single.json()["id"]
+    grown = c.post(
+        "/v1/messages/batch",
+        json={"messages": [{"to": "13800138002", "text": "批量"}, {"to": "13800138003", "text": "批量"}]},
+        headers={"Idempotency-Key": "x"},
+    )
+    assert grown.status_code == 409

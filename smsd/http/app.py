@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from smsd import admin
+from smsd import admin, phone
 from smsd.config import Config, HttpClient
 from smsd.errors import InputError, SmsdError
 from smsd.phone import mask
@@ -196,6 +196,25 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         with s.tx():
             s.event("http", client.name, "request", what, f"api:{client.name}")
 
+    def reused(s: Store, key: str, req: SendRequest) -> dict[str, Any] | None:
+        """The message an Idempotency-Key already made, or None; 409 when the body differs."""
+        first = s.message_by_dedup_key(key)
+        if first is None:
+            return None
+        try:
+            same = first["to_number"] == phone.normalise(req.to) and first["text"] == req.text
+        except InputError:
+            same = False
+        if not same:
+            raise ApiError(
+                409,
+                "Idempotency-Key",
+                f"this Idempotency-Key was used for another message (to {mask(first['to_number'])}, "
+                f"{len(first['text'])} characters); this request is to {mask(req.to)}, {len(req.text)} characters. "
+                "Use a new key for a new message.",
+            )
+        return first
+
     @app.post("/v1/messages", status_code=201, summary="Queue one SMS")
     def send_one(
         req: SendRequest,
@@ -204,8 +223,9 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
     ) -> Any:
         client = client_for(authorization)
         with store() as s:
-            key = f"api:{client.name}:{idempotency_key}" if idempotency_key else None
-            existed = key is not None and s.dedup_exists(key)
+            # "1:" and "n:" keep the keys of single and batch sends apart (x never meets batch x's x:0).
+            key = f"api:{client.name}:1:{idempotency_key}" if idempotency_key else None
+            existed = key is not None and reused(s, key, req) is not None
             view = queue(s, client, req, key)
             record(s, client, f"POST /v1/messages id={view['id']} to={mask(req.to)}" + (" (repeat)" if existed else ""))
         notify()
@@ -224,11 +244,20 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
                     admin.check_send(cfg, m.to, m.text, m.at, m.priority)
                 except InputError as exc:
                     raise ApiError(422, f"messages.{i}.{_field_of(str(exc))}", str(exc)) from None
+            keys = [f"api:{client.name}:n:{idempotency_key}:{i}" for i in range(len(req.messages))]
+            if idempotency_key:
+                found = [reused(s, k, m) is not None for k, m in zip(keys, req.messages, strict=True)]
+                extra = s.message_by_dedup_key(f"api:{client.name}:n:{idempotency_key}:{len(req.messages)}")
+                if any(found) and (not all(found) or extra is not None):
+                    raise ApiError(
+                        409,
+                        "Idempotency-Key",
+                        "this Idempotency-Key was used for a batch of another size; use a new key for a new batch",
+                    )
             ids = []
             with s.tx():
                 for i, m in enumerate(req.messages):
-                    key = f"api:{client.name}:{idempotency_key}:{i}" if idempotency_key else None
-                    ids.append(enqueue(s, client, m, key))
+                    ids.append(enqueue(s, client, m, keys[i] if idempotency_key else None))
                 s.event("http", client.name, "request", f"POST /v1/messages/batch n={len(ids)}", f"api:{client.name}")
             views = [message_view(s, i) for i in ids]
         notify()

@@ -633,6 +633,9 @@ class OutboxVerbs:
             return self.rows("SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
         return self.rows("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
 
+    def message_by_dedup_key(self: Store, key: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM outbox WHERE dedup_key = ?", (key,))
+
     def dedup_exists(self: Store, key: str) -> bool:
         return self.one("SELECT 1 AS x FROM outbox WHERE dedup_key = ?", (key,)) is not None
 
