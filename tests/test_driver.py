@@ -280,6 +280,9 @@ def test_modem_restart_is_noticed_and_reinitialised(make_emulator, driver_for):
     d, rec = driver_for(emu)
     d.connect()
     emu["m1"].fault("unplug")
+    # Wait until the driver noticed the unplug: on a busy machine its reader may not have seen the
+    # EIO yet, and ensure_connected() would then report the old, dead channel as ready.
+    wait_for(lambda: not d.ready, timeout=10)
     emu["m1"].fault("replug")
     wait_for(lambda: d.ensure_connected() and d.ready, timeout=10)
     emu["m1"].deliver("+8613800000001", "after restart")

@@ -58,6 +58,33 @@ def queue(store, n, tag):
     return [store.enqueue(f"+86137{i:08d}", f"{tag} {i}") for i in range(n)]
 
 
+def test_status_table_and_json_with_the_daemon_running_and_no_webhooks(running):
+    """Issue 12 item 15: the first command of the README tour."""
+    emu, cfg, store, _ = running()
+    wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)
+    out = CliRunner().invoke(main, ["status", "--config", str(cfg)])
+    assert out.exit_code == 0, out.output
+    assert "m1" in out.output and "ready" in out.output and "queue:" in out.output
+    data = json.loads(CliRunner().invoke(main, ["status", "--json", "--config", str(cfg)]).output)
+    assert data["webhooks"] == [] and data["alerts"] == []
+    assert {t["name"]: t["state"] for t in data["threads"]} == {"db-watch": "running", "dispatcher": "running"}
+
+
+def test_a_full_sim_is_a_warning_while_it_lasts(running):
+    """Issue 12 item 16."""
+    emu, cfg, store, _ = running()
+    wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)
+    emu["m1"].fault("sim_full", True)
+
+    def warned():
+        out = CliRunner().invoke(main, ["status", "--config", str(cfg)]).output
+        return "SIM storage full" in out
+
+    wait_for(warned, timeout=15, interval=0.2)
+    emu["m1"].fault("sim_full", False)
+    wait_for(lambda: not warned(), timeout=15, interval=0.2)
+
+
 def test_unplug_shows_down_then_ready(running):
     emu, cfg, store, _ = running()
     wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)
@@ -74,8 +101,8 @@ def test_a_hang_shows_down_with_the_reason_then_recovers(running):
     emu, cfg, store, _ = running()
     wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)
     emu["m1"].fault("hang", 6)
-    wait_for(lambda: status(cfg)["m1"]["state"] == "down", timeout=15)
-    assert "answer" in status(cfg)["m1"]["last_error"]
+    # down, with the reason, while the hang lasts (one snapshot, so the two cannot race)
+    wait_for(lambda: (m := status(cfg)["m1"])["state"] == "down" and "answer" in m["last_error"], timeout=15)
     wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=30)
     ids = queue(store, 20, "after hang")
     wait_for(lambda: all_sent(store), timeout=30)
@@ -116,7 +143,9 @@ def test_lost_registration_is_visible_and_sending_resumes(running):
     wait_for(lambda: status(cfg)["m1"]["registered"] is False, timeout=15)
     [mid] = queue(store, 1, "no network")
     wait_for(lambda: "331" in (store.message(mid)["last_error"] or ""), timeout=15)
-    assert status(cfg)["m1"]["state"] == "paused"
+    # the pause is recorded by the worker after the message's transaction: wait on it, do not race it
+    wait_for(lambda: status(cfg)["m1"]["state"] == "paused", timeout=15)
+    assert "331" in status(cfg)["m1"]["last_error"]
     emu["m1"].fault("registration", True)
     wait_for(lambda: status(cfg)["m1"]["registered"] is True, timeout=15)
     wait_for(lambda: store.message(mid)["state"] in ("sent", "delivered"), timeout=60)
@@ -138,8 +167,8 @@ def test_a_modem_that_answers_ten_seconds_late(running):
     ids = queue(store, 20, "slow")
     wait_for(lambda: all_sent(store), timeout=60)  # m2 sends everything
     assert {store.message(i)["modem"] for i in ids} == {"m2"}
-    wait_for(lambda: status(cfg)["m1"]["state"] == "down", timeout=60)  # after its first attempt times out
-    assert "answer" in status(cfg)["m1"]["last_error"]
+    # down with the reason, after its first attempt times out (one snapshot: no race between the two)
+    wait_for(lambda: (m := status(cfg)["m1"])["state"] == "down" and "answer" in m["last_error"], timeout=60)
 
 
 # ------------------------------------------------------------------ power loss

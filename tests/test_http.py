@@ -13,10 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from smsd import config
 from smsd.http.server import HttpServer
 from smsd.sim.modem import ModemOptions
+from smsd.cli import main
 from smsd.store import Store
 from tests.conftest import wait_for, write_config
 from tests.test_cli_errors import snapshot
@@ -234,6 +236,12 @@ secret = "hook-secret"
         got = sorted((p["forward"], p["text"]) for p, _ in Receiver.got)
         assert got == [("desk", "你们的课程很好"), ("votes", "TP 2")]  # each exactly once, in the end
         assert all(ok for _, ok in Receiver.got)  # the signature verifies
+        # Issue 12 item 15: `smsd status` (table and JSON) with the daemon running and webhooks configured
+        table = CliRunner().invoke(main, ["status", "--config", str(cfg)])
+        assert table.exit_code == 0, table.output
+        assert "webhook desk: 1 delivered, 0 pending" in table.output and "queue:" in table.output
+        data = json.loads(CliRunner().invoke(main, ["status", "--json", "--config", str(cfg)]).output)
+        assert {w["forward"] for w in data["webhooks"]} == {"desk", "votes"}
     finally:
         server.shutdown()
 
