@@ -154,7 +154,9 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
     threads = store.threads()
     for t in threads:
         if t["state"] != "running" and t["state"] != "stopped":
-            alerts.append(f"daemon thread {t['name']} is {t['state']} after {t['crashes']} crash(es): {t['last_error']}")
+            alerts.append(
+                f"daemon thread {t['name']} is {t['state']} after {t['crashes']} crash(es): {t['last_error']}"
+            )
     return {
         "modems": modems,
         "queue": store.queue_depth(),

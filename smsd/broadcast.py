@@ -102,6 +102,7 @@ def member_variables(m: dict[str, Any], now: datetime) -> dict[str, Any]:
         "org": (m.get("org") or "").split("/")[-1],
         "joined": m.get("joined") or "",
         "date": f"{local.year}年{local.month}月{local.day}日",
+        "day": "今天",  # the anniversary greeting's day word; a late catch-up says 昨天
     }
     if m.get("joined"):
         values["years"] = local.year - int(m["joined"][:4])

@@ -130,8 +130,8 @@ class CommandsConfig:
     replies_per_hour: int = opt(5, "At most this many automatic replies to one number per hour.", _positive)
     loop_limit: int = opt(
         3,
-        "The same text from one number more often than this in an hour stops replies "
-        "to it and flags it (an auto-responder).",
+        "Text no command accepts, more often than this in an hour from one number (the same text, "
+        "or any text within 60 s of our SMS), flags it as an auto-responder: no more replies.",
         _positive,
     )
     reply_account: str = opt("replies", "The account that replies to members are billed to.")

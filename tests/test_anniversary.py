@@ -83,9 +83,9 @@ def test_a_missed_morning_is_noticed(env):
 
 def test_an_evening_catch_up_sends_next_morning_saying_yesterday_and_never_expires_unsent(env):
     """Issue 12 item 10: a box switched on at 22:00 on the day; quiet hours 21:00-08:00."""
-    from smsd.pacing import Pacing
-
     import dataclasses
+
+    from smsd.pacing import Pacing
 
     env = dataclasses.replace(env, sending=dataclasses.replace(env.sending, quiet_hours="21:00-08:00"))
     evening = datetime(2026, 7, 1, 22, 0, tzinfo=CST)

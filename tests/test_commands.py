@@ -424,7 +424,9 @@ def test_how_members_really_type_a_vote(world, text):
     """)
 
 
-@pytest.mark.parametrize("text", ["ＨＤＺ　春风十里", "hdz：春风十里", "红段子 春风十里", "【HDZ 春风十里】", "红段子春风十里"])
+@pytest.mark.parametrize(
+    "text", ["ＨＤＺ　春风十里", "hdz：春风十里", "红段子 春风十里", "【HDZ 春风十里】", "红段子春风十里"]
+)
 def test_red_message_keyword_is_stripped_for_every_form_and_alias(world, text):
     store, _, _, d = world
     store.open_red("建党节红段子征集", 30, "test")

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from smsd import config
+from smsd.cli import main
 from smsd.http.server import HttpServer
 from smsd.sim.modem import ModemOptions
-from smsd.cli import main
 from smsd.store import Store
 from tests.conftest import wait_for, write_config
 from tests.test_cli_errors import snapshot

@@ -121,9 +121,7 @@ def test_crash_resends_do_not_use_up_attempts(tmp_path):
         assert store.claim_next("m1")["id"] == mid
         store.recover()  # what start-up does after a kill -9
     store.claim_next("m1")
-    state = store.send_failed(
-        mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=0, modem="m1"
-    )
+    state = store.send_failed(mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=0, modem="m1")
     msg = store.message(mid)
     assert state == "queued" and msg["attempts"] == 1 and msg["resends"] == 5
     store.close()

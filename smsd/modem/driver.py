@@ -410,7 +410,9 @@ class ModemDriver:
                 if not pdus:
                     return 0  # already taken (by a sweep) and deleted
                 if _stat(header) in OUTGOING_STATS:
-                    log.info("sms.outgoing_on_sim modem=%s index=%s: a sent message or draft, left alone", self.name, index)
+                    log.info(
+                        "sms.outgoing_on_sim modem=%s index=%s: a sent message or draft, left alone", self.name, index
+                    )
                     return 0
                 self._hand_over(pdus[0])
                 self._cmd(f"AT+CMGD={index},0")

@@ -172,9 +172,7 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
 
     def expired_since(self, since: datetime) -> int:
         """Messages that expired unsent since a time (for `smsd status`)."""
-        row = self.one(
-            "SELECT COUNT(*) AS n FROM outbox WHERE state = 'expired' AND finished_at >= ?", (ts(since),)
-        )
+        row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE state = 'expired' AND finished_at >= ?", (ts(since),))
         return int(row["n"]) if row else 0
 
     def modem_counts(self, since: datetime) -> dict[str, dict[str, int]]:

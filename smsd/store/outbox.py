@@ -247,7 +247,8 @@ class OutboxVerbs:
         ):
             return
         self.conn.execute(
-            "UPDATE outbox_parts SET state = 'submitting', modem = ?, submitted_at = ? WHERE message_id = ? AND seq = ?",
+            "UPDATE outbox_parts SET state = 'submitting', modem = ?, submitted_at = ? "
+            "WHERE message_id = ? AND seq = ?",
             (modem, ts(now), message_id, seq),
         )
         doubts = self.rows(
@@ -269,7 +270,8 @@ class OutboxVerbs:
                 now,
             )
         self.conn.execute(
-            "INSERT INTO submits (message_id, seq, modem, state, resend, started_at) VALUES (?, ?, ?, 'in_flight', ?, ?)",
+            "INSERT INTO submits (message_id, seq, modem, state, resend, started_at) "
+            "VALUES (?, ?, ?, 'in_flight', ?, ?)",
             (message_id, seq, modem, resend, ts(now)),
         )
 
@@ -314,7 +316,13 @@ class OutboxVerbs:
                     now,
                 )
             return self._part_accepted(
-                message_id, seq, mr, price_fen, modem, now, submit_id=submit["id"] if submit else None,
+                message_id,
+                seq,
+                mr,
+                price_fen,
+                modem,
+                now,
+                submit_id=submit["id"] if submit else None,
                 resend=bool(submit and submit["resend"]),
             )
 
@@ -522,7 +530,9 @@ class OutboxVerbs:
             self._settle_doubt(row, mr, price_fen, now, "a late answer")
             return int(row["message_id"])
 
-    def _settle_doubt(self: Store, submit: dict[str, Any], mr: int | None, price_fen: int, now: datetime, how: str) -> None:
+    def _settle_doubt(
+        self: Store, submit: dict[str, Any], mr: int | None, price_fen: int, now: datetime, how: str
+    ) -> None:
         mid, seq, modem = submit["message_id"], submit["seq"], submit["modem"]
         self.conn.execute(
             "UPDATE submits SET state = 'accepted', mr = ?, finished_at = ? WHERE id = ?", (mr, ts(now), submit["id"])
