@@ -373,9 +373,12 @@ class Worker:
     def _record_health(self) -> None:
         if self.store is None:
             return
-        self._recorded = self._health_snapshot()
         h = self.driver.health
         state = "ready" if self.driver.ready else "down"
+        if state == "down" and not h.last_error:  # never "down" without the reason
+            channel = self.driver.channel
+            h.last_error = (channel.gone_reason if channel else "") or f"{self.driver.port} is not connected"
+        self._recorded = self._health_snapshot()
         if self._paused_until > time.monotonic():
             state = "paused"
         try:

@@ -114,6 +114,7 @@ class ATChannel:
         self.last_rx = time.monotonic()
         self.commands_sent = 0
         self.in_sync = True  # False after a timeout whose resynchronisation got no answer
+        self.gone_reason = ""  # why the reader stopped: the device went away
 
     # ------------------------------------------------------------ open / close
 
@@ -295,6 +296,7 @@ class ATChannel:
                     data += ser.read(ser.in_waiting)
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 if self._alive:
+                    self.gone_reason = f"{self.port} went away: {_reason(exc)}"
                     log.warning("modem.gone port=%s reason=%s", self.port, _reason(exc))
                 self._alive = False
                 break
