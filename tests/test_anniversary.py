@@ -101,3 +101,18 @@ def test_an_evening_catch_up_sends_next_morning_saying_yesterday_and_never_expir
         assert s.expire_due(midnight) == 0  # today's midnight no longer takes them
         morning = datetime(2026, 7, 2, 8, 0, 1, tzinfo=CST)
         assert s.claim_next("m1", now=morning, pacing=pacing) is not None
+
+
+def test_an_expired_greeting_is_shown_in_status(env):
+    """Issue 12 item 10: never expire silently."""
+    from click.testing import CliRunner
+
+    from smsd.cli import main
+
+    now = datetime.now(CST)
+    with Store(env.database) as s:
+        mid = s.enqueue("+8613800000001", "过期的通知", expires_at=now - timedelta(minutes=1))
+        assert s.expire_due(now) == 1 and s.message(mid)["state"] == "expired"
+    out = CliRunner().invoke(main, ["status", "--config", str(env.path)])
+    assert out.exit_code == 0, out.output
+    assert "1 expired" in out.output and "1 message(s) expired unsent" in out.output
