@@ -14,9 +14,9 @@ from typing import Any
 from smsd import pdu
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import EMULATOR_PORT, Config
-from smsd.errors import InputError, ModemError, ModemTimeout
+from smsd.errors import BudgetError, InputError, ModemError, ModemTimeout
 from smsd.modem.channel import ATChannel
-from smsd.phone import normalise
+from smsd.phone import is_domestic, mask, normalise
 from smsd.store import Store
 
 MAX_SEGMENTS = 10
@@ -39,8 +39,11 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
 
 
 def check_text(text: str) -> pdu.Plan:
-    if not text.strip():
+    visible = "".join(ch for ch in text if ch.isprintable() or ch in "\n\r\t")
+    if not visible.strip():
         raise InputError("the message text is empty")
+    if visible != text:
+        raise InputError("the message text contains control characters (such as NUL); remove them")
     plan = pdu.plan(text)
     if plan.segments > MAX_SEGMENTS:
         raise InputError(
@@ -56,6 +59,11 @@ def check_send(
     """Every check of a single send, writing nothing: (normalised number, priority, send time)."""
     now = now or utcnow()
     to = normalise(number)
+    if not is_domestic(to) and not cfg.sending.international:
+        raise InputError(
+            f"{mask(to)} is a number abroad; sending abroad is off (set international = true in [sending] "
+            "and international_price_fen for each modem in config.toml)"
+        )
     check_text(text)
     prio = cfg.sending.default_priority if priority is None else priority
     if not 0 <= prio <= 9:
@@ -78,12 +86,17 @@ def send(
     actor: str = "cli",
     dedup_key: str | None = None,
     account: str | None = None,
+    org: str | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Queue one message after checking every input; nothing is written if any is wrong."""
+    """Queue one message after checking every input; nothing is written if any is wrong.
+
+    With org (an API client's), the message is billed to that org unit, within its budget."""
     now = now or utcnow()
     to, prio, not_before = check_send(cfg, number, text, at, priority, now)
     start = not_before or now
+    if org:
+        check_org_budget(store, cfg, org, pdu.plan(text).segments, not_before or now)
     return store.enqueue(
         to,
         text,
@@ -96,8 +109,28 @@ def send(
         dedup_key=dedup_key,
         account=account,
         quiet_ok=True,  # quiet hours hold broadcasts and greetings; a single send goes when it is sent
+        org=org or None,
         now=now,
     )
+
+
+def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: datetime) -> None:
+    """Refuse a send that would take an org unit over its monthly budget (call inside the
+    transaction that queues it, so two doors cannot both pass one budget)."""
+    month = when.astimezone(LOCAL).strftime("%Y-%m")
+    budget = store.budget_for(org, month)
+    if budget is None:
+        return
+    price = max((m.price_fen for m in cfg.modems if m.enabled), default=0)
+    spent = store.ledger_sum(budget["org"], month)
+    queued = store.committed_fen(budget["org"], price)
+    after = spent + queued + segments * price
+    if after > budget["limit_fen"]:
+        raise BudgetError(
+            f"budget of {budget['org']} for {month}: {budget['limit_fen'] / 100:.2f} yuan; spent {spent / 100:.2f}, "
+            f"queued {queued / 100:.2f}, this {segments * price / 100:.2f}: {(after - budget['limit_fen']) / 100:.2f} "
+            "yuan over"
+        )
 
 
 def message_view(store: Store, message_id: int) -> dict[str, Any]:

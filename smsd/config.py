@@ -73,6 +73,9 @@ class SendingConfig:
     broadcast_priority: int = opt(3, "Priority of broadcast messages (below single sends and replies).")
     quiet_hours: str = opt("21:00-08:00", "Local hours when non-urgent messages wait ('' for none).", _hhmm_range)
     seconds_per_segment: float = opt(4.0, "Submit time of one segment, for ETAs (real modems: 2-6 s).", _positive)
+    international: bool = opt(
+        False, "Allow numbers abroad (not +86); each modem then needs its international_price_fen."
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ class ModemConfig:
     name: str = opt("", "The modem's name (the table's key).")
     port: str = opt("", 'Serial device (/dev/serial/by-id/..., /dev/ttyUSB0, a pty) or "emulator".')
     price_fen: int = opt(6, "What this SIM pays per segment, in fen (1 CNY = 100 fen).", _non_negative)
+    international_price_fen: int = opt(
+        0,
+        "What this SIM pays per segment to a number abroad (needed when [sending] international = true).",
+        _non_negative,
+    )
     pin: str = opt("", "SIM PIN, if the SIM asks for one (never retried: 3 wrong tries lock it).")
     smsc: str = opt("", "SMS centre number; empty uses the one stored on the SIM.")
     baudrate: int = opt(115200, "Serial speed.", _positive)
@@ -135,6 +143,9 @@ class CommandsConfig:
         _positive,
     )
     reply_account: str = opt("replies", "The account that replies to members are billed to.")
+    stranger_replies_per_hour: int = opt(
+        30, "At most this many automatic replies an hour to all numbers outside the roster together.", _positive
+    )
 
 
 @dataclass(frozen=True)
@@ -151,10 +162,26 @@ class HttpClient:
     name: str = opt("", "The client's name (the table's key); appears in the event log.")
     token_sha256: str = opt("", "SHA-256 (hex) of the client's token; `smsd http token NAME` makes both.")
     org: str = opt("", "The org unit its messages are billed to.")
-    rate_per_minute: int = opt(120, "Requests a minute before 429.", _positive)
+    rate_per_minute: int = opt(
+        120, "Messages (and requests) a minute before 429: a batch of 50 counts as 50.", _positive
+    )
     kannel_username: str = opt(
         "", "username= for /cgi-bin/sendsms (default: the client's name); the password is the token."
     )
+    inbound: str = opt(
+        "",
+        "Inbound SMS this client may read at /v1/inbound: command names (vote, receipt, red, feedback), "
+        "'unhandled' (text no command took), or '*' (all); comma-separated; empty: none.",
+        lambda v: (
+            None
+            if re.fullmatch(r"\s*(\*|[a-z_]+(\s*,\s*[a-z_]+)*)?\s*", v)
+            else "must be command names separated by commas, or *"
+        ),
+    )
+
+    @property
+    def inbound_grant(self) -> tuple[str, ...]:
+        return tuple(x.strip() for x in self.inbound.split(",") if x.strip())
 
 
 @dataclass(frozen=True)
@@ -277,6 +304,13 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     dup = {x for x in ports if ports.count(x) > 1}
     if dup:
         raise ConfigError(f"{path}: port {sorted(dup)[0]} is used by two modems")
+    if sections["sending"].international:
+        unpriced = [m.name for m in modems if m.international_price_fen <= 0]
+        if unpriced:
+            raise ConfigError(
+                f"{path}: international = true in [sending] needs international_price_fen (fen per segment "
+                f"abroad) in [modems.{unpriced[0]}]"
+            )
     try:
         ZoneInfo(sections["daemon"].timezone)
     except (ZoneInfoNotFoundError, ValueError):

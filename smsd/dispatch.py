@@ -113,7 +113,7 @@ class Dispatcher:
         if command is None:
             if member is None:
                 return done("stranger")
-            self._reply(row["id"], sender, self._feedback_reply(parsed), now)
+            self._reply(row["id"], sender, self._feedback_reply(parsed), now, member=member)
             return done("feedback")
         if member is None and not command.strangers:
             return done("stranger", command.name)
@@ -124,7 +124,7 @@ class Dispatcher:
         if flagged:  # counted, but a flagged number (an auto-responder) is never answered
             self.store.event("inbox", row["id"], "reply_suppressed", "the number is flagged", "dispatcher", now)
         elif member is not None or self.cfg.commands.answer_strangers:
-            self._reply(row["id"], sender, reply, now)
+            self._reply(row["id"], sender, reply, now, member=member)
         return done("feedback" if command.name in FEEDBACK_COMMANDS else "command", command.name)
 
     def _machine_like(self, raw_sender: str, sender: str, parsed: Parsed, now: datetime) -> str | None:
@@ -181,9 +181,27 @@ class Dispatcher:
 
     # ------------------------------------------------------------ replies
 
-    def _reply(self, inbox_id: int, sender: str, reply: Reply | None, now: datetime) -> None:
+    def _reply(
+        self, inbox_id: int, sender: str, reply: Reply | None, now: datetime, *, member: dict[str, Any] | None
+    ) -> None:
         if reply is None:
             return
+        if not phone.is_domestic(sender):  # the office's SIMs pay for replies: never an automatic one abroad
+            self.store.event("inbox", inbox_id, "reply_suppressed", "the sender is abroad", "dispatcher", now)
+            return
+        if member is None:
+            cap = self.cfg.commands.stranger_replies_per_hour
+            if self.store.stranger_replies_since(now - timedelta(hours=1)) >= cap:
+                log.warning("dispatch.stranger_cap to=%s cap=%s/h", phone.shown(sender), cap)
+                self.store.event(
+                    "inbox",
+                    inbox_id,
+                    "reply_suppressed",
+                    f"more than {cap} replies an hour to strangers",
+                    "dispatcher",
+                    now,
+                )
+                return
         limit = self.cfg.commands.replies_per_hour
         if self.store.replies_since(sender, now - timedelta(hours=1)) >= limit:
             log.info("dispatch.rate_limited to=%s limit=%s/h", phone.shown(sender), limit)
@@ -197,9 +215,9 @@ class Dispatcher:
         except InputError:
             log.exception("dispatch.bad_template template=%s", reply.template)
             text = APOLOGY
-        self._queue_reply(inbox_id, sender, text, now)
+        self._queue_reply(inbox_id, sender, text, now, member_id=member["id"] if member else None)
 
-    def _queue_reply(self, inbox_id: int, sender: str, text: str, now: datetime) -> None:
+    def _queue_reply(self, inbox_id: int, sender: str, text: str, now: datetime, member_id: int | None = None) -> None:
         self.store._insert_message(
             sender,
             text,
@@ -211,6 +229,7 @@ class Dispatcher:
             srr=self.cfg.sending.status_reports,
             max_attempts=self.cfg.sending.max_attempts,
             dedup_key=f"reply:{inbox_id}",
+            member_id=member_id,
             expires_at=now + timedelta(hours=self.cfg.sending.expire_hours),
         )
 

@@ -15,6 +15,10 @@ class InputError(SmsdError):
     """An admin gave a bad argument (number, id, template variable, file)."""
 
 
+class BudgetError(InputError):
+    """A send or broadcast would take an org unit over its monthly budget."""
+
+
 class StoreError(SmsdError):
     """The database cannot be opened or written."""
 

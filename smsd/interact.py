@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from smsd import templates as tpl
 from smsd.clock import utcnow
 from smsd.config import Config
 from smsd.errors import InputError
+from smsd.export import SafeCsvWriter
 from smsd.store import Store
 
 
@@ -80,7 +80,7 @@ def create_poll(
 
 def results_csv(results: dict[str, Any]) -> str:
     out = io.StringIO()
-    w = csv.writer(out)
+    w = SafeCsvWriter(out)
     w.writerow(["option", "label", "votes", "percent"])
     for o in results["options"]:
         w.writerow([o["option"], o["label"], o["votes"], o["percent"]])

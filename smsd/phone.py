@@ -9,12 +9,21 @@ import phonenumbers
 from smsd.errors import InputError
 
 CN_MOBILE = re.compile(r"^\+861[3-9]\d{9}$")
+# Digits with an optional leading + or 00, and the spaces, hyphens and brackets people write
+# between them; nothing else (no ';', no 'ext', no 'tel:', no leading '-').
+NUMBER_SHAPE = re.compile(r"^\+?\d[\d\s\-()（）]*$")
 
 
 def normalise(raw: str, region: str = "CN") -> str:
     """'138 0013 8000', '008613800138000', '86 138…' -> '+8613800138000'; InputError otherwise."""
     text = str(raw).strip()
+    if not NUMBER_SHAPE.match(text) and not re.match(r"^[(（]\+?\d", text):
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        hint = " (one number, digits only, optionally +86 in front)" if re.search(r"\d", text) else ""
+        raise InputError(f"{shown!r} is not a phone number{hint}")
     cleaned = re.sub(r"[\s\-()（）]", "", text)
+    if len(cleaned.lstrip("+")) > 15:
+        raise InputError(f"{text[:40]!r} is not a phone number (more than 15 digits)")
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
     elif re.fullmatch(r"861[3-9]\d{9}", cleaned):
@@ -35,6 +44,11 @@ def normalise(raw: str, region: str = "CN") -> str:
     ):
         raise InputError(f"{text!r} is not a valid mobile number")
     return e164
+
+
+def is_domestic(e164: str) -> bool:
+    """A Chinese number (+86): the price and the replies of the county's SIMs are for these."""
+    return e164.startswith("+86")
 
 
 def is_mobile(sender: str) -> bool:

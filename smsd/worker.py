@@ -265,9 +265,7 @@ class Worker:
             if self.pause_reason:
                 self.pause_reason = ""
                 self.driver.health.last_error = ""
-            done = self.store.part_sent(
-                mid, seq, mr=mr, price_fen=self.cfg.price_fen, modem=self.name, now=self.clock()
-            )
+            done = self.store.part_sent(mid, seq, mr=mr, price_fen=self._price(msg), modem=self.name, now=self.clock())
             if done:
                 log.info(
                     "sms.sent id=%s modem=%s to=%s segments=%s",
@@ -276,6 +274,10 @@ class Worker:
                     phone.shown(msg["to_number"]),
                     len(parts),
                 )
+
+    def _price(self, msg: dict) -> int:
+        """What this SIM pays for one segment to this number (abroad has its own price)."""
+        return self.cfg.price_fen if phone.is_domestic(msg["to_number"]) else self.cfg.international_price_fen
 
     def _refused(self, mid: int, exc: CmsError) -> None:
         assert self.store is not None

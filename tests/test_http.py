@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import threading
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -50,6 +51,7 @@ token_sha256 = "{sha}"
 org = "大渡口区"
 rate_per_minute = 600
 kannel_username = "playsms"
+inbound = "*"
 [http.clients.web]
 token_sha256 = "{sha2}"
 rate_per_minute = 3
@@ -332,8 +334,8 @@ def test_refusals_are_json_naming_the_field_and_change_nothing(bare_api, case):
 def test_rate_limit_per_client(bare_api):
     base, cfg = bare_api
     h = {"Authorization": f"Bearer {OTHER}"}
-    codes = [httpx.get(base + "/v1/inbound", headers=h).status_code for _ in range(5)]
-    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    codes = [httpx.get(base + "/v1/messages/1", headers=h).status_code for _ in range(5)]
+    assert codes[:3] == [404, 404, 404] and codes[3:] == [429, 429]
 
 
 def test_openapi_documents_every_route(bare_api):
@@ -373,3 +375,111 @@ def test_an_idempotency_key_reused_for_another_body_is_409_and_single_and_batch_
         headers={"Idempotency-Key": "x"},
     )
     assert grown.status_code == 409
+
+
+# ------------------------------------------------------------------ issue 13: the HTTP door
+
+
+def _chunks(total: int, size: int = 65536):
+    sent = 0
+    while sent < total:
+        yield b"x" * min(size, total - sent)
+        sent += size
+
+
+def test_an_unauthenticated_chunked_body_is_refused_before_it_is_read(bare_api):
+    """A 64 MB chunked upload without a token: the answer comes after the first chunk, before
+    the rest is sent (on main the body was read and parsed: daemon memory 93 -> 278 MB)."""
+    base, _ = bare_api
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        sock.sendall(b"10000\r\n" + b"x" * 65536 + b"\r\n")  # 64 KB of 64 MB; the rest never comes
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
+
+
+def test_an_authenticated_chunked_body_over_the_limit_is_413(bare_api):
+    base, cfg = bare_api
+    try:
+        r = httpx.post(base + "/v1/messages", content=_chunks(cfg.http.max_body_bytes * 4, 1024), headers=AUTH)
+        assert r.status_code == 413 and r.json()["error"]["field"] == "body"
+    except httpx.TransportError:
+        pass
+
+
+def test_a_client_sees_only_its_own_messages_and_campaigns_and_granted_inbound(bare_api):
+    base, cfg = bare_api
+    with Store(cfg.database) as s:
+        mid = s.enqueue("+8613800138000", "admin's own message")
+        s.conn.execute(
+            "INSERT INTO campaigns (name, created_by, created_at, updated_at) VALUES ('x', 'cli', 'now', 'now')"
+        )
+    other = {"Authorization": f"Bearer {OTHER}"}
+    assert httpx.get(f"{base}/v1/messages/{mid}", headers=AUTH).status_code == 404
+    assert httpx.get(f"{base}/v1/campaigns/1", headers=AUTH).status_code == 404
+    r = httpx.get(f"{base}/v1/inbound", headers=other)
+    assert r.status_code == 403 and r.json()["error"]["field"] == "client"
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "13800138000;13800138001",
+        "13800138000 ext 5",
+        "tel:13800138000",
+        "-13800138000",
+        "+1 650 253 0000",
+        "+44 7700 900123",
+    ],
+)
+def test_addresses_that_are_not_one_domestic_mobile_number_are_refused(bare_api, to):
+    base, cfg = bare_api
+    before = snapshot(cfg.database)
+    r = httpx.post(base + "/v1/messages", json={"to": to, "text": "x"}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "to", r.text
+    assert snapshot(cfg.database) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/messages/12345678901234567890123", "/v1/inbound?since=12345678901234567890123"])
+def test_huge_ids_and_cursors_are_422_not_500(bare_api, path):
+    base, _ = bare_api
+    r = httpx.get(base + path, headers=AUTH)
+    assert r.status_code == 422 and "Traceback" not in r.text
+
+
+def test_nul_only_text_is_refused(bare_api):
+    base, _ = bare_api
+    r = httpx.post(base + "/v1/messages", json={"to": "13800138000", "text": "\u0000\u0000"}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "text"
+
+
+def test_kannel_door_limits_recipients_and_counts_messages_against_the_rate(bare_api):
+    base, cfg = bare_api
+    many = " ".join(f"1380013{i:04d}" for i in range(1001))
+    r = httpx.get(base + "/cgi-bin/sendsms", params={"username": "playsms", "password": TOKEN, "to": many, "text": "x"})
+    assert r.status_code == 400 and "at most 1000" in r.text
+    # the client may send 600 messages a minute: 601 numbers in one request exceed it
+    six = " ".join(f"1380013{i:04d}" for i in range(601))
+    r = httpx.get(base + "/cgi-bin/sendsms", params={"username": "playsms", "password": TOKEN, "to": six, "text": "x"})
+    assert r.status_code == 503
+
+
+def test_api_sends_respect_the_clients_org_budget(bare_api):
+    base, cfg = bare_api
+    month = datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m")
+    with Store(cfg.database) as s:
+        s.set_budget("大渡口区", month, 12, "test")  # two segments at 6 fen
+    ok = [
+        httpx.post(base + "/v1/messages", json={"to": "13800138000", "text": f"第{i}条"}, headers=AUTH) for i in (1, 2)
+    ]
+    assert [r.status_code for r in ok] == [201, 201]
+    r = httpx.post(base + "/v1/messages", json={"to": "13800138000", "text": "第3条"}, headers=AUTH)
+    assert r.status_code == 402 and "budget of 大渡口区" in r.json()["error"]["message"]
+    k = httpx.get(
+        base + "/cgi-bin/sendsms", params={"username": "playsms", "password": TOKEN, "to": "13800138001", "text": "x"}
+    )
+    assert k.status_code == 402

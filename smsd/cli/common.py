@@ -86,3 +86,38 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, int]]) -> No
     click.echo("  ".join(_fit(h, widths[i]) for i, (_k, h, _w) in enumerate(columns)).rstrip())
     for c in cells:
         click.echo("  ".join(_fit(v, widths[i]) for i, v in enumerate(c)).rstrip())
+
+
+PHONE_FIELDS = ("to_number", "sender", "phone", "recipient", "dedup_key")
+
+
+def unmask_option(f: F) -> F:
+    return click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))(f)  # type: ignore[return-value]
+
+
+def masked(data: Any, unmask: bool) -> Any:
+    """Phone numbers masked (138****8000) in rows, views and nested lists, unless --unmask."""
+    if unmask:
+        return data
+    if isinstance(data, list):
+        return [masked(x, unmask) for x in data]
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if k in PHONE_FIELDS and isinstance(v, str) and v:
+                out[k] = _mask_text(v)
+            else:
+                out[k] = masked(v, unmask) if isinstance(v, (list, dict)) else v
+        return out
+    return data
+
+
+def _mask_text(value: str) -> str:
+    """A number, or a key that holds one (campaign:3:+8613800138000), masked."""
+    import re
+
+    from smsd.phone import mask
+
+    if re.fullmatch(r"\+?\d{7,15}", value):
+        return mask(value)
+    return re.sub(r"\+?\d{11,15}", lambda m: mask(m.group(0)), value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import click
 from smsd import interact
 from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local
+from smsd.export import SafeCsvWriter
 from smsd.i18n import _
 
 
@@ -278,8 +278,9 @@ def red_export(config_path: str, campaign_id: int | None, output: str | None) ->
         echo_json(rows)
         return
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["id", "campaign", "name", "org", "text", "submitted_at"])
-    w.writeheader()
-    w.writerows(rows)
+    fields = ["id", "campaign", "name", "org", "text", "submitted_at"]
+    w = SafeCsvWriter(buf)
+    w.writerow(fields)
+    w.writerows([r.get(f) for f in fields] for r in rows)
     Path(output).write_text(buf.getvalue(), encoding="utf-8-sig")  # Excel opens UTF-8 with a BOM correctly
     click.echo(_("{n} approved submission(s) written to {path}").format(n=len(rows), path=output))

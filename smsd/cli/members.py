@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from smsd import roster
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.cli.common import (
+    config_option,
+    echo_json,
+    handled,
+    json_option,
+    load,
+    masked,
+    open_store,
+    table,
+    unmask_option,
+)
 from smsd.errors import InputError
 from smsd.i18n import _
 from smsd.phone import mask
@@ -108,8 +118,9 @@ def members_list(
 @members.command("show")
 @config_option
 @click.argument("member")
+@unmask_option
 @json_option
-def members_show(config_path: str, member: str, as_json: bool) -> None:
+def members_show(config_path: str, member: str, unmask: bool, as_json: bool) -> None:
     """Show one member, by id or phone number.
 
     \b
@@ -118,7 +129,7 @@ def members_show(config_path: str, member: str, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = store.member(member)
+        row = masked(store.member(member), unmask)
     if as_json:
         echo_json(row)
         return

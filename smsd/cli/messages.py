@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from smsd import admin
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.cli.common import (
+    config_option,
+    echo_json,
+    handled,
+    json_option,
+    load,
+    masked,
+    open_store,
+    table,
+    unmask_option,
+)
 from smsd.clock import local
 from smsd.i18n import _
 from smsd.phone import mask
@@ -59,7 +69,7 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
     with handled(), open_store(cfg) as store:
         rows = store.messages(state, limit)
     if as_json:
-        echo_json(rows)
+        echo_json(masked(rows, unmask))
         return
     for r in rows:
         r["to"] = r["to_number"] if unmask else mask(r["to_number"])
@@ -84,8 +94,9 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
 @outbox.command("show")
 @config_option
 @click.argument("message_id", type=int)
+@unmask_option
 @json_option
-def outbox_show(config_path: str, message_id: int, as_json: bool) -> None:
+def outbox_show(config_path: str, message_id: int, unmask: bool, as_json: bool) -> None:
     """Show one message with its parts and its history.
 
     \b
@@ -94,7 +105,7 @@ def outbox_show(config_path: str, message_id: int, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        view = admin.message_view(store, message_id)
+        view = masked(admin.message_view(store, message_id), unmask)
     if as_json:
         echo_json(view)
         return
@@ -198,7 +209,7 @@ def inbox(
         else:
             rows = store.inbox(limit)
     if as_json:
-        echo_json(rows)
+        echo_json(masked(rows, unmask))
         return
     if flagged:
         for r in rows:

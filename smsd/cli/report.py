@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import sys
 from datetime import timedelta
@@ -13,6 +12,7 @@ import click
 from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local, utcnow
 from smsd.errors import InputError
+from smsd.export import SafeCsvWriter, xlsx_row
 from smsd.i18n import _
 from smsd.phone import mask
 
@@ -32,16 +32,16 @@ def _write(rows: list[dict[str, Any]] | Any, columns: list[str], fmt: str, outpu
             raise click.ClickException(_("--xlsx needs --output FILE.xlsx"))
         wb = openpyxl.Workbook(write_only=True)
         ws = wb.create_sheet("report")
-        ws.append(columns)
+        ws.append(xlsx_row(ws, columns))
         n = 0
         for r in rows:
-            ws.append([r.get(c) for c in columns])
+            ws.append(xlsx_row(ws, [r.get(c) for c in columns]))
             n += 1
         wb.save(output)
         return n
     stream = open(output, "w", newline="", encoding="utf-8-sig") if output else sys.stdout  # noqa: SIM115
     try:
-        w = csv.writer(stream)
+        w = SafeCsvWriter(stream)
         w.writerow(columns)
         n = 0
         for r in rows:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smsd import admin, phone
 from smsd.config import Config, HttpClient
-from smsd.errors import InputError, SmsdError
+from smsd.errors import BudgetError, InputError, SmsdError
 from smsd.phone import mask
 from smsd.store import Store
 
@@ -58,21 +58,21 @@ class BatchRequest(BaseModel):
 
 
 class RateLimiter:
-    """A token bucket per client: `rate` requests a minute, bursts up to the same number."""
+    """A token bucket per client: `rate` messages (or requests) a minute, bursts up to the same number."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def allow(self, name: str, rate: int) -> bool:
+    def allow(self, name: str, rate: int, cost: int = 1) -> bool:
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(name, (float(rate), now))
             tokens = min(float(rate), tokens + (now - last) * rate / 60)
-            if tokens < 1:
+            if tokens < cost:
                 self._buckets[name] = (tokens, now)
                 return False
-            self._buckets[name] = (tokens - 1, now)
+            self._buckets[name] = (tokens - cost, now)
             return True
 
 
@@ -94,6 +94,90 @@ def find_client(cfg: Config, token: str | None, username: str | None = None) -> 
     return found
 
 
+MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger id or cursor is a 422, not a 500
+KANNEL_PATH = "/cgi-bin/sendsms"
+OPEN_PATHS = ("/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect")
+
+
+class BodyGuard:
+    """ASGI middleware: authenticate first, then read at most max_body_bytes, streamed.
+
+    A request to the API without a valid token is answered before one byte of its body is
+    read; a body over the limit (declared or chunked) is refused as soon as it passes it. The
+    app then gets the body from memory, never more than max_body_bytes of it."""
+
+    def __init__(self, app: Any, cfg: Config) -> None:
+        self.app, self.cfg = app, cfg
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, limit = scope.get("path", ""), self.cfg.http.max_body_bytes
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if path not in OPEN_PATHS and not self._authenticated(path, headers, scope):
+            if path == KANNEL_PATH:
+                await _plain(send, 403, "Authorization failed for sendsms")
+            else:
+                await _json(send, 401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
+            return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _json(send, 413, "body", f"the body is larger than {limit} bytes")
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                await _json(send, 413, "body", f"the body is larger than {limit} bytes")
+                return
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _authenticated(self, path: str, headers: dict[str, str], scope: dict[str, Any]) -> bool:
+        auth = headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if find_client(self.cfg, token) is not None:
+            return True
+        if path == KANNEL_PATH:
+            from urllib.parse import parse_qs
+
+            q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            user = (q.get("username") or q.get("user") or [""])[-1]
+            password = (q.get("password") or q.get("pass") or [""])[-1]
+            if find_client(self.cfg, password, user) is not None:
+                return True
+            # Kannel clients may also put the credentials in a form body: a GET has none, a POST
+            # is read (at most max_body_bytes) and checked by the door itself.
+            return scope.get("method") == "POST"
+        return False
+
+
+async def _json(send: Any, status: int, field: str, message: str) -> None:
+    import json
+
+    body = json.dumps({"error": {"field": field, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _plain(send: Any, status: int, text: str) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
 def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> FastAPI:
     app = FastAPI(
         title="smsd",
@@ -113,17 +197,12 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             s = local.store = Store(cfg.database)
         yield s
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable) -> Any:
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > cfg.http.max_body_bytes):
-            return error(413, "body", f"the body is larger than {cfg.http.max_body_bytes} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyGuard, cfg=cfg)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(x) for x in first.get("loc", []) if x not in ("body",)]
+        loc = [str(x) for x in first.get("loc", [])[1:]] if first.get("loc") else []
         field = ".".join(loc) or "body"
         kind = first.get("type", "")
         if kind == "json_invalid":
@@ -140,13 +219,13 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error(exc.status_code, "path" if exc.status_code == 404 else "method", str(exc.detail))
 
-    def client_for(authorization: str | None) -> HttpClient:
+    def client_for(authorization: str | None, cost: int = 1) -> HttpClient:
         token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
         client = find_client(cfg, token)
         if client is None:
             raise ApiError(401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
-        if not limiter.allow(client.name, client.rate_per_minute):
-            raise ApiError(429, "client", f"more than {client.rate_per_minute} requests a minute")
+        if not limiter.allow(client.name, client.rate_per_minute, cost):
+            raise ApiError(429, "client", f"more than {client.rate_per_minute} messages a minute")
         return client
 
     def enqueue(s: Store, client: HttpClient, req: SendRequest, key: str | None) -> int:
@@ -163,11 +242,15 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             actor=actor,
             dedup_key=key,
             account=actor,
+            org=client.org or None,
         )
 
     def queue(s: Store, client: HttpClient, req: SendRequest, key: str | None) -> dict[str, Any]:
         try:
-            mid = enqueue(s, client, req, key)
+            with s.tx():  # the budget check and the insert in one transaction
+                mid = enqueue(s, client, req, key)
+        except BudgetError as exc:
+            raise ApiError(402, "budget", str(exc)) from None
         except InputError as exc:
             raise ApiError(422, _field_of(str(exc)), str(exc)) from None
         return message_view(s, mid)
@@ -237,7 +320,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         authorization: str | None = Header(default=None),
         idempotency_key: str | None = Header(default=None, max_length=128),
     ) -> Any:
-        client = client_for(authorization)
+        client = client_for(authorization, cost=len(req.messages))
         with store() as s:
             for i, m in enumerate(req.messages):  # check everything before writing anything
                 try:
@@ -255,16 +338,21 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
                         "this Idempotency-Key was used for a batch of another size; use a new key for a new batch",
                     )
             ids = []
-            with s.tx():
-                for i, m in enumerate(req.messages):
-                    ids.append(enqueue(s, client, m, keys[i] if idempotency_key else None))
-                s.event("http", client.name, "request", f"POST /v1/messages/batch n={len(ids)}", f"api:{client.name}")
+            try:
+                with s.tx():
+                    for i, m in enumerate(req.messages):
+                        ids.append(enqueue(s, client, m, keys[i] if idempotency_key else None))
+                    s.event(
+                        "http", client.name, "request", f"POST /v1/messages/batch n={len(ids)}", f"api:{client.name}"
+                    )
+            except BudgetError as exc:
+                raise ApiError(402, "budget", str(exc)) from None
             views = [message_view(s, i) for i in ids]
         notify()
         return {"messages": views}
 
     @app.get("/v1/messages/{message_id}", summary="Status, parts and cost of one message")
-    def get_message(message_id: int, authorization: str | None = Header(default=None)) -> Any:
+    def get_message(message_id: int = Path(ge=1, le=MAX_ID), authorization: str | None = Header(default=None)) -> Any:
         client = client_for(authorization)
         with store() as s:
             if s.api_message(message_id, client.name) is None:
@@ -272,14 +360,13 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             record(s, client, f"GET /v1/messages/{message_id}")
             return message_view(s, message_id)
 
-    @app.get("/v1/campaigns/{campaign_id}", summary="Progress and cost of a campaign")
-    def get_campaign(campaign_id: int, authorization: str | None = Header(default=None)) -> Any:
+    @app.get("/v1/campaigns/{campaign_id}", summary="Progress and cost of a campaign this client created")
+    def get_campaign(campaign_id: int = Path(ge=1, le=MAX_ID), authorization: str | None = Header(default=None)) -> Any:
         client = client_for(authorization)
         with store() as s:
-            try:
-                row = s.campaign(campaign_id)
-            except InputError:
-                raise ApiError(404, "campaign_id", f"no campaign {campaign_id}") from None
+            row = s.api_campaign(campaign_id, client.name)
+            if row is None:
+                raise ApiError(404, "campaign_id", f"no campaign {campaign_id} from this client")
             progress = s.campaign_progress(campaign_id)
             record(s, client, f"GET /v1/campaigns/{campaign_id}")
         return {
@@ -291,14 +378,21 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         }
 
     @app.get("/v1/inbound", summary="Inbound SMS after a cursor (the id of the last one you have)")
-    def inbound(since: int = 0, limit: int = 100, authorization: str | None = Header(default=None)) -> Any:
+    def inbound(
+        since: int = Query(default=0, ge=0, le=MAX_ID),
+        limit: int = Query(default=100, ge=1, le=1000),
+        authorization: str | None = Header(default=None),
+    ) -> Any:
         client = client_for(authorization)
-        if since < 0:
-            raise ApiError(422, "since", "since must be 0 or a message id")
-        if not 1 <= limit <= 1000:
-            raise ApiError(422, "limit", "limit must be 1 to 1000")
+        grant = client.inbound_grant
+        if not grant:
+            raise ApiError(
+                403,
+                "client",
+                f'client {client.name} may not read inbound SMS (set inbound = "vote" or "*" in its table)',
+            )
         with store() as s:
-            rows = s.inbound_since(since, limit)
+            rows = s.inbound_since(since, limit, grant)
             record(s, client, f"GET /v1/inbound since={since} n={len(rows)}")
         return {"messages": rows, "next_cursor": rows[-1]["id"] if rows else since}
 

@@ -16,7 +16,9 @@ from fastapi.responses import PlainTextResponse
 
 from smsd import admin
 from smsd.config import Config
-from smsd.errors import InputError
+from smsd.errors import BudgetError, InputError
+
+MAX_RECIPIENTS = 1000  # as many as a /v1 batch
 
 CHARSETS = {
     "utf-8": "utf-8",
@@ -58,8 +60,6 @@ def mount_kannel(
         client = find_client(cfg, password, username)
         if client is None:
             return answer(403, "Authorization failed for sendsms")
-        if not limiter.allow(client.name, client.rate_per_minute):
-            return answer(503, "Too many requests, try again later")
         coding = params.get("coding", b"0").decode("latin-1")
         charset = params.get("charset", b"").decode("latin-1").lower() or ("ucs-2" if coding == "2" else "utf-8")
         if charset not in CHARSETS:
@@ -71,6 +71,10 @@ def mount_kannel(
         numbers = [n for n in params.get("to", b"").decode("latin-1").replace("+", " +").split() if n]
         if not numbers:
             return answer(400, "Missing receiver number, rejected")
+        if len(numbers) > MAX_RECIPIENTS:
+            return answer(400, f"Too many receivers ({len(numbers)}; at most {MAX_RECIPIENTS} a request), rejected")
+        if not limiter.allow(client.name, client.rate_per_minute, len(numbers)):  # the limit counts messages
+            return answer(503, "Too many messages, try again later")
         if not text:
             return answer(400, "Missing text, rejected")
         try:
@@ -78,18 +82,22 @@ def mount_kannel(
                 admin.check_send(cfg, n, text, None, None)
         except InputError as exc:
             return answer(400, f"Invalid receiver or text: {exc}")
-        with store() as s, s.tx():
-            for n in numbers:
-                admin.send(
-                    s,
-                    cfg,
-                    n,
-                    text,
-                    actor=f"api:{client.name}",
-                    account=f"api:{client.name}",
-                    report=bool(params.get("dlr-mask")),
-                )
-            s.event("http", client.name, "request", f"sendsms to {len(numbers)} number(s)", f"api:{client.name}")
+        try:
+            with store() as s, s.tx():  # the budget applies here too, checked in the transaction that queues
+                for n in numbers:
+                    admin.send(
+                        s,
+                        cfg,
+                        n,
+                        text,
+                        actor=f"api:{client.name}",
+                        account=f"api:{client.name}",
+                        org=client.org or None,
+                        report=bool(params.get("dlr-mask")),
+                    )
+                s.event("http", client.name, "request", f"sendsms to {len(numbers)} number(s)", f"api:{client.name}")
+        except BudgetError as exc:
+            return answer(402, f"Budget exceeded: {exc}")
         notify()
         return answer(202, "0: Accepted for delivery")
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from smsd.clock import ts, utcnow
-from smsd.errors import StoreError
+from smsd.errors import InputError, StoreError
 from smsd.store.campaigns import CampaignVerbs
 from smsd.store.inbox import InboxVerbs
 from smsd.store.interactive import InteractionVerbs
@@ -56,6 +56,7 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA secure_delete=ON")  # purged numbers and texts are zeroed, not left in free pages
             self.conn = conn
             self.db = Database(conn)
             if migrations.pending(self.db):
@@ -101,11 +102,17 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
                 raise StoreError(f"database {self.path}: commit failed: {exc}") from None
 
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
+        return [dict(r) for r in self._execute(sql, params).fetchall()]
 
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
-        row = self.conn.execute(sql, params).fetchone()
+        row = self._execute(sql, params).fetchone()
         return dict(row) if row else None
+
+    def _execute(self, sql: str, params: Any) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except OverflowError:  # an id or cursor of 23 digits: no such row, and no traceback
+            raise InputError("a number in the request is too large to be an id") from None
 
     def data_version(self) -> int:
         """Changes when another connection commits: the daemon's cheap 'anything new?'."""

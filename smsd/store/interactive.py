@@ -55,6 +55,15 @@ class InteractionVerbs:
         )
         return int(row["n"]) if row else 0
 
+    def stranger_replies_since(self: Store, since: datetime) -> int:
+        """Automatic replies queued since a time to numbers outside the roster (all of them)."""
+        row = self.one(
+            "SELECT COUNT(*) AS n FROM outbox WHERE created_by = 'dispatcher' AND created_at >= ? "
+            "AND member_id IS NULL",
+            (ts(since),),
+        )
+        return int(row["n"]) if row else 0
+
     def ours_since(self: Store, phone: str, since: datetime) -> bool:
         """Did smsd queue an SMS to this number since a time?"""
         return (

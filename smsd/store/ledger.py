@@ -98,11 +98,11 @@ class LedgerVerbs:
         return None
 
     def committed_fen(self: Store, org: str, price_fen: int) -> int:
-        """Segments queued (not yet sent) by campaigns of this org subtree, at a price."""
+        """Segments queued (not yet sent) for this org subtree (its campaigns and its API sends), at a price."""
         row = self.one(
-            "SELECT COUNT(*) AS n FROM outbox_parts p JOIN outbox o ON o.id = p.message_id JOIN campaigns c "
+            "SELECT COUNT(*) AS n FROM outbox_parts p JOIN outbox o ON o.id = p.message_id LEFT JOIN campaigns c "
             "ON c.id = o.campaign_id WHERE p.state IN ('pending', 'submitting') AND o.state IN ('queued', 'sending') "
-            "AND (c.owner_org = ? OR c.owner_org LIKE ? || '/%')",
+            "AND (COALESCE(o.org, c.owner_org) = ? OR COALESCE(o.org, c.owner_org) LIKE ? || '/%')",
             (org.strip("/"), org.strip("/")),
         )
         return int(row["n"]) * price_fen if row else 0
@@ -171,27 +171,55 @@ class LedgerVerbs:
     # ------------------------------------------------------------ retention and backup
 
     def purge(self: Store, before: datetime, actor: str, now: datetime | None = None) -> dict[str, int]:
-        """Anonymise message text and numbers older than `before`; the ledger (cost totals) stays."""
+        """Anonymise every number and text older than `before`; the ledger (cost totals) stays.
+
+        Covers the outbox (text, number, dedup key), inbox and its PDUs, status reports, red
+        messages, receipts and the links from inbox and votes to the roster. Freed bytes are
+        zeroed (secure_delete, set on every connection) and the WAL is checkpointed and truncated,
+        so nothing purged is left in the database file or beside it."""
         now = now or utcnow()
         cutoff = ts(before)
         with self.tx():
             out = self.conn.execute(
                 "UPDATE outbox SET text = '[purged]', to_number = substr(to_number, 1, 6) || '*****' || "
-                "substr(to_number, -4), purged = 1 WHERE purged = 0 AND created_at < ? AND state NOT IN "
-                "('queued', 'sending')",
+                "substr(to_number, -4), dedup_key = NULL, purged = 1 WHERE purged = 0 AND created_at < ? "
+                "AND state NOT IN ('queued', 'sending')",
                 (cutoff,),
             ).rowcount
             inbox = self.conn.execute(
                 "UPDATE inbox SET text = '[purged]', sender = substr(sender, 1, length(sender) - 8) || '****' || "
-                "substr(sender, -4), normalized = NULL WHERE received_at < ? AND text <> '[purged]'",
+                "substr(sender, -4), normalized = NULL, member_id = NULL WHERE received_at < ? "
+                "AND (text <> '[purged]' OR member_id IS NOT NULL)",
                 (cutoff,),
             ).rowcount
             parts = self.conn.execute(
                 "UPDATE inbox_parts SET pdu = '', raw_text = NULL, sender = NULL WHERE received_at < ? AND pdu <> ''",
                 (cutoff,),
             ).rowcount
-            self.event("archive", None, "purged", f"before {cutoff}: {out} sent, {inbox} received", actor, now)
-        return {"outbox": out, "inbox": inbox, "inbox_parts": parts}
+            self.conn.execute(
+                "UPDATE status_reports SET recipient = substr(recipient, 1, length(recipient) - 8) || '****' || "
+                "substr(recipient, -4) WHERE received_at < ? AND recipient NOT LIKE '%****%'",
+                (cutoff,),
+            )
+            red = self.conn.execute(
+                "UPDATE red_submissions SET text = '[purged]', phone = 'purged:' || id, member_id = NULL "
+                "WHERE submitted_at < ? AND text <> '[purged]'",
+                (cutoff,),
+            ).rowcount
+            self.conn.execute(
+                "UPDATE receipts SET phone = 'purged:' || rowid, member_id = NULL WHERE confirmed_at < ? "
+                "AND phone NOT LIKE 'purged:%'",
+                (cutoff,),
+            )
+            # a vote stays counted, but no longer says whose it was
+            self.conn.execute(
+                "UPDATE votes SET member_id = -rowid, inbox_id = NULL WHERE voted_at < ? AND member_id > 0", (cutoff,)
+            )
+            self.event(
+                "archive", None, "purged", f"before {cutoff}: {out} sent, {inbox} received, {red} red", actor, now
+            )
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return {"outbox": out, "inbox": inbox, "inbox_parts": parts, "red_submissions": red}
 
     def backup(self: Store, path: str | Path) -> int:
         """A consistent copy while the daemon writes (SQLite online backup); returns pages copied."""

@@ -77,6 +77,7 @@ class OutboxVerbs:
         account: str | None = None,
         dedup_key: str | None = None,
         quiet_ok: bool = False,
+        org: str | None = None,
     ) -> int:
         if dedup_key is not None:
             row = self.one("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,))
@@ -99,6 +100,7 @@ class OutboxVerbs:
             "account": account,
             "dedup_key": dedup_key,
             "quiet_ok": int(quiet_ok),
+            "org": org,
             "created_by": created_by,
             "created_at": ts(now),
             "updated_at": ts(now),
@@ -372,14 +374,16 @@ class OutboxVerbs:
     ) -> None:
         """One ledger row per accepted submit: price, campaign, paying org unit, account, modem, month."""
         row = self.one(
-            """SELECT o.campaign_id, c.owner_org, o.account, u.path AS member_org FROM outbox o
+            """SELECT o.campaign_id, c.owner_org, o.account, o.org, u.path AS member_org FROM outbox o
                LEFT JOIN campaigns c ON c.id = o.campaign_id LEFT JOIN members m ON m.id = o.member_id
                LEFT JOIN org_units u ON u.id = m.org_id WHERE o.id = ?""",
             (message_id,),
         )
         assert row is not None
         account = row["account"] or ("campaign" if row["campaign_id"] else "direct")
-        org = row["owner_org"] if row["campaign_id"] else (row["member_org"] if account == "anniversary" else None)
+        org = row["org"] or (
+            row["owner_org"] if row["campaign_id"] else (row["member_org"] if account == "anniversary" else None)
+        )
         local = now.astimezone(LOCAL)
         self.conn.execute(
             "INSERT OR IGNORE INTO ledger (message_id, seq, campaign_id, org, account, modem, price_fen, sent_at, "

@@ -417,3 +417,14 @@ def m007_submits(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m008_reply_index_and_message_org(db: Database) -> None:
+    """Replies are counted per hour (strangers' cap); API sends are billed to the client's org."""
+    db.executescript(
+        """
+        CREATE INDEX outbox_created ON outbox (created_by, created_at);
+        ALTER TABLE outbox ADD COLUMN org TEXT;
+        """
+    )

@@ -56,12 +56,26 @@ class WebhookVerbs:
         row = self.one("SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE state = 'pending'")
         return row["t"] if row else None
 
-    def inbound_since(self: Store, cursor: int, limit: int) -> list[dict[str, Any]]:
+    def inbound_since(self: Store, cursor: int, limit: int, grant: tuple[str, ...] = ("*",)) -> list[dict[str, Any]]:
+        """Inbound SMS after a cursor that a grant covers: '*' all, 'unhandled' text no command
+        took, or command names (vote, receipt, red, feedback, ...)."""
+        where, params = "", [cursor]
+        if "*" not in grant:
+            names = [g for g in grant if g != "unhandled"]
+            conds = [f"command IN ({', '.join('?' * len(names))})"] if names else []
+            params += names
+            if "unhandled" in grant:
+                conds.append("(command IS NULL AND kind IN ('feedback', 'stranger'))")
+            where = " AND (" + (" OR ".join(conds) or "0") + ")"
         return self.rows(
             "SELECT id, modem, sender, text, received_at, kind, command, parts, incomplete FROM inbox "
-            "WHERE id > ? ORDER BY id LIMIT ?",
-            (cursor, limit),
+            f"WHERE id > ?{where} ORDER BY id LIMIT ?",
+            (*params, limit),
         )
+
+    def api_campaign(self: Store, campaign_id: int, client: str) -> dict[str, Any] | None:
+        """A campaign this API client created (others are not found)."""
+        return self.one("SELECT * FROM campaigns WHERE id = ? AND created_by = ?", (campaign_id, f"api:{client}"))
 
     def api_message(self: Store, message_id: int, client: str) -> dict[str, Any] | None:
         """A message queued by this API client (other clients' messages are not found)."""
