@@ -202,6 +202,38 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
     }
 
 
+def config_warnings(cfg: Config) -> list[str]:
+    """What check-config says beyond "valid": things that work but an admin should know.
+
+    Raises ConfigError for a database that cannot be written (the daemon would fail at once)."""
+    import ipaddress
+
+    from smsd.errors import ConfigError
+
+    db = cfg.database
+    folder = next((p for p in db.parents if os.access(p, os.F_OK)), Path("/"))
+    if not os.access(folder, os.W_OK | os.X_OK) or (os.access(db, os.F_OK) and not os.access(db, os.R_OK | os.W_OK)):
+        raise ConfigError(f"{cfg.path}: database {db} is not writable by this user (folder {folder})")
+    out = []
+    if cfg.http.enabled:
+        try:
+            loopback = ipaddress.ip_address(cfg.http.host).is_loopback
+        except ValueError:
+            loopback = cfg.http.host == "localhost"
+        if not loopback:
+            out.append(
+                f"[http] host = {cfg.http.host!r} listens beyond this box; tokens (and Kannel passwords in "
+                "URLs) travel in clear: put a TLS reverse proxy in front (README) or use 127.0.0.1"
+            )
+    for m in cfg.modems:
+        if m.hourly_cap > 200 or m.daily_cap > 1000:
+            out.append(
+                f"[modems.{m.name}] caps {m.hourly_cap}/h, {m.daily_cap}/day exceed what carriers allow a personal "
+                "SIM (about 200/h, 1,000/day): it may be blocked"
+            )
+    return out
+
+
 @dataclass
 class Check:
     name: str

@@ -20,6 +20,7 @@ from smsd.pacing import Pacing, parse_quiet
 
 ENV_VAR = "SMSD_CONFIG"
 DEFAULT_PATH = "config.toml"
+SYSTEM_PATH = "/etc/smsd/config.toml"
 EMULATOR_PORT = "emulator"
 
 
@@ -52,7 +53,11 @@ class DaemonConfig:
         "How often the daemon looks for work written by other programs (ms); smsd's own CLI and API wake it at once.",
         _positive,
     )
-    templates_dir: str = opt("templates", "Folder of message templates (NAME.txt with ${placeholders}).")
+    templates_dir: str = opt(
+        "",
+        "Folder of your own templates (NAME.txt with ${placeholders}) that override the shipped ones file by "
+        "file; empty: the shipped templates.",
+    )
 
 
 @dataclass(frozen=True)
@@ -216,8 +221,8 @@ class Config:
         return self.resolve(self.daemon.database)
 
     @property
-    def templates_dir(self) -> Path:
-        return self.resolve(self.daemon.templates_dir)
+    def templates_dir(self) -> Path | None:
+        return self.resolve(self.daemon.templates_dir) if self.daemon.templates_dir else None
 
     def pacing(self, modem: ModemConfig) -> Pacing:
         return Pacing(
@@ -242,7 +247,11 @@ SECTIONS: dict[str, type] = {
 
 
 def config_path(given: str | None = None) -> Path:
-    return Path(given or os.environ.get(ENV_VAR) or DEFAULT_PATH)
+    """--config, else $SMSD_CONFIG, else /etc/smsd/config.toml on an installed box, else ./config.toml."""
+    if given or os.environ.get(ENV_VAR):
+        return Path(given or os.environ[ENV_VAR])
+    system = Path(SYSTEM_PATH)
+    return system if system.is_file() else Path(DEFAULT_PATH)
 
 
 def load(path: str | Path | None = None) -> Config:
@@ -304,6 +313,12 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     dup = {x for x in ports if ports.count(x) > 1}
     if dup:
         raise ConfigError(f"{path}: port {sorted(dup)[0]} is used by two modems")
+    folder = sections["daemon"].templates_dir
+    if folder and not (path.parent / Path(folder).expanduser()).is_dir():
+        raise ConfigError(
+            f"{path}: templates_dir {folder!r} is not a folder (create it with your own templates, or set "
+            'templates_dir = "" for the shipped ones)'
+        )
     if sections["sending"].international:
         unpriced = [m.name for m in modems if m.international_price_fen <= 0]
         if unpriced:

@@ -25,6 +25,13 @@ HEADERS = {
     "joined": ("joined", "join_date", "入党日期", "入党时间", "入党年月日"),
 }
 TAG_SPLIT = re.compile(r"[,，;；、/|\s]+")
+# Limits on untrusted files: a roster is a few thousand short rows.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_CELL_CHARS = 1000
+MAX_ROWS = 200_000
+MAX_COLUMNS = 100
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # an .xlsx is a zip: its parts, unpacked, stay under this
+MAX_ZIP_RATIO = 200  # and no part unpacks to more than this many times its packed size
 
 
 @dataclass
@@ -49,6 +56,8 @@ def read(path: str | Path) -> ImportResult:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
+    if p.stat().st_size > MAX_FILE_BYTES:
+        raise InputError(f"{p}: the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB; is it really a roster?")
     suffix = p.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         table = _xlsx(p)
@@ -88,19 +97,68 @@ def _csv(p: Path) -> list[tuple[int, list[Any]]]:
     else:
         raise InputError(f"{p}: not UTF-8 or GBK text")
     reader = csv.reader(io.StringIO(text))
-    return [(reader.line_num, row) for row in reader]
+    out = []
+    try:
+        for row in reader:
+            _check_cells(p, reader.line_num, row)
+            out.append((reader.line_num, row))
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise InputError(
+                f"{p}: line {reader.line_num}: a cell is longer than {MAX_CELL_CHARS} characters"
+            ) from None
+        raise InputError(f"{p}: line {reader.line_num}: not valid CSV ({exc})") from None
+    return out
+
+
+def _check_cells(p: Path, line: int, row: list[Any]) -> None:
+    if len(row) > MAX_COLUMNS:
+        raise InputError(f"{p}: line {line} has {len(row)} columns; a roster has at most {MAX_COLUMNS}")
+    for cell in row:
+        if cell is not None and len(str(cell)) > MAX_CELL_CHARS:
+            raise InputError(f"{p}: line {line}: a cell is longer than {MAX_CELL_CHARS} characters")
+    if line > MAX_ROWS:
+        raise InputError(f"{p}: more than {MAX_ROWS} rows; split the roster")
+
+
+def _check_zip(p: Path) -> None:
+    """Refuse a zip bomb before openpyxl unpacks anything."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError):
+        raise InputError(f"{p}: not an Excel .xlsx file (is it a CSV or an old .xls?)") from None
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNZIPPED_BYTES or any(i.file_size > MAX_ZIP_RATIO * max(i.compress_size, 1024) for i in infos):
+        raise InputError(f"{p}: this Excel file unpacks to {total // 1024 // 1024} MB; refused as unsafe")
 
 
 def _xlsx(p: Path) -> list[tuple[int, list[Any]]]:
     import openpyxl
 
+    _check_zip(p)
     try:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise InputError(f"{p}: cannot read this Excel file ({type(exc).__name__})") from None
     try:
         ws = wb.worksheets[0]
-        return [(i, list(row)) for i, row in enumerate(ws.iter_rows(values_only=True), start=1)]
+        declared_rows, declared_cols = ws.max_row or 0, ws.max_column or 0
+        if declared_rows > MAX_ROWS or declared_cols > 16 * MAX_COLUMNS:
+            raise InputError(
+                f"{p}: the sheet claims {declared_rows} rows and {declared_cols} columns; a roster has at most "
+                f"{MAX_ROWS} rows (delete the stray cells far below or to the right)"
+            )
+        out = []
+        # Columns are bounded up front: a single cell at XFD1048576 must not make every row 16,384 wide.
+        for i, row in enumerate(ws.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
+            cells = list(row)
+            _check_cells(p, i, cells)
+            if any(c is not None and str(c).strip() for c in cells):
+                out.append((i, cells))
+        return out
     finally:
         wb.close()
 

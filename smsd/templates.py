@@ -47,9 +47,24 @@ def parse(name: str, raw: str) -> Template:
     return Template(name, "\n".join(lines).strip(), " ".join(notes))
 
 
-def load_all(directory: Path) -> dict[str, Template]:
-    if not directory.is_dir():
-        raise InputError(f"template folder {directory} does not exist (templates_dir in config.toml)")
+def shipped_dir() -> Path:
+    """The templates that come with smsd (the top-level ``templates`` package's .txt files)."""
+    import templates as shipped
+
+    return Path(shipped.__file__).parent
+
+
+def load_all(directory: Path | None) -> dict[str, Template]:
+    """The shipped templates, each overridden by a file of the same name in directory (if any)."""
+    out = _read(shipped_dir())
+    if directory is not None:
+        if not directory.is_dir():
+            raise InputError(f"template folder {directory} does not exist (templates_dir in config.toml)")
+        out.update(_read(directory))
+    return out
+
+
+def _read(directory: Path) -> dict[str, Template]:
     out = {}
     for p in sorted(directory.glob("*.txt")):
         if NAME.match(p.stem):
@@ -57,9 +72,10 @@ def load_all(directory: Path) -> dict[str, Template]:
     return out
 
 
-def load(directory: Path, name: str) -> Template:
+def load(directory: Path | None, name: str) -> Template:
     templates = load_all(directory)
     if name not in templates:
         known = ", ".join(templates) or "none"
-        raise InputError(f"no template {name!r} in {directory} (known: {known})")
+        where = f"{directory} or the shipped templates" if directory else "the shipped templates"
+        raise InputError(f"no template {name!r} in {where} (known: {known})")
     return templates[name]

@@ -14,6 +14,7 @@ import serial
 
 from smsd.sim.emulator import Emulator, ModemOptions
 
+ROOT = Path(__file__).resolve().parent.parent
 FINAL = re.compile(rb"\r\n(OK|ERROR|COMMAND NOT SUPPORT|\+CM[ES] ERROR: [^\r]*)\r\n|\r\n> ")
 
 
@@ -174,10 +175,7 @@ def write_config(directory: Path, ports: dict[str, str], **sections: dict) -> Pa
         ]
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n")
-    templates = Path(__file__).resolve().parent.parent / "templates"
-    if not (directory / "templates").exists():
-        (directory / "templates").symlink_to(templates)
-    return path
+    return path  # no templates folder: the shipped templates are the package's
 
 
 def _toml(v: object) -> str:

@@ -25,10 +25,11 @@ def config_option(f: F) -> F:
         "--config",
         "config_path",
         envvar=configmod.ENV_VAR,
-        default=configmod.DEFAULT_PATH,
-        show_default=True,
+        default=None,
         type=click.Path(dir_okay=False),
-        help=_("Configuration file (or set SMSD_CONFIG)."),
+        help=_(
+            "Configuration file (or set SMSD_CONFIG; default /etc/smsd/config.toml if it exists, else ./config.toml)."
+        ),
     )(f)
 
 

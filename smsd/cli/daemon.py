@@ -94,11 +94,13 @@ def check_config(config_path: str) -> None:
                     f"{cfg.path}: port {m.port} of [modems.{m.name}] does not exist "
                     "(plugged in? see /dev/serial/by-id/)"
                 )
-        if not cfg.templates_dir.is_dir():
+        if cfg.templates_dir is not None and not cfg.templates_dir.is_dir():
             raise ConfigError(
                 f"{cfg.path}: templates_dir {cfg.templates_dir} does not exist (replies to members "
                 "and greetings need it)"
             )
+        for warning in admin.config_warnings(cfg):
+            click.echo(_("warning: {w}").format(w=warning))
     click.echo(_("{path}: OK ({n} modem(s))").format(path=cfg.path, n=len(cfg.modems)))
 
 

@@ -7,6 +7,8 @@ log in the same transaction. Verbs are grouped by concept: outbox.py, inbox.py.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -49,8 +51,9 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
         if not create and not self.path.exists():
             raise StoreError(f"database {self.path} does not exist (start the daemon once, or check --config)")
         try:
-            if create:
+            if create and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                _set_mode(self.path.parent, DIR_MODE)
             conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
@@ -59,11 +62,13 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
             conn.execute("PRAGMA secure_delete=ON")  # purged numbers and texts are zeroed, not left in free pages
             self.conn = conn
             self.db = Database(conn)
+            for suffix in ("", "-wal", "-shm"):
+                _set_mode(self.path.with_name(self.path.name + suffix), FILE_MODE)
             if migrations.pending(self.db):
                 with self.tx():  # one process migrates; the other waits, then finds nothing pending
                     migrations.apply(self.db)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+            raise StoreError(f"cannot open database {self.path}: {exc}{_access_hint(self.path)}") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -89,7 +94,7 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                raise StoreError(f"database {self.path} is not writable: {exc}") from None
+                raise StoreError(f"database {self.path} is not writable: {exc}{_access_hint(self.path)}") from None
             try:
                 yield self.conn
             except BaseException:
@@ -199,4 +204,27 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
         return out
 
 
-__all__ = ["Store", "StoreError"]
+# The database, its WAL and the wake-up socket are shared with the admins' group (smsd), whatever
+# the umask (the unit's UMask=0077 would lock them out); nobody else may read members' numbers.
+FILE_MODE = 0o660
+DIR_MODE = 0o2770  # setgid: files made in it belong to its group (smsd)
+BACKUP_MODE = 0o640
+
+
+def _set_mode(path: Path, mode: int) -> None:
+    """Give a file we own the shared mode (others' files are left alone: chmod would fail)."""
+    with contextlib.suppress(OSError):
+        st = path.stat()
+        if st.st_uid == os.geteuid() and (st.st_mode & 0o7777) != mode:
+            os.chmod(path, mode)
+
+
+def _access_hint(path: Path) -> str:
+    folder = path.parent
+    denied = os.access(folder, os.F_OK) and not os.access(folder, os.W_OK | os.X_OK)
+    if denied or (os.access(path, os.F_OK) and not os.access(path, os.R_OK | os.W_OK)):
+        return " (permission denied: run as the smsd user or a member of its group, e.g. `sudo adduser $USER smsd`)"
+    return ""
+
+
+__all__ = ["Store", "StoreError", "FILE_MODE", "BACKUP_MODE"]

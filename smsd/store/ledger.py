@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -238,4 +239,5 @@ class LedgerVerbs:
             target.unlink(missing_ok=True)
             raise StoreError(f"backup to {target} failed: {exc}") from None
         dest.close()
+        os.chmod(target, 0o640)  # the office's group may read a backup; nobody else
         return pages
