@@ -351,6 +351,8 @@ def _named(cls: type, table: Any, path: Path, where: str) -> tuple:
         raise ConfigError(f"{path}: [{where}] must hold tables like [{where}.NAME]")
     out = []
     for name, sub in table.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+            raise ConfigError(f"{path}: the name {name!r} in [{where}] may use letters, digits, '.', '-' and '_' only")
         if not isinstance(sub, dict):
             raise ConfigError(f"{path}: [{where}.{name}] must be a table")
         if "name" in sub:
@@ -365,7 +367,7 @@ def _aliases(table: Any, path: Path) -> dict[str, list[str]]:
         raise ConfigError(f'{path}: [commands.aliases] must be a table like vote = ["TOUPIAO"]')
     for name, words in table.items():
         if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
-            raise ConfigError(f'{path}: {name} in [commands.aliases] must be a list of keywords, like ["TOUPIAO"]')
+            raise ConfigError(f'{path}: {name!r} in [commands.aliases] must be a list of keywords, like ["TOUPIAO"]')
     return {k: list(v) for k, v in table.items()}
 
 
