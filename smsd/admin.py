@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from smsd import pdu
+from smsd import segments
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.errors import BudgetError, InputError, ModemError, ModemTimeout
@@ -38,13 +38,13 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     raise InputError(f"--at {text!r}: use 'YYYY-MM-DD HH:MM' or 'HH:MM' (Asia/Shanghai time)")
 
 
-def check_text(text: str) -> pdu.Plan:
+def check_text(text: str) -> segments.Plan:
     visible = "".join(ch for ch in text if ch.isprintable() or ch in "\n\r\t")
     if not visible.strip():
         raise InputError("the message text is empty")
     if visible != text:
         raise InputError("the message text contains control characters (such as NUL); remove them")
-    plan = pdu.plan(text)
+    plan = segments.plan(text)
     if plan.segments > MAX_SEGMENTS:
         raise InputError(
             f"the text needs {plan.segments} SMS segments; the limit is {MAX_SEGMENTS} "
@@ -96,7 +96,7 @@ def send(
     to, prio, not_before = check_send(cfg, number, text, at, priority, now)
     start = not_before or now
     if org:
-        check_org_budget(store, cfg, org, pdu.plan(text).segments, not_before or now)
+        check_org_budget(store, cfg, org, segments.plan(text).segments, not_before or now)
     return store.enqueue(
         to,
         text,
@@ -247,8 +247,10 @@ def doctor(cfg: Config) -> list[Check]:
     for m in cfg.modems:
         if not m.enabled:
             continue
-        if m.port == EMULATOR_PORT:
-            checks.append(Check(f"modem {m.name}", True, "built-in emulator"))
+        if m.port == EMULATOR_PORT or m.kind != "gsm":
+            checks.append(
+                Check(f"modem {m.name}", True, "built-in emulator" if m.kind == "gsm" else f"{m.kind} transport")
+            )
             continue
         p = Path(m.port)
         if not p.exists():

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from smsd import admin, pacing, pdu
+from smsd import admin, pacing, segments
 from smsd import templates as tpl
 from smsd.clock import LOCAL, utcnow
 from smsd.config import Config
@@ -176,7 +176,7 @@ def plan(
             who = m["name"] or f"{mask(m['phone'])} (not a member)"
             raise InputError(f"{exc} for {who}") from None
         admin.check_text(body)
-        recipients.append(Recipient(m.get("id"), m.get("name") or "", m["phone"], body, pdu.segments(body)))
+        recipients.append(Recipient(m.get("id"), m.get("name") or "", m["phone"], body, segments.segments(body)))
     if not recipients:
         raise InputError("no recipients match this selection" + (f" ({skipped} opted out)" if skipped else ""))
     not_before = admin.parse_when(at, now) if at else None

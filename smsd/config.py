@@ -86,6 +86,11 @@ class SendingConfig:
 @dataclass(frozen=True)
 class ModemConfig:
     name: str = opt("", "The modem's name (the table's key).")
+    kind: str = opt(
+        "gsm",
+        'How it carries messages: "gsm" (a modem on port) or "memory" (in-process, for demos).',
+        choices=("gsm", "memory"),
+    )
     port: str = opt("", 'Serial device (/dev/serial/by-id/..., /dev/ttyUSB0, a pty) or "emulator".')
     price_fen: int = opt(6, "What this SIM pays per segment, in fen (1 CNY = 100 fen).", _non_negative)
     international_price_fen: int = opt(
@@ -304,12 +309,12 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         if "name" in table:
             raise ConfigError(f"{path}: [modems.{name}] must not set name; the table key is the name")
         m = _build(ModemConfig, {**table, "name": name}, path, f"modems.{name}")
-        if not m.port:
+        if not m.port and m.kind == "gsm":
             raise ConfigError(f'{path}: [modems.{name}] needs port = "/dev/ttyUSB0" (or "emulator")')
         modems.append(m)
     if not modems:
         raise ConfigError(f'{path}: no modems; add a table like [modems.m1] with port = "emulator"')
-    ports = [m.port for m in modems if m.port != EMULATOR_PORT]
+    ports = [m.port for m in modems if m.port != EMULATOR_PORT and m.kind == "gsm"]
     dup = {x for x in ports if ports.count(x) > 1}
     if dup:
         raise ConfigError(f"{path}: port {sorted(dup)[0]} is used by two modems")

@@ -272,7 +272,7 @@ class Daemon:
                 depth = store.queue_depth()
         except StoreError:
             return "database unavailable"
-        ready = sum(1 for w in self.workers if w.driver.ready)
+        ready = sum(1 for w in self.workers if w.transport.health().ready)
         return f"{ready}/{len(self.workers)} modems ready, {depth.get('queued', 0)} queued"
 
 

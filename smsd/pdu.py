@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from smsd import gsm7
 from smsd.errors import PduError
+from smsd.segments import GSM7, UCS2, Plan, _split, clean_text, plan, segments
 
-GSM7 = "gsm7"
-UCS2 = "ucs2"
 DATA8 = "8bit"
+__all__ = ["GSM7", "UCS2", "Plan", "clean_text", "plan", "segments"]  # segmentation lives in smsd.segments
 
 SINGLE_OCTETS = 140
 CONCAT8_UDH = bytes([5, 0x00, 3])  # UDHL, IEI 00, IEDL 3 (ref, total, seq follow)
@@ -31,19 +31,6 @@ class Concat:
     total: int
     seq: int
     bits: int = 8
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How a text is sent: its encoding and the chunks (septets or UTF-16 bytes) per PDU."""
-
-    encoding: str
-    chunks: tuple[tuple[int, ...] | bytes, ...]
-    texts: tuple[str, ...]
-
-    @property
-    def segments(self) -> int:
-        return len(self.chunks)
 
 
 @dataclass(frozen=True)
@@ -105,47 +92,6 @@ class StatusReport:
         if self.status < 0x40:
             return "pending"
         return "failed"
-
-
-# ---------------------------------------------------------------- planning
-
-
-def plan(text: str) -> Plan:
-    """Choose GSM-7 or UCS-2 and split into parts without cutting a character."""
-    if gsm7.is_gsm7(text):
-        per_char = [gsm7.char_septets(ch) for ch in text]
-        total = sum(len(s) for s in per_char)
-        limit = 160 if total <= 160 else 153
-        return _split(text, per_char, limit, GSM7)
-    per_char_b = [ch.encode("utf-16-be") for ch in text]
-    total = sum(len(b) for b in per_char_b)
-    limit = 140 if total <= 140 else 134
-    return _split(text, per_char_b, limit, UCS2)
-
-
-def _split(text: str, units: list, limit: int, encoding: str) -> Plan:
-    chunks: list = []
-    texts: list[str] = []
-    cur: list = []
-    cur_text: list[str] = []
-    size = 0
-    for ch, u in zip(text, units, strict=False):
-        if size + len(u) > limit:
-            chunks.append(cur)
-            texts.append("".join(cur_text))
-            cur, cur_text, size = [], [], 0
-        cur.extend(u) if encoding == GSM7 else cur.append(u)
-        cur_text.append(ch)
-        size += len(u)
-    chunks.append(cur)
-    texts.append("".join(cur_text))
-    frozen = tuple(tuple(c) for c in chunks) if encoding == GSM7 else tuple(b"".join(c) for c in chunks)
-    return Plan(encoding, frozen, tuple(texts))
-
-
-def segments(text: str) -> int:
-    """The number of PDUs (billing segments) this text is sent as."""
-    return plan(text).segments
 
 
 # ---------------------------------------------------------------- addresses
@@ -335,11 +281,6 @@ def _parse_udh(udh: bytes) -> Concat | None:
             concat = Concat(data[0] << 8 | data[1], data[2], data[3], 16)
         i += 2 + iel
     return concat
-
-
-def clean_text(raw: str) -> str:
-    """Join surrogate pairs and replace lone halves, so the text is valid UTF-8."""
-    return raw.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
 
 
 def dcs_encoding(dcs: int) -> str:

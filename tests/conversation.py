@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from smsd import pdu
 from smsd.dispatch import Dispatcher
 from smsd.store import Store
+from smsd.transport.gsm import received_from_pdu
 
 CST = timezone(timedelta(hours=8))
 _SEQUENCE = itertools.count(1)  # distinct SCTS per SMS: an identical PDU would be (rightly) a duplicate
@@ -38,7 +39,7 @@ class Conversation:
         when = datetime(2026, 11, 27, 10, 0, tzinfo=CST) + timedelta(seconds=self.sent)
         national = sender[3:] if sender.startswith("+86") else sender  # as a network delivers it
         for h in pdu.encode_deliver(national, text, when, ref=self.sent % 256):
-            self.store.save_inbound(self.modem, h, pdu.decode(h), now=self.dispatcher.clock())
+            self.store.save_inbound(self.modem, received_from_pdu(h), now=self.dispatcher.clock())
         self.dispatcher.run_once()
 
     def replies(self) -> list[tuple[str, str]]:

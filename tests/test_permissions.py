@@ -8,6 +8,7 @@ the users); CI runs as root, and there the test fails rather than skips.
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 import shutil
@@ -114,6 +115,10 @@ def test_admins_in_the_group_use_the_cli_and_others_get_one_line(box):
         '[modems.m1]\nport = "emulator"\nhourly_cap = 1000\ndaily_cap = 1000\n'
     )
     config.chmod(0o644)
+    # An admin asks before the daemon ever ran: the database is created by the admin, and the
+    # daemon (another user of the group) must still open it.
+    first = _as(ADMIN, py, env, "status", "--config", str(config))
+    assert first.returncode == 0, first.stderr
     umask = _unit_umask()
     daemon = subprocess.Popen(
         [py, "-m", "smsd", "run", "--config", str(config)],
@@ -147,6 +152,7 @@ def test_admins_in_the_group_use_the_cli_and_others_get_one_line(box):
         for path in (var / "smsd.db", var / "smsd.db-wal"):
             st = path.stat()
             assert st.st_mode & 0o777 == 0o660, (path, oct(st.st_mode))
+            assert st.st_gid == grp.getgrnam(GROUP).gr_gid, (path, st.st_gid)
         refused = _as(OUTSIDER, py, env, "outbox", "--config", str(config))
         assert refused.returncode == 1 and refused.stdout == "", refused
         assert refused.stderr.count("\n") == 1 and "permission denied" in refused.stderr.lower(), refused.stderr

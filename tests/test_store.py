@@ -11,6 +11,7 @@ import pytest
 from smsd import pdu
 from smsd.errors import InputError, StoreError
 from smsd.store import Store
+from smsd.transport.gsm import received_from_pdu
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))
@@ -223,27 +224,27 @@ def test_event_log_is_append_only(store):
 
 def _deliver(text, ref=0, bits=8, sender="+8613800000001"):
     return [
-        (h, pdu.decode(h))
+        (h, received_from_pdu(h))
         for h in pdu.encode_deliver(sender, text, datetime(2026, 11, 27, 10, tzinfo=CST), ref=ref, ref_bits=bits)
     ]
 
 
 def test_inbound_single_part_and_duplicate_pdu(store):
     [(h, d)] = _deliver("TP 2")
-    inbox_id, dup = store.save_inbound("m1", h, d, now=T0)
+    inbox_id, dup = store.save_inbound("m1", d, now=T0)
     assert inbox_id and not dup
-    assert store.save_inbound("m1", h, d, now=T0) == (None, True)  # read again after a crash
+    assert store.save_inbound("m1", d, now=T0) == (None, True)  # read again after a crash
     store.mark_deleted_from_sim("m1", h)
-    assert store.save_inbound("m1", h, d, now=T0)[0] is not None  # the SIM copy is gone: a new identical SMS
+    assert store.save_inbound("m1", d, now=T0)[0] is not None  # the SIM copy is gone: a new identical SMS
     store.mark_deleted_from_sim("m1", h)
-    assert store.save_inbound("m2", h, d, now=T0)[0] is not None  # another SIM got the same bytes
+    assert store.save_inbound("m2", d, now=T0)[0] is not None  # another SIM got the same bytes
     assert [r["text"] for r in store.inbox()] == ["TP 2", "TP 2", "TP 2"]
 
 
 def test_inbound_concat_joined_in_any_order(store):
     parts = _deliver("党员政治生日快乐😀" * 20, ref=0x1234, bits=16)
     assert len(parts) == 4
-    results = [store.save_inbound("m1", h, d, now=T0) for h, d in reversed(parts)]
+    results = [store.save_inbound("m1", d, now=T0) for h, d in reversed(parts)]
     assert [r[0] is None for r in results] == [True, True, True, False]
     [msg] = store.inbox()
     assert msg["text"] == "党员政治生日快乐😀" * 20 and msg["parts"] == 4 and not msg["incomplete"]
@@ -251,7 +252,7 @@ def test_inbound_concat_joined_in_any_order(store):
 
 def test_incomplete_concat_is_released_after_a_while(store):
     parts = _deliver("第一部分" * 30, ref=7)
-    store.save_inbound("m1", *parts[0], now=T0)
+    store.save_inbound("m1", parts[0][1], now=T0)
     assert store.release_incomplete(3600, now=T0 + timedelta(minutes=10)) == 0
     assert store.release_incomplete(3600, now=T0 + timedelta(hours=2)) == 1
     [msg] = store.inbox()
@@ -259,9 +260,9 @@ def test_incomplete_concat_is_released_after_a_while(store):
 
 
 def test_undecodable_pdu_is_kept_raw(store):
-    inbox_id, _ = store.save_inbound("m1", "0891683108100005F0040D9168", None, "PDU too short", now=T0)
+    inbox_id, _ = store.save_inbound("m1", received_from_pdu("0891683108100005F0040D9168"), now=T0)
     row = store.inbox()[0]
-    assert row["id"] == inbox_id and row["undecodable"] == 1 and "PDU too short" in row["text"]
+    assert row["id"] == inbox_id and row["undecodable"] == 1 and "[undecodable PDU" in row["text"]
 
 
 @pytest.mark.parametrize("case", ["parent is a file", "not a database"])

@@ -352,7 +352,7 @@ def templates_preview(config_path: str, name: str, member: str | None, variables
     Example:
         smsd templates preview anniversary --member 13800138000
     """
-    from smsd import pdu
+    from smsd import segments
 
     cfg = load(config_path)
     with handled():
@@ -362,7 +362,7 @@ def templates_preview(config_path: str, name: str, member: str | None, variables
             with open_store(cfg) as store:
                 values = bc.member_variables(store.member(member), utcnow())
         body = t.render({**values, **_vars(variables)})
-    p = pdu.plan(body)
+    p = segments.plan(body)
     price = max((m.price_fen for m in cfg.modems if m.enabled), default=0)
     click.echo(body)
     click.echo(

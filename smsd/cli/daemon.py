@@ -89,7 +89,7 @@ def check_config(config_path: str) -> None:
     cfg = load(config_path)
     with handled():
         for m in cfg.modems:
-            if m.enabled and m.port != EMULATOR_PORT and not os.path.exists(m.port):
+            if m.enabled and m.kind == "gsm" and m.port != EMULATOR_PORT and not os.path.exists(m.port):
                 raise ConfigError(
                     f"{cfg.path}: port {m.port} of [modems.{m.name}] does not exist "
                     "(plugged in? see /dev/serial/by-id/)"

@@ -212,10 +212,17 @@ BACKUP_MODE = 0o640
 
 
 def _set_mode(path: Path, mode: int) -> None:
-    """Give a file we own the shared mode (others' files are left alone: chmod would fail)."""
+    """Give a file we own the shared mode and its folder's group (the smsd group), so the daemon
+    and every admin in the group can open it, whoever created it first (others' files are left
+    alone: chmod would fail)."""
     with contextlib.suppress(OSError):
         st = path.stat()
-        if st.st_uid == os.geteuid() and (st.st_mode & 0o7777) != mode:
+        if st.st_uid != os.geteuid():
+            return
+        folder_gid = path.parent.stat().st_gid
+        if st.st_gid != folder_gid and (os.geteuid() == 0 or folder_gid in os.getgroups()):
+            os.chown(path, -1, folder_gid)
+        if (st.st_mode & 0o7777) != mode:
             os.chmod(path, mode)
 
 

@@ -8,25 +8,22 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smsd import pdu
 from smsd.clock import ts, utcnow
 from smsd.phone import mask
+from smsd.segments import clean_text
 
 if TYPE_CHECKING:
     from smsd.store import Store
+    from smsd.transport.base import Received
 
 
 class InboxVerbs:
-    def save_inbound(
-        self: Store,
-        modem: str,
-        pdu_hex: str,
-        decoded: pdu.Deliver | None,
-        error: str | None = None,
-        now: datetime | None = None,
-    ) -> tuple[int | None, bool]:
-        """Persist one received PDU. Returns (inbox id when a message is complete, duplicate?)."""
+    def save_inbound(self: Store, modem: str, item: Received, now: datetime | None = None) -> tuple[int | None, bool]:
+        """Persist one received message or part (any transport). Returns (inbox id when a message
+        is complete, duplicate?). item.key (a PDU's bytes, an SMPP message id) drops a redelivery."""
         now = now or utcnow()
+        pdu_hex, error = item.key, item.error
+        decoded = item if item.sender is not None else None
         digest = hashlib.sha1(pdu_hex.upper().encode()).hexdigest()
         with self.tx():
             if self.one(
@@ -47,13 +44,13 @@ class InboxVerbs:
                     c.total if c else None,
                     c.seq if c else None,
                     decoded.raw_text if decoded else None,
-                    ts(decoded.scts) if decoded and decoded.scts else None,
+                    ts(decoded.sent_at) if decoded and decoded.sent_at else None,
                     error,
                     ts(now),
                 ),
             )
             part_id = int(cur.lastrowid or 0)
-            if decoded is None:
+            if decoded is None or decoded.sender is None:
                 return self._assemble([part_id], modem, "", f"[undecodable PDU: {error}]", now, undecodable=True), False
             if c is None or c.total <= 1:
                 return self._assemble([part_id], modem, decoded.sender, decoded.text, now), False
@@ -66,7 +63,7 @@ class InboxVerbs:
             if len(by_seq) < c.total:
                 return None, False
             ids = [by_seq[s]["id"] for s in range(1, c.total + 1)]
-            text = pdu.clean_text("".join(by_seq[s]["raw_text"] or "" for s in range(1, c.total + 1)))
+            text = clean_text("".join(by_seq[s]["raw_text"] or "" for s in range(1, c.total + 1)))
             return self._assemble(ids, modem, decoded.sender, text, now), False
 
     def mark_deleted_from_sim(self: Store, modem: str, pdu_hex: str) -> None:
@@ -137,7 +134,7 @@ class InboxVerbs:
                 seen: dict[int, dict[str, Any]] = {}
                 for p in parts:
                     seen.setdefault(p["seq"], p)
-                text = pdu.clean_text("…".join(p["raw_text"] or "" for _, p in sorted(seen.items())))
+                text = clean_text("…".join(p["raw_text"] or "" for _, p in sorted(seen.items())))
                 self._assemble([p["id"] for p in parts], g["modem"], g["sender"], text, now, incomplete=True)
                 released += 1
         return released

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smsd import pdu
+from smsd import segments
 from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
@@ -83,7 +83,7 @@ class OutboxVerbs:
             row = self.one("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,))
             if row:
                 return int(row["id"])
-        plan = pdu.plan(text)
+        plan = segments.plan(text)
         values = {
             "to_number": to,
             "text": text,

@@ -1,0 +1,71 @@
+"""How a text is split into SMS segments (3GPP TS 23.038/23.040): GSM-7 160/153, UCS-2 70/67.
+
+The one place that decides encoding and splitting, for every transport: the segment count
+that cost estimates, budgets and pacing use is the number of parts really sent (a GSM modem
+encodes them as PDUs, an SMPP bind as UDH parts of the same size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smsd import gsm7
+
+GSM7 = "gsm7"
+UCS2 = "ucs2"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a text is sent: its encoding and the chunks (septets or UTF-16 bytes) per PDU."""
+
+    encoding: str
+    chunks: tuple[tuple[int, ...] | bytes, ...]
+    texts: tuple[str, ...]
+
+    @property
+    def segments(self) -> int:
+        return len(self.chunks)
+
+
+def plan(text: str) -> Plan:
+    """Choose GSM-7 or UCS-2 and split into parts without cutting a character."""
+    if gsm7.is_gsm7(text):
+        per_char = [gsm7.char_septets(ch) for ch in text]
+        total = sum(len(s) for s in per_char)
+        limit = 160 if total <= 160 else 153
+        return _split(text, per_char, limit, GSM7)
+    per_char_b = [ch.encode("utf-16-be") for ch in text]
+    total = sum(len(b) for b in per_char_b)
+    limit = 140 if total <= 140 else 134
+    return _split(text, per_char_b, limit, UCS2)
+
+
+def _split(text: str, units: list, limit: int, encoding: str) -> Plan:
+    chunks: list = []
+    texts: list[str] = []
+    cur: list = []
+    cur_text: list[str] = []
+    size = 0
+    for ch, u in zip(text, units, strict=False):
+        if size + len(u) > limit:
+            chunks.append(cur)
+            texts.append("".join(cur_text))
+            cur, cur_text, size = [], [], 0
+        cur.extend(u) if encoding == GSM7 else cur.append(u)
+        cur_text.append(ch)
+        size += len(u)
+    chunks.append(cur)
+    texts.append("".join(cur_text))
+    frozen = tuple(tuple(c) for c in chunks) if encoding == GSM7 else tuple(b"".join(c) for c in chunks)
+    return Plan(encoding, frozen, tuple(texts))
+
+
+def segments(text: str) -> int:
+    """The number of PDUs (billing segments) this text is sent as."""
+    return plan(text).segments
+
+
+def clean_text(raw: str) -> str:
+    """Join surrogate pairs and replace lone halves, so the text is valid UTF-8."""
+    return raw.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")

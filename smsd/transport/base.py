@@ -1,0 +1,200 @@
+"""The Transport interface: what a worker needs from anything that carries SMS, and nothing more.
+
+A transport connects (and says when to retry), submits one part of a message and returns the
+provider's reference for it (the TP-MR on a GSM modem), or raises one typed outcome:
+
+- ``Refused(kind="permanent")``: the message cannot be delivered (bad number); fail it.
+- ``Refused(kind="transient")``: try again later; counts as one of the message's attempts.
+- ``Refused(kind="transport")``: the transport itself is unusable (a barred SIM, no network,
+  no credit): pause it with the reason; the message goes to the others, uncharged.
+- ``InDoubt``: no answer after the part was handed over; the network may have it.
+- ``NotSent``: the transport went away before the part left; nothing was sent.
+
+Inbound messages and delivery reports are handed to the ``Sink`` the worker attached: the
+transport reads what arrived, calls the sink (which commits it to the store) and acknowledges
+each item to the provider only after the sink returned. A crash between the two gives a redelivery, which the
+store recognises by the item's ``key``: persist, then acknowledge.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+RefusalKind = Literal["permanent", "transient", "transport"]
+
+
+class TransportOutcome(Exception):
+    """Base of the typed outcomes of a submit that did not return a reference."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Refused(TransportOutcome):
+    """The provider said no; kind says whose fault it is (the message's, or the transport's)."""
+
+    def __init__(self, reason: str, kind: RefusalKind, code: int | None = None, network: bool = False) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.code = code
+        self.network = network  # a lost network registration: the pause ends when it is back
+
+
+class InDoubt(TransportOutcome):
+    """No answer after the part was handed over: it may have been sent."""
+
+    def __init__(self, reason: str, cause: Literal["timeout", "gone"] = "timeout", usable: bool = True) -> None:
+        super().__init__(reason)
+        self.cause = cause
+        self.usable = usable  # False: reconnect before the next submit
+
+
+class NotSent(TransportOutcome):
+    """The transport is unusable right now and nothing of the part left."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message as a transport needs it: the parts are planned from text by the transport."""
+
+    id: int
+    to: str
+    text: str
+    concat_ref: int
+    status_report: bool
+    validity_minutes: int | None
+
+
+@dataclass(frozen=True)
+class Concatenation:
+    """Which part of a long inbound message this is (ref is per sender and transport)."""
+
+    ref: int
+    total: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class Received:
+    """One inbound message or part. key identifies it at the provider (a PDU's bytes): the
+    store drops a redelivery of the same key; sender is None when it could not be decoded."""
+
+    key: str
+    sender: str | None
+    text: str
+    raw_text: str
+    concat: Concatenation | None
+    sent_at: datetime | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    provider_ref: int
+    recipient: str
+    status: int
+    outcome: Literal["delivered", "pending", "failed"]
+    discharge: datetime | None
+
+
+@dataclass(frozen=True)
+class LateAccept:
+    """The answer to a submit that had timed out: it was sent (its reference, when given)."""
+
+    provider_ref: int | None
+
+
+class Sink(Protocol):
+    """Where a transport hands what arrived; each call commits before it returns."""
+
+    def received(self, item: Received) -> None:
+        """Commit an inbound message or part (a redelivered key is recognised)."""
+
+    def report(self, item: DeliveryReport) -> None:
+        """Commit a delivery report."""
+
+    def late_accept(self, item: LateAccept) -> None:
+        """Commit that a submit which had timed out was accepted after all."""
+
+    def removed(self, key: str) -> None:
+        """The provider dropped its copy of key: the same key from now on is a new message."""
+
+
+@dataclass
+class Health:
+    """What `smsd status` shows of a transport."""
+
+    ready: bool = False
+    registered: bool | None = None
+    signal: int | None = None
+    operator: str = ""
+    model: str = ""
+    imei: str = ""
+    imsi: str = ""
+    storage_used: int | None = None
+    storage_total: int | None = None
+    last_error: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class Transport(ABC):
+    """One way to carry messages: a GSM modem, an SMSC over SMPP, an in-process fake."""
+
+    kind: str = ""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.wake = threading.Event()  # set when something arrived: the worker's loop wakes
+        self.sink: Sink | None = None
+
+    def attach(self, sink: Sink) -> None:
+        """Where received items go (the worker, which commits them); before ensure_ready()."""
+        self.sink = sink
+
+    @abstractmethod
+    def ensure_ready(self) -> bool:
+        """Connect when due (with backoff); True when a submit may be tried now."""
+
+    @abstractmethod
+    def retry_in(self) -> float:
+        """Seconds until the next connection attempt (0 when ready)."""
+
+    @abstractmethod
+    def submit(self, message: Outgoing, seq: int) -> int | None:
+        """Send part seq (1-based) of message; return the provider reference (None: none given).
+
+        Raises Refused, InDoubt or NotSent."""
+
+    @abstractmethod
+    def receive(self) -> int:
+        """Hand what arrived to the sink, acknowledging each item after it returned; returns how many."""
+
+    @abstractmethod
+    def tick(self) -> None:
+        """Periodic upkeep when idle: liveness, health, a sweep for anything missed."""
+
+    @abstractmethod
+    def next_tick_in(self) -> float:
+        """Seconds until tick() has something to do."""
+
+    @abstractmethod
+    def health(self) -> Health:
+        """A snapshot for `smsd status` (ready, signal, storage, last error)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Disconnect; ensure_ready() connects again."""
+
+    @abstractmethod
+    def note_error(self, text: str) -> None:
+        """The worker's reason for a pause or a loss, shown in health() until it is cleared."""
+
+    @property
+    def restarted(self) -> bool:
+        """True when the far end lost its settings (a modem reboot): the worker reconnects."""
+        return False

@@ -1,0 +1,164 @@
+"""One contract, every transport (as huey runs one storage suite over each storage).
+
+Each case drives a transport through its interface only: submit and references, refusals of
+each kind, disconnect and reconnect, inbound exactly once across a failure between commit and
+acknowledgement, and delivery reports that name the reference the submit returned. The memory
+transport runs in-process; the GSM transport runs over a pty against the emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from smsd.sim.modem import ModemOptions
+from smsd.transport.base import DeliveryReport, InDoubt, LateAccept, NotSent, Outgoing, Received, Refused, Transport
+from smsd.transport.gsm import GsmTransport
+from smsd.transport.memory import MemoryTransport
+from tests.conftest import wait_for
+
+TO = "+8613800138000"
+
+
+@dataclass
+class Recorder:
+    """A sink that commits nothing but remembers; fail_next makes the next commit fail."""
+
+    received: list[Received] = field(default_factory=list)
+    reports: list[DeliveryReport] = field(default_factory=list)
+    late: list[LateAccept] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    fail_next: int = 0
+
+    def received_(self, item: Received) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise OSError("disk full (simulated)")
+        self.received.append(item)
+
+
+class Sink:
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+
+    def received(self, item: Received) -> None:
+        self.rec.received_(item)
+
+    def report(self, item: DeliveryReport) -> None:
+        self.rec.reports.append(item)
+
+    def late_accept(self, item: LateAccept) -> None:
+        self.rec.late.append(item)
+
+    def removed(self, key: str) -> None:
+        self.rec.removed.append(key)
+
+
+class Harness:
+    """What a test needs to provoke on the far side, for each kind of transport."""
+
+    def __init__(self, transport: Transport, emu=None) -> None:
+        self.t, self.emu = transport, emu
+        self.rec = Recorder()
+        transport.attach(Sink(self.rec))
+
+    def refuse_next(self, kind: str) -> None:
+        if self.emu is None:
+            assert isinstance(self.t, MemoryTransport)
+            self.t.script(f"refuse_{kind}")
+        else:
+            self.emu["m1"].fault("cms", [1, {"permanent": 21, "transient": 500, "transport": 10}[kind]])
+
+    def drop(self) -> None:
+        if self.emu is None:
+            assert isinstance(self.t, MemoryTransport)
+            self.t.disconnect()
+        else:
+            self.emu["m1"].fault("unplug")
+
+    def restore(self) -> None:
+        if self.emu is None:
+            assert isinstance(self.t, MemoryTransport)
+            self.t.reconnect()
+        else:
+            self.emu["m1"].fault("replug")
+
+    def deliver(self, sender: str, text: str) -> None:
+        if self.emu is None:
+            assert isinstance(self.t, MemoryTransport)
+            self.t.deliver(sender, text)
+        else:
+            self.emu["m1"].deliver(sender, text)
+
+    def until(self, predicate, timeout: float = 10.0) -> None:
+        wait_for(lambda: (self.t.ensure_ready() and self.t.receive(), predicate())[1], timeout=timeout)
+
+
+@pytest.fixture(params=["memory", "gsm"])
+def h(request, make_emulator) -> Iterator[Harness]:
+    if request.param == "memory":
+        harness = Harness(MemoryTransport("m1"))
+    else:
+        emu = make_emulator(ModemOptions("m1"))
+        harness = Harness(GsmTransport("m1", str(emu["m1"].link), command_timeout=2.0, send_timeout=5.0), emu)
+    assert harness.t.ensure_ready()
+    yield harness
+    harness.t.close()
+
+
+def message(mid: int, text: str = "你好，测试") -> Outgoing:
+    return Outgoing(mid, TO, text, concat_ref=mid % 256, status_report=True, validity_minutes=None)
+
+
+def test_submit_returns_a_reference_per_part_and_reports_name_it(h):
+    long = message(1, "党员政治生日快乐" * 10)  # two parts
+    refs = [h.t.submit(long, 1), h.t.submit(long, 2)]
+    assert all(isinstance(r, int) for r in refs) and refs[0] != refs[1]
+    h.until(lambda: len(h.rec.reports) >= 2)
+    assert {r.provider_ref for r in h.rec.reports} == set(refs)
+    assert all(r.recipient.endswith("13800138000") and r.outcome == "delivered" for r in h.rec.reports)
+
+
+@pytest.mark.parametrize("kind", ["permanent", "transient", "transport"])
+def test_each_kind_of_refusal_is_typed(h, kind):
+    h.refuse_next(kind)
+    with pytest.raises(Refused) as err:
+        h.t.submit(message(2), 1)
+    assert err.value.kind == kind and err.value.reason
+    assert isinstance(h.t.submit(message(3), 1), int)  # the next one goes
+
+
+def test_a_dropped_transport_says_so_and_comes_back(h):
+    h.drop()
+    with pytest.raises((NotSent, InDoubt)):
+        h.t.submit(message(4), 1)
+    h.t.close()
+    assert not h.t.ensure_ready()
+    h.restore()
+    wait_for(h.t.ensure_ready, timeout=15)
+    assert isinstance(h.t.submit(message(5), 1), int)
+
+
+def test_inbound_is_delivered_again_after_a_failed_commit_then_exactly_once(h):
+    h.rec.fail_next = 1
+    h.deliver("+8613900000001", "TP 2")
+    h.until(lambda: len(h.rec.received) == 1)
+    assert [r.text for r in h.rec.received] == ["TP 2"]
+    key = h.rec.received[0].key
+    assert h.rec.removed == [key]  # acknowledged only after the commit
+    for _ in range(3):
+        h.t.receive()
+    assert len(h.rec.received) == 1  # never again once committed and acknowledged
+
+
+def test_health_says_ready_and_down(h):
+    assert h.t.health().ready
+    h.drop()
+    with pytest.raises((NotSent, InDoubt)):
+        h.t.submit(message(6), 1)
+    h.t.close()
+    health = h.t.health()
+    assert not health.ready
+    h.restore()
