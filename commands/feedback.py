@@ -9,4 +9,4 @@ def handle(ctx: Context) -> Reply:
     return Reply("reply_feedback_ok")
 
 
-COMMAND = Command("feedback", ("YJ", "意见", "建议", "心声"), "YJ <内容>", "send feedback", handle)
+COMMAND = Command("feedback", ("YJ", "意见", "建议", "心声"), "YJ <内容>", "send feedback", handle, kind="feedback")

@@ -13,4 +13,10 @@ def handle(ctx: Context) -> Reply:
     return Reply("reply_receipt_ok")
 
 
-COMMAND = Command("receipt", ("QR", "确认", "收到", "回执"), "QR", "confirm a notice", handle)
+def bare(ctx: Context, number: int) -> str | None:
+    """A bare 1 confirms the latest notice when that notice asked for a receipt."""
+    latest = ctx.store.latest_notice(ctx.sender) if number == 1 and ctx.member is not None else None
+    return "" if latest and latest["confirm"] else None
+
+
+COMMAND = Command("receipt", ("QR", "确认", "收到", "回执"), "QR", "confirm a notice", handle, bare=bare)

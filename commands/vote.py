@@ -37,4 +37,11 @@ def handle(ctx: Context) -> Reply:
     return Reply(template, {"option": option, "label": options[option - 1], "question": poll["question"]})
 
 
-COMMAND = Command("vote", ("TP", "投票"), "TP <选项>", "vote in an open poll", handle)
+def bare(ctx: Context, number: int) -> str | None:
+    """A bare option counts as a vote while exactly one poll is open for the member."""
+    if ctx.member is not None and len(ctx.store.polls_for(ctx.member["id"], ctx.now)) == 1:
+        return ctx.argument or str(number)
+    return None
+
+
+COMMAND = Command("vote", ("TP", "投票"), "TP <选项>", "vote in an open poll", handle, bare=bare)

@@ -14,8 +14,8 @@ from typing import Any
 from smsd import segments
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import EMULATOR_PORT, Config
-from smsd.errors import BudgetError, InputError, ModemError, ModemTimeout
-from smsd.modem.channel import ATChannel
+from smsd.errors import BudgetError, InputError, ModemError
+from smsd.modem.driver import sim_state
 from smsd.phone import is_domestic, mask, normalise
 from smsd.store import Store
 
@@ -290,19 +290,10 @@ def doctor(cfg: Config) -> list[Check]:
 
 def _sim_state(name: str, port: str, baudrate: int) -> Check:
     """Ask the modem itself (only when nothing else holds the port) whether its SIM is ready."""
-    channel = ATChannel(port, baudrate=baudrate)
     try:
-        channel.open()
-        channel.resync(attempts=2, answer_timeout=2.0)
-        try:
-            lines = channel.command("AT+CPIN?", timeout=3.0)
-        except ModemTimeout as exc:  # Wavecom: +CPIN: READY without OK
-            lines = exc.lines
-        state = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("+CPIN:")), "unknown")
+        state = sim_state(port, baudrate)
     except ModemError as exc:
         return Check(f"SIM in {name}", False, f"the modem does not answer: {exc}")
-    finally:
-        channel.close()
     if state == "READY":
         return Check(f"SIM in {name}", True, "ready (no PIN needed, or PIN entered)")
     hint = f"set pin in [modems.{name}] of config.toml" if state == "SIM PIN" else "unlock it in a phone"

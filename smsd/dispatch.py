@@ -26,7 +26,6 @@ from smsd.store import Store
 log = logging.getLogger(__name__)
 
 APOLOGY = "抱歉，系统暂时无法处理您的短信，请稍后再试。"
-FEEDBACK_COMMANDS = {"feedback"}
 PING_PONG_S = 60  # an answer this soon after our SMS, to text no command accepts, may be a machine's
 
 
@@ -125,7 +124,7 @@ class Dispatcher:
             self.store.event("inbox", row["id"], "reply_suppressed", "the number is flagged", "dispatcher", now)
         elif member is not None or self.cfg.commands.answer_strangers:
             self._reply(row["id"], sender, reply, now, member=member)
-        return done("feedback" if command.name in FEEDBACK_COMMANDS else "command", command.name)
+        return done(command.kind, command.name)
 
     def _machine_like(self, raw_sender: str, sender: str, parsed: Parsed, now: datetime) -> str | None:
         """Why this sender looks like an auto-responder, or None: the same unaccepted text more than
@@ -159,13 +158,13 @@ class Dispatcher:
         )
         command = self.registry.lookup(parsed.keyword) if parsed.keyword else None
         number = parsed.bare_number
-        if command is None and number is not None and member is not None:
-            latest = self.store.latest_notice(sender)
-            if number == 1 and latest and latest["confirm"]:
-                command = self.registry.commands.get("receipt")
-            elif len(self.store.polls_for(member["id"], now)) == 1:
-                command = self.registry.commands.get("vote")
-                ctx.argument = parsed.normalized
+        if command is None and number is not None:
+            ctx.argument = parsed.normalized
+            found = self.registry.for_bare_number(ctx, number)
+            if found is not None:
+                command, ctx.argument = found
+            else:
+                ctx.argument = parsed.argument
         return command, ctx
 
     def _feedback_reply(self, parsed: Parsed) -> Reply:

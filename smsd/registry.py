@@ -48,6 +48,9 @@ class Context:
 
 
 Handler = Callable[[Context], Reply | None]
+# A bare number (no keyword) the command takes: given the context and the number, the argument
+# to handle it with, or None when the number is not for this command.
+BareNumber = Callable[[Context, int], str | None]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Command:
     help: str
     handler: Handler
     strangers: bool = False  # may numbers outside the roster use it?
+    bare: BareNumber | None = None  # does it take a bare "1" or "2"? (commands/__init__ order decides)
+    kind: str = "command"  # how the inbox files a message it handled ("feedback" for the admins' inbox)
 
 
 class DuplicateKeyword(ValueError):
@@ -83,6 +88,15 @@ class Registry:
 
     def lookup(self, keyword: str) -> Command | None:
         return self._by_keyword.get(keyword)
+
+    def for_bare_number(self, ctx: Context, number: int) -> tuple[Command, str] | None:
+        """The first command (in commands/__init__.py order) that takes this bare number now."""
+        for command in self.commands.values():
+            if command.bare is not None:
+                argument = command.bare(ctx, number)
+                if argument is not None:
+                    return command, argument
+        return None
 
     def keywords(self) -> list[str]:
         return list(self._by_keyword)

@@ -473,6 +473,21 @@ class ModemDriver:
         return taken
 
 
+def sim_state(port: str, baudrate: int = 115200) -> str:
+    """Open a port nothing else holds and ask the SIM's state (+CPIN: READY, SIM PIN, ...)."""
+    channel = ATChannel(port, baudrate=baudrate)
+    try:
+        channel.open()
+        channel.resync(attempts=2, answer_timeout=2.0)
+        try:
+            lines = channel.command("AT+CPIN?", timeout=3.0)
+        except ModemTimeout as exc:  # Wavecom: +CPIN: READY without OK
+            lines = exc.lines
+        return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("+CPIN:")), "unknown")
+    finally:
+        channel.close()
+
+
 OUTGOING_STATS = {2, 3}  # stored unsent / stored sent: a SIM's drafts and sent box, not inbound SMS
 
 
