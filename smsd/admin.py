@@ -35,20 +35,32 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     if m:
         today = now.astimezone(LOCAL).replace(hour=int(m.group(1)), minute=int(m.group(2)), second=0, microsecond=0)
         return today if today > now else today + timedelta(days=1)
-    raise InputError(f"--at {text!r}: use 'YYYY-MM-DD HH:MM' or 'HH:MM' (Asia/Shanghai time)")
+    raise InputError(
+        f"send time {text!r}: use 'YYYY-MM-DD HH:MM' or 'HH:MM' (Asia/Shanghai time)",
+        field="at",
+        msg_id="time_format",
+        value=text,
+    )
 
 
 def check_text(text: str) -> segments.Plan:
     visible = "".join(ch for ch in text if ch.isprintable() or ch in "\n\r\t")
     if not visible.strip():
-        raise InputError("the message text is empty")
+        raise InputError("the message text is empty", field="text", msg_id="text_empty")
     if visible != text:
-        raise InputError("the message text contains control characters (such as NUL); remove them")
+        raise InputError(
+            "the message text contains control characters (such as NUL); remove them",
+            field="text",
+            msg_id="text_control",
+        )
     plan = segments.plan(text)
     if plan.segments > MAX_SEGMENTS:
         raise InputError(
             f"the text needs {plan.segments} SMS segments; the limit is {MAX_SEGMENTS} "
-            f"(about {MAX_SEGMENTS * 67} Chinese characters)"
+            f"(about {MAX_SEGMENTS * 67} Chinese characters)",
+            field="text",
+            msg_id="text_too_long",
+            segments=plan.segments,
         )
     return plan
 
@@ -62,15 +74,19 @@ def check_send(
     if not is_domestic(to) and not cfg.sending.international:
         raise InputError(
             f"{mask(to)} is a number abroad; sending abroad is off (set international = true in [sending] "
-            "and international_price_fen for each modem in config.toml)"
+            "and international_price_fen for each modem in config.toml)",
+            field="to",
+            msg_id="abroad_off",
         )
     check_text(text)
     prio = cfg.sending.default_priority if priority is None else priority
     if not 0 <= prio <= 9:
-        raise InputError(f"--priority {prio}: use 0 (lowest) to 9 (highest)")
+        raise InputError(
+            f"priority {prio}: use 0 (lowest) to 9 (highest)", field="priority", msg_id="priority_range", value=prio
+        )
     not_before = parse_when(at, now) if at else None
     if not_before is not None and not_before < now - timedelta(minutes=1):
-        raise InputError(f"--at {at!r} is in the past")
+        raise InputError(f"send time {at!r} is in the past", field="at", msg_id="time_past", value=at)
     return to, prio, not_before
 
 

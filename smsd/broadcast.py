@@ -148,9 +148,15 @@ def plan(
 ) -> Plan:
     now = now or utcnow()
     if (text is None) == (template is None):
-        raise InputError("give the message as --text or as --template (one of them)")
+        raise InputError(
+            "give the message as a text or as a template (one of them)", field="text", msg_id="text_or_template"
+        )
     if not (orgs or groups or numbers_file or everyone):
-        raise InputError("choose recipients: --org, --group, --numbers FILE or --all")
+        raise InputError(
+            "choose recipients: org units, groups, a file of numbers, or everyone",
+            field="recipients",
+            msg_id="no_recipients",
+        )
     tmpl = tpl.load(cfg.templates_dir, template) if template else tpl.parse("text", text or "")
     if not tmpl.text.strip():
         raise InputError("the message text is empty")

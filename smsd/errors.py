@@ -4,7 +4,18 @@ from __future__ import annotations
 
 
 class SmsdError(Exception):
-    """Base class: an expected failure with a message meant for a person."""
+    """Base class: an expected failure with a message meant for a person.
+
+    It also carries data, so that each front end renders it without parsing the text: ``field``
+    (the input it is about: "to", "text", "at", ...; the CLI names its option, the HTTP API the
+    JSON field), ``msg_id`` (a stable id for the message, for translations) and its ``params``.
+    """
+
+    def __init__(self, message: str = "", *, field: str | None = None, msg_id: str | None = None, **params: object):
+        super().__init__(message)
+        self.field = field
+        self.msg_id = msg_id
+        self.params = params
 
 
 class ConfigError(SmsdError):

@@ -36,15 +36,17 @@ def create_poll(
     """A poll with its audience frozen now; with invite, a campaign announcing it. (poll id, campaign id)"""
     now = now or utcnow()
     if len(options) < 2:
-        raise InputError("a poll needs at least two --option")
+        raise InputError("a poll needs at least two options", field="option", msg_id="poll_options")
     if not question.strip():
         raise InputError("the poll question is empty")
     if not (orgs or groups or everyone):
-        raise InputError("choose the audience: --org, --group or --all")
+        raise InputError("choose the audience: org units, groups or everyone", field="audience", msg_id="poll_audience")
     start = admin.parse_when(opens, now) if opens else now
     end = admin.parse_when(closes, now)
     if end <= start:
-        raise InputError(f"--closes {closes!r} is not after the opening time")
+        raise InputError(
+            f"closing time {closes!r} is not after the opening time", field="closes", msg_id="poll_closes", value=closes
+        )
     members = store.members(orgs=orgs, tags=groups)
     if not members:
         raise InputError("no members match this audience")
@@ -92,7 +94,12 @@ def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetim
     now = now or utcnow()
     campaign = store.campaign(cid)
     if not campaign["confirm"]:
-        raise InputError(f"campaign {cid} did not ask for receipts (broadcast --confirm)")
+        raise InputError(
+            f"campaign {cid} did not ask for receipts (send it as a broadcast with confirmation)",
+            field="campaign",
+            msg_id="no_receipts",
+            campaign=cid,
+        )
     pending = store.receipts(cid)["pending"]
     template = tpl.load(cfg.templates_dir, "reminder")
     rounds = sum(1 for e in store.events("campaign", cid) if e["event"] == "reminded")
@@ -125,7 +132,9 @@ def review_red(
     store: Store, cfg: Config, sid: int, *, approve: bool, reason: str = "", notify: bool = False, actor: str = "cli"
 ) -> dict[str, Any]:
     if not approve and not reason.strip():
-        raise InputError("a rejection needs --reason (the submitter may be told it)")
+        raise InputError(
+            "a rejection needs a reason (the submitter may be told it)", field="reason", msg_id="reject_reason"
+        )
     row = store.review_red(sid, approve, reason, actor)
     if notify:
         t = tpl.load(cfg.templates_dir, "reply_red_approved" if approve else "reply_red_rejected")

@@ -20,10 +20,10 @@ def normalise(raw: str, region: str = "CN") -> str:
     if not NUMBER_SHAPE.match(text) and not re.match(r"^[(（]\+?\d", text):
         shown = text if len(text) <= 40 else text[:40] + "…"
         hint = " (one number, digits only, optionally +86 in front)" if re.search(r"\d", text) else ""
-        raise InputError(f"{shown!r} is not a phone number{hint}")
+        raise InputError(f"{shown!r} is not a phone number{hint}", field="to", msg_id="not_a_number", value=shown)
     cleaned = re.sub(r"[\s\-()（）]", "", text)
     if len(cleaned.lstrip("+")) > 15:
-        raise InputError(f"{text[:40]!r} is not a phone number (more than 15 digits)")
+        raise InputError(f"{text[:40]!r} is not a phone number (more than 15 digits)", field="to", msg_id="too_long")
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
     elif re.fullmatch(r"861[3-9]\d{9}", cleaned):
@@ -31,18 +31,23 @@ def normalise(raw: str, region: str = "CN") -> str:
     try:
         number = phonenumbers.parse(cleaned, region)
     except phonenumbers.NumberParseException:
-        raise InputError(f"{text!r} is not a phone number") from None
+        raise InputError(f"{text!r} is not a phone number", field="to", msg_id="not_a_number", value=text) from None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if number.country_code == 86:
         if not CN_MOBILE.match(e164):
-            raise InputError(f"{text!r} is not a Chinese mobile number (1[3-9] and 9 more digits)")
+            raise InputError(
+                f"{text!r} is not a Chinese mobile number (1[3-9] and 9 more digits)",
+                field="to",
+                msg_id="not_cn_mobile",
+                value=text,
+            )
         return e164
     kind = phonenumbers.number_type(number)
     if not phonenumbers.is_valid_number(number) or kind not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
-        raise InputError(f"{text!r} is not a valid mobile number")
+        raise InputError(f"{text!r} is not a valid mobile number", field="to", msg_id="not_mobile", value=text)
     return e164
 
 

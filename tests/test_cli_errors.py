@@ -55,7 +55,7 @@ CASES = [
     ("number 12 digits", lambda c, b: ["send", "138001380001", "x"], "not a Chinese mobile number"),
     ("empty text", lambda c, b: ["send", "13800138000", "   "], "text is empty"),
     ("text too long", lambda c, b: ["send", "13800138000", "长" * 700], "segments; the limit is 10"),
-    ("bad --at", lambda c, b: ["send", "13800138000", "x", "--at", "tomorrow"], "--at 'tomorrow'"),
+    ("bad --at", lambda c, b: ["send", "13800138000", "x", "--at", "tomorrow"], "--at: send time 'tomorrow'"),
     ("--at in the past", lambda c, b: ["send", "13800138000", "x", "--at", "2020-01-01 08:00"], "in the past"),
     ("bad priority", lambda c, b: ["send", "13800138000", "x", "--priority", "12"], "use 0 (lowest) to 9"),
     ("unknown message show", lambda c, b: ["outbox", "show", "999"], "no message with id 999"),

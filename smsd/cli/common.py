@@ -37,13 +37,26 @@ def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help=_("Print JSON instead of a table."))(f)
 
 
+# The option an error's field names, so the admin sees which flag to fix (the HTTP API names
+# the JSON field instead; neither parses the text).
+OPTION_OF = {
+    "at": "--at",
+    "priority": "--priority",
+    "by": "--by",
+    "closes": "--closes",
+    "option": "--option",
+    "reason": "--reason",
+}
+
+
 @contextmanager
 def handled() -> Iterator[None]:
     """A domain error becomes one line on stderr and exit code 1; never a traceback."""
     try:
         yield
     except SmsdError as exc:
-        raise click.ClickException(str(exc)) from None
+        flag = OPTION_OF.get(exc.field or "")
+        raise click.ClickException(f"{flag}: {exc}" if flag else str(exc)) from None
 
 
 def load(config_path: str) -> Config:

@@ -252,7 +252,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         except BudgetError as exc:
             raise ApiError(402, "budget", str(exc)) from None
         except InputError as exc:
-            raise ApiError(422, _field_of(str(exc)), str(exc)) from None
+            raise ApiError(422, exc.field or "text", str(exc)) from None
         return message_view(s, mid)
 
     def message_view(s: Store, mid: int) -> dict[str, Any]:
@@ -326,7 +326,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
                 try:
                     admin.check_send(cfg, m.to, m.text, m.at, m.priority)
                 except InputError as exc:
-                    raise ApiError(422, f"messages.{i}.{_field_of(str(exc))}", str(exc)) from None
+                    raise ApiError(422, f"messages.{i}.{exc.field or 'text'}", str(exc)) from None
             keys = [f"api:{client.name}:n:{idempotency_key}:{i}" for i in range(len(req.messages))]
             if idempotency_key:
                 found = [reused(s, k, m) is not None for k, m in zip(keys, req.messages, strict=True)]
@@ -405,17 +405,6 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         return PlainTextResponse("ok")
 
     return app
-
-
-def _field_of(message: str) -> str:
-    lowered = message.lower()
-    if "number" in lowered or "mobile" in lowered:
-        return "to"
-    if "--at" in lowered or "past" in lowered:
-        return "at"
-    if "priority" in lowered:
-        return "priority"
-    return "text"
 
 
 __all__ = ["create_app", "token_hash", "SmsdError"]

@@ -49,7 +49,9 @@ class Store(OutboxVerbs, InboxVerbs, MemberVerbs, CampaignVerbs, InteractionVerb
         self.path = Path(path)
         self.on_close = on_close
         if not create and not self.path.exists():
-            raise StoreError(f"database {self.path} does not exist (start the daemon once, or check --config)")
+            raise StoreError(
+                f"database {self.path} does not exist (start the daemon once, or check which config.toml is used)"
+            )
         try:
             if create and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)

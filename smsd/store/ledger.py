@@ -45,7 +45,9 @@ class LedgerVerbs:
     ) -> dict[str, Any]:
         """Totals per group; the grand total is the plain sum of the same rows (never rounded)."""
         if by not in GROUPS:
-            raise InputError(f"--by {by!r}: use one of {', '.join(GROUPS)}")
+            raise InputError(
+                f"grouping {by!r}: use one of {', '.join(GROUPS)}", field="by", msg_id="group_by", value=by
+            )
         where, params = _filters(date_from, date_to, org)
         rows = self.rows(
             f"SELECT {GROUPS[by]} AS key, COUNT(*) AS segments, SUM(l.price_fen) AS fen "
@@ -116,7 +118,7 @@ class LedgerVerbs:
         """Messages sent / delivered / failed / pending per campaign or per modem."""
         key = {"campaign": "COALESCE(CAST(o.campaign_id AS TEXT), '(none)')", "modem": "COALESCE(o.modem, '-')"}
         if by not in key:
-            raise InputError(f"--by {by!r}: use campaign or modem")
+            raise InputError(f"grouping {by!r}: use campaign or modem", field="by", msg_id="group_by", value=by)
         where, params = [], []
         if date_from:
             where.append("o.created_at >= ?")
