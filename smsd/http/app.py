@@ -9,11 +9,8 @@ never touches the database.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from smsd import admin, phone
 from smsd.config import Config, HttpClient
 from smsd.errors import BudgetError, InputError, SmsdError
+from smsd.http.auth import RateLimiter, find_client, token_hash
 from smsd.phone import mask
 from smsd.store import Store
 
@@ -55,43 +53,6 @@ class SendRequest(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     messages: list[SendRequest] = Field(min_length=1, max_length=1000)
-
-
-class RateLimiter:
-    """A token bucket per client: `rate` messages (or requests) a minute, bursts up to the same number."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, name: str, rate: int, cost: int = 1) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(name, (float(rate), now))
-            tokens = min(float(rate), tokens + (now - last) * rate / 60)
-            if tokens < cost:
-                self._buckets[name] = (tokens, now)
-                return False
-            self._buckets[name] = (tokens - cost, now)
-            return True
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def find_client(cfg: Config, token: str | None, username: str | None = None) -> HttpClient | None:
-    """The client whose token hash matches, compared in constant time against every client."""
-    if not token:
-        return None
-    digest = token_hash(token)
-    found = None
-    for c in cfg.http_clients:
-        if username is not None and username != (c.kannel_username or c.name):
-            continue
-        if hmac.compare_digest(digest, c.token_sha256):
-            found = c
-    return found
 
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger id or cursor is a 422, not a 500

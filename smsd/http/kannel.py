@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from smsd import admin
 from smsd.config import Config
 from smsd.errors import BudgetError, InputError
+from smsd.http.auth import find_client
 
 MAX_RECIPIENTS = 1000  # as many as a /v1 batch
 
@@ -40,8 +41,6 @@ CHARSETS = {
 def mount_kannel(
     app: FastAPI, cfg: Config, store: Callable[..., Any], limiter: Any, notify: Callable[[], None]
 ) -> None:
-    from smsd.http.app import find_client
-
     def answer(status: int, text: str) -> PlainTextResponse:
         return PlainTextResponse(text, status_code=status)
 

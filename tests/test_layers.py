@@ -1,0 +1,187 @@
+"""The layers, checked on the source (an import-linter contract, without the dependency):
+
+  cli, http  ->  application verbs (admin, broadcast, interact, dispatch, worker, daemon)
+             ->  store (SQL only)         transports -> modem driver -> PDU codec
+
+No import cycle, not even through an import inside a function (imports under TYPE_CHECKING
+are types only, never run, and do not count). Only the modem driver, the GSM transport and
+the emulator speak AT or use the PDU codec.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGES = ("smsd", "commands", "templates")
+AT_ALLOWED = ("smsd.modem", "smsd.transport.gsm", "smsd.sim")
+PDU_ALLOWED = ("smsd.modem", "smsd.transport.gsm", "smsd.sim", "smsd.pdu")
+FORBIDDEN = {
+    # importer prefix: imported prefixes it must not use
+    "smsd.store": (
+        "smsd.transport",
+        "smsd.modem",
+        "smsd.pdu",
+        "smsd.cli",
+        "smsd.http",
+        "smsd.admin",
+        "smsd.broadcast",
+        "smsd.interact",
+        "smsd.dispatch",
+        "smsd.worker",
+        "smsd.daemon",
+    ),
+    "smsd.transport": ("smsd.store", "smsd.cli", "smsd.http", "smsd.worker", "smsd.dispatch", "smsd.daemon"),
+    "smsd.modem": ("smsd.store", "smsd.transport", "smsd.cli", "smsd.http", "smsd.worker"),
+    "commands": ("smsd.store", "smsd.cli", "smsd.http", "smsd.worker", "smsd.daemon", "smsd.transport"),
+}
+ONLY_FROM = {"smsd.cli": ("smsd.cli", "smsd.__main__"), "smsd.http": ("smsd.http", "smsd.daemon")}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for base in PACKAGES:
+        for p in (ROOT / base).rglob("*.py"):
+            parts = p.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            out[name] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _type_only(tree: ast.AST) -> set[int]:
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for sub in node.body:
+                skip.update(id(x) for x in ast.walk(sub))
+    return skip
+
+
+def _imports() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        skip = _type_only(tree)
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                    base = ".".join([*up, base] if base else up)
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            for t in targets:
+                r = _resolve(t)
+                if r and r != name:
+                    graph[name].add(r)
+    return graph
+
+
+GRAPH = _imports()
+
+
+def test_no_import_cycle_even_inside_functions():
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    cycles: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in GRAPH.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for m in MODULES:
+        if m not in index:
+            visit(m)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+@pytest.mark.parametrize("importer", sorted(FORBIDDEN))
+def test_layers_hold(importer):
+    bad = [
+        (m, dep)
+        for m, deps in GRAPH.items()
+        if m == importer or m.startswith(importer + ".")
+        for dep in deps
+        if any(dep == f or dep.startswith(f + ".") for f in FORBIDDEN[importer])
+    ]
+    assert not bad, f"{importer} must not import: {bad}"
+
+
+def test_front_ends_are_imported_only_by_themselves():
+    bad = [
+        (m, dep)
+        for m, deps in GRAPH.items()
+        for dep in deps
+        for layer, allowed in ONLY_FROM.items()
+        if (dep == layer or dep.startswith(layer + "."))
+        and not any(m == a or m.startswith(a + ".") for a in allowed)
+    ]
+    assert not bad, f"front ends imported from below: {bad}"
+
+
+def test_only_the_gsm_side_uses_the_pdu_codec():
+    users = sorted(m for m, deps in GRAPH.items() if "smsd.pdu" in deps and not m.startswith(PDU_ALLOWED))
+    assert not users, f"the PDU codec is imported by {users}"
+
+
+def test_only_the_gsm_side_speaks_at():
+    command = re.compile(r"^AT([+^&$][A-Z]|[EZ]\d|$)")
+    speakers = []
+    for name, path in MODULES.items():
+        if name.startswith(AT_ALLOWED):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if command.match(node.value):
+                    speakers.append((name, node.value))
+    assert not speakers, f"AT commands outside the GSM side: {speakers}"
