@@ -154,8 +154,7 @@ def test_front_ends_are_imported_only_by_themselves():
         for m, deps in GRAPH.items()
         for dep in deps
         for layer, allowed in ONLY_FROM.items()
-        if (dep == layer or dep.startswith(layer + "."))
-        and not any(m == a or m.startswith(a + ".") for a in allowed)
+        if (dep == layer or dep.startswith(layer + ".")) and not any(m == a or m.startswith(a + ".") for a in allowed)
     ]
     assert not bad, f"front ends imported from below: {bad}"
 
@@ -181,7 +180,7 @@ def test_only_the_gsm_side_speaks_at():
             and isinstance(n.body[0].value, ast.Constant)
         }
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-                if command.match(node.value):
-                    speakers.append((name, node.value))
+            is_text = isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+            if is_text and command.match(node.value):
+                speakers.append((name, node.value))
     assert not speakers, f"AT commands outside the GSM side: {speakers}"

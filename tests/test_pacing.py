@@ -8,7 +8,6 @@ import pytest
 
 from smsd.config import ModemConfig, SendingConfig
 from smsd.pacing import Pacing, eta
-from smsd.sim.modem import ModemOptions
 from smsd.store import Store
 from smsd.worker import Worker
 from tests.conftest import wait_for
@@ -24,10 +23,11 @@ class FakeClock:
         return self.now
 
 
-def make_worker(emu, name, db, clock, pacing):
+def make_worker(name, db, clock, pacing):
+    """A worker on the in-memory transport: pacing is the worker's and the store's business."""
     w = Worker(
-        ModemConfig(name=name, port=str(emu[name].link), command_timeout_s=2.0),
-        str(emu[name].link),
+        ModemConfig(name=name, kind="memory"),
+        "",
         str(db),
         SendingConfig(retry_backoff_s=1),
         pacing=pacing,
@@ -55,18 +55,17 @@ def closers():
     workers = []
     yield workers
     for w in workers:
-        w.driver.close()
+        w.transport.close()
         w.store.close()
 
 
-def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, make_emulator, closers):
-    emu = make_emulator(ModemOptions("m1"))
+def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, closers):
     db = tmp_path / "smsd.db"
     clock = FakeClock(datetime(2026, 11, 27, 22, 0, tzinfo=CST))
     with Store(db) as s:
         held = [s.enqueue(f"+86138{i:08d}", f"notice {i}", now=clock()) for i in range(3)]
         urgent = s.enqueue("+8613900000000", "urgent", quiet_ok=True, now=clock())
-    w = make_worker(emu, "m1", db, clock, Pacing(quiet=(time(21), time(8)), hourly_cap=100, daily_cap=1000))
+    w = make_worker("m1", db, clock, Pacing(quiet=(time(21), time(8)), hourly_cap=100, daily_cap=1000))
     closers.append(w)
     step([w], 10)
     with Store(db) as s:
@@ -82,15 +81,14 @@ def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, make_emulato
         assert all(s.message(i)["state"] in ("sent", "delivered") for i in held)
 
 
-def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, make_emulator, closers):
-    emu = make_emulator(ModemOptions("m1"), ModemOptions("m2"))
+def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, closers):
     db = tmp_path / "smsd.db"
     clock = FakeClock(datetime(2026, 11, 27, 10, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(20):
             s.enqueue(f"+86138{i:08d}", f"capped {i}", now=clock())
     pacing = Pacing(quiet=None, hourly_cap=3, daily_cap=1000)
-    workers = [make_worker(emu, n, db, clock, pacing) for n in ("m1", "m2")]
+    workers = [make_worker(n, db, clock, pacing) for n in ("m1", "m2")]
     closers.extend(workers)
     for minute in range(0, 150, 5):  # two and a half hours, five minutes a step
         clock.now = datetime(2026, 11, 27, 10, 0, tzinfo=CST) + timedelta(minutes=minute)
@@ -111,14 +109,13 @@ def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, make_emulat
     assert sent_count(db, "m1") == 9 and sent_count(db, "m2") == 9  # 3 per hour per SIM, hours 10, 11, 12
 
 
-def test_daily_cap(tmp_path, make_emulator, closers):
-    emu = make_emulator(ModemOptions("m1"))
+def test_daily_cap(tmp_path, closers):
     db = tmp_path / "smsd.db"
     clock = FakeClock(datetime(2026, 11, 27, 9, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(10):
             s.enqueue(f"+86138{i:08d}", f"daily {i}", now=clock())
-    w = make_worker(emu, "m1", db, clock, Pacing(quiet=None, hourly_cap=100, daily_cap=4))
+    w = make_worker("m1", db, clock, Pacing(quiet=None, hourly_cap=100, daily_cap=4))
     closers.append(w)
     step([w], 10)
     assert sent_count(db) == 4
@@ -130,15 +127,14 @@ def test_daily_cap(tmp_path, make_emulator, closers):
     assert sent_count(db) == 8
 
 
-def test_replies_jump_ahead_of_a_broadcast(tmp_path, make_emulator, closers):
-    emu = make_emulator(ModemOptions("m1"))
+def test_replies_jump_ahead_of_a_broadcast(tmp_path, closers):
     db = tmp_path / "smsd.db"
     clock = FakeClock(datetime(2026, 11, 27, 10, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(5):
             s.enqueue(f"+86138{i:08d}", f"broadcast {i}", priority=3, now=clock())
         reply = s.enqueue("+8613900000000", "您的投票已收到", priority=9, quiet_ok=True, now=clock())
-    w = make_worker(emu, "m1", db, clock, Pacing(quiet=None))
+    w = make_worker("m1", db, clock, Pacing(quiet=None))
     closers.append(w)
     step([w], 1)
     wait_for(lambda: sent_count(db) >= 1)
