@@ -18,13 +18,17 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/smsd run --config config.toml
 
-## test: the whole suite (installs gammu with apt-get when it is missing and we are root)
+## test: the whole suite: types (mypy --strict), lint, then pytest (installs gammu with apt-get
+## when it is missing and we are root)
 test: $(STAMP)
 	@command -v gammu >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gammu >/dev/null) || true; }
+	$(BIN)/mypy --strict smsd commands
+	$(BIN)/ruff check smsd commands tests bench
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
+	$(BIN)/mypy --strict smsd commands
 	$(BIN)/ruff check smsd commands tests bench
 	$(BIN)/ruff format --check smsd commands tests bench
 

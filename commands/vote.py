@@ -31,7 +31,7 @@ def handle(ctx: Context) -> Reply:
     if not 1 <= option <= len(options):
         raise CommandError("reply_vote_bad_option", count=len(options))
     outcome, before = ctx.store.record_vote(poll["id"], ctx.member["id"], option, ctx.inbox_id, poll["policy"], ctx.now)
-    if outcome == "duplicate":
+    if outcome == "duplicate" and before is not None:
         return Reply("reply_vote_duplicate", {"option": before, "label": options[before - 1]})
     template = "reply_vote_changed" if outcome == "changed" else "reply_vote_ok"
     return Reply(template, {"option": option, "label": options[option - 1], "question": poll["question"]})

@@ -190,12 +190,13 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
             }
         )
     alerts = []
-    for m in modems:
-        row = known.get(m["name"], {})
+    for entry in modems:
+        row = known.get(entry["name"], {})
         total, used = row.get("storage_total"), row.get("storage_used")
         if total and used is not None and used >= total:
             alerts.append(
-                f"modem {m['name']}: SIM storage full ({used}/{total}); new SMS wait at the carrier until it is emptied"
+                f"modem {entry['name']}: SIM storage full ({used}/{total}); "
+                "new SMS wait at the carrier until it is emptied"
             )
     expired = store.expired_since(now - timedelta(days=7))
     if expired:

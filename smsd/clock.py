@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-UTC = UTC
+UTC = UTC  # re-exported: callers take both zones from here
+__all__ = ["UTC", "LOCAL", "Clock", "utcnow", "ts", "parse_ts", "local", "later"]
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 Clock = Callable[[], datetime]

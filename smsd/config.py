@@ -282,7 +282,8 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     aliases = _aliases(commands_raw.pop("aliases", {}), path) if isinstance(commands_raw, dict) else {}
     raw = {**raw, "commands": commands_raw}
     http_raw = dict(raw.get("http", {})) if isinstance(raw.get("http", {}), dict) else raw["http"]
-    clients = forwards = ()
+    clients: tuple[HttpClient, ...] = ()
+    forwards: tuple[Forward, ...] = ()
     if isinstance(http_raw, dict):
         clients = _named(HttpClient, http_raw.pop("clients", {}), path, "http.clients")
         forwards = _named(Forward, http_raw.pop("forwards", {}), path, "http.forwards")
@@ -350,7 +351,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     )
 
 
-def _named(cls: type, table: Any, path: Path, where: str) -> tuple:
+def _named(cls: type, table: Any, path: Path, where: str) -> tuple[Any, ...]:
     """[where.NAME] tables of one kind, each checked against cls's schema."""
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [{where}] must hold tables like [{where}.NAME]")
@@ -392,7 +393,7 @@ def _build(cls: type, table: Any, path: Path, where: str) -> Any:
     return cls(**values)
 
 
-def _check(f: dataclasses.Field, value: Any, path: Path, where: str) -> Any:
+def _check(f: dataclasses.Field[Any], value: Any, path: Path, where: str) -> Any:
     want = type(f.default)
     ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
     if want is float and isinstance(value, int) and not isinstance(value, bool):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
 from smsd import anniversary, forward, kick, phone, systemd
 from smsd import config as configmod
@@ -165,10 +165,14 @@ class Daemon:
         if self.cfg.http.enabled:
             from smsd.http.server import HttpServer  # FastAPI costs memory: load it only when used
 
-            self.http = HttpServer(self.cfg, on_queued=lambda: [w.wake.set() for w in self.workers])
+            self.http = HttpServer(self.cfg, on_queued=self._wake_workers)
             self.http.start()
         if self.cfg.forwards:
             self._supervise("webhooks", self._forward)
+
+    def _wake_workers(self) -> None:
+        for w in self.workers:
+            w.wake.set()
 
     def _forward(self) -> None:
         """Deliver inbound SMS to the configured webhooks until each is acknowledged."""

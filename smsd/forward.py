@@ -25,7 +25,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def payload(row: dict) -> bytes:
+def payload(row: dict[str, Any]) -> bytes:
     return json.dumps(
         {
             "id": row["id"],

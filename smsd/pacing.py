@@ -56,7 +56,7 @@ def eta(segments: int, modems: list[Pacing], start: datetime, seconds_per_segmen
         return start
     if not modems:
         return None
-    left = segments
+    left: float = segments
     t = start
     day_used = [0] * len(modems)
     day = modems[0].day_start(t)

@@ -220,7 +220,7 @@ def _udh_concat(c: Concat) -> bytes:
     return CONCAT8_UDH + bytes([c.ref & 0xFF, c.total, c.seq])
 
 
-def _user_data(encoding: str, chunk, concat: Concat | None) -> tuple[int, bytes]:
+def _user_data(encoding: str, chunk: tuple[int, ...] | bytes, concat: Concat | None) -> tuple[int, bytes]:
     """(TP-UDL, TP-UD) for one chunk, with a concatenation header when given."""
     udh = _udh_concat(concat) if concat else b""
     if encoding == GSM7:

@@ -69,7 +69,9 @@ def read(path: str | Path) -> ImportResult:
         raise InputError(f"{p}: the file is empty")
     header_line, header = table[0]
     columns = _columns(header, p)
-    rows, errors, seen = [], [], {}
+    rows: list[MemberRow] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
     for line, cells in table[1:]:
         if not any(str(c).strip() for c in cells if c is not None):
             continue

@@ -8,6 +8,7 @@ encodes them as PDUs, an SMPP bind as UDH parts of the same size).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from smsd import gsm7
 
@@ -41,10 +42,10 @@ def plan(text: str) -> Plan:
     return _split(text, per_char_b, limit, UCS2)
 
 
-def _split(text: str, units: list, limit: int, encoding: str) -> Plan:
-    chunks: list = []
+def _split(text: str, units: list[Any], limit: int, encoding: str) -> Plan:
+    chunks: list[Any] = []
     texts: list[str] = []
-    cur: list = []
+    cur: list[Any] = []
     cur_text: list[str] = []
     size = 0
     for ch, u in zip(text, units, strict=False):

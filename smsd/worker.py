@@ -66,7 +66,7 @@ class Worker:
         self._pause_s = MODEM_FAULT_PAUSE_S
         self.pause_reason = ""
         self._was_ready = False
-        self._recorded: tuple = ()
+        self._recorded: tuple[Any, ...] = ()
         self._received = 0
         self.sent_parts = 0
 
@@ -187,7 +187,7 @@ class Worker:
 
     # ------------------------------------------------------------ sending
 
-    def _send(self, msg: dict) -> None:
+    def _send(self, msg: dict[str, Any]) -> None:
         assert self.store is not None
         mid = msg["id"]
         parts = self.store.parts(mid)
@@ -252,7 +252,7 @@ class Worker:
                     len(parts),
                 )
 
-    def _price(self, msg: dict) -> int:
+    def _price(self, msg: dict[str, Any]) -> int:
         """What this SIM pays for one segment to this number (abroad has its own price)."""
         return self.cfg.price_fen if phone.is_domestic(msg["to_number"]) else self.cfg.international_price_fen
 
@@ -338,7 +338,7 @@ class Worker:
 
     # ------------------------------------------------------------ health
 
-    def _health_snapshot(self) -> tuple:
+    def _health_snapshot(self) -> tuple[Any, ...]:
         h = self.transport.health()
         paused = self._paused_until > time.monotonic()
         return (h.ready, paused, h.registered, h.storage_used, h.storage_total, h.last_error, h.signal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -26,7 +27,7 @@ def _vars(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _print_plan(summary: dict, show: int = 10) -> None:
+def _print_plan(summary: dict[str, Any], show: int = 10) -> None:
     s = summary
     click.echo(
         _("recipients: {n} ({skipped} opted out, skipped)").format(n=s["recipients"], skipped=s["skipped_opted_out"])
@@ -357,7 +358,7 @@ def templates_preview(config_path: str, name: str, member: str | None, variables
     cfg = load(config_path)
     with handled():
         t = tpl.load(cfg.templates_dir, name)
-        values: dict = {}
+        values: dict[str, Any] = {}
         if member:
             with open_store(cfg) as store:
                 values = bc.member_variables(store.member(member), utcnow())

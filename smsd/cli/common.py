@@ -106,7 +106,7 @@ PHONE_FIELDS = ("to_number", "sender", "phone", "recipient", "dedup_key")
 
 
 def unmask_option(f: F) -> F:
-    return click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))(f)  # type: ignore[return-value]
+    return click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))(f)
 
 
 def masked(data: Any, unmask: bool) -> Any:

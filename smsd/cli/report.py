@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.cli.common import F, config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local, utcnow
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter, xlsx_row
 from smsd.i18n import _
 from smsd.phone import mask
+
+if TYPE_CHECKING:
+    from smsd.store import Store
 
 
 def _date(value: str | None, name: str) -> str | None:
@@ -53,7 +57,7 @@ def _write(rows: list[dict[str, Any]] | Any, columns: list[str], fmt: str, outpu
             stream.close()
 
 
-def _format_options(f):  # type: ignore[no-untyped-def]
+def _format_options(f: F) -> F:
     f = click.option("--output", type=click.Path(dir_okay=False), help=_("Write to this file."))(f)
     f = click.option("--xlsx", "fmt", flag_value="xlsx", help=_("Excel (with --output)."))(f)
     f = click.option("--csv", "fmt", flag_value="csv", help=_("CSV."))(f)
@@ -164,7 +168,7 @@ def report_messages(
     cfg = load(config_path)
     columns = ["id", "to", "sent", "delivered", "state", "segments", "cost_fen", "campaign_id", "modem", "text"]
 
-    def rows(store):  # type: ignore[no-untyped-def]
+    def rows(store: Store) -> Iterator[dict[str, Any]]:
         for r in store.archive(
             date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org, campaign=campaign
         ):

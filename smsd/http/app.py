@@ -98,7 +98,7 @@ class BodyGuard:
                 return
         sent = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Any:
             nonlocal sent
             if not sent:
                 sent = True

@@ -26,7 +26,8 @@ class HttpServer:
             lifespan="off",
         )
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the daemon owns signals
+        # The daemon owns SIGTERM/SIGINT: uvicorn (>= 0.29) installs signal handlers only when it
+        # runs on the main thread, and here it runs on its own.
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
 
     def start(self, timeout: float = 10.0) -> None:

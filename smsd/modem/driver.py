@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from smsd import pdu
 from smsd.errors import CmeError, CmsError, CommandFailed, ModemError, ModemGone, ModemTimeout, PduError
 from smsd.modem.channel import ATChannel
+from smsd.pdu import Deliver
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Inbound:
 
     modem: str
     pdu: str
-    message: pdu.Deliver | None
+    message: Deliver | None
     error: str | None = None
 
 
@@ -292,7 +293,7 @@ class ModemDriver:
         self.health.signal = None if not m or int(m.group(1)) == 99 else int(m.group(1))
         lines = self._optional("AT+CREG?")
         m = re.match(r"\+CREG:\s*\d+,(\d+)", lines[0]) if lines else None
-        self.health.registered = bool(m) and m.group(1) in ("1", "5")
+        self.health.registered = m is not None and m.group(1) in ("1", "5")
         lines = self._optional("AT+COPS?")
         m = re.search(r'"([^"]*)"', lines[0]) if lines else None
         self.health.operator = m.group(1) if m else ""
@@ -355,7 +356,7 @@ class ModemDriver:
             self.wake()
         elif line.startswith("+CREG:"):
             m = re.match(r"\+CREG:\s*(\d+)", line)
-            self.health.registered = bool(m) and m.group(1) in ("1", "5")
+            self.health.registered = m is not None and m.group(1) in ("1", "5")
             self.wake()  # the worker records the change for `smsd status`
         elif line.startswith("^RSSI:"):
             value = int(re.sub(r"\D", "", line) or 99)

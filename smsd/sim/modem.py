@@ -90,7 +90,7 @@ class EmulatedModem:
         self._wlock = threading.Lock()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
-        self._calls: queue.Queue[tuple[Callable[[], Any], queue.Queue]] = queue.Queue()
+        self._calls: queue.Queue[tuple[Callable[[], Any], queue.Queue[tuple[bool, Any]]]] = queue.Queue()
         self._wake_r, self._wake_w = os.pipe()
         self._running = False
         self.master = self.slave = -1
@@ -173,7 +173,7 @@ class EmulatedModem:
         """Run fn on the I/O thread (it owns the fds) and return its result."""
         if threading.current_thread() is self._thread or not self._running:
             return fn()
-        reply: queue.Queue = queue.Queue()
+        reply: queue.Queue[tuple[bool, Any]] = queue.Queue()
         self._calls.put((fn, reply))
         self._wake()
         ok, value = reply.get(timeout=30)
@@ -406,7 +406,7 @@ class EmulatedModem:
                 self._schedule_report(mr, sub.to)
             answer = self.auto_reply.get(sub.to)
             if answer is not None and (sub.concat is None or sub.concat.seq == sub.concat.total):
-                self.later(0.01, lambda: self.deliver(sub.to, answer))
+                self.later(0.01, lambda: None if self.deliver(sub.to, answer) else None)
         if self.lose_answers > 0:
             self.lose_answers -= 1
             return

@@ -9,24 +9,24 @@ from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
+from smsd.store.outbox import OutboxVerbs
 
 if TYPE_CHECKING:
     from smsd.broadcast import Plan
-    from smsd.store import Store
 
 TRANSITIONS = {"pause": ("running", "paused"), "resume": ("paused", "running"), "cancel": (None, "cancelled")}
 
 
-class CampaignVerbs:
+class CampaignVerbs(OutboxVerbs):
     def create_campaign(
-        self: Store,
+        self,
         plan: Plan,
         *,
         name: str,
         actor: str = "cli",
         now: datetime | None = None,
         budget_note: str | None = None,
-        budget_check: Callable[[Store], str | None] | None = None,
+        budget_check: Callable[[Any], str | None] | None = None,
     ) -> int:
         """The campaign row and every message of the plan, atomically (all or nothing).
 
@@ -86,22 +86,22 @@ class CampaignVerbs:
             )
         return cid
 
-    def first_text(self: Store, cid: int, phone: str) -> str:
+    def first_text(self, cid: int, phone: str) -> str:
         row = self.one(
             "SELECT text FROM outbox WHERE campaign_id = ? AND to_number = ? ORDER BY id LIMIT 1", (cid, phone)
         )
         return row["text"] if row else ""
 
-    def campaign(self: Store, cid: int) -> dict[str, Any]:
+    def campaign(self, cid: int) -> dict[str, Any]:
         row = self.one("SELECT * FROM campaigns WHERE id = ?", (cid,))
         if row is None:
             raise InputError(f"no campaign with id {cid} (see `smsd campaign list`)")
         return row
 
-    def campaigns(self: Store, limit: int = 50) -> list[dict[str, Any]]:
+    def campaigns(self, limit: int = 50) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM campaigns ORDER BY id DESC LIMIT ?", (limit,))
 
-    def campaign_progress(self: Store, cid: int) -> dict[str, Any]:
+    def campaign_progress(self, cid: int) -> dict[str, Any]:
         """Messages per state, segments still to send, cost so far (fen)."""
         states = {
             r["state"]: r["n"]
@@ -124,7 +124,7 @@ class CampaignVerbs:
             "cost_fen": int(cost["fen"] if cost else 0),
         }
 
-    def set_campaign_state(self: Store, cid: int, action: str, actor: str = "cli", now: datetime | None = None) -> str:
+    def set_campaign_state(self, cid: int, action: str, actor: str = "cli", now: datetime | None = None) -> str:
         """pause / resume / cancel; cancel also cancels every message not yet sent."""
         now = now or utcnow()
         src, dst = TRANSITIONS[action]
@@ -148,7 +148,7 @@ class CampaignVerbs:
             self.event("campaign", cid, dst, detail, actor, now)
         return dst
 
-    def finish_campaigns(self: Store, now: datetime | None = None) -> int:
+    def finish_campaigns(self, now: datetime | None = None) -> int:
         """Mark running campaigns with nothing left to send as done."""
         now = now or utcnow()
         with self.tx():

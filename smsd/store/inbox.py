@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from smsd.clock import ts, utcnow
 from smsd.phone import mask
 from smsd.segments import clean_text
+from smsd.store.core import Core
 
 if TYPE_CHECKING:
-    from smsd.store import Store
     from smsd.transport.base import Received
 
 
-class InboxVerbs:
-    def save_inbound(self: Store, modem: str, item: Received, now: datetime | None = None) -> tuple[int | None, bool]:
+class InboxVerbs(Core):
+    def save_inbound(self, modem: str, item: Received, now: datetime | None = None) -> tuple[int | None, bool]:
         """Persist one received message or part (any transport). Returns (inbox id when a message
         is complete, duplicate?). item.key (a PDU's bytes, an SMPP message id) drops a redelivery."""
         now = now or utcnow()
@@ -66,7 +66,7 @@ class InboxVerbs:
             text = clean_text("".join(by_seq[s]["raw_text"] or "" for s in range(1, c.total + 1)))
             return self._assemble(ids, modem, decoded.sender, text, now), False
 
-    def mark_deleted_from_sim(self: Store, modem: str, pdu_hex: str) -> None:
+    def mark_deleted_from_sim(self, modem: str, pdu_hex: str) -> None:
         """The modem deleted its copy: an identical PDU from now on is a new message."""
         digest = hashlib.sha1(pdu_hex.upper().encode()).hexdigest()
         with self.tx():
@@ -76,7 +76,7 @@ class InboxVerbs:
             )
 
     def _assemble(
-        self: Store,
+        self,
         part_ids: list[int],
         modem: str,
         sender: str,
@@ -114,7 +114,7 @@ class InboxVerbs:
         )
         return inbox_id
 
-    def release_incomplete(self: Store, older_than_s: int, now: datetime | None = None) -> int:
+    def release_incomplete(self, older_than_s: int, now: datetime | None = None) -> int:
         """Join what arrived of a concatenated SMS whose other parts never came."""
         now = now or utcnow()
         cutoff = ts(now - timedelta(seconds=older_than_s))
@@ -139,11 +139,11 @@ class InboxVerbs:
                 released += 1
         return released
 
-    def inbox(self: Store, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
+    def inbox(self, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
         if state:
             return self.rows("SELECT * FROM inbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
         return self.rows("SELECT * FROM inbox ORDER BY id DESC LIMIT ?", (limit,))
 
-    def pending_parts(self: Store) -> int:
+    def pending_parts(self) -> int:
         row = self.one("SELECT COUNT(*) AS n FROM inbox_parts WHERE inbox_id IS NULL")
         return int(row["n"]) if row else 0

@@ -9,23 +9,24 @@ from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
+from smsd.store.core import Core
 
 if TYPE_CHECKING:
-    from smsd.store import Store
+    pass
 
 
-class InteractionVerbs:
+class InteractionVerbs(Core):
     # ------------------------------------------------------------ the inbound queue
 
-    def inbox_new(self: Store, limit: int = 100) -> list[dict[str, Any]]:
+    def inbox_new(self, limit: int = 100) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM inbox WHERE state = 'new' ORDER BY id LIMIT ?", (limit,))
 
-    def claim_inbound(self: Store, inbox_id: int) -> dict[str, Any] | None:
+    def claim_inbound(self, inbox_id: int) -> dict[str, Any] | None:
         """Inside the dispatcher's transaction: the row, if nobody handled it yet."""
         return self.one("SELECT * FROM inbox WHERE id = ? AND state = 'new'", (inbox_id,))
 
     def mark_handled(
-        self: Store,
+        self,
         inbox_id: int,
         *,
         state: str,
@@ -41,21 +42,21 @@ class InteractionVerbs:
             (state, kind, command, normalized, member_id, ts(now), inbox_id),
         )
 
-    def replies_since(self: Store, phone: str, since: datetime) -> int:
+    def replies_since(self, phone: str, since: datetime) -> int:
         row = self.one(
             "SELECT COUNT(*) AS n FROM outbox WHERE to_number = ? AND created_by = 'dispatcher' AND created_at >= ?",
             (phone, ts(since)),
         )
         return int(row["n"]) if row else 0
 
-    def same_text_since(self: Store, phone: str, normalized: str, since: datetime) -> int:
+    def same_text_since(self, phone: str, normalized: str, since: datetime) -> int:
         row = self.one(
             "SELECT COUNT(*) AS n FROM inbox WHERE sender = ? AND normalized = ? AND received_at >= ?",
             (phone, normalized, ts(since)),
         )
         return int(row["n"]) if row else 0
 
-    def stranger_replies_since(self: Store, since: datetime) -> int:
+    def stranger_replies_since(self, since: datetime) -> int:
         """Automatic replies queued since a time to numbers outside the roster (all of them)."""
         row = self.one(
             "SELECT COUNT(*) AS n FROM outbox WHERE created_by = 'dispatcher' AND created_at >= ? "
@@ -64,14 +65,14 @@ class InteractionVerbs:
         )
         return int(row["n"]) if row else 0
 
-    def ours_since(self: Store, phone: str, since: datetime) -> bool:
+    def ours_since(self, phone: str, since: datetime) -> bool:
         """Did smsd queue an SMS to this number since a time?"""
         return (
             self.one("SELECT 1 AS x FROM outbox WHERE to_number = ? AND created_at >= ? LIMIT 1", (phone, ts(since)))
             is not None
         )
 
-    def quick_answers(self: Store, raw_sender: str, phone: str, since: datetime, within_s: int) -> int:
+    def quick_answers(self, raw_sender: str, phone: str, since: datetime, within_s: int) -> int:
         """Texts no command accepted from this sender since a time, each arriving within within_s
         seconds after smsd queued an SMS to it (the shape of an auto-responder ping-pong)."""
         row = self.one(
@@ -83,19 +84,19 @@ class InteractionVerbs:
         )
         return int(row["n"]) if row else 0
 
-    def flag_number(self: Store, phone: str, reason: str, now: datetime) -> None:
+    def flag_number(self, phone: str, reason: str, now: datetime) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO flagged_numbers (phone, reason, flagged_at) VALUES (?, ?, ?)",
             (phone, reason, ts(now)),
         )
 
-    def is_flagged(self: Store, phone: str) -> bool:
+    def is_flagged(self, phone: str) -> bool:
         return self.one("SELECT 1 AS x FROM flagged_numbers WHERE phone = ?", (phone,)) is not None
 
-    def flagged(self: Store) -> list[dict[str, Any]]:
+    def flagged(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM flagged_numbers ORDER BY flagged_at DESC")
 
-    def unflag(self: Store, phone: str, actor: str) -> None:
+    def unflag(self, phone: str, actor: str) -> None:
         with self.tx():
             if self.conn.execute("DELETE FROM flagged_numbers WHERE phone = ?", (phone,)).rowcount == 0:
                 raise InputError(f"{phone} is not flagged")
@@ -103,7 +104,7 @@ class InteractionVerbs:
 
     # ------------------------------------------------------------ opt-out (members and strangers)
 
-    def set_phone_opt_out(self: Store, phone: str, opted_out: bool, actor: str, now: datetime) -> None:
+    def set_phone_opt_out(self, phone: str, opted_out: bool, actor: str, now: datetime) -> None:
         member = self.one("SELECT id FROM members WHERE phone = ?", (phone,))
         if member:
             self.conn.execute(
@@ -123,13 +124,13 @@ class InteractionVerbs:
             now,
         )
 
-    def is_opted_out(self: Store, phone: str) -> bool:
+    def is_opted_out(self, phone: str) -> bool:
         return self.one("SELECT 1 AS x FROM optouts WHERE phone = ?", (phone,)) is not None
 
     # ------------------------------------------------------------ polls
 
     def create_poll(
-        self: Store,
+        self,
         question: str,
         options: list[str],
         member_ids: list[int],
@@ -166,17 +167,17 @@ class InteractionVerbs:
             self.event("poll", pid, "created", f"{len(options)} options, {len(member_ids)} members", actor, now)
         return pid
 
-    def poll(self: Store, pid: int) -> dict[str, Any]:
+    def poll(self, pid: int) -> dict[str, Any]:
         row = self.one("SELECT * FROM polls WHERE id = ?", (pid,))
         if row is None:
             raise InputError(f"no poll with id {pid} (see `smsd poll list`)")
         row["options"] = json.loads(row["options"])
         return row
 
-    def polls(self: Store) -> list[dict[str, Any]]:
+    def polls(self) -> list[dict[str, Any]]:
         return [{**r, "options": json.loads(r["options"])} for r in self.rows("SELECT * FROM polls ORDER BY id DESC")]
 
-    def polls_for(self: Store, member_id: int, now: datetime) -> list[dict[str, Any]]:
+    def polls_for(self, member_id: int, now: datetime) -> list[dict[str, Any]]:
         """Polls open now whose audience includes the member."""
         rows = self.rows(
             "SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
@@ -185,12 +186,12 @@ class InteractionVerbs:
         )
         return [{**r, "options": json.loads(r["options"])} for r in rows]
 
-    def any_poll_open(self: Store, now: datetime) -> bool:
+    def any_poll_open(self, now: datetime) -> bool:
         return (
             self.one("SELECT 1 AS x FROM polls WHERE opens_at <= ? AND closes_at > ?", (ts(now), ts(now))) is not None
         )
 
-    def last_poll_for(self: Store, member_id: int) -> dict[str, Any] | None:
+    def last_poll_for(self, member_id: int) -> dict[str, Any] | None:
         """The member's most recently closed (or closing) poll."""
         return self.one(
             "SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
@@ -198,14 +199,14 @@ class InteractionVerbs:
             (member_id,),
         )
 
-    def in_audience(self: Store, pid: int, member_id: int) -> bool:
+    def in_audience(self, pid: int, member_id: int) -> bool:
         return (
             self.one("SELECT 1 AS x FROM poll_audience WHERE poll_id = ? AND member_id = ?", (pid, member_id))
             is not None
         )
 
     def record_vote(
-        self: Store, pid: int, member_id: int, option: int, inbox_id: int, policy: str, now: datetime
+        self, pid: int, member_id: int, option: int, inbox_id: int, policy: str, now: datetime
     ) -> tuple[str, int | None]:
         """('new' | 'changed' | 'duplicate', the option counted before)."""
         prev = self.one("SELECT option FROM votes WHERE poll_id = ? AND member_id = ?", (pid, member_id))
@@ -224,7 +225,7 @@ class InteractionVerbs:
             return "changed", int(prev["option"])
         return "duplicate", int(prev["option"])
 
-    def poll_results(self: Store, pid: int) -> dict[str, Any]:
+    def poll_results(self, pid: int) -> dict[str, Any]:
         poll = self.poll(pid)
         counts = {
             r["option"]: r["n"]
@@ -232,6 +233,7 @@ class InteractionVerbs:
         }
         total = sum(counts.values())
         audience = self.one("SELECT COUNT(*) AS n FROM poll_audience WHERE poll_id = ?", (pid,))
+        assert audience is not None
         options = [
             {
                 "option": i,
@@ -251,7 +253,7 @@ class InteractionVerbs:
             "options": options,
         }
 
-    def close_poll(self: Store, pid: int, actor: str, now: datetime | None = None) -> None:
+    def close_poll(self, pid: int, actor: str, now: datetime | None = None) -> None:
         now = now or utcnow()
         with self.tx():
             poll = self.poll(pid)
@@ -262,7 +264,7 @@ class InteractionVerbs:
 
     # ------------------------------------------------------------ receipts
 
-    def latest_notice(self: Store, phone: str) -> dict[str, Any] | None:
+    def latest_notice(self, phone: str) -> dict[str, Any] | None:
         """The newest campaign message that reached this number, with its campaign's flags."""
         return self.one(
             "SELECT o.campaign_id, c.confirm, c.poll_id FROM outbox o JOIN campaigns c ON c.id = o.campaign_id "
@@ -270,14 +272,14 @@ class InteractionVerbs:
             (phone,),
         )
 
-    def latest_confirm_campaign(self: Store, phone: str) -> dict[str, Any] | None:
+    def latest_confirm_campaign(self, phone: str) -> dict[str, Any] | None:
         return self.one(
             "SELECT c.* FROM outbox o JOIN campaigns c ON c.id = o.campaign_id WHERE o.to_number = ? "
             "AND c.confirm = 1 AND o.state IN ('sent', 'delivered', 'sending') ORDER BY o.id DESC LIMIT 1",
             (phone,),
         )
 
-    def record_receipt(self: Store, cid: int, member_id: int | None, phone: str, inbox_id: int, now: datetime) -> bool:
+    def record_receipt(self, cid: int, member_id: int | None, phone: str, inbox_id: int, now: datetime) -> bool:
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO receipts (campaign_id, member_id, phone, inbox_id, "
             "confirmed_at) VALUES (?, ?, ?, ?, ?)",
@@ -285,7 +287,7 @@ class InteractionVerbs:
         )
         return cur.rowcount == 1
 
-    def receipts(self: Store, cid: int) -> dict[str, list[dict[str, Any]]]:
+    def receipts(self, cid: int) -> dict[str, list[dict[str, Any]]]:
         """Recipients of a confirm campaign, split into confirmed and not yet confirmed."""
         rows = self.rows(
             "SELECT DISTINCT o.to_number AS phone, o.member_id, m.name, r.confirmed_at FROM outbox o "
@@ -301,7 +303,7 @@ class InteractionVerbs:
 
     # ------------------------------------------------------------ red messages
 
-    def open_red(self: Store, name: str, max_length: int, actor: str, now: datetime | None = None) -> int:
+    def open_red(self, name: str, max_length: int, actor: str, now: datetime | None = None) -> int:
         now = now or utcnow()
         with self.tx():
             cur = self.conn.execute(
@@ -312,10 +314,10 @@ class InteractionVerbs:
             self.event("red", rid, "opened", name, actor, now)
         return rid
 
-    def current_red(self: Store) -> dict[str, Any] | None:
+    def current_red(self) -> dict[str, Any] | None:
         return self.one("SELECT * FROM red_campaigns WHERE state = 'open' ORDER BY id DESC LIMIT 1")
 
-    def close_red(self: Store, rid: int, actor: str) -> None:
+    def close_red(self, rid: int, actor: str) -> None:
         with self.tx():
             if (
                 self.conn.execute(
@@ -326,15 +328,13 @@ class InteractionVerbs:
                 raise InputError(f"no open red-message campaign {rid}")
             self.event("red", rid, "closed", "", actor)
 
-    def red_duplicate(self: Store, rid: int, key: str) -> bool:
+    def red_duplicate(self, rid: int, key: str) -> bool:
         return (
             self.one("SELECT 1 AS x FROM red_submissions WHERE red_campaign_id = ? AND text_key = ?", (rid, key))
             is not None
         )
 
-    def submit_red(
-        self: Store, rid: int, member: dict[str, Any], text: str, key: str, inbox_id: int, now: datetime
-    ) -> int:
+    def submit_red(self, rid: int, member: dict[str, Any], text: str, key: str, inbox_id: int, now: datetime) -> int:
         cur = self.conn.execute(
             "INSERT INTO red_submissions (red_campaign_id, member_id, phone, org, text, text_key, inbox_id, "
             "submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -342,7 +342,7 @@ class InteractionVerbs:
         )
         return int(cur.lastrowid or 0)
 
-    def red_submissions(self: Store, state: str | None = None, rid: int | None = None) -> list[dict[str, Any]]:
+    def red_submissions(self, state: str | None = None, rid: int | None = None) -> list[dict[str, Any]]:
         sql = (
             "SELECT s.*, m.name, c.name AS campaign FROM red_submissions s LEFT JOIN members m ON m.id = "
             "s.member_id JOIN red_campaigns c ON c.id = s.red_campaign_id WHERE 1 = 1"
@@ -357,7 +357,7 @@ class InteractionVerbs:
         return self.rows(sql + " ORDER BY s.id", params)
 
     def review_red(
-        self: Store, sid: int, approve: bool, reason: str, actor: str, now: datetime | None = None
+        self, sid: int, approve: bool, reason: str, actor: str, now: datetime | None = None
     ) -> dict[str, Any]:
         now = now or utcnow()
         with self.tx():
@@ -381,7 +381,7 @@ class InteractionVerbs:
 
     # ------------------------------------------------------------ feedback
 
-    def feedback(self: Store, unread_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    def feedback(self, unread_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
         sql = (
             "SELECT i.*, m.name FROM inbox i LEFT JOIN members m ON m.id = i.member_id WHERE i.kind = 'feedback'"
             + (" AND i.feedback_read = 0" if unread_only else "")
@@ -389,7 +389,7 @@ class InteractionVerbs:
         )
         return self.rows(sql, (limit,))
 
-    def mark_feedback_read(self: Store, inbox_id: int, actor: str) -> None:
+    def mark_feedback_read(self, inbox_id: int, actor: str) -> None:
         with self.tx():
             if (
                 self.conn.execute(

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
+from smsd.store.core import Core
 
 if TYPE_CHECKING:
-    from smsd.store import Store
+    pass
 
 GROUPS = {
     "org": "COALESCE(l.org, '(unassigned)')",
@@ -26,7 +27,8 @@ GROUPS = {
 
 
 def _filters(date_from: str | None, date_to: str | None, org: str | None, alias: str = "l") -> tuple[str, list[Any]]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if date_from:
         where.append(f"{alias}.day >= ?")
         params.append(date_from)
@@ -39,9 +41,9 @@ def _filters(date_from: str | None, date_to: str | None, org: str | None, alias:
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
-class LedgerVerbs:
+class LedgerVerbs(Core):
     def cost_report(
-        self: Store, by: str, *, date_from: str | None = None, date_to: str | None = None, org: str | None = None
+        self, by: str, *, date_from: str | None = None, date_to: str | None = None, org: str | None = None
     ) -> dict[str, Any]:
         """Totals per group; the grand total is the plain sum of the same rows (never rounded)."""
         if by not in GROUPS:
@@ -61,9 +63,10 @@ class LedgerVerbs:
             names = {str(r["id"]): r["name"] for r in self.rows("SELECT id, name FROM campaigns")}
             for r in rows:
                 r["name"] = names.get(r["key"], "")
+        assert total is not None  # an aggregate always has a row
         return {"by": by, "rows": rows, "total": {"segments": int(total["segments"]), "fen": int(total["fen"])}}
 
-    def ledger_sum(self: Store, org: str | None = None, month: str | None = None) -> int:
+    def ledger_sum(self, org: str | None = None, month: str | None = None) -> int:
         where, params = _filters(None, None, org)
         if month:
             where += (" AND" if where else " WHERE") + " l.month = ?"
@@ -73,7 +76,7 @@ class LedgerVerbs:
 
     # ------------------------------------------------------------ budgets
 
-    def set_budget(self: Store, org: str, month: str, limit_fen: int, actor: str, now: datetime | None = None) -> None:
+    def set_budget(self, org: str, month: str, limit_fen: int, actor: str, now: datetime | None = None) -> None:
         now = now or utcnow()
         if limit_fen < 0:
             raise InputError("a budget cannot be negative")
@@ -86,12 +89,12 @@ class LedgerVerbs:
             )
             self.event("budget", f"{org}:{month}", "set", f"{limit_fen} fen", actor, now)
 
-    def budgets(self: Store, month: str | None = None) -> list[dict[str, Any]]:
+    def budgets(self, month: str | None = None) -> list[dict[str, Any]]:
         if month:
             return self.rows("SELECT * FROM budgets WHERE month = ? ORDER BY org", (month,))
         return self.rows("SELECT * FROM budgets ORDER BY month DESC, org")
 
-    def budget_for(self: Store, org: str, month: str) -> dict[str, Any] | None:
+    def budget_for(self, org: str, month: str) -> dict[str, Any] | None:
         """The budget that governs an org unit: its own, or its nearest ancestor's."""
         parts = org.strip("/").split("/")
         for i in range(len(parts), 0, -1):
@@ -100,7 +103,7 @@ class LedgerVerbs:
                 return row
         return None
 
-    def committed_fen(self: Store, org: str, price_fen: int) -> int:
+    def committed_fen(self, org: str, price_fen: int) -> int:
         """Segments queued (not yet sent) for this org subtree (its campaigns and its API sends), at a price."""
         row = self.one(
             "SELECT COUNT(*) AS n FROM outbox_parts p JOIN outbox o ON o.id = p.message_id LEFT JOIN campaigns c "
@@ -113,13 +116,14 @@ class LedgerVerbs:
     # ------------------------------------------------------------ delivery and the archive
 
     def delivery_report(
-        self: Store, by: str, *, date_from: str | None = None, date_to: str | None = None
+        self, by: str, *, date_from: str | None = None, date_to: str | None = None
     ) -> list[dict[str, Any]]:
         """Messages sent / delivered / failed / pending per campaign or per modem."""
         key = {"campaign": "COALESCE(CAST(o.campaign_id AS TEXT), '(none)')", "modem": "COALESCE(o.modem, '-')"}
         if by not in key:
             raise InputError(f"grouping {by!r}: use campaign or modem", field="by", msg_id="group_by", value=by)
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if date_from:
             where.append("o.created_at >= ?")
             params.append(date_from)
@@ -137,7 +141,7 @@ class LedgerVerbs:
         return self.rows(sql, params)
 
     def archive(
-        self: Store,
+        self,
         *,
         date_from: str | None = None,
         date_to: str | None = None,
@@ -145,7 +149,8 @@ class LedgerVerbs:
         campaign: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every message with its recipient, times, text, state and cost; streamed, oldest first."""
-        where, params = ["o.sent_at IS NOT NULL"], []
+        where = ["o.sent_at IS NOT NULL"]
+        params: list[Any] = []
         if date_from:
             where.append("o.sent_at >= ?")
             params.append(date_from)
@@ -173,7 +178,7 @@ class LedgerVerbs:
 
     # ------------------------------------------------------------ retention and backup
 
-    def purge(self: Store, before: datetime, actor: str, now: datetime | None = None) -> dict[str, int]:
+    def purge(self, before: datetime, actor: str, now: datetime | None = None) -> dict[str, int]:
         """Anonymise every number and text older than `before`; the ledger (cost totals) stays.
 
         Covers the outbox (text, number, dedup key), inbox and its PDUs, status reports, red
@@ -224,7 +229,7 @@ class LedgerVerbs:
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return {"outbox": out, "inbox": inbox, "inbox_parts": parts, "red_submissions": red}
 
-    def backup(self: Store, path: str | Path) -> int:
+    def backup(self, path: str | Path) -> int:
         """A consistent copy while the daemon writes (SQLite online backup); returns pages copied."""
         target = Path(path)
         if target.exists():

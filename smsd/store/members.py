@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
+from smsd.store.core import Core
 
 if TYPE_CHECKING:
     from smsd.roster import MemberRow
-    from smsd.store import Store
 
 
-class MemberVerbs:
-    def org_id(self: Store, path: str) -> int | None:
+class MemberVerbs(Core):
+    def org_id(self, path: str) -> int | None:
         """The id of an org unit path, creating it and its ancestors (inside a tx)."""
         if not path:
             return None
@@ -34,12 +34,10 @@ class MemberVerbs:
                 parent_id = int(row["id"])
         return parent_id
 
-    def org_exists(self: Store, path: str) -> bool:
+    def org_exists(self, path: str) -> bool:
         return self.one("SELECT 1 AS x FROM org_units WHERE path = ?", (path.strip("/"),)) is not None
 
-    def upsert_members(
-        self: Store, rows: list[MemberRow], actor: str = "cli", now: datetime | None = None
-    ) -> tuple[int, int]:
+    def upsert_members(self, rows: list[MemberRow], actor: str = "cli", now: datetime | None = None) -> tuple[int, int]:
         """Insert or update (by phone) in one transaction. Returns (added, updated)."""
         now = now or utcnow()
         added = updated = 0
@@ -76,7 +74,7 @@ class MemberVerbs:
                  WHERE t.member_id = m.id) AS tags FROM members m LEFT JOIN org_units o ON o.id = m.org_id"""
 
     def members(
-        self: Store, *, orgs: tuple[str, ...] = (), tags: tuple[str, ...] = (), limit: int | None = None
+        self, *, orgs: tuple[str, ...] = (), tags: tuple[str, ...] = (), limit: int | None = None
     ) -> list[dict[str, Any]]:
         """Members in any of the org subtrees and with any of the tags (no filter: everyone)."""
         where, params = self._selection(orgs, tags)
@@ -95,7 +93,7 @@ class MemberVerbs:
             params += list(tags)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def member(self: Store, key: str | int) -> dict[str, Any]:
+    def member(self, key: str | int) -> dict[str, Any]:
         """A member by id or phone; InputError names what was not found."""
         key_s = str(key)
         if key_s.isdigit() and len(key_s) < 11:
@@ -108,10 +106,10 @@ class MemberVerbs:
             raise InputError(f"no member {key_s!r} (see `smsd members list`)")
         return row
 
-    def member_by_phone(self: Store, phone: str) -> dict[str, Any] | None:
+    def member_by_phone(self, phone: str) -> dict[str, Any] | None:
         return self.one(self._SELECT + " WHERE m.phone = ?", (phone,))
 
-    def remove_member(self: Store, key: str | int, actor: str = "cli", now: datetime | None = None) -> dict[str, Any]:
+    def remove_member(self, key: str | int, actor: str = "cli", now: datetime | None = None) -> dict[str, Any]:
         with self.tx():
             row = self.member(key)
             self.conn.execute("DELETE FROM member_tags WHERE member_id = ?", (row["id"],))
@@ -119,7 +117,7 @@ class MemberVerbs:
             self.event("members", row["id"], "removed", f"{row['name']} {mask(row['phone'])}", actor, now)
         return row
 
-    def set_opt_out(self: Store, member_id: int, opted_out: bool, actor: str, now: datetime | None = None) -> None:
+    def set_opt_out(self, member_id: int, opted_out: bool, actor: str, now: datetime | None = None) -> None:
         now = now or utcnow()
         with self.tx():
             self.conn.execute(
@@ -128,7 +126,7 @@ class MemberVerbs:
             )
             self.event("members", member_id, "opted_out" if opted_out else "opted_in", "", actor, now)
 
-    def anniversaries(self: Store, month_day: str) -> list[dict[str, Any]]:
+    def anniversaries(self, month_day: str) -> list[dict[str, Any]]:
         """Members whose joining date falls on MM-DD (not opted out)."""
         return self.rows(
             self._SELECT + " WHERE substr(m.joined, 6, 5) = ? AND m.opted_out = 0 ORDER BY m.id", (month_day,)

@@ -24,19 +24,19 @@ from smsd import segments
 from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
+from smsd.store.core import Core
 
 if TYPE_CHECKING:
     from smsd.pacing import Pacing
-    from smsd.store import Store
 
 OPEN_STATES = ("queued", "sending")
 
 
-class OutboxVerbs:
+class OutboxVerbs(Core):
     # ------------------------------------------------------------ queueing
 
     def enqueue(
-        self: Store, to: str, text: str, *, created_by: str = "cli", now: datetime | None = None, **options: Any
+        self, to: str, text: str, *, created_by: str = "cli", now: datetime | None = None, **options: Any
     ) -> int:
         """Queue one message (its parts are planned now); a known dedup_key returns the first id.
 
@@ -48,7 +48,7 @@ class OutboxVerbs:
             return self._insert_message(to, text, created_by, now, **options)
 
     def enqueue_many(
-        self: Store,
+        self,
         items: list[tuple[str, str, dict[str, Any]]],
         *,
         created_by: str = "cli",
@@ -60,7 +60,7 @@ class OutboxVerbs:
             return [self._insert_message(to, text, created_by, now, **options) for to, text, options in items]
 
     def _insert_message(
-        self: Store,
+        self,
         to: str,
         text: str,
         created_by: str,
@@ -120,7 +120,7 @@ class OutboxVerbs:
     # ------------------------------------------------------------ claiming and sending
 
     def claim_next(
-        self: Store,
+        self,
         modem: str,
         *,
         now: datetime | None = None,
@@ -185,7 +185,7 @@ class OutboxVerbs:
         assert claimed is not None
         return claimed
 
-    def usage(self: Store, modem: str, pacing: Pacing, now: datetime) -> tuple[int, int, str | None]:
+    def usage(self, modem: str, pacing: Pacing, now: datetime) -> tuple[int, int, str | None]:
         """Segments this modem sent in the last hour and today (local), and the oldest of the hour."""
         hour = self.one(
             "SELECT COUNT(*) AS n, MIN(sent_at) AS oldest FROM outbox_parts WHERE modem = ? AND sent_at > ?",
@@ -198,11 +198,11 @@ class OutboxVerbs:
         assert hour is not None and day is not None
         return int(hour["n"]), int(day["n"]), hour["oldest"]
 
-    def _room(self: Store, modem: str, pacing: Pacing, now: datetime) -> int:
+    def _room(self, modem: str, pacing: Pacing, now: datetime) -> int:
         in_hour, in_day, _ = self.usage(modem, pacing, now)
         return min(pacing.hourly_cap - in_hour, pacing.daily_cap - in_day)
 
-    def held_until(self: Store, modem: str, pacing: Pacing, now: datetime) -> datetime | None:
+    def held_until(self, modem: str, pacing: Pacing, now: datetime) -> datetime | None:
         """When pacing lets this modem send again (None: it is not held back)."""
         waits = []
         if pacing.is_quiet(now):
@@ -214,13 +214,13 @@ class OutboxVerbs:
             waits.append(parse_ts(oldest) + timedelta(hours=1, milliseconds=1))
         return max(waits) if waits else None
 
-    def _has_sent_parts(self: Store, message_id: int) -> bool:
+    def _has_sent_parts(self, message_id: int) -> bool:
         return (
             self.one("SELECT 1 AS x FROM outbox_parts WHERE message_id = ? AND state <> 'pending'", (message_id,))
             is not None
         )
 
-    def _repin(self: Store, row: dict[str, Any], modem: str, now: datetime) -> None:
+    def _repin(self, row: dict[str, Any], modem: str, now: datetime) -> None:
         """Half-sent on a modem that stayed down: the handset cannot join parts from two SIMs,
         so every part is sent again from the new modem (flagged: the first parts may arrive twice)."""
         sent = self.rows(
@@ -234,15 +234,15 @@ class OutboxVerbs:
         detail = f"from={row['modem']} to={modem} parts_already_sent={[s['seq'] for s in sent]}"
         self.event("outbox", row["id"], "possible_duplicate", "repinned: " + detail, f"worker:{modem}", now)
 
-    def parts(self: Store, message_id: int) -> list[dict[str, Any]]:
+    def parts(self, message_id: int) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM outbox_parts WHERE message_id = ? ORDER BY seq", (message_id,))
 
-    def part_submitting(self: Store, message_id: int, seq: int, modem: str, now: datetime | None = None) -> None:
+    def part_submitting(self, message_id: int, seq: int, modem: str, now: datetime | None = None) -> None:
         """Committed before AT+CMGS: after a crash this part counts as 'maybe sent'."""
         with self.tx():
             self._start_submit(message_id, seq, modem, now or utcnow())
 
-    def _start_submit(self: Store, message_id: int, seq: int, modem: str, now: datetime) -> None:
+    def _start_submit(self, message_id: int, seq: int, modem: str, now: datetime) -> None:
         """Mark the part submitting and log the submit in flight (idempotent); flag a resend."""
         if self.one(
             "SELECT 1 AS x FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_flight'", (message_id, seq)
@@ -278,7 +278,7 @@ class OutboxVerbs:
         )
 
     def _finish_submit(
-        self: Store, message_id: int, seq: int, state: str, now: datetime, *, cause: str | None = None, mr: int | None
+        self, message_id: int, seq: int, state: str, now: datetime, *, cause: str | None = None, mr: int | None
     ) -> dict[str, Any] | None:
         row = self.one(
             "SELECT * FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_flight' ORDER BY id DESC LIMIT 1",
@@ -292,7 +292,7 @@ class OutboxVerbs:
         return row
 
     def part_sent(
-        self: Store,
+        self,
         message_id: int,
         seq: int,
         *,
@@ -329,7 +329,7 @@ class OutboxVerbs:
             )
 
     def _part_accepted(
-        self: Store,
+        self,
         message_id: int,
         seq: int,
         mr: int | None,
@@ -362,7 +362,7 @@ class OutboxVerbs:
         return False
 
     def _book(
-        self: Store,
+        self,
         message_id: int,
         seq: int,
         modem: str,
@@ -405,7 +405,7 @@ class OutboxVerbs:
         )
 
     def send_failed(
-        self: Store,
+        self,
         message_id: int,
         *,
         error: str,
@@ -451,7 +451,7 @@ class OutboxVerbs:
             return self._requeue(message_id, error, modem, now, delay)
 
     def _in_doubt(
-        self: Store, message_id: int, seqs: list[int], error: str, modem: str, cause: str, now: datetime, grace_s: float
+        self, message_id: int, seqs: list[int], error: str, modem: str, cause: str, now: datetime, grace_s: float
     ) -> str:
         for seq in seqs:
             self._finish_submit(message_id, seq, "in_doubt", now, cause=cause, mr=None)
@@ -482,7 +482,7 @@ class OutboxVerbs:
                 return self._settle_failed(message_id, reason, reason, modem, now)
         return self._requeue(message_id, f"no answer from {modem}: waiting for a late answer", modem, now, grace_s)
 
-    def _requeue(self: Store, message_id: int, error: str, modem: str, now: datetime, delay: float) -> str:
+    def _requeue(self, message_id: int, error: str, modem: str, now: datetime, delay: float) -> str:
         self.conn.execute(
             "UPDATE outbox SET state = 'queued', last_error = ?, lease_owner = NULL, lease_until = NULL, "
             "retry_at = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sending')",
@@ -491,7 +491,7 @@ class OutboxVerbs:
         self.event("outbox", message_id, "retry", f"in {delay:g}s: {error}", f"worker:{modem}", now)
         return "queued"
 
-    def _settle_failed(self: Store, message_id: int, why: str, error: str, modem: str, now: datetime) -> str:
+    def _settle_failed(self, message_id: int, why: str, error: str, modem: str, now: datetime) -> str:
         self.conn.execute(
             "UPDATE outbox SET state = 'failed', last_error = ?, lease_owner = NULL, lease_until = NULL, "
             "finished_at = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sending')",
@@ -500,7 +500,7 @@ class OutboxVerbs:
         self.event("outbox", message_id, "failed", why, f"worker:{modem}", now)
         return "failed"
 
-    def release(self: Store, message_id: int, reason: str, actor: str = "daemon", now: datetime | None = None) -> None:
+    def release(self, message_id: int, reason: str, actor: str = "daemon", now: datetime | None = None) -> None:
         """Give a claimed message back to the queue (nothing of it was written to the modem)."""
         now = now or utcnow()
         with self.tx():
@@ -519,7 +519,7 @@ class OutboxVerbs:
             )
             self.event("outbox", message_id, "released", reason, actor, now)
 
-    def late_answer(self: Store, modem: str, mr: int | None, price_fen: int, now: datetime | None = None) -> int | None:
+    def late_answer(self, modem: str, mr: int | None, price_fen: int, now: datetime | None = None) -> int | None:
         """A +CMGS that came after its submit timed out: the oldest submit in doubt on this modem
         was accepted. It is recorded and billed; a part not yet resent is sent. Returns the message id."""
         now = now or utcnow()
@@ -534,9 +534,7 @@ class OutboxVerbs:
             self._settle_doubt(row, mr, price_fen, now, "a late answer")
             return int(row["message_id"])
 
-    def _settle_doubt(
-        self: Store, submit: dict[str, Any], mr: int | None, price_fen: int, now: datetime, how: str
-    ) -> None:
+    def _settle_doubt(self, submit: dict[str, Any], mr: int | None, price_fen: int, now: datetime, how: str) -> None:
         mid, seq, modem = submit["message_id"], submit["seq"], submit["modem"]
         self.conn.execute(
             "UPDATE submits SET state = 'accepted', mr = ?, finished_at = ? WHERE id = ?", (mr, ts(now), submit["id"])
@@ -562,7 +560,7 @@ class OutboxVerbs:
         else:
             self._book(mid, seq, modem, price_fen, now, submit_id=submit["id"], resend=resend)
 
-    def _flag_in_flight(self: Store, message_id: int, why: str, actor: str, now: datetime) -> None:
+    def _flag_in_flight(self, message_id: int, why: str, actor: str, now: datetime) -> None:
         parts = self.rows(
             "SELECT seq, total FROM outbox_parts WHERE message_id = ? AND state = 'submitting'", (message_id,)
         )
@@ -583,7 +581,7 @@ class OutboxVerbs:
 
     # ------------------------------------------------------------ recovery and housekeeping
 
-    def recover(self: Store, now: datetime | None = None, only_expired_leases: bool = False) -> int:
+    def recover(self, now: datetime | None = None, only_expired_leases: bool = False) -> int:
         """Return messages left 'sending' (by a crash, or a lease that ran out) to the queue."""
         now = now or utcnow()
         sql = "SELECT id FROM outbox WHERE state = 'sending'"
@@ -612,7 +610,7 @@ class OutboxVerbs:
                 )
         return len(rows)
 
-    def expire_due(self: Store, now: datetime | None = None) -> int:
+    def expire_due(self, now: datetime | None = None) -> int:
         now = now or utcnow()
         with self.tx():
             rows = self.rows("SELECT id FROM outbox WHERE state = 'queued' AND expires_at <= ?", (ts(now),))
@@ -624,7 +622,7 @@ class OutboxVerbs:
                 self.event("outbox", r["id"], "expired", "not sent before its expiry time", "daemon", now)
         return len(rows)
 
-    def next_due(self: Store, now: datetime | None = None) -> str | None:
+    def next_due(self, now: datetime | None = None) -> str | None:
         """When the earliest scheduled or retrying message becomes due (None: nothing waiting)."""
         row = self.one(
             "SELECT MIN(MAX(COALESCE(not_before, ''), COALESCE(retry_at, ''))) AS t FROM outbox WHERE state = 'queued'"
@@ -633,34 +631,34 @@ class OutboxVerbs:
 
     # ------------------------------------------------------------ admin verbs
 
-    def message(self: Store, message_id: int) -> dict[str, Any] | None:
+    def message(self, message_id: int) -> dict[str, Any] | None:
         return self.one("SELECT * FROM outbox WHERE id = ?", (message_id,))
 
-    def message_or_error(self: Store, message_id: int) -> dict[str, Any]:
+    def message_or_error(self, message_id: int) -> dict[str, Any]:
         row = self.message(message_id)
         if row is None:
             raise InputError(f"no message with id {message_id} (see `smsd outbox`)")
         return row
 
-    def messages(self: Store, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def messages(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         if state:
             return self.rows("SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
         return self.rows("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
 
-    def message_by_dedup_key(self: Store, key: str) -> dict[str, Any] | None:
+    def message_by_dedup_key(self, key: str) -> dict[str, Any] | None:
         return self.one("SELECT * FROM outbox WHERE dedup_key = ?", (key,))
 
-    def dedup_exists(self: Store, key: str) -> bool:
+    def dedup_exists(self, key: str) -> bool:
         return self.one("SELECT 1 AS x FROM outbox WHERE dedup_key = ?", (key,)) is not None
 
-    def account_count(self: Store, account: str) -> int:
+    def account_count(self, account: str) -> int:
         row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE account = ?", (account,))
         return int(row["n"]) if row else 0
 
-    def queue_depth(self: Store) -> dict[str, int]:
+    def queue_depth(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self.rows("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
 
-    def cancel(self: Store, message_id: int, actor: str, now: datetime | None = None) -> None:
+    def cancel(self, message_id: int, actor: str, now: datetime | None = None) -> None:
         now = now or utcnow()
         with self.tx():
             row = self.message_or_error(message_id)
@@ -673,7 +671,7 @@ class OutboxVerbs:
             )
             self.event("outbox", message_id, "cancelled", "", actor, now)
 
-    def retry(self: Store, message_id: int, actor: str, expire_hours: int = 72, now: datetime | None = None) -> None:
+    def retry(self, message_id: int, actor: str, expire_hours: int = 72, now: datetime | None = None) -> None:
         now = now or utcnow()
         with self.tx():
             row = self.message_or_error(message_id)
@@ -694,7 +692,7 @@ class OutboxVerbs:
     # ------------------------------------------------------------ status reports
 
     def apply_report(
-        self: Store,
+        self,
         modem: str,
         mr: int,
         recipient: str,
@@ -748,7 +746,7 @@ class OutboxVerbs:
         return mid, seq
 
     def _report_settles_doubt(
-        self: Store, modem: str, mr: int, digits: str, price_fen: int, now: datetime, window_days: int
+        self, modem: str, mr: int, digits: str, price_fen: int, now: datetime, window_days: int
     ) -> dict[str, Any] | None:
         doubts = self.rows(
             """SELECT s.*, o.to_number FROM submits s JOIN outbox o ON o.id = s.message_id
@@ -765,7 +763,7 @@ class OutboxVerbs:
         )
         return part
 
-    def _settle(self: Store, message_id: int, now: datetime, modem: str) -> None:
+    def _settle(self, message_id: int, now: datetime, modem: str) -> None:
         states = [p["state"] for p in self.parts(message_id)]
         msg = self.message(message_id)
         assert msg is not None

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 RefusalKind = Literal["permanent", "transient", "transport"]
+Outcome = Literal["delivered", "pending", "failed"]
 
 
 class TransportOutcome(Exception):
@@ -98,7 +99,7 @@ class DeliveryReport:
     provider_ref: int
     recipient: str
     status: int
-    outcome: Literal["delivered", "pending", "failed"]
+    outcome: Outcome
     discharge: datetime | None
 
 

@@ -21,8 +21,10 @@ from smsd.transport.base import (
     InDoubt,
     LateAccept,
     NotSent,
+    Outcome,
     Outgoing,
     Received,
+    RefusalKind,
     Refused,
     Transport,
 )
@@ -98,8 +100,8 @@ class GsmTransport(Transport):
 
     def _report(self, modem: str, report: pdu.StatusReport) -> None:
         assert self.sink is not None
-        outcome = report.outcome
-        assert outcome in ("delivered", "pending", "failed")
+        outcomes: dict[str, Outcome] = {"delivered": "delivered", "pending": "pending", "failed": "failed"}
+        outcome = outcomes[report.outcome]
         self.sink.report(DeliveryReport(report.mr, report.recipient, report.status, outcome, report.discharge))
 
     def _deleted(self, modem: str, pdu_hex: str) -> None:
@@ -144,7 +146,7 @@ class GsmTransport(Transport):
             return self.driver.send_part(parts[seq - 1])
         except CmsError as exc:
             info = cms.classify(exc.code)
-            kind = "transport" if info.modem else ("permanent" if info.permanent else "transient")
+            kind: RefusalKind = "transport" if info.modem else ("permanent" if info.permanent else "transient")
             raise Refused(f"+CMS ERROR: {exc.code} ({info.meaning})", kind, exc.code, network=exc.code == 331) from None
         except ModemTimeout as exc:
             if exc.maybe_sent:

@@ -26,6 +26,7 @@ from smsd.transport.base import (
     NotSent,
     Outgoing,
     Received,
+    RefusalKind,
     Refused,
     Transport,
 )
@@ -120,9 +121,12 @@ class MemoryTransport(Transport):
         if outcome == "not_sent":
             raise NotSent(f"{self.name}: the line dropped before the part left")
         if outcome.startswith("refuse_"):
-            kind = outcome.removeprefix("refuse_")
-            assert kind in ("permanent", "transient", "transport")
-            raise Refused(f"{self.name}: refused ({kind})", kind)
+            kinds: dict[str, RefusalKind] = {
+                "refuse_permanent": "permanent",
+                "refuse_transient": "transient",
+                "refuse_transport": "transport",
+            }
+            raise Refused(f"{self.name}: refused ({kinds[outcome]})", kinds[outcome])
         ref = next(self._refs)
         parts = plan(message.text)
         with self.provider.lock:
@@ -152,16 +156,16 @@ class MemoryTransport(Transport):
             with self.provider.lock:
                 if not self.provider.inbound:
                     return handled
-                item = self.provider.inbound[0]
+                message = self.provider.inbound[0]
             try:
-                self.sink.received(item)  # commit first ...
+                self.sink.received(message)  # commit first ...
             except Exception:  # not committed: it stays at the provider and comes again
-                log.exception("memory.store_failed transport=%s key=%s", self.name, item.key)
+                log.exception("memory.store_failed transport=%s key=%s", self.name, message.key)
                 return handled
             with self.provider.lock:  # ... then acknowledge: the provider forgets it
-                if self.provider.inbound and self.provider.inbound[0] is item:
+                if self.provider.inbound and self.provider.inbound[0] is message:
                     self.provider.inbound.popleft()
-            self.sink.removed(item.key)
+            self.sink.removed(message.key)
             handled += 1
 
     def tick(self) -> None:
