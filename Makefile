@@ -25,7 +25,7 @@ test: $(STAMP)
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gammu >/dev/null) || true; }
 	$(BIN)/mypy --strict smsd commands
 	$(BIN)/ruff check smsd commands tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/mypy --strict smsd commands
