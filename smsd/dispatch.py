@@ -217,11 +217,11 @@ class Dispatcher:
         self._queue_reply(inbox_id, sender, text, now, member_id=member["id"] if member else None)
 
     def _queue_reply(self, inbox_id: int, sender: str, text: str, now: datetime, member_id: int | None = None) -> None:
-        self.store._insert_message(
+        self.store.enqueue(  # inside the dispatch transaction: a savepoint, one commit for all
             sender,
             text,
-            "dispatcher",
-            now,
+            created_by="dispatcher",
+            now=now,
             priority=9,
             quiet_ok=True,
             account=self.cfg.commands.reply_account,

@@ -242,7 +242,9 @@ class Worker:
             if self.pause_reason:
                 self.pause_reason = ""
                 self.transport.note_error("")
-            done = self.store.part_sent(mid, seq, mr=ref, price_fen=self._price(msg), modem=self.name, now=self.clock())
+            done = self.store.part_sent(
+                mid, seq, ref=ref, price_fen=self._price(msg), modem=self.name, now=self.clock()
+            )
             if done:
                 log.info(
                     "sms.sent id=%s modem=%s to=%s segments=%s",
@@ -314,7 +316,7 @@ class Worker:
     def late_accept(self, item: LateAccept) -> None:
         assert self.store is not None
         mid = self.store.late_answer(self.name, item.provider_ref, self.cfg.price_fen, now=self.clock())
-        log.warning("sms.late_answer modem=%s mr=%s message=%s", self.name, item.provider_ref, mid or "unmatched")
+        log.warning("sms.late_answer modem=%s ref=%s message=%s", self.name, item.provider_ref, mid or "unmatched")
 
     def report(self, item: DeliveryReport) -> None:
         assert self.store is not None
@@ -329,7 +331,7 @@ class Worker:
             price_fen=self.cfg.price_fen,
         )
         log.info(
-            "sms.report modem=%s mr=%s outcome=%s message=%s",
+            "sms.report modem=%s ref=%s outcome=%s message=%s",
             self.name,
             item.provider_ref,
             item.outcome,

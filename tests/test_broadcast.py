@@ -119,7 +119,7 @@ def test_campaign_pause_resume_cancel(env):
         second = s.claim_next("m2")
         assert second["campaign_id"] == cid
         s.part_submitting(second["id"], 1, "m2")
-        s.part_sent(second["id"], 1, mr=1, price_fen=6, modem="m2")
+        s.part_sent(second["id"], 1, ref=1, price_fen=6, modem="m2")
         assert run(config, "campaign", "cancel", str(cid)).exit_code == 0
         assert s.events("campaign", cid)[-1]["detail"] == "23 queued messages cancelled"
         states = {

@@ -166,7 +166,7 @@ def _confirm_campaign(store, cfg, numbers):
         if m["campaign_id"] == cid:
             store.claim_next("m1")
             store.part_submitting(m["id"], 1, "m1")
-            store.part_sent(m["id"], 1, mr=1, price_fen=6, modem="m1")
+            store.part_sent(m["id"], 1, ref=1, price_fen=6, modem="m1")
     return cid
 
 

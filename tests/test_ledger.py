@@ -32,7 +32,7 @@ def send_all(store, modem_prices, when):
         for part in store.parts(msg["id"]):
             store.part_submitting(msg["id"], part["seq"], modem, when)
             store.part_sent(
-                msg["id"], part["seq"], mr=part["seq"], price_fen=modem_prices[modem], modem=modem, now=when
+                msg["id"], part["seq"], ref=part["seq"], price_fen=modem_prices[modem], modem=modem, now=when
             )
         i += 1
 

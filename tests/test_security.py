@@ -103,9 +103,14 @@ def test_after_purge_no_number_or_text_is_left_in_the_file_or_its_wal(office):
         for n, t in zip(numbers, texts, strict=True):
             s.enqueue(n, t, now=old, dedup_key=f"campaign:9:{n}")
         send_all(s, {"m1": 6}, old)
-        for part in s.rows("SELECT message_id, seq, mr, modem FROM outbox_parts"):
+        for part in s.rows("SELECT message_id, seq, provider_ref, modem FROM outbox_parts"):
             s.apply_report(
-                "m1", part["mr"], numbers[0] if part["message_id"] == 1 else numbers[1], 0, "delivered", now=old
+                "m1",
+                part["provider_ref"],
+                numbers[0] if part["message_id"] == 1 else numbers[1],
+                0,
+                "delivered",
+                now=old,
             )
         Conversation(s, d).member_says(numbers[0], "HDZ 红旗漫卷西风，党的光辉照四方")
         Conversation(s, d).member_says(numbers[1], "我想反映村里的道路问题")

@@ -137,7 +137,7 @@ def test_a_submit_answered_without_a_reference_is_recorded_as_unknown(make_emula
     mid = w.store.enqueue(TO, "no mr")
     step_until([w], lambda: w.store.message(mid)["state"] == "sent")
     [part] = w.store.parts(mid)
-    assert part["mr"] is None and part["mr_unknown"] == 1
+    assert part["provider_ref"] is None and part["provider_ref_unknown"] == 1
     assert "no_reference" in [e["event"] for e in w.store.events("outbox", mid)]
     assert len(ledger_rows(w.store)) == 1
 

@@ -87,7 +87,7 @@ def test_parts_sent_then_delivered_by_reports(store):
     m = store.claim_next("m1", now=T0)
     for seq, mr in ((1, 10), (2, 11)):
         store.part_submitting(mid, seq, "m1", T0)
-        done = store.part_sent(mid, seq, mr=mr, price_fen=6, modem="m1", now=T0)
+        done = store.part_sent(mid, seq, ref=mr, price_fen=6, modem="m1", now=T0)
     assert done and store.message(mid)["state"] == "sent"
     assert m["concat_ref"] is not None
     assert store.apply_report("m1", 10, "13800138000", 0, "delivered", now=T0) == (mid, 1)
@@ -102,7 +102,7 @@ def test_failed_report_fails_the_message(store):
     mid = store.enqueue(TO, "x", now=T0)
     store.claim_next("m1", now=T0)
     store.part_submitting(mid, 1, "m1", T0)
-    store.part_sent(mid, 1, mr=5, price_fen=6, modem="m1", now=T0)
+    store.part_sent(mid, 1, ref=5, price_fen=6, modem="m1", now=T0)
     store.apply_report("m1", 5, TO, 0x41, "failed", now=T0)
     assert store.message(mid)["state"] == "failed"
 
@@ -113,7 +113,7 @@ def test_report_matches_the_right_recipient_and_modem(store):
     for mid, modem in ((a, "m1"), (b, "m2")):
         store.claim_next(modem, now=T0)
         store.part_submitting(mid, 1, modem, T0)
-        store.part_sent(mid, 1, mr=7, price_fen=6, modem=modem, now=T0)
+        store.part_sent(mid, 1, ref=7, price_fen=6, modem=modem, now=T0)
     assert store.apply_report("m2", 7, "+8613800000002", 0, "delivered", now=T0) == (b, 1)
     assert store.message(a)["state"] == "sent"
 
@@ -148,7 +148,7 @@ def test_crash_in_flight_is_resent_and_flagged(store):
     mid = store.enqueue(TO, "党员" * 40, now=T0)
     store.claim_next("m1", now=T0)
     store.part_submitting(mid, 1, "m1", T0)
-    store.part_sent(mid, 1, mr=1, price_fen=6, modem="m1", now=T0)
+    store.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
     store.part_submitting(mid, 2, "m1", T0)
     # kill -9 here
     assert store.recover(now=T0) == 1
@@ -164,7 +164,7 @@ def test_crash_between_parts_is_not_a_duplicate(store):
     mid = store.enqueue(TO, "党员" * 40, now=T0)
     store.claim_next("m1", now=T0)
     store.part_submitting(mid, 1, "m1", T0)
-    store.part_sent(mid, 1, mr=1, price_fen=6, modem="m1", now=T0)
+    store.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
     store.recover(now=T0)
     assert store.message(mid)["possible_duplicate"] == 0
 
@@ -173,7 +173,7 @@ def test_half_sent_message_stays_with_its_modem_then_moves_whole(store):
     mid = store.enqueue(TO, "党员" * 40, now=T0)
     store.claim_next("m1", now=T0)
     store.part_submitting(mid, 1, "m1", T0)
-    store.part_sent(mid, 1, mr=1, price_fen=6, modem="m1", now=T0)
+    store.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
     store.release(mid, "modem m1 down", now=T0)
     assert store.claim_next("m2", now=T0 + timedelta(minutes=5), repin_after_s=3600) is None
     moved = store.claim_next("m2", now=T0 + timedelta(hours=2), repin_after_s=3600)

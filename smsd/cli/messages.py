@@ -130,7 +130,7 @@ def outbox_show(config_path: str, message_id: int, unmask: bool, as_json: bool) 
             ("seq", "#", 3),
             ("state", _("STATE"), 10),
             ("modem", _("MODEM"), 8),
-            ("mr", "MR", 4),
+            ("provider_ref", "REF", 5),
             ("price_fen", _("FEN"), 4),
             ("sent_at", _("SENT (UTC)"), 24),
         ],

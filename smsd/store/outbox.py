@@ -227,7 +227,7 @@ class OutboxVerbs(Core):
             "SELECT seq, modem, price_fen FROM outbox_parts WHERE message_id = ? AND state <> 'pending'", (row["id"],)
         )
         self.conn.execute(
-            "UPDATE outbox_parts SET state = 'pending', mr = NULL, submitted_at = NULL WHERE message_id = ?",
+            "UPDATE outbox_parts SET state = 'pending', provider_ref = NULL, submitted_at = NULL WHERE message_id = ?",
             (row["id"],),
         )
         self.conn.execute("UPDATE outbox SET possible_duplicate = 1 WHERE id = ?", (row["id"],))
@@ -278,7 +278,7 @@ class OutboxVerbs(Core):
         )
 
     def _finish_submit(
-        self, message_id: int, seq: int, state: str, now: datetime, *, cause: str | None = None, mr: int | None
+        self, message_id: int, seq: int, state: str, now: datetime, *, cause: str | None = None, ref: int | None
     ) -> dict[str, Any] | None:
         row = self.one(
             "SELECT * FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_flight' ORDER BY id DESC LIMIT 1",
@@ -286,8 +286,8 @@ class OutboxVerbs(Core):
         )
         if row is not None:
             self.conn.execute(
-                "UPDATE submits SET state = ?, cause = ?, mr = ?, finished_at = ? WHERE id = ?",
-                (state, cause, mr, ts(now), row["id"]),
+                "UPDATE submits SET state = ?, cause = ?, provider_ref = ?, finished_at = ? WHERE id = ?",
+                (state, cause, ref, ts(now), row["id"]),
             )
         return row
 
@@ -296,7 +296,7 @@ class OutboxVerbs(Core):
         message_id: int,
         seq: int,
         *,
-        mr: int | None,
+        ref: int | None,
         price_fen: int,
         modem: str,
         now: datetime | None = None,
@@ -306,8 +306,8 @@ class OutboxVerbs(Core):
         True when the whole message is sent."""
         now = now or utcnow()
         with self.tx():
-            submit = self._finish_submit(message_id, seq, "accepted", now, mr=mr)
-            if mr is None:
+            submit = self._finish_submit(message_id, seq, "accepted", now, ref=ref)
+            if ref is None:
                 self.event(
                     "outbox",
                     message_id,
@@ -320,7 +320,7 @@ class OutboxVerbs(Core):
             return self._part_accepted(
                 message_id,
                 seq,
-                mr,
+                ref,
                 price_fen,
                 modem,
                 now,
@@ -332,7 +332,7 @@ class OutboxVerbs(Core):
         self,
         message_id: int,
         seq: int,
-        mr: int | None,
+        ref: int | None,
         price_fen: int,
         modem: str,
         now: datetime,
@@ -341,9 +341,9 @@ class OutboxVerbs(Core):
         resend: bool,
     ) -> bool:
         self.conn.execute(
-            "UPDATE outbox_parts SET state = 'sent', mr = ?, mr_unknown = ?, price_fen = ?, modem = ?, sent_at = ? "
-            "WHERE message_id = ? AND seq = ? AND state IN ('pending', 'submitting')",
-            (mr, int(mr is None), price_fen, modem, ts(now), message_id, seq),
+            "UPDATE outbox_parts SET state = 'sent', provider_ref = ?, provider_ref_unknown = ?, price_fen = ?, "
+            "modem = ?, sent_at = ? WHERE message_id = ? AND seq = ? AND state IN ('pending', 'submitting')",
+            (ref, int(ref is None), price_fen, modem, ts(now), message_id, seq),
         )
         self._book(message_id, seq, modem, price_fen, now, submit_id=submit_id, resend=resend)
         left = self.one(
@@ -436,7 +436,7 @@ class OutboxVerbs(Core):
             if maybe_sent:
                 return self._in_doubt(message_id, seqs, error, modem, cause, now, grace_s or backoff_s)
             for seq in seqs:
-                self._finish_submit(message_id, seq, "refused" if refused else "not_sent", now, cause=error, mr=None)
+                self._finish_submit(message_id, seq, "refused" if refused else "not_sent", now, cause=error, ref=None)
             self.conn.execute(
                 "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
             )
@@ -454,7 +454,7 @@ class OutboxVerbs(Core):
         self, message_id: int, seqs: list[int], error: str, modem: str, cause: str, now: datetime, grace_s: float
     ) -> str:
         for seq in seqs:
-            self._finish_submit(message_id, seq, "in_doubt", now, cause=cause, mr=None)
+            self._finish_submit(message_id, seq, "in_doubt", now, cause=cause, ref=None)
         self.conn.execute(
             "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
         )
@@ -513,13 +513,13 @@ class OutboxVerbs(Core):
             for p in self.rows(
                 "SELECT seq FROM outbox_parts WHERE message_id = ? AND state = 'submitting'", (message_id,)
             ):
-                self._finish_submit(message_id, p["seq"], "not_sent", now, cause=reason, mr=None)
+                self._finish_submit(message_id, p["seq"], "not_sent", now, cause=reason, ref=None)
             self.conn.execute(
                 "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
             )
             self.event("outbox", message_id, "released", reason, actor, now)
 
-    def late_answer(self, modem: str, mr: int | None, price_fen: int, now: datetime | None = None) -> int | None:
+    def late_answer(self, modem: str, ref: int | None, price_fen: int, now: datetime | None = None) -> int | None:
         """A +CMGS that came after its submit timed out: the oldest submit in doubt on this modem
         was accepted. It is recorded and billed; a part not yet resent is sent. Returns the message id."""
         now = now or utcnow()
@@ -531,13 +531,14 @@ class OutboxVerbs(Core):
             )
             if row is None:
                 return None
-            self._settle_doubt(row, mr, price_fen, now, "a late answer")
+            self._settle_doubt(row, ref, price_fen, now, "a late answer")
             return int(row["message_id"])
 
-    def _settle_doubt(self, submit: dict[str, Any], mr: int | None, price_fen: int, now: datetime, how: str) -> None:
+    def _settle_doubt(self, submit: dict[str, Any], ref: int | None, price_fen: int, now: datetime, how: str) -> None:
         mid, seq, modem = submit["message_id"], submit["seq"], submit["modem"]
         self.conn.execute(
-            "UPDATE submits SET state = 'accepted', mr = ?, finished_at = ? WHERE id = ?", (mr, ts(now), submit["id"])
+            "UPDATE submits SET state = 'accepted', provider_ref = ?, finished_at = ? WHERE id = ?",
+            (ref, ts(now), submit["id"]),
         )
         others = self.one(
             "SELECT COUNT(*) AS n FROM submits WHERE message_id = ? AND seq = ? AND id <> ? "
@@ -550,13 +551,14 @@ class OutboxVerbs(Core):
             "outbox",
             mid,
             "in_doubt_settled",
-            f"part {seq}: {how} shows {modem} sent it (mr={mr})" + ("; it was also sent again" if also_resent else ""),
+            f"part {seq}: {how} shows {modem} sent it (ref={ref})"
+            + ("; it was also sent again" if also_resent else ""),
             f"worker:{modem}",
             now,
         )
         part = self.one("SELECT state FROM outbox_parts WHERE message_id = ? AND seq = ?", (mid, seq))
         if part and part["state"] == "pending":
-            self._part_accepted(mid, seq, mr, price_fen, modem, now, submit_id=submit["id"], resend=resend)
+            self._part_accepted(mid, seq, ref, price_fen, modem, now, submit_id=submit["id"], resend=resend)
         else:
             self._book(mid, seq, modem, price_fen, now, submit_id=submit["id"], resend=resend)
 
@@ -577,7 +579,7 @@ class OutboxVerbs(Core):
             now,
         )
         for p in parts:
-            self._finish_submit(message_id, p["seq"], "in_doubt", now, cause="restart", mr=None)
+            self._finish_submit(message_id, p["seq"], "in_doubt", now, cause="restart", ref=None)
 
     # ------------------------------------------------------------ recovery and housekeeping
 
@@ -694,7 +696,7 @@ class OutboxVerbs(Core):
     def apply_report(
         self,
         modem: str,
-        mr: int,
+        ref: int,
         recipient: str,
         status: int,
         outcome: str,
@@ -712,20 +714,21 @@ class OutboxVerbs(Core):
         with self.tx():
             cands = self.rows(
                 """SELECT p.message_id, p.seq, o.to_number FROM outbox_parts p JOIN outbox o ON o.id = p.message_id
-                   WHERE p.modem = ? AND p.mr = ? AND p.sent_at >= ? AND p.state IN ('sent', 'delivered', 'failed')
+                   WHERE p.modem = ? AND p.provider_ref = ? AND p.sent_at >= ?
+                     AND p.state IN ('sent', 'delivered', 'failed')
                    ORDER BY p.sent_at DESC LIMIT 20""",
-                (modem, mr, ts(now - timedelta(days=window_days))),
+                (modem, ref, ts(now - timedelta(days=window_days))),
             )
             digits = recipient.lstrip("+")[-11:]
             match = next((c for c in cands if c["to_number"].lstrip("+")[-11:] == digits), None)
             if match is None and price_fen is not None:
-                match = self._report_settles_doubt(modem, mr, digits, price_fen, now, window_days)
+                match = self._report_settles_doubt(modem, ref, digits, price_fen, now, window_days)
             self.conn.execute(
-                "INSERT INTO status_reports (modem, mr, recipient, status, outcome, discharge, received_at, "
+                "INSERT INTO status_reports (modem, provider_ref, recipient, status, outcome, discharge, received_at, "
                 "message_id, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     modem,
-                    mr,
+                    ref,
                     recipient,
                     status,
                     outcome,
@@ -746,7 +749,7 @@ class OutboxVerbs(Core):
         return mid, seq
 
     def _report_settles_doubt(
-        self, modem: str, mr: int, digits: str, price_fen: int, now: datetime, window_days: int
+        self, modem: str, ref: int, digits: str, price_fen: int, now: datetime, window_days: int
     ) -> dict[str, Any] | None:
         doubts = self.rows(
             """SELECT s.*, o.to_number FROM submits s JOIN outbox o ON o.id = s.message_id
@@ -756,10 +759,11 @@ class OutboxVerbs(Core):
         submit = next((d for d in doubts if d["to_number"].lstrip("+")[-11:] == digits), None)
         if submit is None:
             return None
-        self._settle_doubt(submit, mr, price_fen, now, "a delivery report")
+        self._settle_doubt(submit, ref, price_fen, now, "a delivery report")
         part = self.one(
-            "SELECT message_id, seq FROM outbox_parts WHERE message_id = ? AND seq = ? AND mr = ? AND modem = ?",
-            (submit["message_id"], submit["seq"], mr, modem),
+            "SELECT message_id, seq FROM outbox_parts WHERE message_id = ? AND seq = ? AND provider_ref = ? "
+            "AND modem = ?",
+            (submit["message_id"], submit["seq"], ref, modem),
         )
         return part
 

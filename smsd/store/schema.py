@@ -428,3 +428,17 @@ def m008_reply_index_and_message_org(db: Database) -> None:
         ALTER TABLE outbox ADD COLUMN org TEXT;
         """
     )
+
+
+@migrations()
+def m009_provider_ref(db: Database) -> None:
+    """A part's reference at its transport (the TP-MR on a GSM modem, a message id over SMPP):
+    reports match on (transport, provider_ref, recipient)."""
+    db.executescript(
+        """
+        ALTER TABLE outbox_parts RENAME COLUMN mr TO provider_ref;
+        ALTER TABLE outbox_parts RENAME COLUMN mr_unknown TO provider_ref_unknown;
+        ALTER TABLE status_reports RENAME COLUMN mr TO provider_ref;
+        ALTER TABLE submits RENAME COLUMN mr TO provider_ref;
+        """
+    )
