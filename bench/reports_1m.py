@@ -63,7 +63,7 @@ def seed(path: Path) -> float:
                     "total": 1,
                     "state": "delivered",
                     "modem": f"m{i % 4 + 1}",
-                    "mr": i % 256,
+                    "provider_ref": i % 256,
                     "price_fen": 6,
                     "sent_at": f"{day(i)}T02:00:01.000Z",
                 }
