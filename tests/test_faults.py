@@ -90,7 +90,7 @@ def test_unplug_shows_down_then_ready(running):
     wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)
     emu["m1"].fault("unplug")
     wait_for(lambda: status(cfg)["m1"]["state"] == "down", timeout=15)
-    assert status(cfg)["m2"]["state"] == "ready"
+    wait_for(lambda: status(cfg)["m2"]["state"] == "ready", timeout=15)  # m2 may still be starting on a busy box
     queue(store, 10, "unplugged")
     wait_for(lambda: all_sent(store), timeout=30)  # m2 carries the queue
     emu["m1"].fault("replug")
@@ -159,7 +159,7 @@ def test_noise_and_non_utf8_bytes_change_nothing(running):
         emu["m1"].fault("garbage")
     wait_for(lambda: all_sent(store), timeout=30)
     assert {store.message(i)["state"] for i in ids} <= {"sent", "delivered"}
-    assert status(cfg)["m1"]["state"] == "ready"
+    wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)  # the noise left m1 working
 
 
 def test_a_modem_that_answers_ten_seconds_late(running):
