@@ -136,7 +136,9 @@ def test_admins_in_the_group_use_the_cli_and_others_get_one_line(box):
 
     def cli_ok(*args: str) -> str | None:
         last[args[0]] = r = _as(ADMIN, py, env, *args, "--config", str(config))
-        assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else "the daemon died"
+        if daemon.poll() is not None:
+            listing = subprocess.run(["ls", "-la", str(var)], capture_output=True, text=True).stdout
+            raise AssertionError(f"the daemon died: {daemon.stderr.read() if daemon.stderr else ''}\n{listing}")
         return r.stdout if r.returncode == 0 else None
 
     try:
