@@ -225,16 +225,7 @@ class Worker:
                     self._lost(exc.reason)
                 return
             except NotSent as exc:
-                self.store.send_failed(
-                    mid,
-                    error=exc.reason,
-                    permanent=False,
-                    maybe_sent=False,
-                    refused=False,
-                    backoff_s=1,
-                    modem=self.name,
-                    now=self.clock(),
-                )
+                self._unsent(mid, exc.reason, backoff_s=1)
                 self._lost(exc.reason)
                 return
             self.sent_parts += 1
@@ -254,6 +245,20 @@ class Worker:
                     len(parts),
                 )
 
+    def _unsent(self, mid: int, reason: str, *, backoff_s: int) -> None:
+        """Nothing of the message left, through no fault of its own: back to the queue, uncharged."""
+        assert self.store is not None
+        self.store.send_failed(
+            mid,
+            error=reason,
+            permanent=False,
+            maybe_sent=False,
+            refused=False,
+            backoff_s=backoff_s,
+            modem=self.name,
+            now=self.clock(),
+        )
+
     def _price(self, msg: dict[str, Any]) -> int:
         """What this SIM pays for one segment to this number (abroad has its own price)."""
         return self.cfg.price_fen if phone.is_domestic(msg["to_number"]) else self.cfg.international_price_fen
@@ -263,16 +268,7 @@ class Worker:
         if exc.kind == "transport":
             # The SIM or network is at fault, not the message: it goes back to the queue for the
             # other modems, uncharged, and this modem pauses with the reason in `smsd status`.
-            self.store.send_failed(
-                mid,
-                error=exc.reason,
-                permanent=False,
-                maybe_sent=False,
-                refused=False,
-                backoff_s=0,
-                modem=self.name,
-                now=self.clock(),
-            )
+            self._unsent(mid, exc.reason, backoff_s=0)
             self._pause(exc.reason, network=exc.network)
             log.warning("sms.modem_refused id=%s modem=%s error=%r: modem paused", mid, self.name, exc.reason)
             return
