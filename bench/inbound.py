@@ -34,7 +34,7 @@ def run(busy: bool) -> dict:
     config = write_config(tmp, {"m1": str(emu["m1"].link)})
     with Store(tmp / "smsd.db") as store:
         if busy:
-            store.enqueue_many(
+            store.outbox.enqueue_many(
                 [(f"+86138{i:08d}", f"broadcast {i}", {"priority": 3, "srr": False}) for i in range(200)]
             )
     proc = start_daemon(config, tmp)

@@ -85,12 +85,12 @@ class Smsd(Peer):
 
     def queue(self, items: list[tuple[str, str]]) -> None:
         with Store(self.tmp / "smsd.db") as s:
-            s.enqueue_many([(to, text, {"srr": False}) for to, text in items])
+            s.outbox.enqueue_many([(to, text, {"srr": False}) for to, text in items])
         kick(self.tmp / "smsd.db")
 
     def received(self) -> int:
         with Store(self.tmp / "smsd.db") as s:
-            return len(s.inbox(10000))
+            return len(s.inbox.recent(10000))
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -47,14 +47,14 @@ def main() -> None:
     parsed, r = measure("read 5,000-row XLSX", lambda: roster.read(tmp / "roster.xlsx"))
     rows.append(r)
     store = Store(cfg.database)
-    _, r = measure("import into SQLite", lambda: store.upsert_members(parsed.rows))
+    _, r = measure("import into SQLite", lambda: store.members.upsert(parsed.rows))
     rows.append(r)
     text = "${name}同志：请于本周五下午三点到${org}参加年度组织生活会，会议讨论年度工作总结和明年计划，请准时参加。"
     plan, r = measure(
         "plan broadcast (render, segments, ETA)", lambda: broadcast.plan(store, cfg, everyone=True, text=text)
     )
     rows.append(r)
-    cid, r = measure("queue 5,000-recipient campaign", lambda: store.create_campaign(plan, name="bench"))
+    cid, r = measure("queue 5,000-recipient campaign", lambda: store.campaigns.create(plan, name="bench"))
     rows.append(r)
     queued = store.one("SELECT COUNT(*) AS n FROM outbox WHERE campaign_id = ?", (cid,))["n"]
     store.close()

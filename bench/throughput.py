@@ -92,7 +92,7 @@ def run_case(modems: int, delay_ms: int, n: int) -> dict:
     emu.start(control=False)
     config = write_config(tmp, {name: str(m.link) for name, m in emu.modems.items()})
     with Store(tmp / "smsd.db") as store:
-        store.enqueue_many(
+        store.outbox.enqueue_many(
             [
                 (
                     f"+86138{i:08d}",

@@ -4,18 +4,18 @@ from smsd.registry import Command, CommandError, Context, Reply
 
 
 def handle(ctx: Context) -> Reply:
-    campaign = ctx.store.latest_confirm_campaign(ctx.sender)
+    campaign = ctx.store.receipts.latest_confirm_campaign(ctx.sender)
     if campaign is None:
         raise CommandError("reply_receipt_none")
     member_id = ctx.member["id"] if ctx.member else None
-    if not ctx.store.record_receipt(campaign["id"], member_id, ctx.sender, ctx.inbox_id, ctx.now):
+    if not ctx.store.receipts.record(campaign["id"], member_id, ctx.sender, ctx.inbox_id, ctx.now):
         return Reply("reply_receipt_again")
     return Reply("reply_receipt_ok")
 
 
 def bare(ctx: Context, number: int) -> str | None:
     """A bare 1 confirms the latest notice when that notice asked for a receipt."""
-    latest = ctx.store.latest_notice(ctx.sender) if number == 1 and ctx.member is not None else None
+    latest = ctx.store.receipts.latest_notice(ctx.sender) if number == 1 and ctx.member is not None else None
     return "" if latest and latest["confirm"] else None
 
 

@@ -9,7 +9,7 @@ from smsd.registry import Command, CommandError, Context, Reply
 
 def handle(ctx: Context) -> Reply:
     assert ctx.member is not None
-    campaign = ctx.store.current_red()
+    campaign = ctx.store.red.current()
     if campaign is None:
         raise CommandError("reply_red_none")
     # The member's own words, as typed, not the case-folded form; the parser removed the keyword
@@ -20,9 +20,9 @@ def handle(ctx: Context) -> Reply:
     if len(text) > campaign["max_length"]:
         raise CommandError("reply_red_too_long", limit=campaign["max_length"], length=len(text))
     key = hashlib.sha1(re.sub(r"[\W_]+", "", normalise(text)).encode()).hexdigest()
-    if ctx.store.red_duplicate(campaign["id"], key):
+    if ctx.store.red.duplicate(campaign["id"], key):
         raise CommandError("reply_red_duplicate")
-    ctx.store.submit_red(campaign["id"], ctx.member, text, key, ctx.inbox_id, ctx.now)
+    ctx.store.red.submit(campaign["id"], ctx.member, text, key, ctx.inbox_id, ctx.now)
     return Reply("reply_red_ok", {"campaign": campaign["name"]})
 
 

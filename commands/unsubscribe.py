@@ -8,7 +8,7 @@ from smsd.registry import Command, Context, Reply
 
 
 def handle(ctx: Context) -> Reply:
-    ctx.store.set_phone_opt_out(ctx.sender, True, "sms", ctx.now)
+    ctx.store.senders.set_opt_out(ctx.sender, True, "sms", ctx.now)
     return Reply("reply_unsubscribed")
 
 

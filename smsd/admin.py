@@ -113,7 +113,7 @@ def send(
     start = not_before or now
     if org:
         check_org_budget(store, cfg, org, segments.plan(text).segments, not_before or now)
-    return store.enqueue(
+    return store.outbox.enqueue(
         to,
         text,
         priority=prio,
@@ -134,12 +134,12 @@ def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: d
     """Refuse a send that would take an org unit over its monthly budget (call inside the
     transaction that queues it, so two doors cannot both pass one budget)."""
     month = when.astimezone(LOCAL).strftime("%Y-%m")
-    budget = store.budget_for(org, month)
+    budget = store.ledger.budget_for(org, month)
     if budget is None:
         return
     price = max((m.price_fen for m in cfg.modems if m.enabled), default=0)
-    spent = store.ledger_sum(budget["org"], month)
-    queued = store.committed_fen(budget["org"], price)
+    spent = store.ledger.sum(budget["org"], month)
+    queued = store.ledger.committed_fen(budget["org"], price)
     after = spent + queued + segments * price
     if after > budget["limit_fen"]:
         raise BudgetError(
@@ -150,12 +150,12 @@ def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: d
 
 
 def message_view(store: Store, message_id: int) -> dict[str, Any]:
-    msg = store.message_or_error(message_id)
+    msg = store.outbox.message_or_error(message_id)
     return {
         **msg,
-        "parts": store.parts(message_id),
+        "parts": store.outbox.parts(message_id),
         "events": store.events("outbox", message_id),
-        "cost_fen": sum(p["price_fen"] or 0 for p in store.parts(message_id)),
+        "cost_fen": sum(p["price_fen"] or 0 for p in store.outbox.parts(message_id)),
     }
 
 
@@ -163,8 +163,8 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
     """Per modem: state, signal, operator, sent today, last error; and the queue."""
     now = now or utcnow()
     midnight = now.astimezone(LOCAL).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-    counts = store.modem_counts(midnight)
-    known = {m["name"]: m for m in store.modems()}
+    counts = store.health.modem_counts(midnight)
+    known = {m["name"]: m for m in store.health.modems()}
     modems = []
     for m in cfg.modems:
         row = known.get(m.name, {})
@@ -198,10 +198,10 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
                 f"modem {entry['name']}: SIM storage full ({used}/{total}); "
                 "new SMS wait at the carrier until it is emptied"
             )
-    expired = store.expired_since(now - timedelta(days=7))
+    expired = store.outbox.expired_since(now - timedelta(days=7))
     if expired:
         alerts.append(f"{expired} message(s) expired unsent in the last 7 days (see `smsd outbox --state expired`)")
-    threads = store.threads()
+    threads = store.health.threads()
     for t in threads:
         if t["state"] != "running" and t["state"] != "stopped":
             alerts.append(
@@ -209,10 +209,10 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
             )
     return {
         "modems": modems,
-        "queue": store.queue_depth(),
+        "queue": store.outbox.queue_depth(),
         "expired_7d": expired,
-        "inbound_parts_waiting": store.pending_parts(),
-        "webhooks": store.webhook_status(),
+        "inbound_parts_waiting": store.inbox.pending_parts(),
+        "webhooks": store.webhooks.status(),
         "threads": threads,
         "alerts": alerts,
         "time": local(ts(now)),

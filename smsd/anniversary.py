@@ -43,7 +43,7 @@ def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
     end_of_day = datetime.combine(send_at.date() + timedelta(days=1), time(0), tz)
     items = []
     for md in due_month_days(local):
-        for m in store.anniversaries(md):
+        for m in store.members.anniversaries(md):
             values = {**member_variables(m, now), "day": "昨天" if late else "今天"}
             if values.get("years", 0) < 1:
                 continue
@@ -68,9 +68,9 @@ def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
                     },
                 )
             )
-    before = store.account_count("anniversary")
-    store.enqueue_many(items, created_by="scheduler:anniversary", now=now)
-    queued = store.account_count("anniversary") - before
+    before = store.outbox.account_count("anniversary")
+    store.outbox.enqueue_many(items, created_by="scheduler:anniversary", now=now)
+    queued = store.outbox.account_count("anniversary") - before
     log.info("anniversary.queued date=%s new=%s due=%s", local.date(), queued, len(items))
     return queued
 

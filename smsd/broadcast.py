@@ -160,14 +160,14 @@ def plan(
     tmpl = tpl.load(cfg.templates_dir, template) if template else tpl.parse("text", text or "")
     if not tmpl.text.strip():
         raise InputError("the message text is empty")
-    selected = store.members(orgs=orgs, tags=groups) if (orgs or groups or everyone) else []
+    selected = store.members.select(orgs=orgs, tags=groups) if (orgs or groups or everyone) else []
     for org in orgs:
-        if not store.org_exists(org):
+        if not store.members.org_exists(org):
             raise InputError(f"no org unit {org!r} (see `smsd members list --json` for paths)")
     numbers = read_numbers(numbers_file) if numbers_file else []
     people: dict[str, dict[str, Any]] = {m["phone"]: m for m in selected}
     for n in numbers:
-        people.setdefault(n, store.member_by_phone(n) or {"id": None, "name": "", "phone": n, "opted_out": 0})
+        people.setdefault(n, store.members.by_phone(n) or {"id": None, "name": "", "phone": n, "opted_out": 0})
     recipients, skipped = [], 0
     for m in people.values():
         if m.get("opted_out") and not urgent:
@@ -224,11 +224,11 @@ def check_budget(store: Store, plan: Plan, override_reason: str | None) -> str |
         return None
     start = (plan.not_before or utcnow()).astimezone(LOCAL)
     month = start.strftime("%Y-%m")
-    budget = store.budget_for(plan.owner_org, month)
+    budget = store.ledger.budget_for(plan.owner_org, month)
     if budget is None:
         return None
-    spent = store.ledger_sum(budget["org"], month)
-    queued = store.committed_fen(budget["org"], plan.price_fen)
+    spent = store.ledger.sum(budget["org"], month)
+    queued = store.ledger.committed_fen(budget["org"], plan.price_fen)
     after = spent + queued + plan.cost_fen
     if after <= budget["limit_fen"]:
         return None

@@ -61,7 +61,7 @@ class Daemon:
     def run(self) -> int:
         phone.PRIVACY = self.cfg.daemon.log_privacy
         self.store = Store(self.cfg.database)
-        recovered = self.store.recover()
+        recovered = self.store.outbox.recover()
         if recovered:
             log.warning("outbox.recovered count=%s (messages found 'sending' at start-up are queued again)", recovered)
         ports = self._start_emulator()
@@ -123,7 +123,7 @@ class Daemon:
 
     def _thread_changed(self, s: Supervised) -> None:
         with Store(self.cfg.database) as store:
-            store.record_thread(s.name, s.state, s.crashes, s.last_error)
+            store.health.record_thread(s.name, s.state, s.crashes, s.last_error)
 
     def _dispatch(self) -> None:
         """Answer inbound SMS: woken by the workers (and the watcher), one message at a time."""
@@ -216,10 +216,10 @@ class Daemon:
     def _housekeeping(self) -> None:
         store = Store(self.cfg.database)
         try:
-            expired = store.expire_due()
-            stale = store.recover(only_expired_leases=True)
-            joined = store.release_incomplete(INCOMPLETE_AFTER_S)
-            store.finish_campaigns()
+            expired = store.outbox.expire_due()
+            stale = store.outbox.recover(only_expired_leases=True)
+            joined = store.inbox.release_incomplete(INCOMPLETE_AFTER_S)
+            store.campaigns.finish_done()
             if expired or stale or joined:
                 log.info("housekeeping expired=%s stale_leases=%s incomplete_released=%s", expired, stale, joined)
         except StoreError as exc:
@@ -273,7 +273,7 @@ class Daemon:
     def _status_line(self) -> str:
         try:
             with Store(self.cfg.database) as store:
-                depth = store.queue_depth()
+                depth = store.outbox.queue_depth()
         except StoreError:
             return "database unavailable"
         ready = sum(1 for w in self.workers if w.transport.health().ready)

@@ -39,7 +39,7 @@ class Dispatcher:
 
     def run_once(self, limit: int = 200) -> int:
         """Handle every new inbound message (oldest first); returns how many were handled."""
-        rows = self.store.inbox_new(limit)
+        rows = self.store.inbox.new(limit)
         if rows:
             self._templates = tpl.load_all(self.cfg.templates_dir)  # admins may edit them while we run
         for row in rows:
@@ -52,20 +52,20 @@ class Dispatcher:
         now = self.clock()
         try:
             with self.store.tx():
-                row = self.store.claim_inbound(inbox_id)
+                row = self.store.inbox.claim(inbox_id)
                 if row is None:
                     return "already handled"
                 return self._decide(row, now)
         except Exception:
             log.exception("dispatch.crash inbox=%s: the member gets the fixed apology", inbox_id)
             with self.store.tx():
-                row = self.store.claim_inbound(inbox_id)
+                row = self.store.inbox.claim(inbox_id)
                 if row is None:
                     return "already handled"
                 sender = phone_or_none(row["sender"])
-                if sender and not self.store.is_flagged(sender):
+                if sender and not self.store.senders.is_flagged(sender):
                     self._queue_reply(inbox_id, sender, APOLOGY, now)
-                self.store.mark_handled(
+                self.store.inbox.mark_handled(
                     inbox_id, state="error", kind="error", command=None, normalized=row["text"], member_id=None, now=now
                 )
                 self.store.event("inbox", inbox_id, "handler_error", "see the daemon log", "dispatcher", now)
@@ -74,10 +74,10 @@ class Dispatcher:
     def _decide(self, row: dict[str, Any], now: datetime) -> str:
         parsed = parse(row["text"], lambda k: self.registry.lookup(k) is not None)
         sender = phone_or_none(row["sender"])
-        member = self.store.member_by_phone(sender) if sender else None
+        member = self.store.members.by_phone(sender) if sender else None
 
         def done(kind: str, command: str | None = None, state: str = "handled") -> str:
-            self.store.mark_handled(
+            self.store.inbox.mark_handled(
                 row["id"],
                 state=state,
                 kind=kind,
@@ -89,7 +89,7 @@ class Dispatcher:
             for f in self.cfg.forwards:  # forwarding is part of handling: same transaction, exactly once
                 keyword_hit = f.keyword != "*" and parsed.keyword == f.keyword.casefold()
                 if keyword_hit or (f.keyword == "*" and command is None and kind != "flagged"):
-                    self.store.queue_webhook(f.name, row["id"], now)
+                    self.store.webhooks.queue(f.name, row["id"], now)
             return kind
 
         if row["undecodable"] or not parsed.normalized:
@@ -98,14 +98,14 @@ class Dispatcher:
             return done("service")
         command, ctx = self._resolve(parsed, row, sender, member, now)
         is_command = command is not None and (member is not None or command.strangers)
-        flagged = self.store.is_flagged(sender)
+        flagged = self.store.senders.is_flagged(sender)
         if not is_command:
             # Only text that no command accepts can be a machine's: a vote or a receipt never silences anyone.
             if flagged:
                 return done("flagged")
             reason = self._machine_like(row["sender"], sender, parsed, now)
             if reason:
-                self.store.flag_number(sender, reason, now)
+                self.store.senders.flag(sender, reason, now)
                 self.store.event("number", sender[-4:], "flagged", f"loop: {reason}", "dispatcher", now)
                 log.warning("dispatch.loop_flagged from=%s reason=%s", phone.shown(sender), reason)
                 return done("flagged")
@@ -132,11 +132,11 @@ class Dispatcher:
         within PING_PONG_S of an SMS of ours (a ping-pong, whatever its text)."""
         limit = self.cfg.commands.loop_limit
         hour_ago = now - timedelta(hours=1)
-        repeats = self.store.same_text_since(raw_sender, parsed.normalized, hour_ago) + 1
+        repeats = self.store.senders.same_text_since(raw_sender, parsed.normalized, hour_ago) + 1
         if repeats > limit:
             return f"the same text {repeats} times in an hour"
-        if self.store.ours_since(sender, now - timedelta(seconds=PING_PONG_S)):
-            quick = self.store.quick_answers(raw_sender, sender, hour_ago, PING_PONG_S) + 1
+        if self.store.senders.ours_since(sender, now - timedelta(seconds=PING_PONG_S)):
+            quick = self.store.senders.quick_answers(raw_sender, sender, hour_ago, PING_PONG_S) + 1
             if quick > limit:
                 return f"answered our SMS within {PING_PONG_S} s {quick} times in an hour"
         return None
@@ -190,7 +190,7 @@ class Dispatcher:
             return
         if member is None:
             cap = self.cfg.commands.stranger_replies_per_hour
-            if self.store.stranger_replies_since(now - timedelta(hours=1)) >= cap:
+            if self.store.senders.stranger_replies_since(now - timedelta(hours=1)) >= cap:
                 log.warning("dispatch.stranger_cap to=%s cap=%s/h", phone.shown(sender), cap)
                 self.store.event(
                     "inbox",
@@ -202,7 +202,7 @@ class Dispatcher:
                 )
                 return
         limit = self.cfg.commands.replies_per_hour
-        if self.store.replies_since(sender, now - timedelta(hours=1)) >= limit:
+        if self.store.senders.replies_since(sender, now - timedelta(hours=1)) >= limit:
             log.info("dispatch.rate_limited to=%s limit=%s/h", phone.shown(sender), limit)
             self.store.event(
                 "inbox", inbox_id, "reply_suppressed", f"more than {limit} replies an hour", "dispatcher", now
@@ -217,7 +217,7 @@ class Dispatcher:
         self._queue_reply(inbox_id, sender, text, now, member_id=member["id"] if member else None)
 
     def _queue_reply(self, inbox_id: int, sender: str, text: str, now: datetime, member_id: int | None = None) -> None:
-        self.store.enqueue(  # inside the dispatch transaction: a savepoint, one commit for all
+        self.store.outbox.enqueue(  # inside the dispatch transaction: a savepoint, one commit for all
             sender,
             text,
             created_by="dispatcher",

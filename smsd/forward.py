@@ -49,10 +49,10 @@ def deliver_due(store: Store, cfg: Config, client: Any, now: datetime | None = N
     now = now or utcnow()
     forwards = {f.name: f for f in cfg.forwards}
     done = 0
-    for row in store.due_webhooks(now):
+    for row in store.webhooks.due(now):
         forward = forwards.get(row["forward"])
         if forward is None:
-            store.webhook_failed(row["id"], "forward no longer in config.toml", 3600, now)
+            store.webhooks.failed(row["id"], "forward no longer in config.toml", 3600, now)
             continue
         body = payload(row)
         try:
@@ -69,9 +69,9 @@ def deliver_due(store: Store, cfg: Config, client: Any, now: datetime | None = N
         except httpx.HTTPError as exc:
             ok, why = False, type(exc).__name__
         if ok:
-            store.webhook_done(row["id"], now)
+            store.webhooks.done(row["id"], now)
             done += 1
         else:
-            store.webhook_failed(row["id"], why, cfg.http.webhook_backoff_s, now)
+            store.webhooks.failed(row["id"], why, cfg.http.webhook_backoff_s, now)
             log.warning("webhook.failed forward=%s delivery=%s reason=%s", forward.name, row["id"], why)
     return done

@@ -47,10 +47,10 @@ def create_poll(
         raise InputError(
             f"closing time {closes!r} is not after the opening time", field="closes", msg_id="poll_closes", value=closes
         )
-    members = store.members(orgs=orgs, tags=groups)
+    members = store.members.select(orgs=orgs, tags=groups)
     if not members:
         raise InputError("no members match this audience")
-    pid = store.create_poll(
+    pid = store.polls.create(
         question,
         options,
         [m["id"] for m in members],
@@ -76,7 +76,7 @@ def create_poll(
             now=now,
         )
         plan.poll_id = pid
-        cid = store.create_campaign(plan, name=f"投票{pid}", actor=actor, now=now)
+        cid = store.campaigns.create(plan, name=f"投票{pid}", actor=actor, now=now)
     return pid, cid
 
 
@@ -92,7 +92,7 @@ def results_csv(results: dict[str, Any]) -> str:
 def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetime | None = None) -> int:
     """Send the notice again, with a reminder prefix, to recipients who have not confirmed."""
     now = now or utcnow()
-    campaign = store.campaign(cid)
+    campaign = store.campaigns.get(cid)
     if not campaign["confirm"]:
         raise InputError(
             f"campaign {cid} did not ask for receipts (send it as a broadcast with confirmation)",
@@ -100,12 +100,12 @@ def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetim
             msg_id="no_receipts",
             campaign=cid,
         )
-    pending = store.receipts(cid)["pending"]
+    pending = store.receipts.of_campaign(cid)["pending"]
     template = tpl.load(cfg.templates_dir, "reminder")
     rounds = sum(1 for e in store.events("campaign", cid) if e["event"] == "reminded")
     items = []
     for p in pending:
-        text = template.render({"name": p["name"] or "", "text": store.first_text(cid, p["phone"])})
+        text = template.render({"name": p["name"] or "", "text": store.campaigns.first_text(cid, p["phone"])})
         admin.check_text(text)
         items.append(
             (
@@ -122,7 +122,7 @@ def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetim
                 },
             )
         )
-    store.enqueue_many(items, created_by=actor, now=now)
+    store.outbox.enqueue_many(items, created_by=actor, now=now)
     with store.tx():
         store.event("campaign", cid, "reminded", f"round {rounds + 1}: {len(items)} reminders", actor, now)
     return len(items)
@@ -135,10 +135,10 @@ def review_red(
         raise InputError(
             "a rejection needs a reason (the submitter may be told it)", field="reason", msg_id="reject_reason"
         )
-    row = store.review_red(sid, approve, reason, actor)
+    row = store.red.review(sid, approve, reason, actor)
     if notify:
         t = tpl.load(cfg.templates_dir, "reply_red_approved" if approve else "reply_red_rejected")
-        store.enqueue(
+        store.outbox.enqueue(
             row["phone"],
             t.render({"reason": reason}),
             created_by=actor,
@@ -160,7 +160,7 @@ def export_red(store: Store, rid: int | None = None) -> list[dict[str, Any]]:
             "text": r["text"],
             "submitted_at": r["submitted_at"],
         }
-        for r in store.red_submissions("approved", rid)
+        for r in store.red.submissions("approved", rid)
     ]
 
 

@@ -128,7 +128,7 @@ class Worker:
                     self._dispatcher = self.dispatcher_factory(self.store)
                 self._dispatcher.run_once()
             if time.monotonic() >= self._paused_until and not self.stopping.is_set():
-                msg = self.store.claim_next(
+                msg = self.store.outbox.claim_next(
                     self.name,
                     now=self.clock(),
                     lease_s=self.sending.lease_s,
@@ -176,11 +176,11 @@ class Worker:
         if self._paused_until > time.monotonic():
             timeout = min(timeout, self._paused_until - time.monotonic())
         now = self.clock()
-        due = self.store.next_due() if self.store else None
+        due = self.store.outbox.next_due() if self.store else None
         if due and parse_ts(due) > now:  # a due one that was not claimed is held by pacing or a pin
             timeout = min(timeout, (parse_ts(due) - now).total_seconds())
         if self.pacing and self.store:
-            held = self.store.held_until(self.name, self.pacing, now)
+            held = self.store.outbox.held_until(self.name, self.pacing, now)
             if held:
                 timeout = min(timeout, max(0.01, (held - now).total_seconds()))
         return max(0.01, timeout)
@@ -190,25 +190,25 @@ class Worker:
     def _send(self, msg: dict[str, Any]) -> None:
         assert self.store is not None
         mid = msg["id"]
-        parts = self.store.parts(mid)
+        parts = self.store.outbox.parts(mid)
         validity = self.sending.validity_hours * 60 if self.sending.validity_hours else None
         outgoing = Outgoing(mid, msg["to_number"], msg["text"], msg["concat_ref"], bool(msg["srr"]), validity)
         for part in parts:
             if part["state"] not in ("pending", "submitting"):  # 'submitting': marked by the claim itself
                 continue
             if self.stopping.is_set():
-                self.store.release(mid, "daemon stopping between parts", f"worker:{self.name}", self.clock())
+                self.store.outbox.release(mid, "daemon stopping between parts", f"worker:{self.name}", self.clock())
                 return
             seq = part["seq"]
             if part["state"] == "pending":
-                self.store.part_submitting(mid, seq, self.name, self.clock())
+                self.store.outbox.part_submitting(mid, seq, self.name, self.clock())
             try:
                 ref = self.transport.submit(outgoing, seq)
             except Refused as exc:
                 self._refused(mid, exc)
                 return
             except InDoubt as exc:
-                self.store.send_failed(
+                self.store.outbox.send_failed(
                     mid,
                     error=exc.reason,
                     permanent=False,
@@ -233,7 +233,7 @@ class Worker:
             if self.pause_reason:
                 self.pause_reason = ""
                 self.transport.note_error("")
-            done = self.store.part_sent(
+            done = self.store.outbox.part_sent(
                 mid, seq, ref=ref, price_fen=self._price(msg), modem=self.name, now=self.clock()
             )
             if done:
@@ -248,7 +248,7 @@ class Worker:
     def _unsent(self, mid: int, reason: str, *, backoff_s: int) -> None:
         """Nothing of the message left, through no fault of its own: back to the queue, uncharged."""
         assert self.store is not None
-        self.store.send_failed(
+        self.store.outbox.send_failed(
             mid,
             error=reason,
             permanent=False,
@@ -272,7 +272,7 @@ class Worker:
             self._pause(exc.reason, network=exc.network)
             log.warning("sms.modem_refused id=%s modem=%s error=%r: modem paused", mid, self.name, exc.reason)
             return
-        state = self.store.send_failed(
+        state = self.store.outbox.send_failed(
             mid,
             error=exc.reason,
             permanent=exc.kind == "permanent",
@@ -296,7 +296,7 @@ class Worker:
 
     def received(self, item: Received) -> None:
         assert self.store is not None
-        inbox_id, duplicate = self.store.save_inbound(self.name, item, self.clock())
+        inbox_id, duplicate = self.store.inbox.save(self.name, item, self.clock())
         sender = item.sender or "?"
         self._received += 1
         if duplicate:
@@ -307,16 +307,16 @@ class Worker:
 
     def removed(self, key: str) -> None:
         assert self.store is not None
-        self.store.mark_deleted_from_sim(self.name, key)
+        self.store.inbox.mark_deleted_from_sim(self.name, key)
 
     def late_accept(self, item: LateAccept) -> None:
         assert self.store is not None
-        mid = self.store.late_answer(self.name, item.provider_ref, self.cfg.price_fen, now=self.clock())
+        mid = self.store.outbox.late_answer(self.name, item.provider_ref, self.cfg.price_fen, now=self.clock())
         log.warning("sms.late_answer modem=%s ref=%s message=%s", self.name, item.provider_ref, mid or "unmatched")
 
     def report(self, item: DeliveryReport) -> None:
         assert self.store is not None
-        match = self.store.apply_report(
+        match = self.store.outbox.apply_report(
             self.name,
             item.provider_ref,
             item.recipient,
@@ -354,7 +354,7 @@ class Worker:
         if self._paused_until > time.monotonic():
             state = "paused"
         try:
-            self.store.update_modem(
+            self.store.health.update(
                 self.name,
                 now=self.clock(),
                 port=getattr(self.transport, "port", self.transport.kind),

@@ -39,7 +39,7 @@ class Conversation:
         when = datetime(2026, 11, 27, 10, 0, tzinfo=CST) + timedelta(seconds=self.sent)
         national = sender[3:] if sender.startswith("+86") else sender  # as a network delivers it
         for h in pdu.encode_deliver(national, text, when, ref=self.sent % 256):
-            self.store.save_inbound(self.modem, received_from_pdu(h), now=self.dispatcher.clock())
+            self.store.inbox.save(self.modem, received_from_pdu(h), now=self.dispatcher.clock())
         self.dispatcher.run_once()
 
     def replies(self) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ CST = timezone(timedelta(hours=8))
 def env(tmp_path):
     cfg = config.load(write_config(tmp_path, {"m1": "emulator"}))
     with Store(cfg.database) as s:
-        s.upsert_members(
+        s.members.upsert(
             [
                 MemberRow(2, "张三", "+8613800000001", "大渡口区/八桥镇/一村党支部", [], "2001-07-01"),
                 MemberRow(3, "李四", "+8613800000002", "大渡口区/八桥镇", [], "1996-07-01"),
@@ -28,7 +28,7 @@ def env(tmp_path):
                 MemberRow(7, "孙八", "+8613800000006", "大渡口区", [], "1990-07-01"),
             ]
         )
-        s.set_opt_out(s.member("+8613800000006")["id"], True, "test")
+        s.members.set_opt_out(s.members.get("+8613800000006")["id"], True, "test")
     return cfg
 
 
@@ -98,9 +98,9 @@ def test_an_evening_catch_up_sends_next_morning_saying_yesterday_and_never_expir
         pacing = env.pacing(env.modems[0])
         assert isinstance(pacing, Pacing)
         midnight = datetime(2026, 7, 2, 0, 0, 1, tzinfo=CST)
-        assert s.expire_due(midnight) == 0  # today's midnight no longer takes them
+        assert s.outbox.expire_due(midnight) == 0  # today's midnight no longer takes them
         morning = datetime(2026, 7, 2, 8, 0, 1, tzinfo=CST)
-        assert s.claim_next("m1", now=morning, pacing=pacing) is not None
+        assert s.outbox.claim_next("m1", now=morning, pacing=pacing) is not None
 
 
 def test_an_expired_greeting_is_shown_in_status(env):
@@ -111,8 +111,8 @@ def test_an_expired_greeting_is_shown_in_status(env):
 
     now = datetime.now(CST)
     with Store(env.database) as s:
-        mid = s.enqueue("+8613800000001", "过期的通知", expires_at=now - timedelta(minutes=1))
-        assert s.expire_due(now) == 1 and s.message(mid)["state"] == "expired"
+        mid = s.outbox.enqueue("+8613800000001", "过期的通知", expires_at=now - timedelta(minutes=1))
+        assert s.outbox.expire_due(now) == 1 and s.outbox.message(mid)["state"] == "expired"
     out = CliRunner().invoke(main, ["status", "--config", str(env.path)])
     assert out.exit_code == 0, out.output
     assert "1 expired" in out.output and "1 message(s) expired unsent" in out.output

@@ -29,9 +29,9 @@ def snapshot(db: Path) -> list:
 def setup(tmp_path):
     config = write_config(tmp_path, {"m1": "emulator"})
     with Store(tmp_path / "smsd.db") as s:
-        s.enqueue("+8613800138000", "already here")
-        mid = s.enqueue("+8613800138001", "sending now")
-        s.claim_next("m1")
+        s.outbox.enqueue("+8613800138000", "already here")
+        mid = s.outbox.enqueue("+8613800138001", "sending now")
+        s.outbox.claim_next("m1")
     bad = tmp_path / "bad"
     bad.mkdir()
     return tmp_path, config, bad, mid

@@ -34,7 +34,7 @@ class Clock:
 def world(tmp_path):
     cfg = config.load(write_config(tmp_path, {"m1": "emulator"}))
     store = Store(cfg.database)
-    store.upsert_members(
+    store.members.upsert(
         [
             MemberRow(2, "张三", A, "大渡口区/八桥镇/一村党支部", ["支部书记"], "2001-07-01"),
             MemberRow(3, "李四", B, "大渡口区/八桥镇/二村党支部", ["党员"], "1999-07-01"),
@@ -47,8 +47,8 @@ def world(tmp_path):
 
 
 def poll_for(store, members, closes=NOW + timedelta(days=1), policy="first"):
-    ids = [store.member(m)["id"] for m in members]
-    return store.create_poll(
+    ids = [store.members.get(m)["id"] for m in members]
+    return store.polls.create(
         "是否同意年度计划？",
         ["赞成", "反对", "弃权"],
         ids,
@@ -90,8 +90,8 @@ def test_unsubscribe_and_resubscribe(world):
         {STRANGER} > td
         {STRANGER} < 已退订
     """)
-    assert store.member(B)["opted_out"] == 1 and store.member(A)["opted_out"] == 0
-    assert store.is_opted_out(STRANGER)
+    assert store.members.get(B)["opted_out"] == 1 and store.members.get(A)["opted_out"] == 0
+    assert store.senders.is_opted_out(STRANGER)
 
 
 def test_votes_in_every_spelling_and_the_refusals(world):
@@ -118,7 +118,7 @@ def test_votes_in_every_spelling_and_the_refusals(world):
         {B} > tp 1
         {B} < 投票“是否同意年度计划？”已结束
     """)
-    results = store.poll_results(pid)
+    results = store.polls.results(pid)
     assert [o["votes"] for o in results["options"]] == [0, 1, 1]
 
 
@@ -160,13 +160,13 @@ def _confirm_campaign(store, cfg, numbers):
 
     plan_ = broadcast.plan(store, cfg, numbers_file=None, orgs=("大渡口区",), text="明天开会，收到请回复QR确认。")
     plan_.recipients = [r for r in plan_.recipients if r.phone in numbers]
-    cid = store.create_campaign(plan_, name="会议通知")
+    cid = store.campaigns.create(plan_, name="会议通知")
     store.conn.execute("UPDATE campaigns SET confirm = 1 WHERE id = ?", (cid,))
-    for m in store.messages(limit=100):
+    for m in store.outbox.messages(limit=100):
         if m["campaign_id"] == cid:
-            store.claim_next("m1")
-            store.part_submitting(m["id"], 1, "m1")
-            store.part_sent(m["id"], 1, ref=1, price_fen=6, modem="m1")
+            store.outbox.claim_next("m1")
+            store.outbox.part_submitting(m["id"], 1, "m1")
+            store.outbox.part_sent(m["id"], 1, ref=1, price_fen=6, modem="m1")
     return cid
 
 
@@ -187,7 +187,7 @@ def test_receipts_qr_aliases_and_a_bare_one(world):
         {C} > 收到【王五】
         {C} < 回执已收到
     """)
-    assert len(store.receipts(cid)["confirmed"]) == 3
+    assert len(store.receipts.of_campaign(cid)["confirmed"]) == 3
 
 
 def test_red_messages(world):
@@ -196,7 +196,7 @@ def test_red_messages(world):
         {A} > HDZ 春风十里不如党的政策暖人心
         {A} < 目前没有红段子征集活动
     """)
-    store.open_red("建党节红段子征集", 30, "test")
+    store.red.open("建党节红段子征集", 30, "test")
     Conversation(store, d).run(f"""
         {A} > HDZ 春风十里不如党的政策暖人心
         {A} < 您的红段子已收到
@@ -209,7 +209,7 @@ def test_red_messages(world):
         {C} > HDZ
         {C} < 请回复HDZ加内容投稿
     """)
-    subs = store.red_submissions()
+    subs = store.red.submissions()
     assert [s["text"] for s in subs] == ["春风十里不如党的政策暖人心", "不忘初心方得始终"]
     assert subs[0]["org"] == "大渡口区/八桥镇/一村党支部"
 
@@ -228,7 +228,7 @@ def test_feedback_explicit_and_implicit_and_suggestions(world):
         {STRANGER} > 你好，请问是哪位？
         {STRANGER} <
     """)
-    assert [f["text"] for f in store.feedback()][:2] == ["TQ 2", "今天的会议开得很好，谢谢组织！"]
+    assert [f["text"] for f in store.inbox.feedback()][:2] == ["TQ 2", "今天的会议开得很好，谢谢组织！"]
 
 
 def test_machines_are_never_answered(world):
@@ -257,14 +257,14 @@ def test_loop_detection_flags_an_auto_responder(world):
         {A} > 帮助
         {A} <
     """)
-    assert store.is_flagged(A)
+    assert store.senders.is_flagged(A)
 
 
 def test_reply_rate_limit(world):
     store, _, _, d = world
     script = "".join(f"{A} > YJ 第{i}条意见\n{A} < 您的意见已收到\n" for i in range(5))
     Conversation(store, d).run(script + f"{A} > YJ 第六条意见\n{A} <\n")
-    assert len(store.feedback()) == 6  # stored and counted, just not answered
+    assert len(store.inbox.feedback()) == 6  # stored and counted, just not answered
 
 
 def test_a_crashing_handler_gets_the_fixed_apology(world):
@@ -280,7 +280,7 @@ def test_a_crashing_handler_gets_the_fixed_apology(world):
         {A} > boom
         {A} < 抱歉，系统暂时无法处理您的短信，请稍后再试。
     """)
-    [row] = store.inbox(1)
+    [row] = store.inbox.recent(1)
     assert row["state"] == "error"
 
 
@@ -336,7 +336,7 @@ def test_dispatcher_never_raises_on_random_text(tmp_path_factory, text):
     tmp = tmp_path_factory.mktemp("fuzz")
     cfg = config.load(write_config(tmp, {"m1": "emulator"}))
     with Store(cfg.database) as store:
-        store.upsert_members([MemberRow(2, "张三", A, "大渡口区", [], None)])
+        store.members.upsert([MemberRow(2, "张三", A, "大渡口区", [], None)])
         d = Dispatcher(store, cfg, clock=Clock())
         plan(text)  # any text can be encoded
         store.conn.execute(
@@ -345,7 +345,7 @@ def test_dispatcher_never_raises_on_random_text(tmp_path_factory, text):
             (A, text),
         )
         d.run_once()
-        assert store.inbox(1)[0]["state"] in ("handled", "error")
+        assert store.inbox.recent(1)[0]["state"] in ("handled", "error")
 
 
 # ------------------------------------------------------------------ issue 12: never silenced, never misunderstood
@@ -361,29 +361,29 @@ def test_a_member_confirming_six_notices_then_voting_is_never_silenced(world):
             {A} > 收到
             {A} < 回执已收到
         """)
-        assert len(store.receipts(cid)["confirmed"]) == 1
+        assert len(store.receipts.of_campaign(cid)["confirmed"]) == 1
     clock.now = NOW + timedelta(minutes=105)
     poll_for(store, [A])
     Conversation(store, d).run(f"""
         {A} > TP 1
         {A} < 投票成功：您选择了1.赞成
     """)
-    assert not store.is_flagged(A)
+    assert not store.senders.is_flagged(A)
 
 
 def test_an_auto_responder_whose_text_changes_is_stopped_within_the_loop_limit(world):
     store, cfg, clock, d = world
-    store.enqueue(A, "请于周五参加支部书记会议。", now=clock.now)
+    store.outbox.enqueue(A, "请于周五参加支部书记会议。", now=clock.now)
     script = "".join(f"{A} > 【自动回复{i}】我正在开会，稍后联系您\n{A} < 您的意见已收到\n" for i in range(3))
     Conversation(store, d).run(script + f"{A} > 【自动回复9】我正在开会，稍后联系您\n{A} <\n")
-    assert store.is_flagged(A)
+    assert store.senders.is_flagged(A)
     Conversation(store, d).run(f"{A} > 【自动回复10】我正在开会\n{A} <\n")
 
 
 def test_a_flagged_number_still_has_its_commands_counted(world):
     store, _, _, d = world
     poll_for(store, [A])
-    store.flag_number(A, "test", NOW)
+    store.senders.flag(A, "test", NOW)
     Conversation(store, d).run(f"""
         {A} > TP 2
         {A} <
@@ -396,7 +396,7 @@ def test_one_letter_never_unsubscribes_and_spelled_tp_is_a_vote(world, text):
     store, _, _, d = world
     poll_for(store, [A])
     Conversation(store, d).member_says(A, text)
-    assert not store.is_opted_out(A)
+    assert not store.senders.is_opted_out(A)
     vote = store.one("SELECT option FROM votes")
     assert (vote is not None) == ("p" in text.lower() or "Ｐ" in text)
 
@@ -406,12 +406,12 @@ def test_t_alone_unsubscribes_only_when_configured(tmp_path):
     cfg_path.write_text(cfg_path.read_text() + '\n[commands.aliases]\nunsubscribe = ["T"]\n')
     cfg = config.load(cfg_path)
     with Store(cfg.database) as store:
-        store.upsert_members([MemberRow(2, "张三", A, "大渡口区", [], None)])
+        store.members.upsert([MemberRow(2, "张三", A, "大渡口区", [], None)])
         d = Dispatcher(store, cfg, clock=Clock())
         Conversation(store, d).member_says(A, "T 2")
-        assert not store.is_opted_out(A)
+        assert not store.senders.is_opted_out(A)
         Conversation(store, d).member_says(A, "T")
-        assert store.is_opted_out(A)
+        assert store.senders.is_opted_out(A)
 
 
 @pytest.mark.parametrize("text", ["【TP 2】", "TP#2", "tp*2", "[tp 2]", "“TP 2”", "投票：2"])
@@ -429,7 +429,7 @@ def test_how_members_really_type_a_vote(world, text):
 )
 def test_red_message_keyword_is_stripped_for_every_form_and_alias(world, text):
     store, _, _, d = world
-    store.open_red("建党节红段子征集", 30, "test")
+    store.red.open("建党节红段子征集", 30, "test")
     Conversation(store, d).member_says(A, text)
     Conversation(store, d).member_says(B, "HDZ 春风十里")  # the same words: a duplicate whatever the keyword
     subs = store.rows("SELECT text FROM red_submissions")

@@ -29,7 +29,7 @@ def submits(emu) -> int:
 
 
 def done(store: Store) -> int:
-    depth = store.queue_depth()
+    depth = store.outbox.queue_depth()
     return depth.get("sent", 0) + depth.get("delivered", 0)
 
 
@@ -82,12 +82,12 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
         for i in range(300):
             to = f"+86138{i:08d}"
             text = f"backlog {i}" if i % 5 else f"长消息 {i} " + "党员政治生日快乐" * 10
-            expected[store.enqueue(to, text)] = (to, text)
-        store.upsert_members([MemberRow(i, f"voter{i}", v, "大渡口区", [], None) for i, v in enumerate(voters)])
-        pid = store.create_poll(
+            expected[store.outbox.enqueue(to, text)] = (to, text)
+        store.members.upsert([MemberRow(i, f"voter{i}", v, "大渡口区", [], None) for i, v in enumerate(voters)])
+        pid = store.polls.create(
             "同意吗？",
             ["同意", "不同意", "弃权"],
-            [m["id"] for m in store.members()],
+            [m["id"] for m in store.members.select()],
             opens=utcnow() - timedelta(minutes=1),
             closes=utcnow() + timedelta(days=1),
             policy="first",
@@ -112,9 +112,11 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
         kills += 1
     d = daemon(config)
     with Store(tmp_path / "smsd.db") as store:
-        wait_for(lambda: len(store.inbox(100000)) >= len(voters) and not store.inbox_new(1), timeout=60, interval=0.2)
         wait_for(
-            lambda: store.queue_depth().get("queued", 0) + store.queue_depth().get("sending", 0) == 0,
+            lambda: len(store.inbox.recent(100000)) >= len(voters) and not store.inbox.new(1), timeout=60, interval=0.2
+        )
+        wait_for(
+            lambda: store.outbox.queue_depth().get("queued", 0) + store.outbox.queue_depth().get("sending", 0) == 0,
             timeout=120,
             interval=0.2,
         )
@@ -125,9 +127,9 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
         assert ledger == submits(emu), f"ledger {ledger} rows, the emulators accepted {submits(emu)} submits"
         assert d.terminate() == 0
         assert store.integrity_ok()
-        rows = {r["id"]: r for r in store.messages(limit=100000)}
-        received = Counter(r["sender"] for r in store.inbox(100000))
-        results = {o["option"]: o["votes"] for o in store.poll_results(pid)["options"]}
+        rows = {r["id"]: r for r in store.outbox.messages(limit=100000)}
+        received = Counter(r["sender"] for r in store.inbox.recent(100000))
+        results = {o["option"]: o["votes"] for o in store.polls.results(pid)["options"]}
     counts = sent_texts(emu)
     duplicates = 0
     for mid, (to, _text) in expected.items():
@@ -152,25 +154,28 @@ def test_unplugging_one_modem_leaves_the_other_sending(tmp_path, make_emulator, 
     emu = make_emulator(ModemOptions("m1", send_delay_ms=20), ModemOptions("m2", send_delay_ms=20))
     config = write_config(tmp_path, {n: str(m.link) for n, m in emu.modems.items()})
     with Store(tmp_path / "smsd.db") as store:
-        ids = [store.enqueue(f"+86139{i:08d}", f"unplug test {i}") for i in range(200)]
+        ids = [store.outbox.enqueue(f"+86139{i:08d}", f"unplug test {i}") for i in range(200)]
         d = daemon(config)
         wait_for(lambda: done(store) >= 20, timeout=30)
         emu["m1"].fault("unplug")
         before = len(emu["m2"].sent_log.read_text().splitlines())
         wait_for(lambda: len(emu["m2"].sent_log.read_text().splitlines()) >= before + 30, timeout=30)
-        wait_for(lambda: any(m["name"] == "m1" and m["state"] == "down" for m in store.modems()), timeout=10)
+        wait_for(lambda: any(m["name"] == "m1" and m["state"] == "down" for m in store.health.modems()), timeout=10)
         m1_before = len(emu["m1"].sent_log.read_text().splitlines())
         emu["m1"].fault("replug")
         wait_for(
             lambda: (
                 len(emu["m1"].sent_log.read_text().splitlines()) > m1_before
-                or store.queue_depth().get("queued", 0) == 0
+                or store.outbox.queue_depth().get("queued", 0) == 0
             ),
             timeout=30,
         )
-        wait_for(lambda: store.queue_depth().get("queued", 0) + store.queue_depth().get("sending", 0) == 0, timeout=60)
+        wait_for(
+            lambda: store.outbox.queue_depth().get("queued", 0) + store.outbox.queue_depth().get("sending", 0) == 0,
+            timeout=60,
+        )
         assert d.terminate() == 0
-        states = Counter(store.message(i)["state"] for i in ids)
+        states = Counter(store.outbox.message(i)["state"] for i in ids)
     assert sum(states.values()) == 200 and set(states) <= {"sent", "delivered"}
     counts = sent_texts(emu)
     assert sum(counts.values()) >= 200
@@ -183,13 +188,13 @@ def test_sigterm_finishes_the_submit_in_flight(tmp_path, make_emulator, daemon):
     config = write_config(tmp_path, {"m1": str(emu["m1"].link)})
     with Store(tmp_path / "smsd.db") as store:
         for i in range(5):
-            store.enqueue(f"+86137{i:08d}", f"graceful {i}")
+            store.outbox.enqueue(f"+86137{i:08d}", f"graceful {i}")
         d = daemon(config)
-        wait_for(lambda: store.queue_depth().get("sending", 0) == 1, timeout=10)
+        wait_for(lambda: store.outbox.queue_depth().get("sending", 0) == 1, timeout=10)
         assert d.terminate() == 0
-        depth = store.queue_depth()
+        depth = store.outbox.queue_depth()
         assert depth.get("sending", 0) == 0 and done(store) >= 1
-        assert not any(m["possible_duplicate"] for m in store.messages())
+        assert not any(m["possible_duplicate"] for m in store.outbox.messages())
         assert sum(sent_texts(emu).values()) == done(store)
 
 
@@ -215,7 +220,7 @@ def test_broadcast_survives_a_restart_and_pauses_on_a_running_daemon(tmp_path, m
     cid = json.loads(out.output)["campaign"]
 
     def finished(store):
-        return sum(n for s, n in store.campaign_progress(cid)["states"].items() if s in ("sent", "delivered"))
+        return sum(n for s, n in store.campaigns.progress(cid)["states"].items() if s in ("sent", "delivered"))
 
     with Store(tmp_path / "smsd.db") as store:
         d = daemon(config)
@@ -226,15 +231,15 @@ def test_broadcast_survives_a_restart_and_pauses_on_a_running_daemon(tmp_path, m
         d = daemon(config)
         wait_for(lambda: finished(store) > halfway, timeout=30)
         assert runner.invoke(main, ["campaign", "pause", str(cid), "--config", str(config)]).exit_code == 0
-        wait_for(lambda: store.campaign_progress(cid)["states"].get("sending", 0) == 0, timeout=10)
+        wait_for(lambda: store.campaigns.progress(cid)["states"].get("sending", 0) == 0, timeout=10)
         paused_at = finished(store)
-        probe = store.enqueue("+8613999999999", "still running while the campaign is paused", quiet_ok=True)
-        wait_for(lambda: store.message(probe)["state"] in ("sent", "delivered"), timeout=10)
+        probe = store.outbox.enqueue("+8613999999999", "still running while the campaign is paused", quiet_ok=True)
+        wait_for(lambda: store.outbox.message(probe)["state"] in ("sent", "delivered"), timeout=10)
         assert finished(store) == paused_at < 150
         assert runner.invoke(main, ["campaign", "resume", str(cid), "--config", str(config)]).exit_code == 0
         wait_for(lambda: finished(store) == 150, timeout=60)
         assert d.terminate() == 0
-        assert not any(m["possible_duplicate"] for m in store.messages(limit=1000))
+        assert not any(m["possible_duplicate"] for m in store.outbox.messages(limit=1000))
     counts = sent_texts(emu)
     campaign_sends = {k: v for k, v in counts.items() if "年终总结" in k[1]}
     assert len(campaign_sends) == 150 and set(campaign_sends.values()) == {1}  # everyone once, nobody twice

@@ -234,7 +234,7 @@ secret = "hook-secret"
         emu["m1"].deliver("+8613900000003", "帮助")  # handled by a command: not forwarded to "*"
         wait_for(lambda: len(Receiver.got) >= 2, timeout=30)
         with Store(tmp_path / "smsd.db") as store:
-            wait_for(lambda: all(w["pending"] == 0 for w in store.webhook_status()), timeout=30)
+            wait_for(lambda: all(w["pending"] == 0 for w in store.webhooks.status()), timeout=30)
         got = sorted((p["forward"], p["text"]) for p, _ in Receiver.got)
         assert got == [("desk", "你们的课程很好"), ("votes", "TP 2")]  # each exactly once, in the end
         assert all(ok for _, ok in Receiver.got)  # the signature verifies
@@ -414,7 +414,7 @@ def test_an_authenticated_chunked_body_over_the_limit_is_413(bare_api):
 def test_a_client_sees_only_its_own_messages_and_campaigns_and_granted_inbound(bare_api):
     base, cfg = bare_api
     with Store(cfg.database) as s:
-        mid = s.enqueue("+8613800138000", "admin's own message")
+        mid = s.outbox.enqueue("+8613800138000", "admin's own message")
         s.conn.execute(
             "INSERT INTO campaigns (name, created_by, created_at, updated_at) VALUES ('x', 'cli', 'now', 'now')"
         )
@@ -472,7 +472,7 @@ def test_api_sends_respect_the_clients_org_budget(bare_api):
     base, cfg = bare_api
     month = datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m")
     with Store(cfg.database) as s:
-        s.set_budget("大渡口区", month, 12, "test")  # two segments at 6 fen
+        s.ledger.set_budget("大渡口区", month, 12, "test")  # two segments at 6 fen
     ok = [
         httpx.post(base + "/v1/messages", json={"to": "13800138000", "text": f"第{i}条"}, headers=AUTH) for i in (1, 2)
     ]

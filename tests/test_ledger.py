@@ -26,12 +26,12 @@ def send_all(store, modem_prices, when):
     i = 0
     while True:
         modem = list(modem_prices)[i % len(modem_prices)]
-        msg = store.claim_next(modem, now=when)
+        msg = store.outbox.claim_next(modem, now=when)
         if msg is None:
             return
-        for part in store.parts(msg["id"]):
-            store.part_submitting(msg["id"], part["seq"], modem, when)
-            store.part_sent(
+        for part in store.outbox.parts(msg["id"]):
+            store.outbox.part_submitting(msg["id"], part["seq"], modem, when)
+            store.outbox.part_sent(
                 msg["id"], part["seq"], ref=part["seq"], price_fen=modem_prices[modem], modem=modem, now=when
             )
         i += 1
@@ -52,7 +52,7 @@ def test_every_report_total_equals_the_ledger_sum(tmp_path_factory, specs, price
     tmp = tmp_path_factory.mktemp("ledger")
     cfg = config.load(write_config(tmp, {"m1": "emulator"}))
     with Store(cfg.database) as store:
-        store.upsert_members(
+        store.members.upsert(
             [MemberRow(i, f"m{i}", f"+86138{i:08d}", ORGS[i % len(ORGS)], [], None) for i in range(40)]
         )
         paid = 0
@@ -61,19 +61,19 @@ def test_every_report_total_equals_the_ledger_sum(tmp_path_factory, specs, price
             plan = broadcast.plan(store, cfg, everyone=True, text="通" * length, now=when)
             plan.recipients = plan.recipients[:recipients]
             plan.owner_org = owner
-            store.create_campaign(plan, name=f"c{k}", now=when)
+            store.campaigns.create(plan, name=f"c{k}", now=when)
             send_all(store, prices, when)
         rows = store.rows("SELECT price_fen FROM ledger")
         paid = sum(r["price_fen"] for r in rows)
-        assert paid == store.ledger_sum()
+        assert paid == store.ledger.sum()
         for by in ("org", "month", "day", "modem", "campaign", "account"):
-            report = store.cost_report(by)
+            report = store.ledger.cost_report(by)
             assert sum(r["fen"] for r in report["rows"]) == report["total"]["fen"] == paid
             assert sum(r["segments"] for r in report["rows"]) == report["total"]["segments"] == len(rows)
-        county = store.cost_report("org")["total"]["fen"]
-        towns = [store.cost_report("org", org=o)["total"]["fen"] for o in ("大渡口区/八桥镇", "大渡口区/跳磴镇")]
+        county = store.ledger.cost_report("org")["total"]["fen"]
+        towns = [store.ledger.cost_report("org", org=o)["total"]["fen"] for o in ("大渡口区/八桥镇", "大渡口区/跳磴镇")]
         owned_by_county_itself = sum(
-            r["fen"] for r in store.cost_report("org")["rows"] if r["key"] in ("大渡口区", "(unassigned)")
+            r["fen"] for r in store.ledger.cost_report("org")["rows"] if r["key"] in ("大渡口区", "(unassigned)")
         )
         assert sum(towns) + owned_by_county_itself == county
 
@@ -83,7 +83,7 @@ def office(tmp_path):
     config_path = write_config(tmp_path, {"m1": "emulator"})
     cfg = config.load(config_path)
     with Store(cfg.database) as store:
-        store.upsert_members(
+        store.members.upsert(
             [MemberRow(i, f"党员{i}", f"+86138{i:08d}", ORGS[i % len(ORGS)], ["党员"], None) for i in range(50)]
         )
     return tmp_path, config_path, cfg
@@ -99,7 +99,7 @@ def test_township_report_shows_only_its_subtree(office):
     with Store(cfg.database) as store:
         for org in ("大渡口区/八桥镇", "大渡口区/跳磴镇", "大渡口区"):
             plan = broadcast.plan(store, cfg, orgs=(org,), text=f"{org}的通知", now=when)
-            store.create_campaign(plan, name=org, now=when)
+            store.campaigns.create(plan, name=org, now=when)
         send_all(store, {"m1": 6}, when)
     town = json.loads(cli(config_path, "report", "cost", "--by", "org", "--org", "大渡口区/八桥镇", "--json").output)
     county = json.loads(cli(config_path, "report", "cost", "--by", "org", "--json").output)
@@ -122,11 +122,11 @@ def test_budget_refusal_and_override_with_reason(office):
     assert "budget of 大渡口区/八桥镇" in refused.stderr and "0.20 yuan" in refused.stderr
     assert 'add --over-budget "reason"' in refused.stderr
     with Store(cfg.database) as store:
-        assert store.campaigns() == []
+        assert store.campaigns.recent() == []
     ok = cli(config_path, *args, "--over-budget", "县委紧急通知，经王部长批准")
     assert ok.exit_code == 0, ok.stderr
     with Store(cfg.database) as store:
-        [c] = store.campaigns()
+        [c] = store.campaigns.recent()
         events = store.events("campaign", c["id"])
     override = [e for e in events if e["event"] == "budget_override"]
     assert override and "县委紧急通知，经王部长批准" in override[0]["detail"] and "over" in override[0]["detail"]
@@ -138,16 +138,16 @@ def test_purge_anonymises_but_keeps_the_cost(office):
     _, config_path, cfg = office
     old = datetime.now(CST) - timedelta(days=200)
     with Store(cfg.database) as store:
-        store.enqueue("+8613800000001", "old secret", now=old)
-        store.enqueue("+8613800000002", "recent", now=datetime.now(CST))
+        store.outbox.enqueue("+8613800000001", "old secret", now=old)
+        store.outbox.enqueue("+8613800000002", "recent", now=datetime.now(CST))
         send_all(store, {"m1": 6}, old)
-        before = store.cost_report("month")["total"]
+        before = store.ledger.cost_report("month")["total"]
     assert cli(config_path, "purge", "--older-than", "180d", "--yes").exit_code == 0
     with Store(cfg.database) as store:
-        texts = {m["text"] for m in store.messages()}
+        texts = {m["text"] for m in store.outbox.messages()}
         assert texts == {"[purged]", "recent"}
-        assert "+8613800000001" not in {m["to_number"] for m in store.messages()}
-        assert store.cost_report("month")["total"] == before
+        assert "+8613800000001" not in {m["to_number"] for m in store.outbox.messages()}
+        assert store.ledger.cost_report("month")["total"] == before
     assert "use a number of days" in cli(config_path, "purge", "--older-than", "soon", "--yes").stderr
 
 
@@ -158,13 +158,13 @@ def test_backup_while_the_daemon_sends(tmp_path, make_emulator, daemon):
     config_path = write_config(tmp_path, {n: str(m.link) for n, m in emu.modems.items()})
     with Store(tmp_path / "smsd.db") as store:
         for i in range(400):
-            store.enqueue(f"+86138{i:08d}", f"backup test {i}")
+            store.outbox.enqueue(f"+86138{i:08d}", f"backup test {i}")
         d = daemon(config_path)
         wait_for(lambda: store.one("SELECT COUNT(*) AS n FROM ledger")["n"] >= 50, timeout=30)
         committed = store.one("SELECT COUNT(*) AS n FROM ledger")["n"]
         result = cli(config_path, "backup", str(tmp_path / "copy.db"))
         assert result.exit_code == 0, result.stderr
-        still_sending = store.queue_depth().get("queued", 0)
+        still_sending = store.outbox.queue_depth().get("queued", 0)
         d.terminate()
     assert still_sending > 0  # the copy was taken mid-stream
     copy = sqlite3.connect(tmp_path / "copy.db")
@@ -182,9 +182,9 @@ def test_archive_and_delivery_reports(office):
     tmp_path, config_path, cfg = office
     when = datetime.now(CST)
     with Store(cfg.database) as store:
-        mid = store.enqueue("+8613800000001", "档案记实：会议通知", now=when)
+        mid = store.outbox.enqueue("+8613800000001", "档案记实：会议通知", now=when)
         send_all(store, {"m1": 6}, when)
-        store.apply_report("m1", 1, "+8613800000001", 0, "delivered", now=when)
+        store.outbox.apply_report("m1", 1, "+8613800000001", 0, "delivered", now=when)
     out = cli(config_path, "report", "messages", "--csv").output.splitlines()
     assert out[0] == "id,to,sent,delivered,state,segments,cost_fen,campaign_id,modem,text"
     assert out[1].startswith(f"{mid},138****0001,") and ",delivered,1,6,,m1,档案记实：会议通知" in out[1]
@@ -209,7 +209,7 @@ def test_two_concurrent_broadcasts_cannot_both_pass_one_budget(office):
     month = datetime.now(CST).strftime("%Y-%m")
     with Store(cfg.database) as store:
         plan = broadcast.plan(store, cfg, orgs=("大渡口区/八桥镇",), text="年终总结会议通知")
-        store.set_budget("大渡口区/八桥镇", month, plan.cost_fen * 3 // 2, "test")  # room for one, not two
+        store.ledger.set_budget("大渡口区/八桥镇", month, plan.cost_fen * 3 // 2, "test")  # room for one, not two
     first_checking, second_started = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
 
@@ -224,7 +224,7 @@ def test_two_concurrent_broadcasts_cannot_both_pass_one_budget(office):
                 if name == "second":
                     first_checking.wait(5)
                     second_started.set()
-                outcome[name] = s.create_campaign(plan, name=name, budget_check=check)
+                outcome[name] = s.campaigns.create(plan, name=name, budget_check=check)
         except InputError as exc:
             outcome[name] = exc
 

@@ -63,22 +63,22 @@ def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, closers):
     db = tmp_path / "smsd.db"
     clock = FakeClock(datetime(2026, 11, 27, 22, 0, tzinfo=CST))
     with Store(db) as s:
-        held = [s.enqueue(f"+86138{i:08d}", f"notice {i}", now=clock()) for i in range(3)]
-        urgent = s.enqueue("+8613900000000", "urgent", quiet_ok=True, now=clock())
+        held = [s.outbox.enqueue(f"+86138{i:08d}", f"notice {i}", now=clock()) for i in range(3)]
+        urgent = s.outbox.enqueue("+8613900000000", "urgent", quiet_ok=True, now=clock())
     w = make_worker("m1", db, clock, Pacing(quiet=(time(21), time(8)), hourly_cap=100, daily_cap=1000))
     closers.append(w)
     step([w], 10)
     with Store(db) as s:
-        assert s.message(urgent)["state"] in ("sent", "delivered")
-        assert [s.message(i)["state"] for i in held] == ["queued"] * 3
-        assert s.held_until("m1", w.pacing, clock()) == datetime(2026, 11, 28, 8, 0, tzinfo=CST)
+        assert s.outbox.message(urgent)["state"] in ("sent", "delivered")
+        assert [s.outbox.message(i)["state"] for i in held] == ["queued"] * 3
+        assert s.outbox.held_until("m1", w.pacing, clock()) == datetime(2026, 11, 28, 8, 0, tzinfo=CST)
     clock.now = datetime(2026, 11, 28, 7, 59, 59, tzinfo=CST)
     step([w], 5)
     assert sent_count(db) == 1
     clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=CST)
     step([w], 10)
     with Store(db) as s:
-        assert all(s.message(i)["state"] in ("sent", "delivered") for i in held)
+        assert all(s.outbox.message(i)["state"] in ("sent", "delivered") for i in held)
 
 
 def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, closers):
@@ -86,7 +86,7 @@ def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, closers):
     clock = FakeClock(datetime(2026, 11, 27, 10, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(20):
-            s.enqueue(f"+86138{i:08d}", f"capped {i}", now=clock())
+            s.outbox.enqueue(f"+86138{i:08d}", f"capped {i}", now=clock())
     pacing = Pacing(quiet=None, hourly_cap=3, daily_cap=1000)
     workers = [make_worker(n, db, clock, pacing) for n in ("m1", "m2")]
     closers.extend(workers)
@@ -114,7 +114,7 @@ def test_daily_cap(tmp_path, closers):
     clock = FakeClock(datetime(2026, 11, 27, 9, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(10):
-            s.enqueue(f"+86138{i:08d}", f"daily {i}", now=clock())
+            s.outbox.enqueue(f"+86138{i:08d}", f"daily {i}", now=clock())
     w = make_worker("m1", db, clock, Pacing(quiet=None, hourly_cap=100, daily_cap=4))
     closers.append(w)
     step([w], 10)
@@ -132,15 +132,15 @@ def test_replies_jump_ahead_of_a_broadcast(tmp_path, closers):
     clock = FakeClock(datetime(2026, 11, 27, 10, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(5):
-            s.enqueue(f"+86138{i:08d}", f"broadcast {i}", priority=3, now=clock())
-        reply = s.enqueue("+8613900000000", "您的投票已收到", priority=9, quiet_ok=True, now=clock())
+            s.outbox.enqueue(f"+86138{i:08d}", f"broadcast {i}", priority=3, now=clock())
+        reply = s.outbox.enqueue("+8613900000000", "您的投票已收到", priority=9, quiet_ok=True, now=clock())
     w = make_worker("m1", db, clock, Pacing(quiet=None))
     closers.append(w)
     step([w], 1)
     wait_for(lambda: sent_count(db) >= 1)
     with Store(db) as s:
-        assert s.message(reply)["state"] in ("sent", "delivered")
-        assert s.queue_depth().get("queued") == 5
+        assert s.outbox.message(reply)["state"] in ("sent", "delivered")
+        assert s.outbox.queue_depth().get("queued") == 5
 
 
 def test_eta_accounts_for_caps_quiet_hours_and_modems():

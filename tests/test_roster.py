@@ -49,7 +49,7 @@ def run(config, *args):
 
 def count(tmp_path) -> int:
     with Store(tmp_path / "smsd.db") as s:
-        return len(s.members())
+        return len(s.members.select())
 
 
 def test_five_thousand_row_xlsx_imports(env):
@@ -60,7 +60,7 @@ def test_five_thousand_row_xlsx_imports(env):
     assert "imported 5000 members (5000 new, 0 updated, 0 skipped)" in result.output
     assert count(tmp_path) == 5000
     with Store(tmp_path / "smsd.db") as s:
-        m = s.member("13800000007")
+        m = s.members.get("13800000007")
         assert m["name"] == "党员7" and m["org"] == "大渡口区/跳磴镇/第7村党支部"
         assert set(m["tags"].split(",")) == {"干部", "村官"} and m["joined"] == "1987-08-08"
         assert json.loads(m["extras"]) == {"备注": "备注7"}
@@ -94,7 +94,7 @@ def test_gbk_csv_with_chinese_headers_and_reimport_updates(env):
     result = run(config, "members", "import", str(tmp_path / "r2.csv"))
     assert "0 new, 1 updated" in result.output
     with Store(tmp_path / "smsd.db") as s:
-        [m] = s.members()
+        [m] = s.members.select()
         assert (m["name"], m["org"], m["tags"], m["joined"]) == ("张三丰", "大渡口区/跳磴镇", "干部", "2001-07-01")
 
 

@@ -36,7 +36,7 @@ def office(tmp_path):
     path = write_config(tmp_path, {"m1": "emulator"})
     cfg = config.load(path)
     with Store(cfg.database) as s:
-        s.upsert_members(
+        s.members.upsert(
             [
                 MemberRow(2, EVIL, "+8613800000001", "大渡口区/八桥镇", ["党员"], "2001-07-01"),
                 MemberRow(3, "李四", "+8613800000002", "大渡口区/八桥镇", ["党员"], None),
@@ -53,13 +53,13 @@ def test_no_export_carries_a_live_formula(office):
     now = datetime.now(CST)
     with Store(cfg.database) as s:
         plan = broadcast.plan(s, cfg, orgs=("大渡口区/八桥镇",), text="${name}同志：请参加会议", now=now)
-        s.create_campaign(plan, name="会议", now=now)
+        s.campaigns.create(plan, name="会议", now=now)
         send_all(s, {"m1": 6}, now)
-        s.open_red("红段子征集", 140, "test")
-        poll = s.create_poll(
+        s.red.open("红段子征集", 140, "test")
+        poll = s.polls.create(
             "同意吗？",
             ["+1 同意", "@反对"],
-            [m["id"] for m in s.members()],
+            [m["id"] for m in s.members.select()],
             opens=now - timedelta(hours=1),
             closes=now + timedelta(days=1),
             policy="first",
@@ -70,7 +70,7 @@ def test_no_export_carries_a_live_formula(office):
         d = Dispatcher(s, cfg)
         Conversation(s, d).member_says("+8613800000002", f"HDZ {EVIL}")
         red = s.rows("SELECT id FROM red_submissions")[0]["id"]
-        s.review_red(red, True, "", "test")
+        s.red.review(red, True, "", "test")
     assert cli(path, "report", "messages", "--csv", "--output", str(tmp_path / "m.csv")).exit_code == 0
     assert cli(path, "report", "messages", "--xlsx", "--output", str(tmp_path / "m.xlsx")).exit_code == 0
     assert cli(path, "red", "export", "--output", str(tmp_path / "red.csv")).exit_code == 0
@@ -97,14 +97,14 @@ def test_after_purge_no_number_or_text_is_left_in_the_file_or_its_wal(office):
     numbers = ["+8613812345671", "+8613812345672"]
     texts = ["机密通知：周五开会讨论人事安排", "请于明日到组织部报到"]
     with Store(cfg.database) as s:
-        s.upsert_members([MemberRow(4, "王五", numbers[0], "大渡口区", [], None)])  # removed before the purge
-        s.open_red("征集", 140, "test")
+        s.members.upsert([MemberRow(4, "王五", numbers[0], "大渡口区", [], None)])  # removed before the purge
+        s.red.open("征集", 140, "test")
         d = Dispatcher(s, cfg, clock=lambda: old)
         for n, t in zip(numbers, texts, strict=True):
-            s.enqueue(n, t, now=old, dedup_key=f"campaign:9:{n}")
+            s.outbox.enqueue(n, t, now=old, dedup_key=f"campaign:9:{n}")
         send_all(s, {"m1": 6}, old)
         for part in s.rows("SELECT message_id, seq, provider_ref, modem FROM outbox_parts"):
-            s.apply_report(
+            s.outbox.apply_report(
                 "m1",
                 part["provider_ref"],
                 numbers[0] if part["message_id"] == 1 else numbers[1],
@@ -123,7 +123,7 @@ def test_after_purge_no_number_or_text_is_left_in_the_file_or_its_wal(office):
     found = [x for x in secrets if x.encode() in blob or x.encode("utf-16-be") in blob]
     assert not found, f"still in the database or its WAL after purge: {found}"
     with Store(cfg.database) as s:
-        assert s.ledger_sum() > 0  # the cost record stays
+        assert s.ledger.sum() > 0  # the cost record stays
 
 
 # ------------------------------------------------------------------ item 8: masking
@@ -132,7 +132,7 @@ def test_after_purge_no_number_or_text_is_left_in_the_file_or_its_wal(office):
 def test_numbers_are_masked_everywhere_unless_unmask(office):
     _, path, cfg = office
     with Store(cfg.database) as s:
-        mid = s.enqueue("+8613800000001", "x")
+        mid = s.outbox.enqueue("+8613800000001", "x")
         Conversation(s, Dispatcher(s, cfg)).member_says("+8613800000002", "你好")
     for args in (
         ["outbox", "--json"],

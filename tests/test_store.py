@@ -33,29 +33,29 @@ def test_wal_and_schema(store):
 
 
 def test_enqueue_plans_parts_and_logs_an_event(store):
-    mid = store.enqueue(TO, "党员" * 40, now=T0)
-    msg = store.message(mid)
+    mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
+    msg = store.outbox.message(mid)
     assert (msg["state"], msg["segments"], msg["encoding"]) == ("queued", 2, "ucs2")
-    assert [p["seq"] for p in store.parts(mid)] == [1, 2]
+    assert [p["seq"] for p in store.outbox.parts(mid)] == [1, 2]
     [ev] = store.events("outbox", mid)
     assert ev["event"] == "queued" and "138****8000" in ev["detail"] and TO not in ev["detail"]
 
 
 def test_dedup_key_makes_enqueue_idempotent(store):
-    a = store.enqueue(TO, "x", dedup_key="anniversary:7:2026", now=T0)
-    b = store.enqueue(TO, "x", dedup_key="anniversary:7:2026", now=T0)
-    assert a == b and len(store.messages()) == 1
+    a = store.outbox.enqueue(TO, "x", dedup_key="anniversary:7:2026", now=T0)
+    b = store.outbox.enqueue(TO, "x", dedup_key="anniversary:7:2026", now=T0)
+    assert a == b and len(store.outbox.messages()) == 1
 
 
 def test_claim_order_priority_schedule_and_lease(store):
-    low = store.enqueue(TO, "low", priority=1, now=T0)
-    later = store.enqueue(TO, "later", priority=9, not_before=T0 + timedelta(hours=1), now=T0)
-    high = store.enqueue(TO, "high", priority=9, now=T0)
-    assert store.claim_next("m1", now=T0)["id"] == high
-    assert store.claim_next("m2", now=T0)["id"] == low
-    assert store.claim_next("m1", now=T0) is None
-    assert store.claim_next("m1", now=T0 + timedelta(hours=1))["id"] == later
-    claimed = store.message(high)
+    low = store.outbox.enqueue(TO, "low", priority=1, now=T0)
+    later = store.outbox.enqueue(TO, "later", priority=9, not_before=T0 + timedelta(hours=1), now=T0)
+    high = store.outbox.enqueue(TO, "high", priority=9, now=T0)
+    assert store.outbox.claim_next("m1", now=T0)["id"] == high
+    assert store.outbox.claim_next("m2", now=T0)["id"] == low
+    assert store.outbox.claim_next("m1", now=T0) is None
+    assert store.outbox.claim_next("m1", now=T0 + timedelta(hours=1))["id"] == later
+    claimed = store.outbox.message(high)
     assert claimed["state"] == "sending" and claimed["lease_owner"] == "m1"
     assert claimed["attempts"] == 0  # attempts count the network's refusals only
 
@@ -64,13 +64,13 @@ def test_concurrent_claims_never_take_the_same_message(tmp_path):
     path = tmp_path / "smsd.db"
     with Store(path) as s:
         for i in range(200):
-            s.enqueue(TO, f"m{i}", now=T0)
+            s.outbox.enqueue(TO, f"m{i}", now=T0)
     taken: list[int] = []
     lock = threading.Lock()
 
     def worker(name):
         with Store(path) as s:
-            while (m := s.claim_next(name, now=T0)) is not None:
+            while (m := s.outbox.claim_next(name, now=T0)) is not None:
                 with lock:
                     taken.append(m["id"])
 
@@ -83,60 +83,60 @@ def test_concurrent_claims_never_take_the_same_message(tmp_path):
 
 
 def test_parts_sent_then_delivered_by_reports(store):
-    mid = store.enqueue(TO, "党员" * 40, now=T0)
-    m = store.claim_next("m1", now=T0)
+    mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
+    m = store.outbox.claim_next("m1", now=T0)
     for seq, mr in ((1, 10), (2, 11)):
-        store.part_submitting(mid, seq, "m1", T0)
-        done = store.part_sent(mid, seq, ref=mr, price_fen=6, modem="m1", now=T0)
-    assert done and store.message(mid)["state"] == "sent"
+        store.outbox.part_submitting(mid, seq, "m1", T0)
+        done = store.outbox.part_sent(mid, seq, ref=mr, price_fen=6, modem="m1", now=T0)
+    assert done and store.outbox.message(mid)["state"] == "sent"
     assert m["concat_ref"] is not None
-    assert store.apply_report("m1", 10, "13800138000", 0, "delivered", now=T0) == (mid, 1)
-    assert store.message(mid)["state"] == "sent"
-    assert store.apply_report("m1", 11, TO, 0, "delivered", now=T0) == (mid, 2)
-    assert store.message(mid)["state"] == "delivered"
-    assert store.apply_report("m1", 99, TO, 0, "delivered", now=T0) is None  # unmatched, but kept
+    assert store.outbox.apply_report("m1", 10, "13800138000", 0, "delivered", now=T0) == (mid, 1)
+    assert store.outbox.message(mid)["state"] == "sent"
+    assert store.outbox.apply_report("m1", 11, TO, 0, "delivered", now=T0) == (mid, 2)
+    assert store.outbox.message(mid)["state"] == "delivered"
+    assert store.outbox.apply_report("m1", 99, TO, 0, "delivered", now=T0) is None  # unmatched, but kept
     assert store.one("SELECT COUNT(*) AS n FROM status_reports")["n"] == 3
 
 
 def test_failed_report_fails_the_message(store):
-    mid = store.enqueue(TO, "x", now=T0)
-    store.claim_next("m1", now=T0)
-    store.part_submitting(mid, 1, "m1", T0)
-    store.part_sent(mid, 1, ref=5, price_fen=6, modem="m1", now=T0)
-    store.apply_report("m1", 5, TO, 0x41, "failed", now=T0)
-    assert store.message(mid)["state"] == "failed"
+    mid = store.outbox.enqueue(TO, "x", now=T0)
+    store.outbox.claim_next("m1", now=T0)
+    store.outbox.part_submitting(mid, 1, "m1", T0)
+    store.outbox.part_sent(mid, 1, ref=5, price_fen=6, modem="m1", now=T0)
+    store.outbox.apply_report("m1", 5, TO, 0x41, "failed", now=T0)
+    assert store.outbox.message(mid)["state"] == "failed"
 
 
 def test_report_matches_the_right_recipient_and_modem(store):
-    a = store.enqueue("+8613800000001", "a", now=T0)
-    b = store.enqueue("+8613800000002", "b", now=T0)
+    a = store.outbox.enqueue("+8613800000001", "a", now=T0)
+    b = store.outbox.enqueue("+8613800000002", "b", now=T0)
     for mid, modem in ((a, "m1"), (b, "m2")):
-        store.claim_next(modem, now=T0)
-        store.part_submitting(mid, 1, modem, T0)
-        store.part_sent(mid, 1, ref=7, price_fen=6, modem=modem, now=T0)
-    assert store.apply_report("m2", 7, "+8613800000002", 0, "delivered", now=T0) == (b, 1)
-    assert store.message(a)["state"] == "sent"
+        store.outbox.claim_next(modem, now=T0)
+        store.outbox.part_submitting(mid, 1, modem, T0)
+        store.outbox.part_sent(mid, 1, ref=7, price_fen=6, modem=modem, now=T0)
+    assert store.outbox.apply_report("m2", 7, "+8613800000002", 0, "delivered", now=T0) == (b, 1)
+    assert store.outbox.message(a)["state"] == "sent"
 
 
 def test_transient_failure_backs_off_then_fails_after_max_attempts(store):
-    mid = store.enqueue(TO, "x", max_attempts=2, now=T0)
-    store.claim_next("m1", now=T0)
-    state = store.send_failed(
+    mid = store.outbox.enqueue(TO, "x", max_attempts=2, now=T0)
+    store.outbox.claim_next("m1", now=T0)
+    state = store.outbox.send_failed(
         mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=30, modem="m1", now=T0
     )
-    assert state == "queued" and store.claim_next("m1", now=T0 + timedelta(seconds=29)) is None
-    assert store.claim_next("m1", now=T0 + timedelta(seconds=30))["id"] == mid
-    state = store.send_failed(
+    assert state == "queued" and store.outbox.claim_next("m1", now=T0 + timedelta(seconds=29)) is None
+    assert store.outbox.claim_next("m1", now=T0 + timedelta(seconds=30))["id"] == mid
+    state = store.outbox.send_failed(
         mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=30, modem="m1", now=T0
     )
-    assert state == "failed" and store.message(mid)["last_error"] == "+CMS ERROR: 500"
+    assert state == "failed" and store.outbox.message(mid)["last_error"] == "+CMS ERROR: 500"
 
 
 def test_permanent_failure_fails_at_once(store):
-    mid = store.enqueue(TO, "x", now=T0)
-    store.claim_next("m1", now=T0)
+    mid = store.outbox.enqueue(TO, "x", now=T0)
+    store.outbox.claim_next("m1", now=T0)
     assert (
-        store.send_failed(
+        store.outbox.send_failed(
             mid, error="+CMS ERROR: 21", permanent=True, maybe_sent=False, backoff_s=30, modem="m1", now=T0
         )
         == "failed"
@@ -145,48 +145,51 @@ def test_permanent_failure_fails_at_once(store):
 
 def test_crash_in_flight_is_resent_and_flagged(store):
     """The documented in-flight case: 'submitting' at start-up -> queued again, possible duplicate."""
-    mid = store.enqueue(TO, "党员" * 40, now=T0)
-    store.claim_next("m1", now=T0)
-    store.part_submitting(mid, 1, "m1", T0)
-    store.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
-    store.part_submitting(mid, 2, "m1", T0)
+    mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
+    store.outbox.claim_next("m1", now=T0)
+    store.outbox.part_submitting(mid, 1, "m1", T0)
+    store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
+    store.outbox.part_submitting(mid, 2, "m1", T0)
     # kill -9 here
-    assert store.recover(now=T0) == 1
-    msg = store.message(mid)
+    assert store.outbox.recover(now=T0) == 1
+    msg = store.outbox.message(mid)
     assert msg["state"] == "queued" and msg["possible_duplicate"] == 1
-    assert [p["state"] for p in store.parts(mid)] == ["sent", "pending"]
+    assert [p["state"] for p in store.outbox.parts(mid)] == ["sent", "pending"]
     assert [e["event"] for e in store.events("outbox", mid)][-2:] == ["possible_duplicate", "recovered"]
-    again = store.claim_next("m1", now=T0)
+    again = store.outbox.claim_next("m1", now=T0)
     assert again["concat_ref"] == msg["concat_ref"]  # same modem, same reference: the handset can join
 
 
 def test_crash_between_parts_is_not_a_duplicate(store):
-    mid = store.enqueue(TO, "党员" * 40, now=T0)
-    store.claim_next("m1", now=T0)
-    store.part_submitting(mid, 1, "m1", T0)
-    store.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
-    store.recover(now=T0)
-    assert store.message(mid)["possible_duplicate"] == 0
+    mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
+    store.outbox.claim_next("m1", now=T0)
+    store.outbox.part_submitting(mid, 1, "m1", T0)
+    store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
+    store.outbox.recover(now=T0)
+    assert store.outbox.message(mid)["possible_duplicate"] == 0
 
 
 def test_half_sent_message_stays_with_its_modem_then_moves_whole(store):
-    mid = store.enqueue(TO, "党员" * 40, now=T0)
-    store.claim_next("m1", now=T0)
-    store.part_submitting(mid, 1, "m1", T0)
-    store.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
-    store.release(mid, "modem m1 down", now=T0)
-    assert store.claim_next("m2", now=T0 + timedelta(minutes=5), repin_after_s=3600) is None
-    moved = store.claim_next("m2", now=T0 + timedelta(hours=2), repin_after_s=3600)
+    mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
+    store.outbox.claim_next("m1", now=T0)
+    store.outbox.part_submitting(mid, 1, "m1", T0)
+    store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
+    store.outbox.release(mid, "modem m1 down", now=T0)
+    assert store.outbox.claim_next("m2", now=T0 + timedelta(minutes=5), repin_after_s=3600) is None
+    moved = store.outbox.claim_next("m2", now=T0 + timedelta(hours=2), repin_after_s=3600)
     assert moved["id"] == mid and moved["modem"] == "m2" and moved["possible_duplicate"] == 1
-    assert [p["state"] for p in store.parts(mid)] == ["submitting", "pending"]  # all again; the claim marks part 1
+    assert [p["state"] for p in store.outbox.parts(mid)] == [
+        "submitting",
+        "pending",
+    ]  # all again; the claim marks part 1
 
 
 def test_unsent_message_moves_to_any_modem(store):
-    mid = store.enqueue(TO, "x", now=T0)
-    store.claim_next("m1", now=T0)
-    store.release(mid, "modem m1 down", now=T0)
-    assert store.claim_next("m2", now=T0)["id"] == mid
-    assert store.message(mid)["attempts"] == 0  # neither the claim nor the release is a refusal
+    mid = store.outbox.enqueue(TO, "x", now=T0)
+    store.outbox.claim_next("m1", now=T0)
+    store.outbox.release(mid, "modem m1 down", now=T0)
+    assert store.outbox.claim_next("m2", now=T0)["id"] == mid
+    assert store.outbox.message(mid)["attempts"] == 0  # neither the claim nor the release is a refusal
 
 
 def test_concat_reference_counter_is_per_modem_and_survives_reopen(tmp_path):
@@ -194,28 +197,28 @@ def test_concat_reference_counter_is_per_modem_and_survives_reopen(tmp_path):
     refs = []
     for _ in range(3):
         with Store(path) as s:
-            mid = s.enqueue(TO, "党员" * 40, now=T0)
-            refs.append(s.claim_next("m1", now=T0)["concat_ref"])
-            s.release(mid, "test", now=T0)
-            s.cancel(mid, "test", now=T0)
+            mid = s.outbox.enqueue(TO, "党员" * 40, now=T0)
+            refs.append(s.outbox.claim_next("m1", now=T0)["concat_ref"])
+            s.outbox.release(mid, "test", now=T0)
+            s.outbox.cancel(mid, "test", now=T0)
     assert refs == [1, 2, 3]
 
 
 def test_expiry_cancel_and_retry(store):
-    a = store.enqueue(TO, "a", expires_at=T0 + timedelta(hours=1), now=T0)
-    b = store.enqueue(TO, "b", now=T0)
-    assert store.expire_due(T0 + timedelta(hours=2)) == 1 and store.message(a)["state"] == "expired"
-    store.cancel(b, "cli", now=T0)
+    a = store.outbox.enqueue(TO, "a", expires_at=T0 + timedelta(hours=1), now=T0)
+    b = store.outbox.enqueue(TO, "b", now=T0)
+    assert store.outbox.expire_due(T0 + timedelta(hours=2)) == 1 and store.outbox.message(a)["state"] == "expired"
+    store.outbox.cancel(b, "cli", now=T0)
     with pytest.raises(InputError, match="only queued"):
-        store.cancel(b, "cli", now=T0)
-    store.retry(a, "cli", now=T0)
-    assert store.message(a)["state"] == "queued"
+        store.outbox.cancel(b, "cli", now=T0)
+    store.outbox.retry(a, "cli", now=T0)
+    assert store.outbox.message(a)["state"] == "queued"
     with pytest.raises(InputError, match="no message with id 999"):
-        store.cancel(999, "cli")
+        store.outbox.cancel(999, "cli")
 
 
 def test_event_log_is_append_only(store):
-    store.enqueue(TO, "x", now=T0)
+    store.outbox.enqueue(TO, "x", now=T0)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         store.conn.execute("DELETE FROM events")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -231,37 +234,37 @@ def _deliver(text, ref=0, bits=8, sender="+8613800000001"):
 
 def test_inbound_single_part_and_duplicate_pdu(store):
     [(h, d)] = _deliver("TP 2")
-    inbox_id, dup = store.save_inbound("m1", d, now=T0)
+    inbox_id, dup = store.inbox.save("m1", d, now=T0)
     assert inbox_id and not dup
-    assert store.save_inbound("m1", d, now=T0) == (None, True)  # read again after a crash
-    store.mark_deleted_from_sim("m1", h)
-    assert store.save_inbound("m1", d, now=T0)[0] is not None  # the SIM copy is gone: a new identical SMS
-    store.mark_deleted_from_sim("m1", h)
-    assert store.save_inbound("m2", d, now=T0)[0] is not None  # another SIM got the same bytes
-    assert [r["text"] for r in store.inbox()] == ["TP 2", "TP 2", "TP 2"]
+    assert store.inbox.save("m1", d, now=T0) == (None, True)  # read again after a crash
+    store.inbox.mark_deleted_from_sim("m1", h)
+    assert store.inbox.save("m1", d, now=T0)[0] is not None  # the SIM copy is gone: a new identical SMS
+    store.inbox.mark_deleted_from_sim("m1", h)
+    assert store.inbox.save("m2", d, now=T0)[0] is not None  # another SIM got the same bytes
+    assert [r["text"] for r in store.inbox.recent()] == ["TP 2", "TP 2", "TP 2"]
 
 
 def test_inbound_concat_joined_in_any_order(store):
     parts = _deliver("党员政治生日快乐😀" * 20, ref=0x1234, bits=16)
     assert len(parts) == 4
-    results = [store.save_inbound("m1", d, now=T0) for h, d in reversed(parts)]
+    results = [store.inbox.save("m1", d, now=T0) for h, d in reversed(parts)]
     assert [r[0] is None for r in results] == [True, True, True, False]
-    [msg] = store.inbox()
+    [msg] = store.inbox.recent()
     assert msg["text"] == "党员政治生日快乐😀" * 20 and msg["parts"] == 4 and not msg["incomplete"]
 
 
 def test_incomplete_concat_is_released_after_a_while(store):
     parts = _deliver("第一部分" * 30, ref=7)
-    store.save_inbound("m1", parts[0][1], now=T0)
-    assert store.release_incomplete(3600, now=T0 + timedelta(minutes=10)) == 0
-    assert store.release_incomplete(3600, now=T0 + timedelta(hours=2)) == 1
-    [msg] = store.inbox()
+    store.inbox.save("m1", parts[0][1], now=T0)
+    assert store.inbox.release_incomplete(3600, now=T0 + timedelta(minutes=10)) == 0
+    assert store.inbox.release_incomplete(3600, now=T0 + timedelta(hours=2)) == 1
+    [msg] = store.inbox.recent()
     assert msg["incomplete"] == 1 and msg["text"].startswith("第一部分")
 
 
 def test_undecodable_pdu_is_kept_raw(store):
-    inbox_id, _ = store.save_inbound("m1", received_from_pdu("0891683108100005F0040D9168"), now=T0)
-    row = store.inbox()[0]
+    inbox_id, _ = store.inbox.save("m1", received_from_pdu("0891683108100005F0040D9168"), now=T0)
+    row = store.inbox.recent()[0]
     assert row["id"] == inbox_id and row["undecodable"] == 1 and "[undecodable PDU" in row["text"]
 
 

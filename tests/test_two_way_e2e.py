@@ -48,10 +48,10 @@ def sent_to(emu) -> Counter:
 
 def settle(store, inbound: int) -> None:
     """Every inbound SMS stored and handled, and every reply sent."""
-    wait_for(lambda: len(store.inbox(100000)) >= inbound, timeout=60, interval=0.05)
-    wait_for(lambda: not store.inbox_new(1), timeout=60, interval=0.05)
+    wait_for(lambda: len(store.inbox.recent(100000)) >= inbound, timeout=60, interval=0.05)
+    wait_for(lambda: not store.inbox.new(1), timeout=60, interval=0.05)
     wait_for(
-        lambda: store.queue_depth().get("queued", 0) + store.queue_depth().get("sending", 0) == 0,
+        lambda: store.outbox.queue_depth().get("queued", 0) + store.outbox.queue_depth().get("sending", 0) == 0,
         timeout=60,
         interval=0.05,
     )
@@ -115,7 +115,7 @@ def test_an_auto_responder_is_stopped_within_the_loop_limit(world):
     for m in emu.modems.values():
         m.auto_reply[robot] = "【自动回复】您好，我正在开会，稍后联系您。"
     cli("send", robot, "请于周五参加支部书记会议。")
-    wait_for(lambda: store.is_flagged(robot), timeout=30, interval=0.05)
+    wait_for(lambda: store.senders.is_flagged(robot), timeout=30, interval=0.05)
     settle(store, 4)
     assert sent_to(emu)[robot] == 4  # the notice and three replies; the fourth auto-reply got none
     assert len(store.rows("SELECT id FROM inbox WHERE sender LIKE ?", ("%13800000042",))) == 4

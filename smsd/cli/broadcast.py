@@ -122,7 +122,7 @@ def broadcast(
             confirm=confirm,
         )
         if owner:
-            if not store.org_exists(owner):
+            if not store.members.org_exists(owner):
                 raise InputError(f"no org unit {owner!r} for --owner")
             plan.owner_org = owner.strip("/")
         if not dry_run:
@@ -144,7 +144,7 @@ def broadcast(
             )
         label = name or (template or (text or ""))[:20]
         # Checked again inside the transaction that queues it: two broadcasts cannot both pass one budget.
-        cid = store.create_campaign(plan, name=label, budget_check=lambda s: bc.check_budget(s, plan, over_budget))
+        cid = store.campaigns.create(plan, name=label, budget_check=lambda s: bc.check_budget(s, plan, over_budget))
     if as_json:
         echo_json({"campaign": cid, **summary})
     else:
@@ -168,7 +168,7 @@ def campaign(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.campaigns()
+        rows = store.campaigns.recent()
     if as_json:
         echo_json(rows)
         return
@@ -207,8 +207,8 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = store.campaign(campaign_id)
-        progress = store.campaign_progress(campaign_id)
+        row = store.campaigns.get(campaign_id)
+        progress = store.campaigns.progress(campaign_id)
     states = progress["states"]
     total = sum(states.values())
     finished = sum(states.get(k, 0) for k in ("sent", "delivered", "failed", "cancelled", "expired"))
@@ -248,7 +248,7 @@ def _transition(action: str, help_text: str):  # type: ignore[no-untyped-def]
     def command(config_path: str, campaign_id: int) -> None:
         cfg = load(config_path)
         with handled(), open_store(cfg) as store:
-            state = store.set_campaign_state(campaign_id, action)
+            state = store.campaigns.set_state(campaign_id, action)
         click.echo(_("campaign {id} is now {state}").format(id=campaign_id, state=state))
 
     return command
@@ -278,8 +278,8 @@ def campaign_receipts(config_path: str, campaign_id: int, unmask: bool, as_json:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.campaign(campaign_id)
-        data = store.receipts(campaign_id)
+        store.campaigns.get(campaign_id)
+        data = store.receipts.of_campaign(campaign_id)
     for rows in data.values():
         for r in rows:
             r["phone"] = r["phone"] if unmask else mask(r["phone"])
@@ -361,7 +361,7 @@ def templates_preview(config_path: str, name: str, member: str | None, variables
         values: dict[str, Any] = {}
         if member:
             with open_store(cfg) as store:
-                values = bc.member_variables(store.member(member), utcnow())
+                values = bc.member_variables(store.members.get(member), utcnow())
         body = t.render({**values, **_vars(variables)})
     p = segments.plan(body)
     price = max((m.price_fen for m in cfg.modems if m.enabled), default=0)

@@ -30,7 +30,7 @@ def poll(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.polls()
+        rows = store.polls.all()
     if as_json:
         echo_json(rows)
         return
@@ -119,7 +119,7 @@ def poll_results(config_path: str, poll_id: int, as_json: bool, as_csv: bool) ->
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        results = store.poll_results(poll_id)
+        results = store.polls.results(poll_id)
     if as_json:
         echo_json(results)
         return
@@ -144,7 +144,7 @@ def poll_close(config_path: str, poll_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.close_poll(poll_id, "cli")
+        store.polls.close(poll_id, "cli")
     click.echo(_("poll {id} closed").format(id=poll_id))
 
 
@@ -166,7 +166,7 @@ def red(ctx: click.Context, config_path: str, state: str | None, as_json: bool) 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.red_submissions(state)
+        rows = store.red.submissions(state)
     if as_json:
         echo_json(rows)
         return
@@ -204,7 +204,7 @@ def red_open(config_path: str, name: str, max_length: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rid = store.open_red(name, max_length, "cli")
+        rid = store.red.open(name, max_length, "cli")
     click.echo(_("red-message campaign {id} open").format(id=rid))
 
 
@@ -220,7 +220,7 @@ def red_close(config_path: str, campaign_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.close_red(campaign_id, "cli")
+        store.red.close(campaign_id, "cli")
     click.echo(_("red-message campaign {id} closed").format(id=campaign_id))
 
 

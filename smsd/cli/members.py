@@ -62,7 +62,7 @@ def members_import(config_path: str, path: str, skip_invalid: bool) -> None:
                 f"{path}: {len(result.errors)} bad row(s); nothing imported (fix them, or add --skip-invalid)"
             )
         with open_store(cfg) as store:
-            added, updated = store.upsert_members(result.rows)
+            added, updated = store.members.upsert(result.rows)
     for e in result.errors:
         click.echo(_("skipped {error}").format(error=e), err=True)
     click.echo(
@@ -90,7 +90,7 @@ def members_list(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.members(orgs=orgs, tags=groups, limit=limit)
+        rows = store.members.select(orgs=orgs, tags=groups, limit=limit)
     for r in rows:
         if not unmask:
             r["phone"] = mask(r["phone"])
@@ -129,7 +129,7 @@ def members_show(config_path: str, member: str, unmask: bool, as_json: bool) -> 
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = masked(store.member(member), unmask)
+        row = masked(store.members.get(member), unmask)
     if as_json:
         echo_json(row)
         return
@@ -149,5 +149,5 @@ def members_remove(config_path: str, member: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = store.remove_member(member)
+        row = store.members.remove(member)
     click.echo(_("removed {name} ({phone})").format(name=row["name"], phone=mask(row["phone"])))

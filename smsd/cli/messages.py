@@ -41,7 +41,7 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
         mid = admin.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
-        msg = store.message_or_error(mid)
+        msg = store.outbox.message_or_error(mid)
     click.echo(
         _("queued message {id} to {to} ({n} segment(s))").format(id=mid, to=mask(msg["to_number"]), n=msg["segments"])
     )
@@ -67,7 +67,7 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.messages(state, limit)
+        rows = store.outbox.messages(state, limit)
     if as_json:
         echo_json(masked(rows, unmask))
         return
@@ -151,7 +151,7 @@ def outbox_cancel(config_path: str, message_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.cancel(message_id, actor="cli")
+        store.outbox.cancel(message_id, actor="cli")
     click.echo(_("message {id} cancelled").format(id=message_id))
 
 
@@ -167,7 +167,7 @@ def outbox_retry(config_path: str, message_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.retry(message_id, actor="cli", expire_hours=cfg.sending.expire_hours)
+        store.outbox.retry(message_id, actor="cli", expire_hours=cfg.sending.expire_hours)
     click.echo(_("message {id} queued again").format(id=message_id))
 
 
@@ -203,11 +203,11 @@ def inbox(
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
         if flagged:
-            rows = store.flagged()
+            rows = store.senders.flagged()
         elif feedback:
-            rows = store.feedback(unread_only=unread, limit=limit)
+            rows = store.inbox.feedback(unread_only=unread, limit=limit)
         else:
-            rows = store.inbox(limit)
+            rows = store.inbox.recent(limit)
     if as_json:
         echo_json(masked(rows, unmask))
         return
@@ -256,7 +256,7 @@ def inbox_read(config_path: str, inbox_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.mark_feedback_read(inbox_id, "cli")
+        store.inbox.mark_feedback_read(inbox_id, "cli")
     click.echo(_("feedback {id} marked read").format(id=inbox_id))
 
 
@@ -274,5 +274,5 @@ def inbox_unflag(config_path: str, number: str) -> None:
 
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.unflag(normalise(number), "cli")
+        store.senders.unflag(normalise(number), "cli")
     click.echo(_("{n} will be answered again").format(n=mask(number)))

@@ -102,7 +102,9 @@ def report_cost(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        data = store.cost_report(by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org)
+        data = store.ledger.cost_report(
+            by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org
+        )
     rows = [{**r, "yuan": f"{r['fen'] / 100:.2f}"} for r in data["rows"]]
     total = {"key": _("TOTAL"), **data["total"], "yuan": f"{data['total']['fen'] / 100:.2f}"}
     columns = ["key", "segments", "fen", "yuan"] + (["name"] if by == "campaign" else [])
@@ -133,7 +135,7 @@ def report_delivery(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.delivery_report(by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"))
+        rows = store.ledger.delivery_report(by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"))
     columns = ["key", "messages", "sent", "delivered", "failed", "pending", "dropped"]
     if fmt == "json":
         echo_json(rows)
@@ -169,7 +171,7 @@ def report_messages(
     columns = ["id", "to", "sent", "delivered", "state", "segments", "cost_fen", "campaign_id", "modem", "text"]
 
     def rows(store: Store) -> Iterator[dict[str, Any]]:
-        for r in store.archive(
+        for r in store.ledger.archive(
             date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org, campaign=campaign
         ):
             r["to"] = r["to_number"] if unmask else mask(r["to_number"])
@@ -214,7 +216,7 @@ def budget(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [{**b, "spent_fen": store.ledger_sum(b["org"], b["month"])} for b in store.budgets()]
+        rows = [{**b, "spent_fen": store.ledger.sum(b["org"], b["month"])} for b in store.ledger.budgets()]
     if as_json:
         echo_json(rows)
         return
@@ -252,9 +254,9 @@ def budget_set(config_path: str, org: str, month: str, yuan: float | None, fen: 
         raise click.ClickException(_("give the limit as --yuan or --fen (one of them)"))
     limit = fen if fen is not None else round((yuan or 0) * 100)
     with handled(), open_store(cfg) as store:
-        if not store.org_exists(org):
+        if not store.members.org_exists(org):
             raise InputError(f"no org unit {org!r}")
-        store.set_budget(org, month, limit, "cli")
+        store.ledger.set_budget(org, month, limit, "cli")
     click.echo(_("budget of {org} for {month}: {yuan:.2f} yuan").format(org=org, month=month, yuan=limit / 100))
 
 
@@ -279,7 +281,7 @@ def purge(config_path: str, older: str, yes: bool) -> None:
             raise click.ClickException(_("not a terminal: add --yes to purge"))
         click.confirm(_("Anonymise every message older than {d} days?").format(d=days), abort=True)
     with handled(), open_store(cfg) as store:
-        counts = store.purge(utcnow() - timedelta(days=days), "cli")
+        counts = store.maintenance.purge(utcnow() - timedelta(days=days), "cli")
     click.echo(
         _("purged {o} sent and {i} received messages older than {d} days").format(
             o=counts["outbox"], i=counts["inbox"], d=days
@@ -299,5 +301,5 @@ def backup(config_path: str, path: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        pages = store.backup(path)
+        pages = store.maintenance.backup(path)
     click.echo(_("backup written to {path} ({kb} KiB)").format(path=path, kb=pages * 4096 // 1024))

@@ -217,8 +217,8 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         return message_view(s, mid)
 
     def message_view(s: Store, mid: int) -> dict[str, Any]:
-        m = s.message_or_error(mid)
-        parts = s.parts(mid)
+        m = s.outbox.message_or_error(mid)
+        parts = s.outbox.parts(mid)
         return {
             "id": mid,
             "to": m["to_number"],
@@ -242,7 +242,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
 
     def reused(s: Store, key: str, req: SendRequest) -> dict[str, Any] | None:
         """The message an Idempotency-Key already made, or None; 409 when the body differs."""
-        first = s.message_by_dedup_key(key)
+        first = s.outbox.message_by_dedup_key(key)
         if first is None:
             return None
         try:
@@ -291,7 +291,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             keys = [f"api:{client.name}:n:{idempotency_key}:{i}" for i in range(len(req.messages))]
             if idempotency_key:
                 found = [reused(s, k, m) is not None for k, m in zip(keys, req.messages, strict=True)]
-                extra = s.message_by_dedup_key(f"api:{client.name}:n:{idempotency_key}:{len(req.messages)}")
+                extra = s.outbox.message_by_dedup_key(f"api:{client.name}:n:{idempotency_key}:{len(req.messages)}")
                 if any(found) and (not all(found) or extra is not None):
                     raise ApiError(
                         409,
@@ -316,7 +316,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
     def get_message(message_id: int = Path(ge=1, le=MAX_ID), authorization: str | None = Header(default=None)) -> Any:
         client = client_for(authorization)
         with store() as s:
-            if s.api_message(message_id, client.name) is None:
+            if s.outbox.api_message(message_id, client.name) is None:
                 raise ApiError(404, "message_id", f"no message {message_id} from this client")
             record(s, client, f"GET /v1/messages/{message_id}")
             return message_view(s, message_id)
@@ -325,10 +325,10 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
     def get_campaign(campaign_id: int = Path(ge=1, le=MAX_ID), authorization: str | None = Header(default=None)) -> Any:
         client = client_for(authorization)
         with store() as s:
-            row = s.api_campaign(campaign_id, client.name)
+            row = s.campaigns.api_campaign(campaign_id, client.name)
             if row is None:
                 raise ApiError(404, "campaign_id", f"no campaign {campaign_id} from this client")
-            progress = s.campaign_progress(campaign_id)
+            progress = s.campaigns.progress(campaign_id)
             record(s, client, f"GET /v1/campaigns/{campaign_id}")
         return {
             "id": campaign_id,
@@ -353,7 +353,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
                 f'client {client.name} may not read inbound SMS (set inbound = "vote" or "*" in its table)',
             )
         with store() as s:
-            rows = s.inbound_since(since, limit, grant)
+            rows = s.inbox.since(since, limit, grant)
             record(s, client, f"GET /v1/inbound since={since} n={len(rows)}")
         return {"messages": rows, "next_cursor": rows[-1]["id"] if rows else since}
 

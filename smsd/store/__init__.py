@@ -2,34 +2,53 @@
 
 Each thread opens its own Store (one connection). Every state change is committed before
 the caller does anything irreversible with it, and is written to the append-only event
-log in the same transaction. Verbs are grouped by concept: outbox.py, inbox.py.
+log in the same transaction. Verbs are grouped by concept into repositories (outbox.py,
+inbox.py, ...) that share the connection.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlite_utils import Database
 
-from smsd.clock import ts, utcnow
 from smsd.errors import StoreError
-from smsd.store.campaigns import CampaignVerbs
-from smsd.store.core import DIR_MODE, FILE_MODE, _access_hint, _set_mode
-from smsd.store.inbox import InboxVerbs
-from smsd.store.interactive import InteractionVerbs
-from smsd.store.ledger import LedgerVerbs
-from smsd.store.members import MemberVerbs
-from smsd.store.outbox import OutboxVerbs
+from smsd.store.campaigns import Campaigns
+from smsd.store.core import DIR_MODE, FILE_MODE, Core, _access_hint, _set_mode
+from smsd.store.health import Health
+from smsd.store.inbox import Inbox
+from smsd.store.ledger import Ledger
+from smsd.store.maintenance import Maintenance
+from smsd.store.members import Members
+from smsd.store.outbox import Outbox
+from smsd.store.polls import Polls
+from smsd.store.receipts import Receipts
+from smsd.store.red import Red
 from smsd.store.schema import migrations
-from smsd.store.webhooks import WebhookVerbs
+from smsd.store.senders import Senders
+from smsd.store.webhooks import Webhooks
 
 
-class Store(CampaignVerbs, OutboxVerbs, InboxVerbs, MemberVerbs, InteractionVerbs, LedgerVerbs, WebhookVerbs):
-    """One connection to the smsd database, with the verbs the daemon and CLI use."""
+class Store(Core):
+    """One connection to the smsd database, and the repositories that share it.
+
+    ``store.outbox``, ``store.inbox``, ``store.members`` ... each group the verbs of one concept;
+    a transaction (``with store.tx():``) spans whichever of them are called inside it."""
+
+    outbox: Outbox
+    campaigns: Campaigns
+    inbox: Inbox
+    members: Members
+    senders: Senders
+    polls: Polls
+    receipts: Receipts
+    red: Red
+    ledger: Ledger
+    webhooks: Webhooks
+    health: Health
+    maintenance: Maintenance
 
     def __init__(
         self,
@@ -59,6 +78,10 @@ class Store(CampaignVerbs, OutboxVerbs, InboxVerbs, MemberVerbs, InteractionVerb
             self.db = Database(conn)
             for suffix in ("", "-wal", "-shm"):
                 _set_mode(self.path.with_name(self.path.name + suffix), FILE_MODE)
+            self.outbox, self.campaigns, self.inbox = Outbox(self), Campaigns(self), Inbox(self)
+            self.members, self.senders, self.polls = Members(self), Senders(self), Polls(self)
+            self.receipts, self.red, self.ledger = Receipts(self), Red(self), Ledger(self)
+            self.webhooks, self.health, self.maintenance = Webhooks(self), Health(self), Maintenance(self)
             if migrations.pending(self.db):
                 with self.tx():  # one process migrates; the other waits, then finds nothing pending
                     migrations.apply(self.db)
@@ -75,49 +98,6 @@ class Store(CampaignVerbs, OutboxVerbs, InboxVerbs, MemberVerbs, InteractionVerb
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ------------------------------------------------------------ modems
-
-    def update_modem(self, name: str, now: datetime | None = None, **health: Any) -> None:
-        with self.tx():
-            self.db.table("modems").upsert({"name": name, **health, "updated_at": ts(now or utcnow())}, pk="name")
-
-    def modems(self) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM modems ORDER BY name")
-
-    def record_thread(self, name: str, state: str, crashes: int, last_error: str, now: datetime | None = None) -> None:
-        """The daemon's supervisor notes each thread's state for `smsd status`."""
-        with self.tx():
-            self.conn.execute(
-                "INSERT INTO daemon_threads (name, state, crashes, last_error, updated_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET state = excluded.state, crashes = excluded.crashes, "
-                "last_error = excluded.last_error, updated_at = excluded.updated_at",
-                (name, state, crashes, last_error, ts(now or utcnow())),
-            )
-
-    def threads(self) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM daemon_threads ORDER BY name")
-
-    def expired_since(self, since: datetime) -> int:
-        """Messages that expired unsent since a time (for `smsd status`)."""
-        row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE state = 'expired' AND finished_at >= ?", (ts(since),))
-        return int(row["n"]) if row else 0
-
-    def modem_counts(self, since: datetime) -> dict[str, dict[str, int]]:
-        """Parts sent and messages received per modem since a time (for `smsd status`)."""
-        out: dict[str, dict[str, int]] = {}
-        for r in self.rows(
-            "SELECT modem, COUNT(*) AS n, COALESCE(SUM(price_fen), 0) AS fen FROM outbox_parts "
-            "WHERE sent_at >= ? AND modem IS NOT NULL GROUP BY modem",
-            (ts(since),),
-        ):
-            out.setdefault(r["modem"], {})["sent"] = r["n"]
-            out[r["modem"]]["cost_fen"] = r["fen"]
-        for r in self.rows(
-            "SELECT modem, COUNT(*) AS n FROM inbox WHERE received_at >= ? GROUP BY modem", (ts(since),)
-        ):
-            out.setdefault(r["modem"], {})["received"] = r["n"]
-        return out
 
 
 __all__ = ["Store", "StoreError", "FILE_MODE"]

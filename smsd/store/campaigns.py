@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
-from smsd.store.outbox import OutboxVerbs
+from smsd.store.core import Repo
 
 if TYPE_CHECKING:
     from smsd.broadcast import Plan
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 TRANSITIONS = {"pause": ("running", "paused"), "resume": ("paused", "running"), "cancel": (None, "cancelled")}
 
 
-class CampaignVerbs(OutboxVerbs):
-    def create_campaign(
+class Campaigns(Repo):
+    def create(
         self,
         plan: Plan,
         *,
@@ -35,7 +35,7 @@ class CampaignVerbs(OutboxVerbs):
         now = now or utcnow()
         with self.tx():
             if budget_check is not None:
-                budget_note = budget_check(self) or budget_note
+                budget_note = budget_check(self.store) or budget_note
             values = {
                 "name": name,
                 "template": plan.template,
@@ -58,7 +58,7 @@ class CampaignVerbs(OutboxVerbs):
             )
             cid = int(cur.lastrowid or 0)
             for r in plan.recipients:
-                self._insert_message(
+                self.store.outbox._insert_message(
                     r.phone,
                     r.text,
                     actor,
@@ -92,16 +92,16 @@ class CampaignVerbs(OutboxVerbs):
         )
         return row["text"] if row else ""
 
-    def campaign(self, cid: int) -> dict[str, Any]:
+    def get(self, cid: int) -> dict[str, Any]:
         row = self.one("SELECT * FROM campaigns WHERE id = ?", (cid,))
         if row is None:
             raise InputError(f"no campaign with id {cid} (see `smsd campaign list`)")
         return row
 
-    def campaigns(self, limit: int = 50) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM campaigns ORDER BY id DESC LIMIT ?", (limit,))
 
-    def campaign_progress(self, cid: int) -> dict[str, Any]:
+    def progress(self, cid: int) -> dict[str, Any]:
         """Messages per state, segments still to send, cost so far (fen)."""
         states = {
             r["state"]: r["n"]
@@ -124,12 +124,12 @@ class CampaignVerbs(OutboxVerbs):
             "cost_fen": int(cost["fen"] if cost else 0),
         }
 
-    def set_campaign_state(self, cid: int, action: str, actor: str = "cli", now: datetime | None = None) -> str:
+    def set_state(self, cid: int, action: str, actor: str = "cli", now: datetime | None = None) -> str:
         """pause / resume / cancel; cancel also cancels every message not yet sent."""
         now = now or utcnow()
         src, dst = TRANSITIONS[action]
         with self.tx():
-            row = self.campaign(cid)
+            row = self.get(cid)
             if row["state"] in ("cancelled", "done") or (src and row["state"] != src):
                 raise InputError(f"campaign {cid} is {row['state']}; cannot {action} it")
             self.conn.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?", (dst, ts(now), cid))
@@ -148,7 +148,7 @@ class CampaignVerbs(OutboxVerbs):
             self.event("campaign", cid, dst, detail, actor, now)
         return dst
 
-    def finish_campaigns(self, now: datetime | None = None) -> int:
+    def finish_done(self, now: datetime | None = None) -> int:
         """Mark running campaigns with nothing left to send as done."""
         now = now or utcnow()
         with self.tx():
@@ -162,3 +162,7 @@ class CampaignVerbs(OutboxVerbs):
                 )
                 self.event("campaign", r["id"], "done", "", "daemon", now)
         return len(rows)
+
+    def api_campaign(self, campaign_id: int, client: str) -> dict[str, Any] | None:
+        """A campaign this API client created (others are not found)."""
+        return self.one("SELECT * FROM campaigns WHERE id = ? AND created_by = ?", (campaign_id, f"api:{client}"))

@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    from smsd.store import Store
 
 # One writer at a time inside this process: threads queue on a lock (a fast hand-over) instead of
 # SQLite's busy handler, which sleeps in growing steps. Other processes still meet busy_timeout.
@@ -112,6 +115,17 @@ class Core:
         )
         row = self.conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) % modulo
+
+
+class Repo(Core):
+    """A repository of verbs on the store's one connection (store.outbox, store.members, ...).
+
+    Repositories share the connection, so a transaction opened by one covers the others' writes;
+    ``self.store`` reaches a sibling repository when a verb spans two concepts."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.path, self.conn, self.db, self.on_close = store.path, store.conn, store.db, None
 
 
 # The database, its WAL and the wake-up socket are shared with the admins' group (smsd), whatever

@@ -9,16 +9,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
+from smsd.errors import InputError
 from smsd.phone import mask
 from smsd.segments import clean_text
-from smsd.store.core import Core
+from smsd.store.core import Repo
 
 if TYPE_CHECKING:
     from smsd.transport.base import Received
 
 
-class InboxVerbs(Core):
-    def save_inbound(self, modem: str, item: Received, now: datetime | None = None) -> tuple[int | None, bool]:
+class Inbox(Repo):
+    def save(self, modem: str, item: Received, now: datetime | None = None) -> tuple[int | None, bool]:
         """Persist one received message or part (any transport). Returns (inbox id when a message
         is complete, duplicate?). item.key (a PDU's bytes, an SMPP message id) drops a redelivery."""
         now = now or utcnow()
@@ -139,7 +140,7 @@ class InboxVerbs(Core):
                 released += 1
         return released
 
-    def inbox(self, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
         if state:
             return self.rows("SELECT * FROM inbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
         return self.rows("SELECT * FROM inbox ORDER BY id DESC LIMIT ?", (limit,))
@@ -147,3 +148,63 @@ class InboxVerbs(Core):
     def pending_parts(self) -> int:
         row = self.one("SELECT COUNT(*) AS n FROM inbox_parts WHERE inbox_id IS NULL")
         return int(row["n"]) if row else 0
+
+    def new(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM inbox WHERE state = 'new' ORDER BY id LIMIT ?", (limit,))
+
+    def claim(self, inbox_id: int) -> dict[str, Any] | None:
+        """Inside the dispatcher's transaction: the row, if nobody handled it yet."""
+        return self.one("SELECT * FROM inbox WHERE id = ? AND state = 'new'", (inbox_id,))
+
+    def mark_handled(
+        self,
+        inbox_id: int,
+        *,
+        state: str,
+        kind: str,
+        command: str | None,
+        normalized: str,
+        member_id: int | None,
+        now: datetime,
+    ) -> None:
+        self.conn.execute(
+            "UPDATE inbox SET state = ?, kind = ?, command = ?, normalized = ?, member_id = ?, handled_at = ? "
+            "WHERE id = ?",
+            (state, kind, command, normalized, member_id, ts(now), inbox_id),
+        )
+
+    def feedback(self, unread_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT i.*, m.name FROM inbox i LEFT JOIN members m ON m.id = i.member_id WHERE i.kind = 'feedback'"
+            + (" AND i.feedback_read = 0" if unread_only else "")
+            + " ORDER BY i.id DESC LIMIT ?"
+        )
+        return self.rows(sql, (limit,))
+
+    def mark_feedback_read(self, inbox_id: int, actor: str) -> None:
+        with self.tx():
+            if (
+                self.conn.execute(
+                    "UPDATE inbox SET feedback_read = 1 WHERE id = ? AND kind = 'feedback'", (inbox_id,)
+                ).rowcount
+                == 0
+            ):
+                raise InputError(f"no feedback message {inbox_id} (see `smsd inbox --feedback`)")
+            self.event("inbox", inbox_id, "read", "", actor)
+
+    def since(self, cursor: int, limit: int, grant: tuple[str, ...] = ("*",)) -> list[dict[str, Any]]:
+        """Inbound SMS after a cursor that a grant covers: '*' all, 'unhandled' text no command
+        took, or command names (vote, receipt, red, feedback, ...)."""
+        where, params = "", [str(cursor)]
+        if "*" not in grant:
+            names = [g for g in grant if g != "unhandled"]
+            conds = [f"command IN ({', '.join('?' * len(names))})"] if names else []
+            params += names
+            if "unhandled" in grant:
+                conds.append("(command IS NULL AND kind IN ('feedback', 'stranger'))")
+            where = " AND (" + (" OR ".join(conds) or "0") + ")"
+        return self.rows(
+            "SELECT id, modem, sender, text, received_at, kind, command, parts, incomplete FROM inbox "
+            f"WHERE id > ?{where} ORDER BY id LIMIT ?",
+            (*params, limit),
+        )

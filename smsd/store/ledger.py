@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
-from smsd.errors import InputError, StoreError
-from smsd.store.core import Core
+from smsd.errors import InputError
+from smsd.store.core import Repo
 
 if TYPE_CHECKING:
     pass
@@ -41,7 +38,7 @@ def _filters(date_from: str | None, date_to: str | None, org: str | None, alias:
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
-class LedgerVerbs(Core):
+class Ledger(Repo):
     def cost_report(
         self, by: str, *, date_from: str | None = None, date_to: str | None = None, org: str | None = None
     ) -> dict[str, Any]:
@@ -66,7 +63,7 @@ class LedgerVerbs(Core):
         assert total is not None  # an aggregate always has a row
         return {"by": by, "rows": rows, "total": {"segments": int(total["segments"]), "fen": int(total["fen"])}}
 
-    def ledger_sum(self, org: str | None = None, month: str | None = None) -> int:
+    def sum(self, org: str | None = None, month: str | None = None) -> int:
         where, params = _filters(None, None, org)
         if month:
             where += (" AND" if where else " WHERE") + " l.month = ?"
@@ -177,74 +174,3 @@ class LedgerVerbs(Core):
                 yield dict(r)
 
     # ------------------------------------------------------------ retention and backup
-
-    def purge(self, before: datetime, actor: str, now: datetime | None = None) -> dict[str, int]:
-        """Anonymise every number and text older than `before`; the ledger (cost totals) stays.
-
-        Covers the outbox (text, number, dedup key), inbox and its PDUs, status reports, red
-        messages, receipts and the links from inbox and votes to the roster. Freed bytes are
-        zeroed (secure_delete, set on every connection) and the WAL is checkpointed and truncated,
-        so nothing purged is left in the database file or beside it."""
-        now = now or utcnow()
-        cutoff = ts(before)
-        with self.tx():
-            out = self.conn.execute(
-                "UPDATE outbox SET text = '[purged]', to_number = substr(to_number, 1, 6) || '*****' || "
-                "substr(to_number, -4), dedup_key = NULL, purged = 1 WHERE purged = 0 AND created_at < ? "
-                "AND state NOT IN ('queued', 'sending')",
-                (cutoff,),
-            ).rowcount
-            inbox = self.conn.execute(
-                "UPDATE inbox SET text = '[purged]', sender = substr(sender, 1, length(sender) - 8) || '****' || "
-                "substr(sender, -4), normalized = NULL, member_id = NULL WHERE received_at < ? "
-                "AND (text <> '[purged]' OR member_id IS NOT NULL)",
-                (cutoff,),
-            ).rowcount
-            parts = self.conn.execute(
-                "UPDATE inbox_parts SET pdu = '', raw_text = NULL, sender = NULL WHERE received_at < ? AND pdu <> ''",
-                (cutoff,),
-            ).rowcount
-            self.conn.execute(
-                "UPDATE status_reports SET recipient = substr(recipient, 1, length(recipient) - 8) || '****' || "
-                "substr(recipient, -4) WHERE received_at < ? AND recipient NOT LIKE '%****%'",
-                (cutoff,),
-            )
-            red = self.conn.execute(
-                "UPDATE red_submissions SET text = '[purged]', phone = 'purged:' || id, member_id = NULL "
-                "WHERE submitted_at < ? AND text <> '[purged]'",
-                (cutoff,),
-            ).rowcount
-            self.conn.execute(
-                "UPDATE receipts SET phone = 'purged:' || rowid, member_id = NULL WHERE confirmed_at < ? "
-                "AND phone NOT LIKE 'purged:%'",
-                (cutoff,),
-            )
-            # a vote stays counted, but no longer says whose it was
-            self.conn.execute(
-                "UPDATE votes SET member_id = -rowid, inbox_id = NULL WHERE voted_at < ? AND member_id > 0", (cutoff,)
-            )
-            self.event(
-                "archive", None, "purged", f"before {cutoff}: {out} sent, {inbox} received, {red} red", actor, now
-            )
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return {"outbox": out, "inbox": inbox, "inbox_parts": parts, "red_submissions": red}
-
-    def backup(self, path: str | Path) -> int:
-        """A consistent copy while the daemon writes (SQLite online backup); returns pages copied."""
-        target = Path(path)
-        if target.exists():
-            raise InputError(f"{target} exists; choose a new file name")
-        try:
-            dest = sqlite3.connect(target)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot create {target}: {exc}") from None
-        try:
-            self.conn.backup(dest, pages=1024)
-            pages = int(dest.execute("PRAGMA page_count").fetchone()[0])
-        except (sqlite3.Error, OSError) as exc:
-            dest.close()
-            target.unlink(missing_ok=True)
-            raise StoreError(f"backup to {target} failed: {exc}") from None
-        dest.close()
-        os.chmod(target, 0o640)  # the office's group may read a backup; nobody else
-        return pages

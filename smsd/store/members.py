@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
-from smsd.store.core import Core
+from smsd.store.core import Repo
 
 if TYPE_CHECKING:
     from smsd.roster import MemberRow
 
 
-class MemberVerbs(Core):
+class Members(Repo):
     def org_id(self, path: str) -> int | None:
         """The id of an org unit path, creating it and its ancestors (inside a tx)."""
         if not path:
@@ -37,7 +37,7 @@ class MemberVerbs(Core):
     def org_exists(self, path: str) -> bool:
         return self.one("SELECT 1 AS x FROM org_units WHERE path = ?", (path.strip("/"),)) is not None
 
-    def upsert_members(self, rows: list[MemberRow], actor: str = "cli", now: datetime | None = None) -> tuple[int, int]:
+    def upsert(self, rows: list[MemberRow], actor: str = "cli", now: datetime | None = None) -> tuple[int, int]:
         """Insert or update (by phone) in one transaction. Returns (added, updated)."""
         now = now or utcnow()
         added = updated = 0
@@ -73,7 +73,7 @@ class MemberVerbs(Core):
     _SELECT = """SELECT m.*, o.path AS org, (SELECT group_concat(tag, ',') FROM member_tags t
                  WHERE t.member_id = m.id) AS tags FROM members m LEFT JOIN org_units o ON o.id = m.org_id"""
 
-    def members(
+    def select(
         self, *, orgs: tuple[str, ...] = (), tags: tuple[str, ...] = (), limit: int | None = None
     ) -> list[dict[str, Any]]:
         """Members in any of the org subtrees and with any of the tags (no filter: everyone)."""
@@ -93,7 +93,7 @@ class MemberVerbs(Core):
             params += list(tags)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def member(self, key: str | int) -> dict[str, Any]:
+    def get(self, key: str | int) -> dict[str, Any]:
         """A member by id or phone; InputError names what was not found."""
         key_s = str(key)
         if key_s.isdigit() and len(key_s) < 11:
@@ -106,12 +106,12 @@ class MemberVerbs(Core):
             raise InputError(f"no member {key_s!r} (see `smsd members list`)")
         return row
 
-    def member_by_phone(self, phone: str) -> dict[str, Any] | None:
+    def by_phone(self, phone: str) -> dict[str, Any] | None:
         return self.one(self._SELECT + " WHERE m.phone = ?", (phone,))
 
-    def remove_member(self, key: str | int, actor: str = "cli", now: datetime | None = None) -> dict[str, Any]:
+    def remove(self, key: str | int, actor: str = "cli", now: datetime | None = None) -> dict[str, Any]:
         with self.tx():
-            row = self.member(key)
+            row = self.get(key)
             self.conn.execute("DELETE FROM member_tags WHERE member_id = ?", (row["id"],))
             self.conn.execute("DELETE FROM members WHERE id = ?", (row["id"],))
             self.event("members", row["id"], "removed", f"{row['name']} {mask(row['phone'])}", actor, now)

@@ -24,7 +24,7 @@ from smsd import segments
 from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
-from smsd.store.core import Core
+from smsd.store.core import Repo
 
 if TYPE_CHECKING:
     from smsd.pacing import Pacing
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 OPEN_STATES = ("queued", "sending")
 
 
-class OutboxVerbs(Core):
+class Outbox(Repo):
     # ------------------------------------------------------------ queueing
 
     def enqueue(
@@ -785,3 +785,12 @@ class OutboxVerbs(Core):
                 (ts(now), ts(now), ts(now), message_id),
             )
             self.event("outbox", message_id, "delivered", "status report", f"worker:{modem}", now)
+
+    def api_message(self, message_id: int, client: str) -> dict[str, Any] | None:
+        """A message queued by this API client (other clients' messages are not found)."""
+        return self.one("SELECT * FROM outbox WHERE id = ? AND created_by = ?", (message_id, f"api:{client}"))
+
+    def expired_since(self, since: datetime) -> int:
+        """Messages that expired unsent since a time (for `smsd status`)."""
+        row = self.one("SELECT COUNT(*) AS n FROM outbox WHERE state = 'expired' AND finished_at >= ?", (ts(since),))
+        return int(row["n"]) if row else 0

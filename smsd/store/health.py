@@ -1,0 +1,49 @@
+"""What `smsd status` shows about the daemon itself: each modem's health and each thread's state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from smsd.clock import ts, utcnow
+from smsd.store.core import Repo
+
+
+class Health(Repo):
+    """Modems and daemon threads, as last recorded."""
+
+    def update(self, name: str, now: datetime | None = None, **health: Any) -> None:
+        with self.tx():
+            self.db.table("modems").upsert({"name": name, **health, "updated_at": ts(now or utcnow())}, pk="name")
+
+    def modems(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM modems ORDER BY name")
+
+    def record_thread(self, name: str, state: str, crashes: int, last_error: str, now: datetime | None = None) -> None:
+        """The daemon's supervisor notes each thread's state for `smsd status`."""
+        with self.tx():
+            self.conn.execute(
+                "INSERT INTO daemon_threads (name, state, crashes, last_error, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET state = excluded.state, crashes = excluded.crashes, "
+                "last_error = excluded.last_error, updated_at = excluded.updated_at",
+                (name, state, crashes, last_error, ts(now or utcnow())),
+            )
+
+    def threads(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM daemon_threads ORDER BY name")
+
+    def modem_counts(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Parts sent and messages received per modem since a time (for `smsd status`)."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.rows(
+            "SELECT modem, COUNT(*) AS n, COALESCE(SUM(price_fen), 0) AS fen FROM outbox_parts "
+            "WHERE sent_at >= ? AND modem IS NOT NULL GROUP BY modem",
+            (ts(since),),
+        ):
+            out.setdefault(r["modem"], {})["sent"] = r["n"]
+            out[r["modem"]]["cost_fen"] = r["fen"]
+        for r in self.rows(
+            "SELECT modem, COUNT(*) AS n FROM inbox WHERE received_at >= ? GROUP BY modem", (ts(since),)
+        ):
+            out.setdefault(r["modem"], {})["received"] = r["n"]
+        return out
