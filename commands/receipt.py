@@ -7,7 +7,7 @@ def handle(ctx: Context) -> Reply:
     campaign = ctx.store.receipts.latest_confirm_campaign(ctx.sender)
     if campaign is None:
         raise CommandError("reply_receipt_none")
-    member_id = ctx.member["id"] if ctx.member else None
+    member_id = ctx.member.id if ctx.member else None
     if not ctx.store.receipts.record(campaign["id"], member_id, ctx.sender, ctx.inbox_id, ctx.now):
         return Reply("reply_receipt_again")
     return Reply("reply_receipt_ok")

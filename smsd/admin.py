@@ -151,11 +151,12 @@ def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: d
 
 def message_view(store: Store, message_id: int) -> dict[str, Any]:
     msg = store.outbox.message_or_error(message_id)
+    parts = store.outbox.parts(message_id)
     return {
-        **msg,
-        "parts": store.outbox.parts(message_id),
+        **msg.as_dict(),
+        "parts": [p.as_dict() for p in parts],
         "events": store.events("outbox", message_id),
-        "cost_fen": sum(p["price_fen"] or 0 for p in store.outbox.parts(message_id)),
+        "cost_fen": sum(p.price_fen or 0 for p in parts),
     }
 
 
@@ -301,7 +302,8 @@ def doctor(cfg: Config) -> list[Check]:
     checks.append(Check("database", writable, f"{db} " + ("writable" if writable else "is not writable")))
     if db.exists() and writable:
         with Store(db) as store:
-            checks.append(Check("database integrity", store.integrity_ok(), "PRAGMA integrity_check"))
+            ok = store.integrity_ok()
+            checks.append(Check("database integrity", ok, "SQLite integrity check " + ("passed" if ok else "FAILED")))
     return checks
 
 

@@ -50,15 +50,15 @@ def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
             try:
                 text = template.render(values)
             except InputError as exc:
-                log.error("anniversary.skipped member=%s error=%s", m["id"], exc)
+                log.error("anniversary.skipped member=%s error=%s", m.id, exc)
                 continue
             items.append(
                 (
-                    m["phone"],
+                    m.phone,
                     text,
                     {
-                        "dedup_key": f"anniversary:{m['id']}:{local.year}",
-                        "member_id": m["id"],
+                        "dedup_key": f"anniversary:{m.id}:{local.year}",
+                        "member_id": m.id,
                         "account": "anniversary",
                         "priority": cfg.sending.default_priority,
                         "expires_at": end_of_day,

@@ -6,7 +6,6 @@ what ``Store.create_campaign(plan)`` then queues.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from smsd.clock import LOCAL, utcnow
 from smsd.config import Config
 from smsd.errors import InputError
 from smsd.phone import mask, normalise
-from smsd.store import Store
+from smsd.store import Member, Store
 
 CONFIRM_SUFFIX = "收到请回复QR确认。"
 
@@ -92,23 +91,22 @@ def _local(when: datetime) -> str:
     return when.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
 
 
-def member_variables(m: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """What a template may use for one member."""
+def member_variables(m: Member | None, now: datetime, phone: str = "") -> dict[str, Any]:
+    """What a template may use for one recipient (a number off the roster has only its phone)."""
     local = now.astimezone(LOCAL)
     values: dict[str, Any] = {
-        "name": m.get("name") or "",
-        "phone": m.get("phone") or "",
-        "org_path": m.get("org") or "",
-        "org": (m.get("org") or "").split("/")[-1],
-        "joined": m.get("joined") or "",
+        "name": m.name if m else "",
+        "phone": m.phone if m else phone,
+        "org_path": (m.org if m else None) or "",
+        "org": ((m.org if m else None) or "").split("/")[-1],
+        "joined": (m.joined if m else None) or "",
         "date": f"{local.year}年{local.month}月{local.day}日",
         "day": "今天",  # the anniversary greeting's day word; a late catch-up says 昨天
     }
-    if m.get("joined"):
-        values["years"] = local.year - int(m["joined"][:4])
-    extras = m.get("extras")
-    if extras:
-        values.update(json.loads(extras) if isinstance(extras, str) else extras)
+    if m and m.joined:
+        values["years"] = local.year - int(m.joined[:4])
+    if m:
+        values.update(m.extra)
     return values
 
 
@@ -165,24 +163,24 @@ def plan(
         if not store.members.org_exists(org):
             raise InputError(f"no org unit {org!r} (see `smsd members list --json` for paths)")
     numbers = read_numbers(numbers_file) if numbers_file else []
-    people: dict[str, dict[str, Any]] = {m["phone"]: m for m in selected}
+    people: dict[str, Member | None] = {m.phone: m for m in selected}
     for n in numbers:
-        people.setdefault(n, store.members.by_phone(n) or {"id": None, "name": "", "phone": n, "opted_out": 0})
+        people.setdefault(n, store.members.by_phone(n))
     recipients, skipped = [], 0
-    for m in people.values():
-        if m.get("opted_out") and not urgent:
+    for number, m in people.items():
+        if m is not None and m.opted_out and not urgent:
             skipped += 1
             continue
-        values = {**member_variables(m, now), **(variables or {})}
+        values = {**member_variables(m, now, number), **(variables or {})}
         try:
             body = tmpl.render(values)
             if confirm and "QR" not in body.upper():
                 body += CONFIRM_SUFFIX
         except InputError as exc:
-            who = m["name"] or f"{mask(m['phone'])} (not a member)"
+            who = m.name if m else f"{mask(number)} (not a member)"
             raise InputError(f"{exc} for {who}") from None
         admin.check_text(body)
-        recipients.append(Recipient(m.get("id"), m.get("name") or "", m["phone"], body, segments.segments(body)))
+        recipients.append(Recipient(m.id if m else None, m.name if m else "", number, body, segments.segments(body)))
     if not recipients:
         raise InputError("no recipients match this selection" + (f" ({skipped} opted out)" if skipped else ""))
     not_before = admin.parse_when(at, now) if at else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from smsd import phone
 from smsd import registry as registry_mod
@@ -21,7 +20,7 @@ from smsd.config import Config
 from smsd.errors import InputError
 from smsd.parse import Parsed, parse
 from smsd.registry import Command, CommandError, Context, Registry, Reply
-from smsd.store import Store
+from smsd.store import InboundMessage, Member, Store
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ class Dispatcher:
         if rows:
             self._templates = tpl.load_all(self.cfg.templates_dir)  # admins may edit them while we run
         for row in rows:
-            self.handle(row["id"])
+            self.handle(row.id)
         return len(rows)
 
     # ------------------------------------------------------------ one message
@@ -62,37 +61,37 @@ class Dispatcher:
                 row = self.store.inbox.claim(inbox_id)
                 if row is None:
                     return "already handled"
-                sender = phone_or_none(row["sender"])
+                sender = phone_or_none(row.sender)
                 if sender and not self.store.senders.is_flagged(sender):
                     self._queue_reply(inbox_id, sender, APOLOGY, now)
                 self.store.inbox.mark_handled(
-                    inbox_id, state="error", kind="error", command=None, normalized=row["text"], member_id=None, now=now
+                    inbox_id, state="error", kind="error", command=None, normalized=row.text, member_id=None, now=now
                 )
                 self.store.event("inbox", inbox_id, "handler_error", "see the daemon log", "dispatcher", now)
             return "error"
 
-    def _decide(self, row: dict[str, Any], now: datetime) -> str:
-        parsed = parse(row["text"], lambda k: self.registry.lookup(k) is not None)
-        sender = phone_or_none(row["sender"])
+    def _decide(self, row: InboundMessage, now: datetime) -> str:
+        parsed = parse(row.text, lambda k: self.registry.lookup(k) is not None)
+        sender = phone_or_none(row.sender)
         member = self.store.members.by_phone(sender) if sender else None
 
         def done(kind: str, command: str | None = None, state: str = "handled") -> str:
             self.store.inbox.mark_handled(
-                row["id"],
+                row.id,
                 state=state,
                 kind=kind,
                 command=command,
                 normalized=parsed.normalized,
-                member_id=member["id"] if member else None,
+                member_id=member.id if member else None,
                 now=now,
             )
             for f in self.cfg.forwards:  # forwarding is part of handling: same transaction, exactly once
                 keyword_hit = f.keyword != "*" and parsed.keyword == f.keyword.casefold()
                 if keyword_hit or (f.keyword == "*" and command is None and kind != "flagged"):
-                    self.store.webhooks.queue(f.name, row["id"], now)
+                    self.store.webhooks.queue(f.name, row.id, now)
             return kind
 
-        if row["undecodable"] or not parsed.normalized:
+        if row.undecodable or not parsed.normalized:
             return done("ignored")
         if sender is None:  # 10086, 106..., CMCC: never answer a machine
             return done("service")
@@ -103,7 +102,7 @@ class Dispatcher:
             # Only text that no command accepts can be a machine's: a vote or a receipt never silences anyone.
             if flagged:
                 return done("flagged")
-            reason = self._machine_like(row["sender"], sender, parsed, now)
+            reason = self._machine_like(row.sender, sender, parsed, now)
             if reason:
                 self.store.senders.flag(sender, reason, now)
                 self.store.event("number", sender[-4:], "flagged", f"loop: {reason}", "dispatcher", now)
@@ -112,7 +111,7 @@ class Dispatcher:
         if command is None:
             if member is None:
                 return done("stranger")
-            self._reply(row["id"], sender, self._feedback_reply(parsed), now, member=member)
+            self._reply(row.id, sender, self._feedback_reply(parsed), now, member=member)
             return done("feedback")
         if member is None and not command.strangers:
             return done("stranger", command.name)
@@ -121,9 +120,9 @@ class Dispatcher:
         except CommandError as refusal:
             reply = refusal.reply
         if flagged:  # counted, but a flagged number (an auto-responder) is never answered
-            self.store.event("inbox", row["id"], "reply_suppressed", "the number is flagged", "dispatcher", now)
+            self.store.event("inbox", row.id, "reply_suppressed", "the number is flagged", "dispatcher", now)
         elif member is not None or self.cfg.commands.answer_strangers:
-            self._reply(row["id"], sender, reply, now, member=member)
+            self._reply(row.id, sender, reply, now, member=member)
         return done(command.kind, command.name)
 
     def _machine_like(self, raw_sender: str, sender: str, parsed: Parsed, now: datetime) -> str | None:
@@ -142,18 +141,18 @@ class Dispatcher:
         return None
 
     def _resolve(
-        self, parsed: Parsed, row: dict[str, Any], sender: str, member: dict[str, Any] | None, now: datetime
+        self, parsed: Parsed, row: InboundMessage, sender: str, member: Member | None, now: datetime
     ) -> tuple[Command | None, Context]:
         ctx = Context(
             self.store,
             self.cfg,
             now,
-            row["id"],
+            row.id,
             sender,
             member,
             parsed.keyword,
             parsed.argument,
-            row["text"],
+            row.text,
             parsed.raw_argument,
         )
         command = self.registry.lookup(parsed.keyword) if parsed.keyword else None
@@ -180,9 +179,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------ replies
 
-    def _reply(
-        self, inbox_id: int, sender: str, reply: Reply | None, now: datetime, *, member: dict[str, Any] | None
-    ) -> None:
+    def _reply(self, inbox_id: int, sender: str, reply: Reply | None, now: datetime, *, member: Member | None) -> None:
         if reply is None:
             return
         if not phone.is_domestic(sender):  # the office's SIMs pay for replies: never an automatic one abroad
@@ -214,7 +211,7 @@ class Dispatcher:
         except InputError:
             log.exception("dispatch.bad_template template=%s", reply.template)
             text = APOLOGY
-        self._queue_reply(inbox_id, sender, text, now, member_id=member["id"] if member else None)
+        self._queue_reply(inbox_id, sender, text, now, member_id=member.id if member else None)
 
     def _queue_reply(self, inbox_id: int, sender: str, text: str, now: datetime, member_id: int | None = None) -> None:
         self.store.outbox.enqueue(  # inside the dispatch transaction: a savepoint, one commit for all

@@ -53,7 +53,7 @@ def create_poll(
     pid = store.polls.create(
         question,
         options,
-        [m["id"] for m in members],
+        [m.id for m in members],
         opens=start,
         closes=end,
         policy=policy,
@@ -93,7 +93,7 @@ def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetim
     """Send the notice again, with a reminder prefix, to recipients who have not confirmed."""
     now = now or utcnow()
     campaign = store.campaigns.get(cid)
-    if not campaign["confirm"]:
+    if not campaign.confirm:
         raise InputError(
             f"campaign {cid} did not ask for receipts (send it as a broadcast with confirmation)",
             field="campaign",

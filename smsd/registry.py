@@ -12,7 +12,7 @@ from smsd.parse import normalise
 
 if TYPE_CHECKING:
     from smsd.config import Config
-    from smsd.store import Store
+    from smsd.store import Member, Store
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Context:
     now: datetime
     inbox_id: int
     sender: str
-    member: dict[str, Any] | None
+    member: Member | None
     keyword: str
     argument: str
     raw: str

@@ -20,7 +20,7 @@ from smsd.clock import Clock, parse_ts, utcnow
 from smsd.config import ModemConfig, SendingConfig
 from smsd.errors import SmsdError
 from smsd.pacing import Pacing
-from smsd.store import Store
+from smsd.store import OutboundMessage, Store
 from smsd.transport import Transport, make
 from smsd.transport.base import DeliveryReport, InDoubt, LateAccept, NotSent, Outgoing, Received, Refused
 
@@ -187,20 +187,20 @@ class Worker:
 
     # ------------------------------------------------------------ sending
 
-    def _send(self, msg: dict[str, Any]) -> None:
+    def _send(self, msg: OutboundMessage) -> None:
         assert self.store is not None
-        mid = msg["id"]
+        mid = msg.id
         parts = self.store.outbox.parts(mid)
         validity = self.sending.validity_hours * 60 if self.sending.validity_hours else None
-        outgoing = Outgoing(mid, msg["to_number"], msg["text"], msg["concat_ref"], bool(msg["srr"]), validity)
+        outgoing = Outgoing(mid, msg.to_number, msg.text, msg.concat_ref or 0, bool(msg.srr), validity)
         for part in parts:
-            if part["state"] not in ("pending", "submitting"):  # 'submitting': marked by the claim itself
+            if part.state not in ("pending", "submitting"):  # 'submitting': marked by the claim itself
                 continue
             if self.stopping.is_set():
                 self.store.outbox.release(mid, "daemon stopping between parts", f"worker:{self.name}", self.clock())
                 return
-            seq = part["seq"]
-            if part["state"] == "pending":
+            seq = part.seq
+            if part.state == "pending":
                 self.store.outbox.part_submitting(mid, seq, self.name, self.clock())
             try:
                 ref = self.transport.submit(outgoing, seq)
@@ -241,7 +241,7 @@ class Worker:
                     "sms.sent id=%s modem=%s to=%s segments=%s",
                     mid,
                     self.name,
-                    phone.shown(msg["to_number"]),
+                    phone.shown(msg.to_number),
                     len(parts),
                 )
 
@@ -259,9 +259,9 @@ class Worker:
             now=self.clock(),
         )
 
-    def _price(self, msg: dict[str, Any]) -> int:
+    def _price(self, msg: OutboundMessage) -> int:
         """What this SIM pays for one segment to this number (abroad has its own price)."""
-        return self.cfg.price_fen if phone.is_domestic(msg["to_number"]) else self.cfg.international_price_fen
+        return self.cfg.price_fen if phone.is_domestic(msg.to_number) else self.cfg.international_price_fen
 
     def _refused(self, mid: int, exc: Refused) -> None:
         assert self.store is not None

@@ -28,7 +28,7 @@ def env(tmp_path):
                 MemberRow(7, "孙八", "+8613800000006", "大渡口区", [], "1990-07-01"),
             ]
         )
-        s.members.set_opt_out(s.members.get("+8613800000006")["id"], True, "test")
+        s.members.set_opt_out(s.members.get("+8613800000006").id, True, "test")
     return cfg
 
 
@@ -112,7 +112,7 @@ def test_an_expired_greeting_is_shown_in_status(env):
     now = datetime.now(CST)
     with Store(env.database) as s:
         mid = s.outbox.enqueue("+8613800000001", "过期的通知", expires_at=now - timedelta(minutes=1))
-        assert s.outbox.expire_due(now) == 1 and s.outbox.message(mid)["state"] == "expired"
+        assert s.outbox.expire_due(now) == 1 and s.outbox.message(mid).state == "expired"
     out = CliRunner().invoke(main, ["status", "--config", str(env.path)])
     assert out.exit_code == 0, out.output
     assert "1 expired" in out.output and "1 message(s) expired unsent" in out.output

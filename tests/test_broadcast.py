@@ -69,7 +69,7 @@ def test_human_summary_and_confirmation(env):
 def test_opted_out_members_are_skipped_unless_urgent(env):
     tmp_path, config = env
     with Store(tmp_path / "smsd.db") as s:
-        s.members.set_opt_out(s.members.get("13800000000")["id"], True, "test")
+        s.members.set_opt_out(s.members.get("13800000000").id, True, "test")
     plan = json.loads(run(config, "broadcast", *SELECT, "--text", "x", "--dry-run", "--json").output)
     assert plan["recipients"] == 24 and plan["skipped_opted_out"] == 1
     urgent = json.loads(run(config, "broadcast", *SELECT, "--text", "x", "--urgent", "--dry-run", "--json").output)
@@ -111,15 +111,15 @@ def test_campaign_pause_resume_cancel(env):
     cid = json.loads(run(config, "broadcast", *SELECT, "--text", "x", "--yes", "--json").output)["campaign"]
     with Store(tmp_path / "smsd.db") as s:
         first = s.outbox.claim_next("m1")
-        assert first["campaign_id"] == cid
+        assert first.campaign_id == cid
         assert run(config, "campaign", "pause", str(cid)).exit_code == 0
         assert s.outbox.claim_next("m1") is None
         assert "cannot pause" in run(config, "campaign", "pause", str(cid)).stderr
         assert run(config, "campaign", "resume", str(cid)).exit_code == 0
         second = s.outbox.claim_next("m2")
-        assert second["campaign_id"] == cid
-        s.outbox.part_submitting(second["id"], 1, "m2")
-        s.outbox.part_sent(second["id"], 1, ref=1, price_fen=6, modem="m2")
+        assert second.campaign_id == cid
+        s.outbox.part_submitting(second.id, 1, "m2")
+        s.outbox.part_sent(second.id, 1, ref=1, price_fen=6, modem="m2")
         assert run(config, "campaign", "cancel", str(cid)).exit_code == 0
         assert s.events("campaign", cid)[-1]["detail"] == "23 queued messages cancelled"
         states = {

@@ -47,7 +47,7 @@ def world(tmp_path):
 
 
 def poll_for(store, members, closes=NOW + timedelta(days=1), policy="first"):
-    ids = [store.members.get(m)["id"] for m in members]
+    ids = [store.members.get(m).id for m in members]
     return store.polls.create(
         "是否同意年度计划？",
         ["赞成", "反对", "弃权"],
@@ -90,7 +90,7 @@ def test_unsubscribe_and_resubscribe(world):
         {STRANGER} > td
         {STRANGER} < 已退订
     """)
-    assert store.members.get(B)["opted_out"] == 1 and store.members.get(A)["opted_out"] == 0
+    assert store.members.get(B).opted_out == 1 and store.members.get(A).opted_out == 0
     assert store.senders.is_opted_out(STRANGER)
 
 
@@ -163,10 +163,10 @@ def _confirm_campaign(store, cfg, numbers):
     cid = store.campaigns.create(plan_, name="会议通知")
     store.conn.execute("UPDATE campaigns SET confirm = 1 WHERE id = ?", (cid,))
     for m in store.outbox.messages(limit=100):
-        if m["campaign_id"] == cid:
+        if m.campaign_id == cid:
             store.outbox.claim_next("m1")
-            store.outbox.part_submitting(m["id"], 1, "m1")
-            store.outbox.part_sent(m["id"], 1, ref=1, price_fen=6, modem="m1")
+            store.outbox.part_submitting(m.id, 1, "m1")
+            store.outbox.part_sent(m.id, 1, ref=1, price_fen=6, modem="m1")
     return cid
 
 
@@ -281,7 +281,7 @@ def test_a_crashing_handler_gets_the_fixed_apology(world):
         {A} < 抱歉，系统暂时无法处理您的短信，请稍后再试。
     """)
     [row] = store.inbox.recent(1)
-    assert row["state"] == "error"
+    assert row.state == "error"
 
 
 def test_registry_refuses_duplicate_keywords():
@@ -345,7 +345,7 @@ def test_dispatcher_never_raises_on_random_text(tmp_path_factory, text):
             (A, text),
         )
         d.run_once()
-        assert store.inbox.recent(1)[0]["state"] in ("handled", "error")
+        assert store.inbox.recent(1)[0].state in ("handled", "error")
 
 
 # ------------------------------------------------------------------ issue 12: never silenced, never misunderstood

@@ -87,7 +87,7 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
         pid = store.polls.create(
             "同意吗？",
             ["同意", "不同意", "弃权"],
-            [m["id"] for m in store.members.select()],
+            [m.id for m in store.members.select()],
             opens=utcnow() - timedelta(minutes=1),
             closes=utcnow() + timedelta(days=1),
             policy="first",
@@ -127,20 +127,20 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
         assert ledger == submits(emu), f"ledger {ledger} rows, the emulators accepted {submits(emu)} submits"
         assert d.terminate() == 0
         assert store.integrity_ok()
-        rows = {r["id"]: r for r in store.outbox.messages(limit=100000)}
-        received = Counter(r["sender"] for r in store.inbox.recent(100000))
+        rows = {r.id: r for r in store.outbox.messages(limit=100000)}
+        received = Counter(r.sender for r in store.inbox.recent(100000))
         results = {o["option"]: o["votes"] for o in store.polls.results(pid)["options"]}
     counts = sent_texts(emu)
     duplicates = 0
     for mid, (to, _text) in expected.items():
         row = rows[mid]
-        assert row["state"] in ("sent", "delivered"), (mid, row["state"], row["last_error"])
-        assert row["attempts"] == 0, f"message {mid}: crash resends counted as refusals"
+        assert row.state in ("sent", "delivered"), (mid, row.state, row.last_error)
+        assert row.attempts == 0, f"message {mid}: crash resends counted as refusals"
         parts = [c for (t, body, part), c in counts.items() if t == to]
         assert parts and all(c >= 1 for c in parts), f"message {mid} never reached the network"
         if any(c > 1 for c in parts):
             duplicates += 1
-            assert row["possible_duplicate"] == 1, f"message {mid} was sent twice without the flag"
+            assert row.possible_duplicate == 1, f"message {mid} was sent twice without the flag"
     assert duplicates <= kills * 2
     assert received == Counter(voters)  # every inbound SMS stored exactly once
     assert results == {k: votes.get(k, 0) for k in (1, 2, 3)}  # every vote counted exactly once
@@ -175,7 +175,7 @@ def test_unplugging_one_modem_leaves_the_other_sending(tmp_path, make_emulator, 
             timeout=60,
         )
         assert d.terminate() == 0
-        states = Counter(store.outbox.message(i)["state"] for i in ids)
+        states = Counter(store.outbox.message(i).state for i in ids)
     assert sum(states.values()) == 200 and set(states) <= {"sent", "delivered"}
     counts = sent_texts(emu)
     assert sum(counts.values()) >= 200
@@ -194,7 +194,7 @@ def test_sigterm_finishes_the_submit_in_flight(tmp_path, make_emulator, daemon):
         assert d.terminate() == 0
         depth = store.outbox.queue_depth()
         assert depth.get("sending", 0) == 0 and done(store) >= 1
-        assert not any(m["possible_duplicate"] for m in store.outbox.messages())
+        assert not any(m.possible_duplicate for m in store.outbox.messages())
         assert sum(sent_texts(emu).values()) == done(store)
 
 
@@ -234,12 +234,12 @@ def test_broadcast_survives_a_restart_and_pauses_on_a_running_daemon(tmp_path, m
         wait_for(lambda: store.campaigns.progress(cid)["states"].get("sending", 0) == 0, timeout=10)
         paused_at = finished(store)
         probe = store.outbox.enqueue("+8613999999999", "still running while the campaign is paused", quiet_ok=True)
-        wait_for(lambda: store.outbox.message(probe)["state"] in ("sent", "delivered"), timeout=10)
+        wait_for(lambda: store.outbox.message(probe).state in ("sent", "delivered"), timeout=10)
         assert finished(store) == paused_at < 150
         assert runner.invoke(main, ["campaign", "resume", str(cid), "--config", str(config)]).exit_code == 0
         wait_for(lambda: finished(store) == 150, timeout=60)
         assert d.terminate() == 0
-        assert not any(m["possible_duplicate"] for m in store.outbox.messages(limit=1000))
+        assert not any(m.possible_duplicate for m in store.outbox.messages(limit=1000))
     counts = sent_texts(emu)
     campaign_sends = {k: v for k, v in counts.items() if "年终总结" in k[1]}
     assert len(campaign_sends) == 150 and set(campaign_sends.values()) == {1}  # everyone once, nobody twice

@@ -106,7 +106,7 @@ def test_a_hang_shows_down_with_the_reason_then_recovers(running):
     wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=30)
     ids = queue(store, 20, "after hang")
     wait_for(lambda: all_sent(store), timeout=30)
-    assert {store.outbox.message(i)["state"] for i in ids} <= {"sent", "delivered"}
+    assert {store.outbox.message(i).state for i in ids} <= {"sent", "delivered"}
 
 
 def test_cms_bursts_transient_retry_and_permanent_fail(running):
@@ -115,13 +115,13 @@ def test_cms_bursts_transient_retry_and_permanent_fail(running):
     wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)
     emu["m1"].fault("cms", [2, 500])
     [transient] = queue(store, 1, "transient")
-    wait_for(lambda: store.outbox.message(transient)["state"] in ("sent", "delivered"), timeout=30)
-    assert store.outbox.message(transient)["attempts"] == 2  # attempts count the network's refusals
+    wait_for(lambda: store.outbox.message(transient).state in ("sent", "delivered"), timeout=30)
+    assert store.outbox.message(transient).attempts == 2  # attempts count the network's refusals
     emu["m1"].fault("cms", [1, 21])
     permanent = store.outbox.enqueue("+8613700009999", "permanent")
-    wait_for(lambda: store.outbox.message(permanent)["state"] == "failed", timeout=30)
-    assert store.outbox.message(permanent)["last_error"] == "+CMS ERROR: 21 (short message transfer rejected)"
-    assert store.outbox.message(permanent)["attempts"] == 1
+    wait_for(lambda: store.outbox.message(permanent).state == "failed", timeout=30)
+    assert store.outbox.message(permanent).last_error == "+CMS ERROR: 21 (short message transfer rejected)"
+    assert store.outbox.message(permanent).attempts == 1
 
 
 def test_sim_full_is_visible_and_inbound_arrives_when_room_returns(running):
@@ -131,7 +131,7 @@ def test_sim_full_is_visible_and_inbound_arrives_when_room_returns(running):
     wait_for(lambda: status(cfg)["m1"]["storage"] == "50/50", timeout=15)
     emu["m1"].deliver("+8613800000001", "held by the network while the SIM is full")
     emu["m1"].fault("sim_full", False)
-    wait_for(lambda: store.inbox.recent(5) and store.inbox.recent(5)[0]["text"].startswith("held by"), timeout=15)
+    wait_for(lambda: store.inbox.recent(5) and store.inbox.recent(5)[0].text.startswith("held by"), timeout=15)
     wait_for(lambda: status(cfg)["m1"]["storage"] == "0/50", timeout=15)
 
 
@@ -142,13 +142,13 @@ def test_lost_registration_is_visible_and_sending_resumes(running):
     emu["m1"].fault("registration", False)
     wait_for(lambda: status(cfg)["m1"]["registered"] is False, timeout=15)
     [mid] = queue(store, 1, "no network")
-    wait_for(lambda: "331" in (store.outbox.message(mid)["last_error"] or ""), timeout=15)
+    wait_for(lambda: "331" in (store.outbox.message(mid).last_error or ""), timeout=15)
     # the pause is recorded by the worker after the message's transaction: wait on it, do not race it
     wait_for(lambda: status(cfg)["m1"]["state"] == "paused", timeout=15)
     assert "331" in status(cfg)["m1"]["last_error"]
     emu["m1"].fault("registration", True)
     wait_for(lambda: status(cfg)["m1"]["registered"] is True, timeout=15)
-    wait_for(lambda: store.outbox.message(mid)["state"] in ("sent", "delivered"), timeout=60)
+    wait_for(lambda: store.outbox.message(mid).state in ("sent", "delivered"), timeout=60)
 
 
 def test_noise_and_non_utf8_bytes_change_nothing(running):
@@ -158,7 +158,7 @@ def test_noise_and_non_utf8_bytes_change_nothing(running):
         emu["m1"].fault("noise", 5)
         emu["m1"].fault("garbage")
     wait_for(lambda: all_sent(store), timeout=30)
-    assert {store.outbox.message(i)["state"] for i in ids} <= {"sent", "delivered"}
+    assert {store.outbox.message(i).state for i in ids} <= {"sent", "delivered"}
     wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)  # the noise left m1 working
 
 
@@ -166,7 +166,7 @@ def test_a_modem_that_answers_ten_seconds_late(running):
     emu, cfg, store, _ = running(command_delay_ms=10_000)
     ids = queue(store, 20, "slow")
     wait_for(lambda: all_sent(store), timeout=60)  # m2 sends everything
-    assert {store.outbox.message(i)["modem"] for i in ids} == {"m2"}
+    assert {store.outbox.message(i).modem for i in ids} == {"m2"}
     # down with the reason, after its first attempt times out (one snapshot: no race between the two)
     wait_for(lambda: (m := status(cfg)["m1"])["state"] == "down" and "answer" in m["last_error"], timeout=60)
 

@@ -184,3 +184,41 @@ def test_only_the_gsm_side_speaks_at():
             if is_text and command.match(node.value):
                 speakers.append((name, node.value))
     assert not speakers, f"AT commands outside the GSM side: {speakers}"
+
+
+def _store_like(node: ast.expr) -> bool:
+    """`store`, `s`, `self.store`, `ctx.store`, `w.store`, `store.outbox`, ...: a store or a repository."""
+    text = ast.unparse(node)
+    return text in ("s", "store") or text.endswith(".store") or bool(re.match(r"^(\w+\.)?store\.\w+$", text))
+
+
+def test_nothing_outside_the_store_calls_a_private_store_method():
+    private = []
+    for name, path in MODULES.items():
+        if name.startswith("smsd.store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and _store_like(node.value)
+            ):
+                private.append((name, ast.unparse(node)))
+    assert not private, f"private store members used outside the store: {private}"
+
+
+def test_only_the_store_speaks_sql():
+    sql = re.compile(
+        r"^\s*(SELECT\s.*\sFROM\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s"
+        r"|CREATE\s+(TABLE|INDEX)\s|PRAGMA\s+\w+)",
+        re.I | re.S,
+    )
+    speakers = []
+    for name, path in MODULES.items():
+        if name.startswith("smsd.store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and sql.match(node.value):
+                speakers.append((name, node.value[:40]))
+    assert not speakers, f"SQL outside the store: {speakers}"

@@ -29,11 +29,9 @@ def send_all(store, modem_prices, when):
         msg = store.outbox.claim_next(modem, now=when)
         if msg is None:
             return
-        for part in store.outbox.parts(msg["id"]):
-            store.outbox.part_submitting(msg["id"], part["seq"], modem, when)
-            store.outbox.part_sent(
-                msg["id"], part["seq"], ref=part["seq"], price_fen=modem_prices[modem], modem=modem, now=when
-            )
+        for part in store.outbox.parts(msg.id):
+            store.outbox.part_submitting(msg.id, part.seq, modem, when)
+            store.outbox.part_sent(msg.id, part.seq, ref=part.seq, price_fen=modem_prices[modem], modem=modem, now=when)
         i += 1
 
 
@@ -127,7 +125,7 @@ def test_budget_refusal_and_override_with_reason(office):
     assert ok.exit_code == 0, ok.stderr
     with Store(cfg.database) as store:
         [c] = store.campaigns.recent()
-        events = store.events("campaign", c["id"])
+        events = store.events("campaign", c.id)
     override = [e for e in events if e["event"] == "budget_override"]
     assert override and "县委紧急通知，经王部长批准" in override[0]["detail"] and "over" in override[0]["detail"]
     listing = json.loads(cli(config_path, "budget", "--json").output)
@@ -144,9 +142,9 @@ def test_purge_anonymises_but_keeps_the_cost(office):
         before = store.ledger.cost_report("month")["total"]
     assert cli(config_path, "purge", "--older-than", "180d", "--yes").exit_code == 0
     with Store(cfg.database) as store:
-        texts = {m["text"] for m in store.outbox.messages()}
+        texts = {m.text for m in store.outbox.messages()}
         assert texts == {"[purged]", "recent"}
-        assert "+8613800000001" not in {m["to_number"] for m in store.outbox.messages()}
+        assert "+8613800000001" not in {m.to_number for m in store.outbox.messages()}
         assert store.ledger.cost_report("month")["total"] == before
     assert "use a number of days" in cli(config_path, "purge", "--older-than", "soon", "--yes").stderr
 

@@ -69,8 +69,8 @@ def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, closers):
     closers.append(w)
     step([w], 10)
     with Store(db) as s:
-        assert s.outbox.message(urgent)["state"] in ("sent", "delivered")
-        assert [s.outbox.message(i)["state"] for i in held] == ["queued"] * 3
+        assert s.outbox.message(urgent).state in ("sent", "delivered")
+        assert [s.outbox.message(i).state for i in held] == ["queued"] * 3
         assert s.outbox.held_until("m1", w.pacing, clock()) == datetime(2026, 11, 28, 8, 0, tzinfo=CST)
     clock.now = datetime(2026, 11, 28, 7, 59, 59, tzinfo=CST)
     step([w], 5)
@@ -78,7 +78,7 @@ def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, closers):
     clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=CST)
     step([w], 10)
     with Store(db) as s:
-        assert all(s.outbox.message(i)["state"] in ("sent", "delivered") for i in held)
+        assert all(s.outbox.message(i).state in ("sent", "delivered") for i in held)
 
 
 def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, closers):
@@ -139,7 +139,7 @@ def test_replies_jump_ahead_of_a_broadcast(tmp_path, closers):
     step([w], 1)
     wait_for(lambda: sent_count(db) >= 1)
     with Store(db) as s:
-        assert s.outbox.message(reply)["state"] in ("sent", "delivered")
+        assert s.outbox.message(reply).state in ("sent", "delivered")
         assert s.outbox.queue_depth().get("queued") == 5
 
 

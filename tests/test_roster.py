@@ -61,9 +61,9 @@ def test_five_thousand_row_xlsx_imports(env):
     assert count(tmp_path) == 5000
     with Store(tmp_path / "smsd.db") as s:
         m = s.members.get("13800000007")
-        assert m["name"] == "党员7" and m["org"] == "大渡口区/跳磴镇/第7村党支部"
-        assert set(m["tags"].split(",")) == {"干部", "村官"} and m["joined"] == "1987-08-08"
-        assert json.loads(m["extras"]) == {"备注": "备注7"}
+        assert m.name == "党员7" and m.org == "大渡口区/跳磴镇/第7村党支部"
+        assert set(m.tag_list) == {"干部", "村官"} and m.joined == "1987-08-08"
+        assert m.extra == {"备注": "备注7"}
 
 
 def test_three_bad_rows_are_refused_with_line_numbers_then_skipped_on_request(env):
@@ -95,7 +95,7 @@ def test_gbk_csv_with_chinese_headers_and_reimport_updates(env):
     assert "0 new, 1 updated" in result.output
     with Store(tmp_path / "smsd.db") as s:
         [m] = s.members.select()
-        assert (m["name"], m["org"], m["tags"], m["joined"]) == ("张三丰", "大渡口区/跳磴镇", "干部", "2001-07-01")
+        assert (m.name, m.org, m.tags, m.joined) == ("张三丰", "大渡口区/跳磴镇", "干部", "2001-07-01")
 
 
 def test_duplicate_phone_in_one_file_is_a_bad_row(env):

@@ -59,7 +59,7 @@ def test_no_export_carries_a_live_formula(office):
         poll = s.polls.create(
             "同意吗？",
             ["+1 同意", "@反对"],
-            [m["id"] for m in s.members.select()],
+            [m.id for m in s.members.select()],
             opens=now - timedelta(hours=1),
             closes=now + timedelta(days=1),
             policy="first",

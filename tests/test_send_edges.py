@@ -68,10 +68,10 @@ def test_a_late_cmgs_is_recorded_not_resent(make_emulator, worker_on):
     emu = make_emulator(ModemOptions("m1", send_delay_ms=1600))
     w = worker_on(emu, send_timeout_s=1.0)
     mid = w.store.outbox.enqueue(TO, "congested network")
-    step_until([w], lambda: w.store.outbox.message(mid)["state"] in ("sent", "delivered"))
+    step_until([w], lambda: w.store.outbox.message(mid).state in ("sent", "delivered"))
     msg = w.store.outbox.message(mid)
     assert len(accepted(emu)) == 1
-    assert msg["attempts"] == 0 and msg["resends"] == 0 and msg["possible_duplicate"] == 0
+    assert msg.attempts == 0 and msg.resends == 0 and msg.possible_duplicate == 0
     assert len(ledger_rows(w.store)) == 1
     assert [e["event"] for e in w.store.events("outbox", mid)].count("in_doubt_settled") == 1
 
@@ -83,10 +83,10 @@ def test_a_lost_answer_is_resent_once_flagged_and_every_accepted_submit_billed(m
     emu["m1"].fault("lose_answers", 1)
     w = worker_on(emu, send_timeout_s=1.0)
     mid = w.store.outbox.enqueue(TO, "answer lost")
-    step_until([w], lambda: w.store.outbox.message(mid)["state"] == "delivered" and len(ledger_rows(w.store)) == 2)
+    step_until([w], lambda: w.store.outbox.message(mid).state == "delivered" and len(ledger_rows(w.store)) == 2)
     msg = w.store.outbox.message(mid)
     assert len(accepted(emu)) == 2
-    assert msg["possible_duplicate"] == 1 and msg["resends"] == 1 and msg["attempts"] == 0
+    assert msg.possible_duplicate == 1 and msg.resends == 1 and msg.attempts == 0
     assert sorted(r["resend"] for r in ledger_rows(w.store)) == [0, 1]
 
 
@@ -96,9 +96,9 @@ def test_a_status_report_before_the_resend_settles_the_doubt(make_emulator, work
     emu["m1"].fault("lose_answers", 1)
     w = worker_on(emu, send_timeout_s=1.0)
     mid = w.store.outbox.enqueue(TO, "answer lost, report found")
-    step_until([w], lambda: w.store.outbox.message(mid)["state"] == "delivered")
+    step_until([w], lambda: w.store.outbox.message(mid).state == "delivered")
     assert len(accepted(emu)) == 1 and len(ledger_rows(w.store)) == 1
-    assert w.store.outbox.message(mid)["possible_duplicate"] == 0
+    assert w.store.outbox.message(mid).possible_duplicate == 0
 
 
 def test_two_submits_without_an_answer_fail_instead_of_a_third(make_emulator, worker_on):
@@ -106,11 +106,11 @@ def test_two_submits_without_an_answer_fail_instead_of_a_third(make_emulator, wo
     emu["m1"].fault("lose_answers", 5)
     w = worker_on(emu, send_timeout_s=0.5)
     mid = w.store.outbox.enqueue(TO, "hung network")
-    step_until([w], lambda: w.store.outbox.message(mid)["state"] == "failed")
+    step_until([w], lambda: w.store.outbox.message(mid).state == "failed")
     msg = w.store.outbox.message(mid)
     assert len(accepted(emu)) == 2  # never a third time by itself
-    assert msg["possible_duplicate"] == 1 and msg["resends"] == 1 and msg["attempts"] == 0
-    assert "not sent a third time" in msg["last_error"]
+    assert msg.possible_duplicate == 1 and msg.resends == 1 and msg.attempts == 0
+    assert "not sent a third time" in msg.last_error
 
 
 def test_crash_resends_do_not_use_up_attempts(tmp_path):
@@ -118,14 +118,14 @@ def test_crash_resends_do_not_use_up_attempts(tmp_path):
     store = Store(tmp_path / "smsd.db")
     mid = store.outbox.enqueue(TO, "x", max_attempts=2)
     for _ in range(5):
-        assert store.outbox.claim_next("m1")["id"] == mid
+        assert store.outbox.claim_next("m1").id == mid
         store.outbox.recover()  # what start-up does after a kill -9
     store.outbox.claim_next("m1")
     state = store.outbox.send_failed(
         mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=0, modem="m1"
     )
     msg = store.outbox.message(mid)
-    assert state == "queued" and msg["attempts"] == 1 and msg["resends"] == 5
+    assert state == "queued" and msg.attempts == 1 and msg.resends == 5
     store.close()
 
 
@@ -137,9 +137,9 @@ def test_a_submit_answered_without_a_reference_is_recorded_as_unknown(make_emula
     emu["m1"].fault("no_mr", 1)
     w = worker_on(emu)
     mid = w.store.outbox.enqueue(TO, "no mr")
-    step_until([w], lambda: w.store.outbox.message(mid)["state"] == "sent")
+    step_until([w], lambda: w.store.outbox.message(mid).state == "sent")
     [part] = w.store.outbox.parts(mid)
-    assert part["provider_ref"] is None and part["provider_ref_unknown"] == 1
+    assert part.provider_ref is None and part.provider_ref_unknown == 1
     assert "no_reference" in [e["event"] for e in w.store.events("outbox", mid)]
     assert len(ledger_rows(w.store)) == 1
 
@@ -154,8 +154,8 @@ def test_a_barred_sim_pauses_its_modem_and_the_other_modem_sends(make_emulator, 
     w1, w2 = worker_on(emu, "m1"), worker_on(emu, "m2")
     step_until([w1], lambda: w1.driver.ready)
     ids = [w1.store.outbox.enqueue(f"+86138000000{i:02d}", f"notice {i}") for i in range(6)]
-    step_until([w1, w2], lambda: all(w1.store.outbox.message(i)["state"] in ("sent", "delivered") for i in ids))
-    assert all(w1.store.outbox.message(i)["attempts"] == 0 for i in ids)
+    step_until([w1, w2], lambda: all(w1.store.outbox.message(i).state in ("sent", "delivered") for i in ids))
+    assert all(w1.store.outbox.message(i).attempts == 0 for i in ids)
     [m1] = [m for m in w1.store.health.modems() if m["name"] == "m1"]
     assert m1["state"] == "paused" and f"+CMS ERROR: {code}" in m1["last_error"]
     assert {r["to"] for r in accepted(emu, "m2")} == {f"+86138000000{i:02d}" for i in range(6)}
@@ -172,7 +172,7 @@ def test_cmti_for_an_empty_slot_or_an_unused_memory_is_swept_not_a_lost_modem(ma
     emu["m1"].fault("line", '+CMTI: "SM",17')
     emu["m1"].fault("line", '+CMTI: "XX",3')
     emu["m1"].deliver("+8613800000001", "after the junk")
-    step_until([w], lambda: w.store.inbox.recent(5) and w.store.inbox.recent(5)[0]["text"] == "after the junk")
+    step_until([w], lambda: w.store.inbox.recent(5) and w.store.inbox.recent(5)[0].text == "after the junk")
     assert w.driver.channel is channel and w.driver.ready  # never re-initialised
 
 
@@ -184,7 +184,7 @@ def test_a_two_line_urc_without_its_pdu_does_not_eat_the_next_line(make_emulator
     emu["m1"].fault("line", f"{junk}\n^RSSI: 7")
     wait_for(lambda: w.driver.health.signal == 7)
     emu["m1"].deliver("+8613800000001", "still heard")
-    step_until([w], lambda: [m["text"] for m in w.store.inbox.recent(5)] == ["still heard"])
+    step_until([w], lambda: [m.text for m in w.store.inbox.recent(5)] == ["still heard"])
     assert w.store.one("SELECT COUNT(*) AS n FROM inbox_parts")["n"] == 1
 
 
@@ -196,7 +196,7 @@ def test_sent_messages_and_drafts_on_the_sim_are_not_inbound(make_emulator, work
     emu["m1"].fault("stored_outgoing", [2, submit.hex])
     emu["m1"].deliver("+8613800000001", "a real one")
     w = worker_on(emu)
-    step_until([w], lambda: [m["text"] for m in w.store.inbox.recent(5)] == ["a real one"])
+    step_until([w], lambda: [m.text for m in w.store.inbox.recent(5)] == ["a real one"])
     assert w.store.one("SELECT COUNT(*) AS n FROM inbox_parts")["n"] == 1
     assert w.store.one("SELECT COUNT(*) AS n FROM inbox WHERE undecodable = 1")["n"] == 0
     assert emu["m1"].memory("SM").used + emu["m1"].memory("ME").used == 2  # left on the SIM

@@ -35,8 +35,8 @@ def test_wal_and_schema(store):
 def test_enqueue_plans_parts_and_logs_an_event(store):
     mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
     msg = store.outbox.message(mid)
-    assert (msg["state"], msg["segments"], msg["encoding"]) == ("queued", 2, "ucs2")
-    assert [p["seq"] for p in store.outbox.parts(mid)] == [1, 2]
+    assert (msg.state, msg.segments, msg.encoding) == ("queued", 2, "ucs2")
+    assert [p.seq for p in store.outbox.parts(mid)] == [1, 2]
     [ev] = store.events("outbox", mid)
     assert ev["event"] == "queued" and "138****8000" in ev["detail"] and TO not in ev["detail"]
 
@@ -51,13 +51,13 @@ def test_claim_order_priority_schedule_and_lease(store):
     low = store.outbox.enqueue(TO, "low", priority=1, now=T0)
     later = store.outbox.enqueue(TO, "later", priority=9, not_before=T0 + timedelta(hours=1), now=T0)
     high = store.outbox.enqueue(TO, "high", priority=9, now=T0)
-    assert store.outbox.claim_next("m1", now=T0)["id"] == high
-    assert store.outbox.claim_next("m2", now=T0)["id"] == low
+    assert store.outbox.claim_next("m1", now=T0).id == high
+    assert store.outbox.claim_next("m2", now=T0).id == low
     assert store.outbox.claim_next("m1", now=T0) is None
-    assert store.outbox.claim_next("m1", now=T0 + timedelta(hours=1))["id"] == later
+    assert store.outbox.claim_next("m1", now=T0 + timedelta(hours=1)).id == later
     claimed = store.outbox.message(high)
-    assert claimed["state"] == "sending" and claimed["lease_owner"] == "m1"
-    assert claimed["attempts"] == 0  # attempts count the network's refusals only
+    assert claimed.state == "sending" and claimed.lease_owner == "m1"
+    assert claimed.attempts == 0  # attempts count the network's refusals only
 
 
 def test_concurrent_claims_never_take_the_same_message(tmp_path):
@@ -72,7 +72,7 @@ def test_concurrent_claims_never_take_the_same_message(tmp_path):
         with Store(path) as s:
             while (m := s.outbox.claim_next(name, now=T0)) is not None:
                 with lock:
-                    taken.append(m["id"])
+                    taken.append(m.id)
 
     threads = [threading.Thread(target=worker, args=(f"m{i}",)) for i in range(4)]
     for t in threads:
@@ -88,12 +88,12 @@ def test_parts_sent_then_delivered_by_reports(store):
     for seq, mr in ((1, 10), (2, 11)):
         store.outbox.part_submitting(mid, seq, "m1", T0)
         done = store.outbox.part_sent(mid, seq, ref=mr, price_fen=6, modem="m1", now=T0)
-    assert done and store.outbox.message(mid)["state"] == "sent"
-    assert m["concat_ref"] is not None
+    assert done and store.outbox.message(mid).state == "sent"
+    assert m.concat_ref is not None
     assert store.outbox.apply_report("m1", 10, "13800138000", 0, "delivered", now=T0) == (mid, 1)
-    assert store.outbox.message(mid)["state"] == "sent"
+    assert store.outbox.message(mid).state == "sent"
     assert store.outbox.apply_report("m1", 11, TO, 0, "delivered", now=T0) == (mid, 2)
-    assert store.outbox.message(mid)["state"] == "delivered"
+    assert store.outbox.message(mid).state == "delivered"
     assert store.outbox.apply_report("m1", 99, TO, 0, "delivered", now=T0) is None  # unmatched, but kept
     assert store.one("SELECT COUNT(*) AS n FROM status_reports")["n"] == 3
 
@@ -104,7 +104,7 @@ def test_failed_report_fails_the_message(store):
     store.outbox.part_submitting(mid, 1, "m1", T0)
     store.outbox.part_sent(mid, 1, ref=5, price_fen=6, modem="m1", now=T0)
     store.outbox.apply_report("m1", 5, TO, 0x41, "failed", now=T0)
-    assert store.outbox.message(mid)["state"] == "failed"
+    assert store.outbox.message(mid).state == "failed"
 
 
 def test_report_matches_the_right_recipient_and_modem(store):
@@ -115,7 +115,7 @@ def test_report_matches_the_right_recipient_and_modem(store):
         store.outbox.part_submitting(mid, 1, modem, T0)
         store.outbox.part_sent(mid, 1, ref=7, price_fen=6, modem=modem, now=T0)
     assert store.outbox.apply_report("m2", 7, "+8613800000002", 0, "delivered", now=T0) == (b, 1)
-    assert store.outbox.message(a)["state"] == "sent"
+    assert store.outbox.message(a).state == "sent"
 
 
 def test_transient_failure_backs_off_then_fails_after_max_attempts(store):
@@ -125,11 +125,11 @@ def test_transient_failure_backs_off_then_fails_after_max_attempts(store):
         mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=30, modem="m1", now=T0
     )
     assert state == "queued" and store.outbox.claim_next("m1", now=T0 + timedelta(seconds=29)) is None
-    assert store.outbox.claim_next("m1", now=T0 + timedelta(seconds=30))["id"] == mid
+    assert store.outbox.claim_next("m1", now=T0 + timedelta(seconds=30)).id == mid
     state = store.outbox.send_failed(
         mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=30, modem="m1", now=T0
     )
-    assert state == "failed" and store.outbox.message(mid)["last_error"] == "+CMS ERROR: 500"
+    assert state == "failed" and store.outbox.message(mid).last_error == "+CMS ERROR: 500"
 
 
 def test_permanent_failure_fails_at_once(store):
@@ -153,11 +153,11 @@ def test_crash_in_flight_is_resent_and_flagged(store):
     # kill -9 here
     assert store.outbox.recover(now=T0) == 1
     msg = store.outbox.message(mid)
-    assert msg["state"] == "queued" and msg["possible_duplicate"] == 1
-    assert [p["state"] for p in store.outbox.parts(mid)] == ["sent", "pending"]
+    assert msg.state == "queued" and msg.possible_duplicate == 1
+    assert [p.state for p in store.outbox.parts(mid)] == ["sent", "pending"]
     assert [e["event"] for e in store.events("outbox", mid)][-2:] == ["possible_duplicate", "recovered"]
     again = store.outbox.claim_next("m1", now=T0)
-    assert again["concat_ref"] == msg["concat_ref"]  # same modem, same reference: the handset can join
+    assert again.concat_ref == msg.concat_ref  # same modem, same reference: the handset can join
 
 
 def test_crash_between_parts_is_not_a_duplicate(store):
@@ -166,7 +166,7 @@ def test_crash_between_parts_is_not_a_duplicate(store):
     store.outbox.part_submitting(mid, 1, "m1", T0)
     store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
     store.outbox.recover(now=T0)
-    assert store.outbox.message(mid)["possible_duplicate"] == 0
+    assert store.outbox.message(mid).possible_duplicate == 0
 
 
 def test_half_sent_message_stays_with_its_modem_then_moves_whole(store):
@@ -177,8 +177,8 @@ def test_half_sent_message_stays_with_its_modem_then_moves_whole(store):
     store.outbox.release(mid, "modem m1 down", now=T0)
     assert store.outbox.claim_next("m2", now=T0 + timedelta(minutes=5), repin_after_s=3600) is None
     moved = store.outbox.claim_next("m2", now=T0 + timedelta(hours=2), repin_after_s=3600)
-    assert moved["id"] == mid and moved["modem"] == "m2" and moved["possible_duplicate"] == 1
-    assert [p["state"] for p in store.outbox.parts(mid)] == [
+    assert moved.id == mid and moved.modem == "m2" and moved.possible_duplicate == 1
+    assert [p.state for p in store.outbox.parts(mid)] == [
         "submitting",
         "pending",
     ]  # all again; the claim marks part 1
@@ -188,8 +188,8 @@ def test_unsent_message_moves_to_any_modem(store):
     mid = store.outbox.enqueue(TO, "x", now=T0)
     store.outbox.claim_next("m1", now=T0)
     store.outbox.release(mid, "modem m1 down", now=T0)
-    assert store.outbox.claim_next("m2", now=T0)["id"] == mid
-    assert store.outbox.message(mid)["attempts"] == 0  # neither the claim nor the release is a refusal
+    assert store.outbox.claim_next("m2", now=T0).id == mid
+    assert store.outbox.message(mid).attempts == 0  # neither the claim nor the release is a refusal
 
 
 def test_concat_reference_counter_is_per_modem_and_survives_reopen(tmp_path):
@@ -198,7 +198,7 @@ def test_concat_reference_counter_is_per_modem_and_survives_reopen(tmp_path):
     for _ in range(3):
         with Store(path) as s:
             mid = s.outbox.enqueue(TO, "党员" * 40, now=T0)
-            refs.append(s.outbox.claim_next("m1", now=T0)["concat_ref"])
+            refs.append(s.outbox.claim_next("m1", now=T0).concat_ref)
             s.outbox.release(mid, "test", now=T0)
             s.outbox.cancel(mid, "test", now=T0)
     assert refs == [1, 2, 3]
@@ -207,12 +207,12 @@ def test_concat_reference_counter_is_per_modem_and_survives_reopen(tmp_path):
 def test_expiry_cancel_and_retry(store):
     a = store.outbox.enqueue(TO, "a", expires_at=T0 + timedelta(hours=1), now=T0)
     b = store.outbox.enqueue(TO, "b", now=T0)
-    assert store.outbox.expire_due(T0 + timedelta(hours=2)) == 1 and store.outbox.message(a)["state"] == "expired"
+    assert store.outbox.expire_due(T0 + timedelta(hours=2)) == 1 and store.outbox.message(a).state == "expired"
     store.outbox.cancel(b, "cli", now=T0)
     with pytest.raises(InputError, match="only queued"):
         store.outbox.cancel(b, "cli", now=T0)
     store.outbox.retry(a, "cli", now=T0)
-    assert store.outbox.message(a)["state"] == "queued"
+    assert store.outbox.message(a).state == "queued"
     with pytest.raises(InputError, match="no message with id 999"):
         store.outbox.cancel(999, "cli")
 
@@ -241,7 +241,7 @@ def test_inbound_single_part_and_duplicate_pdu(store):
     assert store.inbox.save("m1", d, now=T0)[0] is not None  # the SIM copy is gone: a new identical SMS
     store.inbox.mark_deleted_from_sim("m1", h)
     assert store.inbox.save("m2", d, now=T0)[0] is not None  # another SIM got the same bytes
-    assert [r["text"] for r in store.inbox.recent()] == ["TP 2", "TP 2", "TP 2"]
+    assert [r.text for r in store.inbox.recent()] == ["TP 2", "TP 2", "TP 2"]
 
 
 def test_inbound_concat_joined_in_any_order(store):
@@ -250,7 +250,7 @@ def test_inbound_concat_joined_in_any_order(store):
     results = [store.inbox.save("m1", d, now=T0) for h, d in reversed(parts)]
     assert [r[0] is None for r in results] == [True, True, True, False]
     [msg] = store.inbox.recent()
-    assert msg["text"] == "党员政治生日快乐😀" * 20 and msg["parts"] == 4 and not msg["incomplete"]
+    assert msg.text == "党员政治生日快乐😀" * 20 and msg.parts == 4 and not msg.incomplete
 
 
 def test_incomplete_concat_is_released_after_a_while(store):
@@ -259,13 +259,13 @@ def test_incomplete_concat_is_released_after_a_while(store):
     assert store.inbox.release_incomplete(3600, now=T0 + timedelta(minutes=10)) == 0
     assert store.inbox.release_incomplete(3600, now=T0 + timedelta(hours=2)) == 1
     [msg] = store.inbox.recent()
-    assert msg["incomplete"] == 1 and msg["text"].startswith("第一部分")
+    assert msg.incomplete == 1 and msg.text.startswith("第一部分")
 
 
 def test_undecodable_pdu_is_kept_raw(store):
     inbox_id, _ = store.inbox.save("m1", received_from_pdu("0891683108100005F0040D9168"), now=T0)
     row = store.inbox.recent()[0]
-    assert row["id"] == inbox_id and row["undecodable"] == 1 and "[undecodable PDU" in row["text"]
+    assert row.id == inbox_id and row.undecodable == 1 and "[undecodable PDU" in row.text
 
 
 @pytest.mark.parametrize("case", ["parent is a file", "not a database"])
@@ -278,3 +278,21 @@ def test_unusable_database_is_a_store_error(tmp_path, case):
         path.write_bytes(b"this is not SQLite" * 100)
     with pytest.raises(StoreError, match="cannot open database"):
         Store(path)
+
+
+def test_the_store_hands_out_frozen_records_not_rows(store):
+    import dataclasses
+
+    from smsd.store import InboundMessage, OutboundMessage, Part
+
+    mid = store.outbox.enqueue("+8613800138000", "你好")
+    msg = store.outbox.message(mid)
+    assert isinstance(msg, OutboundMessage) and msg.state == "queued" and msg.to_number == "+8613800138000"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        msg.state = "sent"  # type: ignore[misc]
+    assert store.outbox.message(mid).state == "queued"
+    [part] = store.outbox.parts(mid)
+    assert isinstance(part, Part) and (part.message_id, part.seq, part.total) == (mid, 1, 1)
+    assert msg.as_dict()["id"] == mid and set(msg.as_dict()) >= {"to_number", "text", "state", "segments"}
+    inbox_id, _ = store.inbox.save("m1", _deliver("TP 1")[0][1], now=T0)
+    assert all(isinstance(m, InboundMessage) for m in store.inbox.recent()) and store.inbox.recent()[0].id == inbox_id

@@ -63,7 +63,7 @@ def test_a_late_answer_is_recorded_and_nothing_is_resent(world):
     mid = w.store.outbox.enqueue(TO, "late", now=clock.now)
     run([w])
     msg = w.store.outbox.message(mid)
-    assert msg["state"] in ("sent", "delivered") and msg["resends"] == 0 and msg["possible_duplicate"] == 0
+    assert msg.state in ("sent", "delivered") and msg.resends == 0 and msg.possible_duplicate == 0
     assert len(provider.sent) == 1 and w.store.one("SELECT COUNT(*) AS n FROM ledger")["n"] == 1
 
 
@@ -73,11 +73,11 @@ def test_no_answer_twice_resends_once_then_fails(world):
     w.transport.script("in_doubt", "in_doubt", "accept")
     mid = w.store.outbox.enqueue(TO, "hung", now=clock.now, srr=False)
     run([w])
-    assert w.store.outbox.message(mid)["state"] == "queued"  # waiting one send_timeout_s for a late answer
+    assert w.store.outbox.message(mid).state == "queued"  # waiting one send_timeout_s for a late answer
     clock.now += timedelta(seconds=61)
     run([w])
     msg = w.store.outbox.message(mid)
-    assert msg["state"] == "failed" and msg["resends"] == 1 and msg["attempts"] == 0
+    assert msg.state == "failed" and msg.resends == 1 and msg.attempts == 0
     assert len(provider.sent) == 2  # never a third time
 
 
@@ -87,8 +87,8 @@ def test_a_transport_refusal_pauses_it_and_another_sends_uncharged(world):
     w1.transport.script(*["refuse_transport"] * 5)
     ids = [w1.store.outbox.enqueue(f"+86138000000{i:02d}", f"n{i}", now=clock.now) for i in range(3)]
     run([w1, w2])
-    assert all(w1.store.outbox.message(i)["state"] in ("sent", "delivered") for i in ids)
-    assert all(w1.store.outbox.message(i)["attempts"] == 0 for i in ids)
+    assert all(w1.store.outbox.message(i).state in ("sent", "delivered") for i in ids)
+    assert all(w1.store.outbox.message(i).attempts == 0 for i in ids)
     [m1] = [m for m in w1.store.health.modems() if m["name"] == "m1"]
     assert m1["state"] == "paused" and "refused (transport)" in m1["last_error"]
 
@@ -102,7 +102,7 @@ def test_transient_refusals_count_and_permanent_fails_at_once(world):
     clock.now += timedelta(seconds=2)
     run([w])
     msg = w.store.outbox.message(mid)
-    assert msg["state"] == "failed" and msg["attempts"] == 2
+    assert msg.state == "failed" and msg.attempts == 2
 
 
 def test_inbound_is_committed_before_the_provider_forgets_it(world):
@@ -110,5 +110,5 @@ def test_inbound_is_committed_before_the_provider_forgets_it(world):
     w = make()
     w.transport.deliver("+8613900000001", "TP 2")
     run([w], 2)
-    assert [m["text"] for m in w.store.inbox.recent()] == ["TP 2"]
+    assert [m.text for m in w.store.inbox.recent()] == ["TP 2"]
     assert not provider.inbound

@@ -168,7 +168,7 @@ def campaign(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.campaigns.recent()
+        rows = [c.as_dict() for c in store.campaigns.recent()]
     if as_json:
         echo_json(rows)
         return
@@ -217,13 +217,13 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
         pacing.eta(
             progress["segments_left"], [cfg.pacing(m) for m in modems], utcnow(), cfg.sending.seconds_per_segment
         )
-        if row["state"] == "running"
+        if row.state == "running"
         else None
     )
     data = {
         "id": campaign_id,
-        "name": row["name"],
-        "state": row["state"],
+        "name": row.name,
+        "state": row.state,
         "total": total,
         "finished": finished,
         "states": states,
@@ -235,7 +235,7 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{campaign_id} {row['name']} ({row['state']})")
+    click.echo(f"{campaign_id} {row.name} ({row.state})")
     click.echo(_bar(finished, total))
     click.echo("  ".join(f"{k}: {v}" for k, v in sorted(states.items())))
     click.echo(_("cost so far: {yuan} yuan; ETA: {eta}").format(yuan=data["cost_yuan"], eta=data["eta"] or "-"))

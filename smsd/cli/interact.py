@@ -30,7 +30,7 @@ def poll(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.polls.all()
+        rows = [p.as_dict() for p in store.polls.all()]
     if as_json:
         echo_json(rows)
         return

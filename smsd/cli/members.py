@@ -90,7 +90,7 @@ def members_list(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.members.select(orgs=orgs, tags=groups, limit=limit)
+        rows = [m.as_dict() for m in store.members.select(orgs=orgs, tags=groups, limit=limit)]
     for r in rows:
         if not unmask:
             r["phone"] = mask(r["phone"])
@@ -129,7 +129,7 @@ def members_show(config_path: str, member: str, unmask: bool, as_json: bool) -> 
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = masked(store.members.get(member), unmask)
+        row = masked(store.members.get(member).as_dict(), unmask)
     if as_json:
         echo_json(row)
         return
@@ -150,4 +150,4 @@ def members_remove(config_path: str, member: str) -> None:
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
         row = store.members.remove(member)
-    click.echo(_("removed {name} ({phone})").format(name=row["name"], phone=mask(row["phone"])))
+    click.echo(_("removed {name} ({phone})").format(name=row.name, phone=mask(row.phone)))

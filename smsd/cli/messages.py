@@ -42,9 +42,7 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
     with handled(), open_store(cfg) as store:
         mid = admin.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
         msg = store.outbox.message_or_error(mid)
-    click.echo(
-        _("queued message {id} to {to} ({n} segment(s))").format(id=mid, to=mask(msg["to_number"]), n=msg["segments"])
-    )
+    click.echo(_("queued message {id} to {to} ({n} segment(s))").format(id=mid, to=mask(msg.to_number), n=msg.segments))
 
 
 @click.group(invoke_without_command=True)
@@ -67,14 +65,15 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.outbox.messages(state, limit)
+        found = store.outbox.messages(state, limit)
+    rows = [m.as_dict() for m in found]
     if as_json:
         echo_json(masked(rows, unmask))
         return
-    for r in rows:
-        r["to"] = r["to_number"] if unmask else mask(r["to_number"])
-        r["created"] = local(r["created_at"])
-        r["dup"] = "!" if r["possible_duplicate"] else ""
+    for r, m in zip(rows, found, strict=True):
+        r["to"] = m.to_number if unmask else mask(m.to_number)
+        r["created"] = local(m.created_at)
+        r["dup"] = "!" if m.possible_duplicate else ""
     table(
         rows,
         [
@@ -207,7 +206,7 @@ def inbox(
         elif feedback:
             rows = store.inbox.feedback(unread_only=unread, limit=limit)
         else:
-            rows = store.inbox.recent(limit)
+            rows = [m.as_dict() for m in store.inbox.recent(limit)]
     if as_json:
         echo_json(masked(rows, unmask))
         return

@@ -26,7 +26,7 @@ from smsd.config import Config, HttpClient
 from smsd.errors import BudgetError, InputError, SmsdError
 from smsd.http.auth import RateLimiter, find_client, token_hash
 from smsd.phone import mask
-from smsd.store import Store
+from smsd.store import OutboundMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -221,40 +221,38 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         parts = s.outbox.parts(mid)
         return {
             "id": mid,
-            "to": m["to_number"],
-            "state": m["state"],
-            "segments": m["segments"],
-            "encoding": m["encoding"],
-            "possible_duplicate": bool(m["possible_duplicate"]),
-            "created_at": m["created_at"],
-            "sent_at": m["sent_at"],
-            "delivered_at": m["delivered_at"],
-            "last_error": m["last_error"],
-            "cost_fen": sum(p["price_fen"] or 0 for p in parts),
-            "parts": [
-                {"seq": p["seq"], "state": p["state"], "modem": p["modem"], "sent_at": p["sent_at"]} for p in parts
-            ],
+            "to": m.to_number,
+            "state": m.state,
+            "segments": m.segments,
+            "encoding": m.encoding,
+            "possible_duplicate": bool(m.possible_duplicate),
+            "created_at": m.created_at,
+            "sent_at": m.sent_at,
+            "delivered_at": m.delivered_at,
+            "last_error": m.last_error,
+            "cost_fen": sum(p.price_fen or 0 for p in parts),
+            "parts": [{"seq": p.seq, "state": p.state, "modem": p.modem, "sent_at": p.sent_at} for p in parts],
         }
 
     def record(s: Store, client: HttpClient, what: str) -> None:
         with s.tx():
             s.event("http", client.name, "request", what, f"api:{client.name}")
 
-    def reused(s: Store, key: str, req: SendRequest) -> dict[str, Any] | None:
+    def reused(s: Store, key: str, req: SendRequest) -> OutboundMessage | None:
         """The message an Idempotency-Key already made, or None; 409 when the body differs."""
         first = s.outbox.message_by_dedup_key(key)
         if first is None:
             return None
         try:
-            same = first["to_number"] == phone.normalise(req.to) and first["text"] == req.text
+            same = first.to_number == phone.normalise(req.to) and first.text == req.text
         except InputError:
             same = False
         if not same:
             raise ApiError(
                 409,
                 "Idempotency-Key",
-                f"this Idempotency-Key was used for another message (to {mask(first['to_number'])}, "
-                f"{len(first['text'])} characters); this request is to {mask(req.to)}, {len(req.text)} characters. "
+                f"this Idempotency-Key was used for another message (to {mask(first.to_number)}, "
+                f"{len(first.text)} characters); this request is to {mask(req.to)}, {len(req.text)} characters. "
                 "Use a new key for a new message.",
             )
         return first
@@ -332,9 +330,9 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             record(s, client, f"GET /v1/campaigns/{campaign_id}")
         return {
             "id": campaign_id,
-            "name": row["name"],
-            "state": row["state"],
-            "recipients": row["recipients"],
+            "name": row.name,
+            "state": row.state,
+            "recipients": row.recipients,
             **progress,
         }
 

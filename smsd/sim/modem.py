@@ -354,7 +354,10 @@ class EmulatedModem:
                 raise at.cme(self.busy_code)
             if not self.pin_ok:
                 raise at.cme(11)
-        return handler(self, op, arg)
+        try:
+            return handler(self, op, arg)
+        except (IndexError, ValueError, KeyError):  # a malformed argument (`AT+CSCA=`): ERROR, as a modem says
+            raise at.Reply("ERROR") from None
 
     def _error_text(self, r: at.Reply) -> str:
         if r.kind == "UNSUPPORTED":

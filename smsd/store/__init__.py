@@ -25,6 +25,7 @@ from smsd.store.members import Members
 from smsd.store.outbox import Outbox
 from smsd.store.polls import Polls
 from smsd.store.receipts import Receipts
+from smsd.store.records import Campaign, InboundMessage, Member, OutboundMessage, Part, Poll
 from smsd.store.red import Red
 from smsd.store.schema import migrations
 from smsd.store.senders import Senders
@@ -100,4 +101,14 @@ class Store(Core):
         self.close()
 
 
-__all__ = ["Store", "StoreError", "FILE_MODE"]
+__all__ = [
+    "Store",
+    "StoreError",
+    "FILE_MODE",
+    "Campaign",
+    "InboundMessage",
+    "Member",
+    "OutboundMessage",
+    "Part",
+    "Poll",
+]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.store.core import Repo
+from smsd.store.records import Campaign
 
 if TYPE_CHECKING:
     from smsd.broadcast import Plan
@@ -92,14 +93,14 @@ class Campaigns(Repo):
         )
         return row["text"] if row else ""
 
-    def get(self, cid: int) -> dict[str, Any]:
-        row = self.one("SELECT * FROM campaigns WHERE id = ?", (cid,))
+    def get(self, cid: int) -> Campaign:
+        row = self.one_of(Campaign, "SELECT * FROM campaigns WHERE id = ?", (cid,))
         if row is None:
             raise InputError(f"no campaign with id {cid} (see `smsd campaign list`)")
         return row
 
-    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM campaigns ORDER BY id DESC LIMIT ?", (limit,))
+    def recent(self, limit: int = 50) -> list[Campaign]:
+        return self.all_of(Campaign, "SELECT * FROM campaigns ORDER BY id DESC LIMIT ?", (limit,))
 
     def progress(self, cid: int) -> dict[str, Any]:
         """Messages per state, segments still to send, cost so far (fen)."""
@@ -130,8 +131,8 @@ class Campaigns(Repo):
         src, dst = TRANSITIONS[action]
         with self.tx():
             row = self.get(cid)
-            if row["state"] in ("cancelled", "done") or (src and row["state"] != src):
-                raise InputError(f"campaign {cid} is {row['state']}; cannot {action} it")
+            if row.state in ("cancelled", "done") or (src and row.state != src):
+                raise InputError(f"campaign {cid} is {row.state}; cannot {action} it")
             self.conn.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?", (dst, ts(now), cid))
             detail = ""
             if action == "cancel":
@@ -163,6 +164,8 @@ class Campaigns(Repo):
                 self.event("campaign", r["id"], "done", "", "daemon", now)
         return len(rows)
 
-    def api_campaign(self, campaign_id: int, client: str) -> dict[str, Any] | None:
+    def api_campaign(self, campaign_id: int, client: str) -> Campaign | None:
         """A campaign this API client created (others are not found)."""
-        return self.one("SELECT * FROM campaigns WHERE id = ? AND created_by = ?", (campaign_id, f"api:{client}"))
+        return self.one_of(
+            Campaign, "SELECT * FROM campaigns WHERE id = ? AND created_by = ?", (campaign_id, f"api:{client}")
+        )

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
+from smsd.store.records import R
 
 if TYPE_CHECKING:
     from smsd.store import Store
@@ -68,6 +69,13 @@ class Core:
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         row = self._execute(sql, params).fetchone()
         return dict(row) if row else None
+
+    def one_of(self, kind: type[R], sql: str, params: Any = ()) -> R | None:
+        row = self._execute(sql, params).fetchone()
+        return kind.of(row) if row else None
+
+    def all_of(self, kind: type[R], sql: str, params: Any = ()) -> list[R]:
+        return [kind.of(r) for r in self._execute(sql, params).fetchall()]
 
     def _execute(self, sql: str, params: Any) -> sqlite3.Cursor:
         try:

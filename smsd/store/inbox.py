@@ -13,6 +13,7 @@ from smsd.errors import InputError
 from smsd.phone import mask
 from smsd.segments import clean_text
 from smsd.store.core import Repo
+from smsd.store.records import InboundMessage
 
 if TYPE_CHECKING:
     from smsd.transport.base import Received
@@ -140,21 +141,23 @@ class Inbox(Repo):
                 released += 1
         return released
 
-    def recent(self, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 50, state: str | None = None) -> list[InboundMessage]:
         if state:
-            return self.rows("SELECT * FROM inbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
-        return self.rows("SELECT * FROM inbox ORDER BY id DESC LIMIT ?", (limit,))
+            return self.all_of(
+                InboundMessage, "SELECT * FROM inbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
+            )
+        return self.all_of(InboundMessage, "SELECT * FROM inbox ORDER BY id DESC LIMIT ?", (limit,))
 
     def pending_parts(self) -> int:
         row = self.one("SELECT COUNT(*) AS n FROM inbox_parts WHERE inbox_id IS NULL")
         return int(row["n"]) if row else 0
 
-    def new(self, limit: int = 100) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM inbox WHERE state = 'new' ORDER BY id LIMIT ?", (limit,))
+    def new(self, limit: int = 100) -> list[InboundMessage]:
+        return self.all_of(InboundMessage, "SELECT * FROM inbox WHERE state = 'new' ORDER BY id LIMIT ?", (limit,))
 
-    def claim(self, inbox_id: int) -> dict[str, Any] | None:
-        """Inside the dispatcher's transaction: the row, if nobody handled it yet."""
-        return self.one("SELECT * FROM inbox WHERE id = ? AND state = 'new'", (inbox_id,))
+    def claim(self, inbox_id: int) -> InboundMessage | None:
+        """Inside the dispatcher's transaction: the message, if nobody handled it yet."""
+        return self.one_of(InboundMessage, "SELECT * FROM inbox WHERE id = ? AND state = 'new'", (inbox_id,))
 
     def mark_handled(
         self,

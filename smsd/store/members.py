@@ -10,6 +10,7 @@ from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
 from smsd.store.core import Repo
+from smsd.store.records import Member
 
 if TYPE_CHECKING:
     from smsd.roster import MemberRow
@@ -75,11 +76,11 @@ class Members(Repo):
 
     def select(
         self, *, orgs: tuple[str, ...] = (), tags: tuple[str, ...] = (), limit: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Member]:
         """Members in any of the org subtrees and with any of the tags (no filter: everyone)."""
         where, params = self._selection(orgs, tags)
         sql = self._SELECT + where + " ORDER BY m.id" + (f" LIMIT {int(limit)}" if limit else "")
-        return self.rows(sql, params)
+        return self.all_of(Member, sql, params)
 
     @staticmethod
     def _selection(orgs: tuple[str, ...], tags: tuple[str, ...]) -> tuple[str, list[Any]]:
@@ -93,28 +94,28 @@ class Members(Repo):
             params += list(tags)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def get(self, key: str | int) -> dict[str, Any]:
+    def get(self, key: str | int) -> Member:
         """A member by id or phone; InputError names what was not found."""
         key_s = str(key)
         if key_s.isdigit() and len(key_s) < 11:
-            row = self.one(self._SELECT + " WHERE m.id = ?", (int(key_s),))
+            row = self.one_of(Member, self._SELECT + " WHERE m.id = ?", (int(key_s),))
         else:
             from smsd.phone import normalise
 
-            row = self.one(self._SELECT + " WHERE m.phone = ?", (normalise(key_s),))
+            row = self.one_of(Member, self._SELECT + " WHERE m.phone = ?", (normalise(key_s),))
         if row is None:
             raise InputError(f"no member {key_s!r} (see `smsd members list`)")
         return row
 
-    def by_phone(self, phone: str) -> dict[str, Any] | None:
-        return self.one(self._SELECT + " WHERE m.phone = ?", (phone,))
+    def by_phone(self, phone: str) -> Member | None:
+        return self.one_of(Member, self._SELECT + " WHERE m.phone = ?", (phone,))
 
-    def remove(self, key: str | int, actor: str = "cli", now: datetime | None = None) -> dict[str, Any]:
+    def remove(self, key: str | int, actor: str = "cli", now: datetime | None = None) -> Member:
         with self.tx():
             row = self.get(key)
-            self.conn.execute("DELETE FROM member_tags WHERE member_id = ?", (row["id"],))
-            self.conn.execute("DELETE FROM members WHERE id = ?", (row["id"],))
-            self.event("members", row["id"], "removed", f"{row['name']} {mask(row['phone'])}", actor, now)
+            self.conn.execute("DELETE FROM member_tags WHERE member_id = ?", (row.id,))
+            self.conn.execute("DELETE FROM members WHERE id = ?", (row.id,))
+            self.event("members", row.id, "removed", f"{row.name} {mask(row.phone)}", actor, now)
         return row
 
     def set_opt_out(self, member_id: int, opted_out: bool, actor: str, now: datetime | None = None) -> None:
@@ -126,8 +127,8 @@ class Members(Repo):
             )
             self.event("members", member_id, "opted_out" if opted_out else "opted_in", "", actor, now)
 
-    def anniversaries(self, month_day: str) -> list[dict[str, Any]]:
+    def anniversaries(self, month_day: str) -> list[Member]:
         """Members whose joining date falls on MM-DD (not opted out)."""
-        return self.rows(
-            self._SELECT + " WHERE substr(m.joined, 6, 5) = ? AND m.opted_out = 0 ORDER BY m.id", (month_day,)
+        return self.all_of(
+            Member, self._SELECT + " WHERE substr(m.joined, 6, 5) = ? AND m.opted_out = 0 ORDER BY m.id", (month_day,)
         )

@@ -25,6 +25,7 @@ from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
 from smsd.store.core import Repo
+from smsd.store.records import OutboundMessage, Part
 
 if TYPE_CHECKING:
     from smsd.pacing import Pacing
@@ -127,7 +128,7 @@ class Outbox(Repo):
         lease_s: int = 300,
         repin_after_s: int = 3600,
         pacing: Pacing | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> OutboundMessage | None:
         """Atomically take the next due message for this modem, with a lease.
 
         With pacing: nothing non-urgent during quiet hours, and never beyond the SIM's
@@ -234,8 +235,8 @@ class Outbox(Repo):
         detail = f"from={row['modem']} to={modem} parts_already_sent={[s['seq'] for s in sent]}"
         self.event("outbox", row["id"], "possible_duplicate", "repinned: " + detail, f"worker:{modem}", now)
 
-    def parts(self, message_id: int) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM outbox_parts WHERE message_id = ? ORDER BY seq", (message_id,))
+    def parts(self, message_id: int) -> list[Part]:
+        return self.all_of(Part, "SELECT * FROM outbox_parts WHERE message_id = ? ORDER BY seq", (message_id,))
 
     def part_submitting(self, message_id: int, seq: int, modem: str, now: datetime | None = None) -> None:
         """Committed before AT+CMGS: after a crash this part counts as 'maybe sent'."""
@@ -633,22 +634,24 @@ class Outbox(Repo):
 
     # ------------------------------------------------------------ admin verbs
 
-    def message(self, message_id: int) -> dict[str, Any] | None:
-        return self.one("SELECT * FROM outbox WHERE id = ?", (message_id,))
+    def message(self, message_id: int) -> OutboundMessage | None:
+        return self.one_of(OutboundMessage, "SELECT * FROM outbox WHERE id = ?", (message_id,))
 
-    def message_or_error(self, message_id: int) -> dict[str, Any]:
+    def message_or_error(self, message_id: int) -> OutboundMessage:
         row = self.message(message_id)
         if row is None:
             raise InputError(f"no message with id {message_id} (see `smsd outbox`)")
         return row
 
-    def messages(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def messages(self, state: str | None = None, limit: int = 50) -> list[OutboundMessage]:
         if state:
-            return self.rows("SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
-        return self.rows("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
+            return self.all_of(
+                OutboundMessage, "SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
+            )
+        return self.all_of(OutboundMessage, "SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
 
-    def message_by_dedup_key(self, key: str) -> dict[str, Any] | None:
-        return self.one("SELECT * FROM outbox WHERE dedup_key = ?", (key,))
+    def message_by_dedup_key(self, key: str) -> OutboundMessage | None:
+        return self.one_of(OutboundMessage, "SELECT * FROM outbox WHERE dedup_key = ?", (key,))
 
     def dedup_exists(self, key: str) -> bool:
         return self.one("SELECT 1 AS x FROM outbox WHERE dedup_key = ?", (key,)) is not None
@@ -664,9 +667,9 @@ class Outbox(Repo):
         now = now or utcnow()
         with self.tx():
             row = self.message_or_error(message_id)
-            if row["state"] != "queued":
-                hint = " (a modem is sending it right now)" if row["state"] == "sending" else ""
-                raise InputError(f"message {message_id} is {row['state']}; only queued messages can be cancelled{hint}")
+            if row.state != "queued":
+                hint = " (a modem is sending it right now)" if row.state == "sending" else ""
+                raise InputError(f"message {message_id} is {row.state}; only queued messages can be cancelled{hint}")
             self.conn.execute(
                 "UPDATE outbox SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ?",
                 (ts(now), ts(now), message_id),
@@ -677,9 +680,9 @@ class Outbox(Repo):
         now = now or utcnow()
         with self.tx():
             row = self.message_or_error(message_id)
-            if row["state"] not in ("failed", "expired", "cancelled"):
+            if row.state not in ("failed", "expired", "cancelled"):
                 raise InputError(
-                    f"message {message_id} is {row['state']}; only failed, expired or cancelled messages can be retried"
+                    f"message {message_id} is {row.state}; only failed, expired or cancelled messages can be retried"
                 )
             self.conn.execute(
                 "UPDATE outbox SET state = 'queued', attempts = 0, retry_at = NULL, not_before = NULL, "
@@ -689,7 +692,7 @@ class Outbox(Repo):
             self.conn.execute(
                 "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'failed'", (message_id,)
             )
-            self.event("outbox", message_id, "queued", f"retry requested (was {row['state']})", actor, now)
+            self.event("outbox", message_id, "queued", f"retry requested (was {row.state})", actor, now)
 
     # ------------------------------------------------------------ status reports
 
@@ -768,10 +771,10 @@ class Outbox(Repo):
         return part
 
     def _settle(self, message_id: int, now: datetime, modem: str) -> None:
-        states = [p["state"] for p in self.parts(message_id)]
+        states = [p.state for p in self.parts(message_id)]
         msg = self.message(message_id)
         assert msg is not None
-        if msg["state"] != "sent":
+        if msg.state != "sent":
             return
         if "failed" in states:
             self.conn.execute(
@@ -786,9 +789,11 @@ class Outbox(Repo):
             )
             self.event("outbox", message_id, "delivered", "status report", f"worker:{modem}", now)
 
-    def api_message(self, message_id: int, client: str) -> dict[str, Any] | None:
+    def api_message(self, message_id: int, client: str) -> OutboundMessage | None:
         """A message queued by this API client (other clients' messages are not found)."""
-        return self.one("SELECT * FROM outbox WHERE id = ? AND created_by = ?", (message_id, f"api:{client}"))
+        return self.one_of(
+            OutboundMessage, "SELECT * FROM outbox WHERE id = ? AND created_by = ?", (message_id, f"api:{client}")
+        )
 
     def expired_since(self, since: datetime) -> int:
         """Messages that expired unsent since a time (for `smsd status`)."""

@@ -9,6 +9,7 @@ from typing import Any
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.store.core import Repo
+from smsd.store.records import Poll
 
 
 class Polls(Repo):
@@ -52,33 +53,33 @@ class Polls(Repo):
             self.event("poll", pid, "created", f"{len(options)} options, {len(member_ids)} members", actor, now)
         return pid
 
-    def get(self, pid: int) -> dict[str, Any]:
-        row = self.one("SELECT * FROM polls WHERE id = ?", (pid,))
+    def get(self, pid: int) -> Poll:
+        row = self.one_of(Poll, "SELECT * FROM polls WHERE id = ?", (pid,))
         if row is None:
             raise InputError(f"no poll with id {pid} (see `smsd poll list`)")
-        row["options"] = json.loads(row["options"])
         return row
 
-    def all(self) -> list[dict[str, Any]]:
-        return [{**r, "options": json.loads(r["options"])} for r in self.rows("SELECT * FROM polls ORDER BY id DESC")]
+    def all(self) -> list[Poll]:
+        return self.all_of(Poll, "SELECT * FROM polls ORDER BY id DESC")
 
-    def polls_for(self, member_id: int, now: datetime) -> list[dict[str, Any]]:
+    def polls_for(self, member_id: int, now: datetime) -> list[Poll]:
         """Polls open now whose audience includes the member."""
-        rows = self.rows(
+        return self.all_of(
+            Poll,
             "SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
             "AND p.opens_at <= ? AND p.closes_at > ? ORDER BY p.id",
             (member_id, ts(now), ts(now)),
         )
-        return [{**r, "options": json.loads(r["options"])} for r in rows]
 
     def any_open(self, now: datetime) -> bool:
         return (
             self.one("SELECT 1 AS x FROM polls WHERE opens_at <= ? AND closes_at > ?", (ts(now), ts(now))) is not None
         )
 
-    def last_poll_for(self, member_id: int) -> dict[str, Any] | None:
+    def last_poll_for(self, member_id: int) -> Poll | None:
         """The member's most recently closed (or closing) poll."""
-        return self.one(
+        return self.one_of(
+            Poll,
             "SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
             "ORDER BY p.closes_at DESC LIMIT 1",
             (member_id,),
@@ -126,15 +127,15 @@ class Polls(Repo):
                 "votes": counts.get(i, 0),
                 "percent": round(100 * counts.get(i, 0) / total, 1) if total else 0.0,
             }
-            for i, label in enumerate(poll["options"], start=1)
+            for i, label in enumerate(poll.options, start=1)
         ]
         return {
             "id": pid,
-            "question": poll["question"],
+            "question": poll.question,
             "votes": total,
             "audience": int(audience["n"]),
-            "closes_at": poll["closes_at"],
-            "policy": poll["policy"],
+            "closes_at": poll.closes_at,
+            "policy": poll.policy,
             "options": options,
         }
 
@@ -142,7 +143,7 @@ class Polls(Repo):
         now = now or utcnow()
         with self.tx():
             poll = self.get(pid)
-            if poll["closes_at"] <= ts(now):
+            if poll.closes_at <= ts(now):
                 raise InputError(f"poll {pid} is already closed")
             self.conn.execute("UPDATE polls SET closes_at = ? WHERE id = ?", (ts(now), pid))
             self.event("poll", pid, "closed", "", actor, now)

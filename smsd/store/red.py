@@ -8,6 +8,7 @@ from typing import Any
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.store.core import Repo
+from smsd.store.records import Member
 
 
 class Red(Repo):
@@ -44,11 +45,11 @@ class Red(Repo):
             is not None
         )
 
-    def submit(self, rid: int, member: dict[str, Any], text: str, key: str, inbox_id: int, now: datetime) -> int:
+    def submit(self, rid: int, member: Member, text: str, key: str, inbox_id: int, now: datetime) -> int:
         cur = self.conn.execute(
             "INSERT INTO red_submissions (red_campaign_id, member_id, phone, org, text, text_key, inbox_id, "
             "submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rid, member["id"], member["phone"], member.get("org"), text, key, inbox_id, ts(now)),
+            (rid, member.id, member.phone, member.org, text, key, inbox_id, ts(now)),
         )
         return int(cur.lastrowid or 0)
 

@@ -1,0 +1,201 @@
+"""What the store hands out: frozen records, one type per concept, instead of dict rows.
+
+A record is a snapshot of its row when it was read; to change it, call a repository verb and
+read it again. Times are the stored UTC strings (smsd.clock.parse_ts turns them into datetimes);
+flags stored as 0/1 stay ints where SQL sums them and are bools where a person reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+R = TypeVar("R", bound="Record")
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type[Record]) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    @classmethod
+    def of(cls: type[R], row: Mapping[str, Any]) -> R:
+        """The record of a row (columns the record does not name are ignored)."""
+        keys = set(row.keys())  # a sqlite3.Row's `in` looks at values, not column names
+        return cls(**{name: row[name] for name in _names(cls) if name in keys})
+
+    def as_dict(self) -> dict[str, Any]:
+        """For JSON and exports: every field by name."""
+        return {name: getattr(self, name) for name in _names(type(self))}
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage(Record):
+    """One message to one number, with its sending state (the outbox row)."""
+
+    id: int
+    to_number: str
+    text: str
+    encoding: str
+    segments: int
+    priority: int
+    state: str
+    created_by: str
+    created_at: str
+    updated_at: str
+    not_before: str | None = None
+    expires_at: str | None = None
+    retry_at: str | None = None
+    attempts: int = 0
+    max_attempts: int = 5
+    resends: int = 0
+    lease_owner: str | None = None
+    lease_until: str | None = None
+    modem: str | None = None
+    concat_ref: int | None = None
+    pinned_at: str | None = None
+    srr: int = 1
+    validity_minutes: int | None = None
+    possible_duplicate: int = 0
+    last_error: str | None = None
+    campaign_id: int | None = None
+    member_id: int | None = None
+    org: str | None = None
+    account: str | None = None
+    dedup_key: str | None = None
+    quiet_ok: int = 0
+    purged: int = 0
+    sent_at: str | None = None
+    delivered_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.state in ("queued", "sending")
+
+
+@dataclass(frozen=True, slots=True)
+class Part(Record):
+    """One segment of an outbound message, as submitted to a transport."""
+
+    message_id: int
+    seq: int
+    total: int
+    state: str
+    modem: str | None = None
+    provider_ref: int | None = None
+    provider_ref_unknown: int = 0
+    price_fen: int | None = None
+    submitted_at: str | None = None
+    sent_at: str | None = None
+    report_status: int | None = None
+    report_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage(Record):
+    """One received SMS (its parts joined), and how the dispatcher handled it."""
+
+    id: int
+    modem: str
+    sender: str
+    text: str
+    parts: int
+    received_at: str
+    state: str
+    incomplete: int = 0
+    undecodable: int = 0
+    scts: str | None = None
+    handled_at: str | None = None
+    kind: str | None = None
+    command: str | None = None
+    normalized: str | None = None
+    member_id: int | None = None
+    feedback_read: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Member(Record):
+    """A person on the roster, with the path of their org unit and their tags."""
+
+    id: int
+    name: str
+    phone: str
+    created_at: str
+    updated_at: str
+    org_id: int | None = None
+    org: str | None = None
+    joined: str | None = None
+    extras: str = "{}"
+    tags: str | None = None
+    opted_out: int = 0
+    opted_out_at: str | None = None
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The roster's extra columns (template variables beyond name, org, joined)."""
+        value = json.loads(self.extras or "{}")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in (self.tags or "").split(",") if t]
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign(Record):
+    """A broadcast: one message per recipient, queued together."""
+
+    id: int
+    name: str
+    kind: str
+    selection: str
+    state: str
+    recipients: int
+    segments: int
+    estimate_fen: int
+    created_by: str
+    created_at: str
+    updated_at: str
+    template: str | None = None
+    text: str | None = None
+    urgent: int = 0
+    not_before: str | None = None
+    owner_org: str | None = None
+    confirm: int = 0
+    poll_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Poll(Record):
+    """A poll: its options (1-based in SMS, a list here) and when it is open."""
+
+    id: int
+    question: str
+    options: tuple[str, ...]
+    audience: str
+    opens_at: str
+    closes_at: str
+    policy: str
+    created_by: str
+    created_at: str
+    announce: int = 0
+    announced: int = 0
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Poll:
+        options = row["options"]
+        if isinstance(options, str):
+            options = json.loads(options)
+        keys = set(row.keys())
+        return cls(**{**{n: row[n] for n in _names(cls) if n in keys}, "options": tuple(options)})
