@@ -176,7 +176,7 @@ class Worker:
         if self._paused_until > time.monotonic():
             timeout = min(timeout, self._paused_until - time.monotonic())
         now = self.clock()
-        due = self.store.outbox.next_due() if self.store else None
+        due = self.store.outbox.next_due(now) if self.store else None
         if due and parse_ts(due) > now:  # a due one that was not claimed is held by pacing or a pin
             timeout = min(timeout, (parse_ts(due) - now).total_seconds())
         if self.pacing and self.store:

@@ -296,3 +296,11 @@ def test_the_store_hands_out_frozen_records_not_rows(store):
     assert msg.as_dict()["id"] == mid and set(msg.as_dict()) >= {"to_number", "text", "state", "segments"}
     inbox_id, _ = store.inbox.save("m1", _deliver("TP 1")[0][1], now=T0)
     assert all(isinstance(m, InboundMessage) for m in store.inbox.recent()) and store.inbox.recent()[0].id == inbox_id
+
+
+def test_a_ucs2_part_with_a_lone_surrogate_is_stored_not_left_on_the_sim(store):
+    """Found by the fuzz test: 0xDF95 alone is not UTF-8; the message is kept with U+FFFD."""
+    pdu_hex = "0891683108100005F0040D91683108000000F10008621172010000000CDF957968003200205F204E09"
+    inbox_id, duplicate = store.inbox.save("m1", received_from_pdu(pdu_hex), now=T0)
+    assert inbox_id is not None and not duplicate
+    assert store.inbox.recent()[0].text.startswith("\ufffd")

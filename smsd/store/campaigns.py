@@ -134,6 +134,10 @@ class Campaigns(Repo):
             if row.state in ("cancelled", "done") or (src and row.state != src):
                 raise InputError(f"campaign {cid} is {row.state}; cannot {action} it")
             self.conn.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?", (dst, ts(now), cid))
+            # its queued messages leave (or rejoin) the claim index: a paused backlog is never walked
+            self.conn.execute(
+                "UPDATE outbox SET held = ? WHERE campaign_id = ? AND state = 'queued'", (int(dst == "paused"), cid)
+            )
             detail = ""
             if action == "cancel":
                 ids = [

@@ -115,14 +115,18 @@ class Core:
             (entity, str(entity_id), limit),
         )
 
-    def next_counter(self, name: str, modulo: int) -> int:
-        """Increment a persistent counter and return its new value mod modulo (inside a tx)."""
-        self.conn.execute(
-            "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1",
+    def next_counter(self, name: str, modulo: int | None = None) -> int:
+        """Increment a persistent counter and return its new value (mod modulo) (inside a tx)."""
+        row = self.conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 "
+            "RETURNING value",
             (name,),
-        )
+        ).fetchone()
+        return int(row[0]) % modulo if modulo else int(row[0])
+
+    def counter(self, name: str) -> int:
         row = self.conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) % modulo
+        return int(row[0]) if row else 0
 
 
 class Repo(Core):

@@ -19,6 +19,25 @@ if TYPE_CHECKING:
     from smsd.transport.base import Received
 
 
+def _storable(raw: str | None) -> str | bytes | None:
+    """A part's text as stored until its message is joined: a lone surrogate (half an emoji
+    split across two parts, or a corrupt UCS-2 part) is not valid UTF-8, so such a text is kept
+    as its UTF-16 bytes instead (joined parts make the pair whole again)."""
+    if raw is None:
+        return None
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        return raw.encode("utf-16-be", "surrogatepass")
+    return raw
+
+
+def _raw(stored: str | bytes | None) -> str:
+    if isinstance(stored, bytes):
+        return stored.decode("utf-16-be", "surrogatepass")
+    return stored or ""
+
+
 class Inbox(Repo):
     def save(self, modem: str, item: Received, now: datetime | None = None) -> tuple[int | None, bool]:
         """Persist one received message or part (any transport). Returns (inbox id when a message
@@ -45,7 +64,7 @@ class Inbox(Repo):
                     c.ref if c else None,
                     c.total if c else None,
                     c.seq if c else None,
-                    decoded.raw_text if decoded else None,
+                    _storable(decoded.raw_text) if decoded else None,
                     ts(decoded.sent_at) if decoded and decoded.sent_at else None,
                     error,
                     ts(now),
@@ -65,7 +84,7 @@ class Inbox(Repo):
             if len(by_seq) < c.total:
                 return None, False
             ids = [by_seq[s]["id"] for s in range(1, c.total + 1)]
-            text = clean_text("".join(by_seq[s]["raw_text"] or "" for s in range(1, c.total + 1)))
+            text = clean_text("".join(_raw(by_seq[s]["raw_text"]) for s in range(1, c.total + 1)))
             return self._assemble(ids, modem, decoded.sender, text, now), False
 
     def mark_deleted_from_sim(self, modem: str, pdu_hex: str) -> None:
@@ -136,7 +155,7 @@ class Inbox(Repo):
                 seen: dict[int, dict[str, Any]] = {}
                 for p in parts:
                     seen.setdefault(p["seq"], p)
-                text = clean_text("…".join(p["raw_text"] or "" for _, p in sorted(seen.items())))
+                text = clean_text("…".join(_raw(p["raw_text"]) for _, p in sorted(seen.items())))
                 self._assemble([p["id"] for p in parts], g["modem"], g["sender"], text, now, incomplete=True)
                 released += 1
         return released

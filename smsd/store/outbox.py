@@ -101,6 +101,7 @@ class Outbox(Repo):
             "account": account,
             "dedup_key": dedup_key,
             "quiet_ok": int(quiet_ok),
+            "held": int(campaign_id is not None and self._campaign_paused(campaign_id)),
             "org": org,
             "created_by": created_by,
             "created_at": ts(now),
@@ -117,6 +118,9 @@ class Outbox(Repo):
         when = f" not_before={ts(not_before)}" if not_before else ""
         self.event("outbox", mid, "queued", f"to={mask(to)} segments={plan.segments}{when}", created_by, now)
         return mid
+
+    def _campaign_paused(self, campaign_id: int) -> bool:
+        return self.one("SELECT 1 AS x FROM campaigns WHERE id = ? AND state = 'paused'", (campaign_id,)) is not None
 
     # ------------------------------------------------------------ claiming and sending
 
@@ -140,20 +144,21 @@ class Outbox(Repo):
             room = self._room(modem, pacing, now) if pacing else 1 << 30
             if room <= 0:
                 return None
+            # The partial index (outbox_claim, or outbox_claim_quiet in quiet hours) leaves out paused
+            # campaigns and, when quiet, everything not urgent: a held backlog is never walked.
             row = self.one(
-                """SELECT o.* FROM outbox o
-                   WHERE o.state = 'queued'
+                f"""SELECT o.* FROM outbox o INDEXED BY {"outbox_claim_quiet" if quiet else "outbox_claim"}
+                   WHERE o.state = 'queued' AND o.held = 0{" AND o.quiet_ok = 1" if quiet else ""}
                      AND (o.not_before IS NULL OR o.not_before <= :now)
                      AND (o.retry_at IS NULL OR o.retry_at <= :now)
                      AND (o.expires_at IS NULL OR o.expires_at > :now)
                      AND (o.modem IS NULL OR o.modem = :modem OR o.pinned_at <= :repin
                           OR NOT EXISTS (SELECT 1 FROM outbox_parts p
                                          WHERE p.message_id = o.id AND p.state <> 'pending'))
-                     AND (:quiet = 0 OR o.quiet_ok = 1)
                      AND (o.campaign_id IS NULL OR o.campaign_id NOT IN
                           (SELECT id FROM campaigns WHERE state = 'paused'))
                    ORDER BY o.priority DESC, o.id LIMIT 1""",
-                {"now": ts(now), "modem": modem, "repin": ts(now - timedelta(seconds=repin_after_s)), "quiet": quiet},
+                {"now": ts(now), "modem": modem, "repin": ts(now - timedelta(seconds=repin_after_s))},
             )
             if row is None or row["segments"] > room:
                 return None
@@ -187,17 +192,25 @@ class Outbox(Repo):
         return claimed
 
     def usage(self, modem: str, pacing: Pacing, now: datetime) -> tuple[int, int, str | None]:
-        """Segments this modem sent in the last hour and today (local), and the oldest of the hour."""
-        hour = self.one(
-            "SELECT COUNT(*) AS n, MIN(sent_at) AS oldest FROM outbox_parts WHERE modem = ? AND sent_at > ?",
-            (modem, ts(now - timedelta(hours=1))),
+        """Segments this modem sent in the last hour and today (local), and the oldest of the hour.
+
+        Two index seeks, whatever the volume: each sent part carries the modem's running number
+        (modem_seq), so a window's count is the last number minus the first one inside it, plus one.
+        """
+        last = self.counter(f"sent:{modem}")
+        hour = self._first_sent(modem, ">", now - timedelta(hours=1))
+        day = self._first_sent(modem, ">=", pacing.day_start(now))
+        in_hour = last - hour["modem_seq"] + 1 if hour else 0
+        in_day = last - day["modem_seq"] + 1 if day else 0
+        return in_hour, in_day, hour["sent_at"] if hour else None
+
+    def _first_sent(self, modem: str, op: str, since: datetime) -> dict[str, Any] | None:
+        return self.one(
+            "SELECT sent_at, modem_seq FROM outbox_parts INDEXED BY outbox_parts_modem_sent "
+            f"WHERE modem = ? AND sent_at {op} ? "
+            "AND modem_seq IS NOT NULL ORDER BY sent_at, modem_seq LIMIT 1",
+            (modem, ts(since)),
         )
-        day = self.one(
-            "SELECT COUNT(*) AS n FROM outbox_parts WHERE modem = ? AND sent_at >= ?",
-            (modem, ts(pacing.day_start(now))),
-        )
-        assert hour is not None and day is not None
-        return int(hour["n"]), int(day["n"]), hour["oldest"]
 
     def _room(self, modem: str, pacing: Pacing, now: datetime) -> int:
         in_hour, in_day, _ = self.usage(modem, pacing, now)
@@ -343,8 +356,9 @@ class Outbox(Repo):
     ) -> bool:
         self.conn.execute(
             "UPDATE outbox_parts SET state = 'sent', provider_ref = ?, provider_ref_unknown = ?, price_fen = ?, "
-            "modem = ?, sent_at = ? WHERE message_id = ? AND seq = ? AND state IN ('pending', 'submitting')",
-            (ref, int(ref is None), price_fen, modem, ts(now), message_id, seq),
+            "modem = ?, sent_at = ?, modem_seq = ? WHERE message_id = ? AND seq = ? "
+            "AND state IN ('pending', 'submitting')",
+            (ref, int(ref is None), price_fen, modem, ts(now), self.next_counter(f"sent:{modem}"), message_id, seq),
         )
         self._book(message_id, seq, modem, price_fen, now, submit_id=submit_id, resend=resend)
         left = self.one(
@@ -626,11 +640,21 @@ class Outbox(Repo):
         return len(rows)
 
     def next_due(self, now: datetime | None = None) -> str | None:
-        """When the earliest scheduled or retrying message becomes due (None: nothing waiting)."""
+        """The next moment a scheduled or retrying message may become due (None: none waits).
+
+        Two index seeks: the earliest future not_before and the earliest future retry_at. A message
+        waiting for both may wake a worker early, once; never late."""
+        at = ts(now or utcnow())
         row = self.one(
-            "SELECT MIN(MAX(COALESCE(not_before, ''), COALESCE(retry_at, ''))) AS t FROM outbox WHERE state = 'queued'"
+            "SELECT (SELECT MIN(not_before) FROM outbox INDEXED BY outbox_not_before "
+            "WHERE state = 'queued' AND not_before > :at) AS nb, "
+            "(SELECT MIN(retry_at) FROM outbox INDEXED BY outbox_retry_at "
+            "WHERE state = 'queued' AND retry_at > :at) AS ra",
+            {"at": at},
         )
-        return row["t"] if row and row["t"] else None
+        if not row:
+            return None
+        return min((t for t in (row["nb"], row["ra"]) if t), default=None)
 
     # ------------------------------------------------------------ admin verbs
 

@@ -74,6 +74,7 @@ class OutboundMessage(Record):
     account: str | None = None
     dedup_key: str | None = None
     quiet_ok: int = 0
+    held: int = 0
     purged: int = 0
     sent_at: str | None = None
     delivered_at: str | None = None

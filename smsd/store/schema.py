@@ -442,3 +442,32 @@ def m009_provider_ref(db: Database) -> None:
         ALTER TABLE submits RENAME COLUMN mr TO provider_ref;
         """
     )
+
+
+@migrations()
+def m010_held_work_costs_nothing(db: Database) -> None:
+    """A held backlog costs nothing per claim: claims walk partial indexes that leave out the
+    messages of paused campaigns (`held`) and, in quiet hours, everything not urgent; the next
+    scheduled time is an index seek; a SIM's sends in the last hour and today are two seeks
+    (each sent part carries the modem's running number, `modem_seq`)."""
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+        UPDATE outbox SET held = 1 WHERE state = 'queued'
+            AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'paused');
+        CREATE INDEX outbox_claim ON outbox (priority DESC, id) WHERE state = 'queued' AND held = 0;
+        CREATE INDEX outbox_claim_quiet ON outbox (priority DESC, id)
+            WHERE state = 'queued' AND held = 0 AND quiet_ok = 1;
+        CREATE INDEX outbox_not_before ON outbox (not_before) WHERE state = 'queued';
+        CREATE INDEX outbox_retry_at ON outbox (retry_at) WHERE state = 'queued';
+        ALTER TABLE outbox_parts ADD COLUMN modem_seq INTEGER;
+        UPDATE outbox_parts SET modem_seq = n.seq FROM (
+            SELECT rowid AS rid, ROW_NUMBER() OVER (PARTITION BY modem ORDER BY sent_at, rowid) AS seq
+            FROM outbox_parts WHERE sent_at IS NOT NULL AND modem IS NOT NULL) AS n
+            WHERE outbox_parts.rowid = n.rid;
+        INSERT OR REPLACE INTO counters (name, value)
+            SELECT 'sent:' || modem, MAX(modem_seq) FROM outbox_parts WHERE modem_seq IS NOT NULL GROUP BY modem;
+        DROP INDEX outbox_parts_modem_sent;
+        CREATE INDEX outbox_parts_modem_sent ON outbox_parts (modem, sent_at, modem_seq);
+        """
+    )

@@ -1,0 +1,140 @@
+"""A held backlog costs nothing per claim: the plans use the partial indexes, and a SIM's
+usage is counted exactly at the window's edges (an injected clock at :59/:00 and midnight)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from smsd.clock import LOCAL, ts
+from smsd.pacing import Pacing
+from smsd.store import Store
+
+A = "+8613800138000"
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = Store(tmp_path / "smsd.db")
+    yield s
+    s.close()
+
+
+def plan_of(store: Store, sql: str, params: object) -> str:
+    return " | ".join(r["detail"] for r in store.rows("EXPLAIN QUERY PLAN " + sql, params))
+
+
+def claim_sql(quiet: bool) -> str:
+    # the claim's own text, as claim_next runs it (read from the source, so the test follows a change)
+    import inspect
+
+    from smsd.store import outbox
+
+    src = inspect.getsource(outbox.Outbox.claim_next)
+    body = src[src.index('f"""SELECT o.* FROM outbox o') + 4 : src.index('ORDER BY o.priority DESC, o.id LIMIT 1"""')]
+    body = body.replace(
+        '{"outbox_claim_quiet" if quiet else "outbox_claim"}', "outbox_claim_quiet" if quiet else "outbox_claim"
+    )
+    body = body.replace('{" AND o.quiet_ok = 1" if quiet else ""}', " AND o.quiet_ok = 1" if quiet else "")
+    return body + "ORDER BY o.priority DESC, o.id LIMIT 1"
+
+
+def test_the_claim_walks_a_partial_index_that_leaves_held_work_out(store):
+    params = {"now": ts(datetime.now(UTC)), "modem": "m1", "repin": ts(datetime.now(UTC))}
+    assert "outbox_claim " in plan_of(store, claim_sql(False), params) + " "
+    assert "outbox_claim_quiet" in plan_of(store, claim_sql(True), params)
+
+
+def test_next_due_and_usage_are_index_seeks(store):
+    plan = plan_of(
+        store,
+        "SELECT (SELECT MIN(not_before) FROM outbox INDEXED BY outbox_not_before "
+        "WHERE state = 'queued' AND not_before > :at) AS nb, "
+        "(SELECT MIN(retry_at) FROM outbox INDEXED BY outbox_retry_at WHERE state = 'queued' AND retry_at > :at) AS ra",
+        {"at": "2026"},
+    )
+    assert "outbox_not_before" in plan and "outbox_retry_at" in plan
+    plan = plan_of(
+        store,
+        "SELECT sent_at, modem_seq FROM outbox_parts INDEXED BY outbox_parts_modem_sent "
+        "WHERE modem = ? AND sent_at > ? AND modem_seq IS NOT NULL "
+        "ORDER BY sent_at, modem_seq LIMIT 1",
+        ("m1", "2026"),
+    )
+    assert "outbox_parts_modem_sent" in plan
+
+
+def test_a_held_quiet_backlog_is_not_claimed_but_an_urgent_one_is(store):
+    night = datetime(2026, 11, 28, 23, 0, tzinfo=LOCAL)
+    for i in range(300):
+        store.outbox.enqueue(f"+86138000{i:05d}", "通知", now=night)
+    urgent = store.outbox.enqueue(A, "紧急", priority=9, quiet_ok=True, now=night)
+    pacing = Pacing()
+    assert store.outbox.claim_next("m1", now=night, pacing=pacing).id == urgent
+    assert store.outbox.claim_next("m1", now=night, pacing=pacing) is None
+    assert store.outbox.claim_next("m1", now=night + timedelta(hours=9), pacing=pacing) is not None
+
+
+def _send(store: Store, when: datetime, n: int = 1, modem: str = "m1") -> None:
+    for _ in range(n):
+        mid = store.outbox.enqueue(A, "x", now=when)
+        msg = store.outbox.claim_next(modem, now=when)
+        assert msg is not None and msg.id == mid
+        store.outbox.part_sent(mid, 1, ref=1, price_fen=10, modem=modem, now=when)
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        datetime(2026, 11, 28, 10, 59, 59, tzinfo=LOCAL),
+        datetime(2026, 11, 28, 11, 0, 0, tzinfo=LOCAL),
+        datetime(2026, 11, 28, 23, 59, 59, tzinfo=LOCAL),
+        datetime(2026, 11, 29, 0, 0, 0, tzinfo=LOCAL),
+    ],
+    ids=["hh:59", "hh:00", "23:59:59", "midnight"],
+)
+def test_usage_counts_exactly_at_the_edges_of_the_hour_and_the_local_day(store, edge):
+    """Time walks forward: a part every 7 minutes, a burst at the edge, another modem's parts;
+    at each probe (a second either side of the edge, and of the edge an hour on) the O(1) count
+    equals a COUNT(*) over the window."""
+    pacing = Pacing(quiet=None)
+    sends = [(edge - timedelta(hours=2) + timedelta(minutes=7 * i), 1, "m1") for i in range(27)]
+    sends += [(edge, 3, "m1"), (edge + timedelta(minutes=1), 2, "m2")]
+    probes = [
+        edge + d for d in (timedelta(0), timedelta(hours=1)) for d2 in (-1, 0, 1) for d in [d + timedelta(seconds=d2)]
+    ]
+    timeline = sorted([(t, 0, n, m) for t, n, m in sends] + [(t, 1, 0, "") for t in probes])
+    for t, is_probe, n, modem in timeline:
+        if not is_probe:
+            _send(store, t, n, modem)
+            continue
+        in_hour, in_day, oldest = store.outbox.usage("m1", pacing, t)
+        hour = store.one(
+            "SELECT COUNT(*) AS n, MIN(sent_at) AS o FROM outbox_parts WHERE modem = 'm1' AND sent_at > ?",
+            (ts(t - timedelta(hours=1)),),
+        )
+        day = store.one(
+            "SELECT COUNT(*) AS n FROM outbox_parts WHERE modem = 'm1' AND sent_at >= ?", (ts(pacing.day_start(t)),)
+        )
+        assert (in_hour, in_day, oldest) == (hour["n"], day["n"], hour["o"]), t
+
+
+def test_pausing_a_campaign_takes_its_messages_out_of_the_claim_and_resume_puts_them_back(store):
+    from smsd import broadcast
+    from smsd.config import load
+    from tests.conftest import write_config
+
+    cfg = load(write_config(store.path.parent, {"m1": "emulator"}))
+    numbers = store.path.parent / "n.txt"
+    numbers.write_text("\n".join(f"1380000{i:04d}" for i in range(50)))
+    plan = broadcast.plan(store, cfg, numbers_file=str(numbers), text="会议通知")
+    cid = store.campaigns.create(plan, name="t")
+    store.campaigns.set_state(cid, "pause")
+    assert store.one("SELECT COUNT(*) AS n FROM outbox WHERE held = 1")["n"] == 50
+    assert store.outbox.claim_next("m1") is None
+    other = store.outbox.enqueue(A, "单条")
+    assert store.outbox.claim_next("m1").id == other
+    store.campaigns.set_state(cid, "resume")
+    assert store.one("SELECT COUNT(*) AS n FROM outbox WHERE held = 1")["n"] == 0
+    assert store.outbox.claim_next("m1").campaign_id == cid
