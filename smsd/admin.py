@@ -43,8 +43,9 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     )
 
 
-def check_text(text: str) -> segments.Plan:
-    visible = "".join(ch for ch in text if ch.isprintable() or ch in "\n\r\t")
+def check_text(text: str) -> tuple[str, int]:
+    """Refuse an empty text, control characters or too many segments; return (encoding, segments)."""
+    visible = text if text.isprintable() else "".join(ch for ch in text if ch.isprintable() or ch in "\n\r\t")
     if not visible.strip():
         raise InputError("the message text is empty", field="text", msg_id="text_empty")
     if visible != text:
@@ -53,16 +54,16 @@ def check_text(text: str) -> segments.Plan:
             field="text",
             msg_id="text_control",
         )
-    plan = segments.plan(text)
-    if plan.segments > MAX_SEGMENTS:
+    encoding, parts = segments.count(text)
+    if parts > MAX_SEGMENTS:
         raise InputError(
-            f"the text needs {plan.segments} SMS segments; the limit is {MAX_SEGMENTS} "
+            f"the text needs {parts} SMS segments; the limit is {MAX_SEGMENTS} "
             f"(about {MAX_SEGMENTS * 67} Chinese characters)",
             field="text",
             msg_id="text_too_long",
-            segments=plan.segments,
+            segments=parts,
         )
-    return plan
+    return encoding, parts
 
 
 def check_send(
@@ -112,7 +113,7 @@ def send(
     to, prio, not_before = check_send(cfg, number, text, at, priority, now)
     start = not_before or now
     if org:
-        check_org_budget(store, cfg, org, segments.plan(text).segments, not_before or now)
+        check_org_budget(store, cfg, org, segments.segments(text), not_before or now)
     return store.outbox.enqueue(
         to,
         text,

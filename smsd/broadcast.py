@@ -6,12 +6,14 @@ what ``Store.create_campaign(plan)`` then queues.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from smsd import admin, pacing, segments
+from smsd import admin, pacing
 from smsd import templates as tpl
 from smsd.clock import LOCAL, utcnow
 from smsd.config import Config
@@ -29,12 +31,22 @@ class Recipient:
     phone: str
     text: str
     segments: int
+    encoding: str = "ucs2"
 
 
 @dataclass
 class Plan:
-    recipients: list[Recipient]
+    """What a broadcast would queue: counted in one pass over the roster, never held in memory.
+
+    ``recipients()`` renders the texts again (a pure read of the roster), so a dry run and the
+    campaign it becomes agree, and 100,000 recipients cost the memory of one."""
+
+    source: Callable[[Store], Iterator[Recipient]]
+    recipient_count: int
     skipped_opted_out: int
+    total_segments: int
+    segments_range: tuple[int, int]
+    sample: list[Recipient]
     text: str | None
     template: str | None
     selection: dict[str, Any]
@@ -51,28 +63,56 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     confirm: bool = False
     poll_id: int | None = None
+    ahead_segments: int = 0
 
-    @property
-    def total_segments(self) -> int:
-        return sum(r.segments for r in self.recipients)
+    def recipients(self, store: Store) -> Iterator[Recipient]:
+        """Every recipient with its text, rendered again from the roster in `store`."""
+        return self.source(store)
+
+    def only(self, store: Store, keep: Callable[[Recipient], bool]) -> Plan:
+        """The same broadcast to the recipients `keep` accepts (counted again)."""
+        source = self.source
+
+        def narrowed(s: Store) -> Iterator[Recipient]:
+            return (r for r in source(s) if keep(r))
+
+        count = total = 0
+        low, high = 1 << 30, 0
+        sample: list[Recipient] = []
+        for r in narrowed(store):
+            count, total = count + 1, total + r.segments
+            low, high = min(low, r.segments), max(high, r.segments)
+            if len(sample) < 10:
+                sample.append(r)
+        return dataclasses.replace(
+            self,
+            source=narrowed,
+            recipient_count=count,
+            total_segments=total,
+            segments_range=(low if count else 0, high),
+            sample=sample,
+        )
 
     @property
     def cost_fen(self) -> int:
         return self.total_segments * self.price_fen
 
-    def summary(self, unmask: bool = False) -> dict[str, Any]:
-        segs = [r.segments for r in self.recipients]
+    def summary(self, unmask: bool = False, store: Store | None = None) -> dict[str, Any]:
+        """The figures; `list` holds a sample of ten, or every recipient when given the store."""
+        listed = self.recipients(store) if store is not None else iter(self.sample)
         return {
-            "recipients": len(self.recipients),
+            "recipients": self.recipient_count,
             "skipped_opted_out": self.skipped_opted_out,
-            "segments_per_message": {"min": min(segs, default=0), "max": max(segs, default=0)},
+            "segments_per_message": {"min": self.segments_range[0], "max": self.segments_range[1]},
             "total_segments": self.total_segments,
             "price_fen_per_segment": self.price_fen,
             "cost_fen": self.cost_fen,
             "cost_yuan": f"{self.cost_fen / 100:.2f}",
             "modems": self.modems,
+            "queued_ahead_segments": self.ahead_segments,
             "starts": _local(self.not_before) if self.not_before else "now",
             "eta": _local(self.eta) if self.eta else None,
+            "expires": _local(self.expires_at),
             "notes": self.notes,
             "list": [
                 {
@@ -82,7 +122,7 @@ class Plan:
                     "segments": r.segments,
                     "text": r.text,
                 }
-                for r in self.recipients
+                for r in listed
             ],
         }
 
@@ -158,30 +198,52 @@ def plan(
     tmpl = tpl.load(cfg.templates_dir, template) if template else tpl.parse("text", text or "")
     if not tmpl.text.strip():
         raise InputError("the message text is empty")
-    selected = store.members.select(orgs=orgs, tags=groups) if (orgs or groups or everyone) else []
     for org in orgs:
         if not store.members.org_exists(org):
             raise InputError(f"no org unit {org!r} (see `smsd members list --json` for paths)")
     numbers = read_numbers(numbers_file) if numbers_file else []
-    people: dict[str, Member | None] = {m.phone: m for m in selected}
-    for n in numbers:
-        people.setdefault(n, store.members.by_phone(n))
-    recipients, skipped = [], 0
-    for number, m in people.items():
-        if m is not None and m.opted_out and not urgent:
-            skipped += 1
-            continue
-        values = {**member_variables(m, now, number), **(variables or {})}
-        try:
-            body = tmpl.render(values)
-            if confirm and "QR" not in body.upper():
-                body += CONFIRM_SUFFIX
-        except InputError as exc:
-            who = m.name if m else f"{mask(number)} (not a member)"
-            raise InputError(f"{exc} for {who}") from None
-        admin.check_text(body)
-        recipients.append(Recipient(m.id if m else None, m.name if m else "", number, body, segments.segments(body)))
-    if not recipients:
+    selecting = bool(orgs or groups or everyone)
+
+    def people(s: Store) -> Iterator[tuple[str, Member | None]]:
+        seen: set[str] = set()
+        if selecting:
+            for m in s.members.iterate(orgs=orgs, tags=groups):
+                seen.add(m.phone)
+                yield m.phone, m
+        for n in numbers:
+            if n not in seen:
+                seen.add(n)
+                yield n, s.members.by_phone(n)
+
+    def rendered(s: Store, counts: list[int] | None = None) -> Iterator[Recipient]:
+        for number, m in people(s):
+            if m is not None and m.opted_out and not urgent:
+                if counts is not None:
+                    counts[0] += 1
+                continue
+            values = {**member_variables(m, now, number), **(variables or {})}
+            try:
+                body = tmpl.render(values)
+                if confirm and "QR" not in body.upper():
+                    body += CONFIRM_SUFFIX
+            except InputError as exc:
+                who = m.name if m else f"{mask(number)} (not a member)"
+                raise InputError(f"{exc} for {who}") from None
+            encoding, parts = admin.check_text(body)
+            yield Recipient(m.id if m else None, m.name if m else "", number, body, parts, encoding)
+
+    skipped_box = [0]
+    count = total = 0
+    low, high = 1 << 30, 0
+    sample: list[Recipient] = []
+    for r in rendered(store, skipped_box):
+        count += 1
+        total += r.segments
+        low, high = min(low, r.segments), max(high, r.segments)
+        if len(sample) < 10:
+            sample.append(r)
+    skipped = skipped_box[0]
+    if not count:
         raise InputError("no recipients match this selection" + (f" ({skipped} opted out)" if skipped else ""))
     not_before = admin.parse_when(at, now) if at else None
     modems = [m for m in cfg.modems if m.enabled]
@@ -190,16 +252,24 @@ def plan(
         [] if len(prices) <= 1 else [f"modems differ in price ({sorted(prices)} fen): the estimate uses the highest"]
     )
     start = not_before or now
-    total = sum(r.segments for r in recipients)
-    eta = pacing.eta(total, [cfg.pacing(m) for m in modems], start, cfg.sending.seconds_per_segment)
+    priority = 9 if urgent else cfg.sending.broadcast_priority
+    ahead = store.outbox.segments_ahead(priority)
+    eta = queue_eta(store, cfg, total, ahead, start)
+    if eta is None:
+        notes.append("no finish time: no modem is enabled, or the queue would take more than a year")
     return Plan(
-        recipients=recipients,
+        source=lambda s: rendered(s),
+        recipient_count=count,
+        total_segments=total,
+        segments_range=(low, high),
+        sample=sample,
+        ahead_segments=ahead,
         skipped_opted_out=skipped,
         text=text,
         template=template,
         selection={"orgs": list(orgs), "groups": list(groups), "numbers_file": numbers_file, "all": everyone},
         urgent=urgent,
-        priority=9 if urgent else cfg.sending.broadcast_priority,
+        priority=priority,
         not_before=not_before,
         expires_at=(eta or start) + timedelta(hours=cfg.sending.expire_hours),
         srr=cfg.sending.status_reports,
@@ -211,6 +281,23 @@ def plan(
         notes=notes,
         confirm=confirm,
     )
+
+
+def queue_eta(store: Store, cfg: Config, segments: int, ahead: int, start: datetime) -> datetime | None:
+    """The one ETA (dry run, campaign status, expiry): `segments` sent after the `ahead` already
+    queued before them, on the enabled modems, from what each SIM has sent this hour and today,
+    with quiet hours and caps."""
+    modems = [m for m in cfg.modems if m.enabled]
+    usage = [store.outbox.usage(m.name, cfg.pacing(m), start)[:2] for m in modems]
+    return pacing.eta(
+        segments, [cfg.pacing(m) for m in modems], start, cfg.sending.seconds_per_segment, ahead=ahead, used=usage
+    )
+
+
+def campaign_eta(store: Store, cfg: Config, cid: int, now: datetime | None = None) -> datetime | None:
+    """When a running campaign's last message should go, behind whatever is queued before it."""
+    left, ahead, _ = store.campaigns.queue_position(cid)
+    return queue_eta(store, cfg, left, ahead, now or utcnow()) if left else None
 
 
 def check_budget(store: Store, plan: Plan, override_reason: str | None) -> str | None:

@@ -28,6 +28,7 @@ EXTENSION = {
 
 _BASIC_CODE = {ch: i for i, ch in enumerate(BASIC) if i != ESC}
 _EXT_CODE = {ch: code for code, ch in EXTENSION.items()}
+EXTENSION_CHARS = frozenset(_EXT_CODE)
 
 
 def is_gsm7(text: str) -> bool:

@@ -46,19 +46,31 @@ def parse_quiet(text: str) -> tuple[time, time] | None:
     return time.fromisoformat(a), time.fromisoformat(b)
 
 
-def eta(segments: int, modems: list[Pacing], start: datetime, seconds_per_segment: float) -> datetime | None:
-    """When `segments` would be sent by these modems from `start`, honouring quiet hours and caps.
+def eta(
+    segments: int,
+    modems: list[Pacing],
+    start: datetime,
+    seconds_per_segment: float,
+    *,
+    ahead: int = 0,
+    used: list[tuple[int, int]] | None = None,
+) -> datetime | None:
+    """When the last of `segments` would be sent by these modems from `start`, after the `ahead`
+    segments already queued before them, honouring quiet hours and caps.
 
-    A simulation in one-hour steps: each modem sends min(its hourly cap, 3600 / seconds per
-    segment) an hour while not quiet, and stops for the day at its daily cap.
+    A simulation in steps of at most an hour: each modem sends min(its hourly cap, 3600 / seconds
+    per segment) an hour while not quiet, and stops for the day at its daily cap. `used` gives
+    each modem's (sent in the last hour, sent today) at `start`, so a SIM that already sent its
+    day does not count until tomorrow.
     """
     if segments <= 0:
         return start
     if not modems:
         return None
-    left: float = segments
+    left: float = segments + max(0, ahead)
     t = start
-    day_used = [0] * len(modems)
+    day_used = [day for _, day in used] if used else [0] * len(modems)
+    hour_used = [hour for hour, _ in used] if used else [0] * len(modems)
     day = modems[0].day_start(t)
     for _ in range(24 * 366):
         if modems[0].day_start(t) != day:
@@ -68,12 +80,12 @@ def eta(segments: int, modems: list[Pacing], start: datetime, seconds_per_segmen
         capacity = 0.0
         per_modem = []
         for i, p in enumerate(modems):
+            in_hour, hour_used[i] = hour_used[i], 0  # sent before start: counts in the first step only
             if p.is_quiet(t):
                 per_modem.append(0.0)
                 continue
             rate = min(p.hourly_cap / 3600, 1 / seconds_per_segment)
-            n = min(rate * span, p.daily_cap - day_used[i])
-            per_modem.append(max(0.0, n))
+            per_modem.append(max(0.0, min(rate * span, p.daily_cap - day_used[i], p.hourly_cap - in_hour)))
         capacity = sum(per_modem)
         if capacity >= left:
             fraction = left / capacity

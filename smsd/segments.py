@@ -64,7 +64,43 @@ def _split(text: str, units: list[Any], limit: int, encoding: str) -> Plan:
 
 def segments(text: str) -> int:
     """The number of PDUs (billing segments) this text is sent as."""
-    return plan(text).segments
+    return count(text)[1]
+
+
+def _gsm7_weight(ch: str) -> int:
+    return 2 if ch in gsm7.EXTENSION_CHARS else 1
+
+
+def _ucs2_weight(ch: str) -> int:
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def count(text: str) -> tuple[str, int]:
+    """(encoding, segments) as plan() would split the text, without building the parts: a
+    100,000-recipient broadcast counts each of its texts, so this is arithmetic over the
+    lengths, with a greedy walk only when a two-unit character could straddle a boundary."""
+    if gsm7.is_gsm7(text):
+        heavy = sum(1 for ch in text if ch in gsm7.EXTENSION_CHARS)
+        total, limit, weight = len(text) + heavy, 153, _gsm7_weight
+        if total <= 160:
+            return GSM7, 1
+        encoding = GSM7
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        heavy = units - len(text)  # characters beyond the BMP take two UTF-16 units
+        total, limit, weight = units, 67, _ucs2_weight
+        if total <= 70:
+            return UCS2, 1
+        encoding = UCS2
+    if not heavy:
+        return encoding, -(-total // limit)
+    parts, size = 1, 0
+    for ch in text:
+        w = weight(ch)
+        if size + w > limit:
+            parts, size = parts + 1, 0
+        size += w
+    return encoding, parts
 
 
 def clean_text(raw: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -18,14 +19,18 @@ class Template:
     text: str
     description: str
 
-    @property
+    @functools.cached_property
     def variables(self) -> list[str]:
-        found = []
+        found: list[str] = []
         for m in string.Template.pattern.finditer(self.text):
             var = m.group("named") or m.group("braced")
             if var and var not in found:
                 found.append(var)
         return found
+
+    @functools.cached_property
+    def _compiled(self) -> string.Template:
+        return string.Template(self.text)
 
     def render(self, values: dict[str, object]) -> str:
         """Substitute every placeholder; a missing one is an InputError naming it."""
@@ -33,7 +38,7 @@ class Template:
         if missing:
             raise InputError(f"template {self.name!r} needs {', '.join('${' + m + '}' for m in missing)}")
         try:
-            return string.Template(self.text).substitute({k: str(v) for k, v in values.items()})
+            return self._compiled.substitute({v: str(values[v]) for v in self.variables})
         except ValueError as exc:
             raise InputError(f"template {self.name!r} is malformed: {exc}") from None
 

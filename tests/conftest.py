@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -195,7 +196,8 @@ class DaemonProcess:
         import sys
 
         self.config = config
-        self.notify_path = config.parent / f"notify-{time.monotonic_ns()}.sock"
+        # a short folder of its own: a socket path longer than 107 bytes cannot be bound
+        self.notify_path = Path(tempfile.mkdtemp(prefix="smsd-n-")) / "notify.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
         self.notify.settimeout(0.2)
@@ -236,6 +238,8 @@ class DaemonProcess:
     def close(self) -> None:
         self.notify.close()
         self.notify_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.notify_path.parent.rmdir()
         self.log.close()
 
 

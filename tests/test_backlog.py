@@ -138,3 +138,55 @@ def test_pausing_a_campaign_takes_its_messages_out_of_the_claim_and_resume_puts_
     store.campaigns.set_state(cid, "resume")
     assert store.one("SELECT COUNT(*) AS n FROM outbox WHERE held = 1")["n"] == 0
     assert store.outbox.claim_next("m1").campaign_id == cid
+
+
+def test_a_second_campaign_waits_for_the_first_and_its_eta_matches_the_drain(tmp_path):
+    """Two 5,000-message campaigns, queued one after the other on two SIMs with the default caps
+    and quiet hours: the second's ETA counts the first, agrees with a drain under an injected
+    clock (the real claim, caps and quiet hours) within an hour, and nothing expires unsent."""
+    from smsd import broadcast
+    from smsd.config import load
+    from smsd.roster import MemberRow
+
+    (tmp_path / "config.toml").write_text(
+        '[daemon]\ndatabase = "smsd.db"\n[anniversary]\nenabled = false\n'
+        '[modems.m1]\nport = "emulator"\n[modems.m2]\nport = "emulator"\n'
+    )
+    cfg = load(tmp_path / "config.toml")
+    start = datetime(2026, 11, 30, 9, 0, tzinfo=LOCAL)  # a Monday morning
+    with Store(cfg.database) as store:
+        store.members.upsert([MemberRow(i, f"党员{i}", f"+86138{i:08d}", "大渡口区", [], None) for i in range(5000)])
+        first = broadcast.plan(store, cfg, everyone=True, text="第一次通知：周五开会。", now=start)
+        store.campaigns.create(first, name="first", now=start)
+        second = broadcast.plan(store, cfg, everyone=True, text="第二次通知：周六学习。", now=start)
+        cid2 = store.campaigns.create(second, name="second", now=start)
+        assert second.ahead_segments == 5000 and first.eta is not None and second.eta is not None
+        assert second.eta > first.eta + timedelta(days=2)  # 10,000 segments at 1,600 a day, not 5,000
+        status_eta = broadcast.campaign_eta(store, cfg, cid2, start)  # what `smsd campaign status` shows
+        assert status_eta is not None and abs((status_eta - second.eta).total_seconds()) <= 60
+
+        store.conn.execute("PRAGMA synchronous=OFF")  # six simulated days of sends: logic, not durability
+        modems = {m.name: cfg.pacing(m) for m in cfg.modems}
+        step = timedelta(seconds=cfg.sending.seconds_per_segment)
+        t, last_sent, expired = start, None, 0
+        while True:
+            sent_any = False
+            for name, pacing in modems.items():
+                msg = store.outbox.claim_next(name, now=t, pacing=pacing)
+                if msg is None:
+                    continue
+                store.outbox.part_sent(msg.id, 1, ref=1, price_fen=6, modem=name, now=t)
+                sent_any = True
+                if msg.campaign_id == cid2:
+                    last_sent = t
+            expired += store.outbox.expire_due(t)
+            if sent_any:
+                t += step
+                continue
+            if not store.outbox.queue_depth().get("queued"):
+                break
+            waits = [store.outbox.held_until(n, p, t) for n, p in modems.items()]
+            t = min(w for w in waits if w is not None)
+        assert expired == 0
+        assert last_sent is not None and abs((last_sent - second.eta).total_seconds()) <= 3600, (last_sent, second.eta)
+        assert store.campaigns.get(cid2).state == "running"  # finish_done marks it done in the daemon

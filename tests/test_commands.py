@@ -159,7 +159,7 @@ def _confirm_campaign(store, cfg, numbers):
     from smsd import broadcast
 
     plan_ = broadcast.plan(store, cfg, numbers_file=None, orgs=("大渡口区",), text="明天开会，收到请回复QR确认。")
-    plan_.recipients = [r for r in plan_.recipients if r.phone in numbers]
+    plan_ = plan_.only(store, lambda r: r.phone in numbers)
     cid = store.campaigns.create(plan_, name="会议通知")
     store.conn.execute("UPDATE campaigns SET confirm = 1 WHERE id = ?", (cid,))
     for m in store.outbox.messages(limit=100):

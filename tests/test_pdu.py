@@ -230,3 +230,21 @@ def test_smspdudecoder_decodes_our_submits(text):
             assert (ie["data"]["reference"], ie["data"]["parts_count"]) == (42, len(parts))
         out.append(data["user_data"]["data"])
     assert pdu.clean_text("".join(out)) == text
+
+
+@settings(max_examples=400)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from("abc {}[]~^|\\€"),  # GSM-7, with two-septet extension characters
+            st.sampled_from("党员你好"),
+            st.sampled_from("😀👍"),  # beyond the BMP: two UTF-16 units that must not be cut
+        ),
+        max_size=700,
+    )
+)
+def test_the_fast_segment_count_equals_the_real_split(text):
+    from smsd import segments
+
+    plan = segments.plan(text)
+    assert segments.count(text) == (plan.encoding, plan.segments)

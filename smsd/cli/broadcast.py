@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from smsd import broadcast as bc
-from smsd import pacing
 from smsd import templates as tpl
 from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local, utcnow
@@ -48,12 +47,19 @@ def _print_plan(summary: dict[str, Any], show: int = 10) -> None:
             start=s["starts"], eta=s["eta"] or "?", modems=s["modems"]
         )
     )
+    if s["queued_ahead_segments"]:
+        click.echo(
+            _("queued before it: {n} segments (already waiting; counted in the time above)").format(
+                n=s["queued_ahead_segments"]
+            )
+        )
+    click.echo(_("unsent messages expire at: {when}").format(when=s["expires"]))
     for note in s["notes"]:
         click.echo(_("note: {note}").format(note=note))
     for r in s["list"][:show]:
         click.echo(f"  {r['phone']}  {r['name']}  [{r['segments']}]  {r['text']}")
-    if len(s["list"]) > show:
-        click.echo(_("  ... and {n} more (--json lists them all)").format(n=len(s["list"]) - show))
+    if s["recipients"] > show:
+        click.echo(_("  ... and {n} more (--json lists them all)").format(n=s["recipients"] - show))
 
 
 @click.command()
@@ -127,7 +133,7 @@ def broadcast(
             plan.owner_org = owner.strip("/")
         if not dry_run:
             bc.check_budget(store, plan, over_budget)  # refuse before asking for confirmation
-        summary = plan.summary(unmask=unmask)
+        summary = plan.summary(unmask=unmask, store=store if as_json else None)
         if as_json and dry_run:
             echo_json(summary)
             return
@@ -209,17 +215,11 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
     with handled(), open_store(cfg) as store:
         row = store.campaigns.get(campaign_id)
         progress = store.campaigns.progress(campaign_id)
+        eta = bc.campaign_eta(store, cfg, campaign_id) if row.state == "running" else None
     states = progress["states"]
     total = sum(states.values())
     finished = sum(states.get(k, 0) for k in ("sent", "delivered", "failed", "cancelled", "expired"))
-    modems = [m for m in cfg.modems if m.enabled]
-    eta = (
-        pacing.eta(
-            progress["segments_left"], [cfg.pacing(m) for m in modems], utcnow(), cfg.sending.seconds_per_segment
-        )
-        if row.state == "running"
-        else None
-    )
+    modems = [m for m in cfg.modems if m.enabled] or cfg.modems
     data = {
         "id": campaign_id,
         "name": row.name,

@@ -43,7 +43,7 @@ class Campaigns(Repo):
                 "text": plan.text,
                 "selection": json.dumps(plan.selection, ensure_ascii=False),
                 "urgent": int(plan.urgent),
-                "recipients": len(plan.recipients),
+                "recipients": plan.recipient_count,
                 "segments": plan.total_segments,
                 "estimate_fen": plan.cost_fen,
                 "not_before": ts(plan.not_before) if plan.not_before else None,
@@ -58,21 +58,23 @@ class Campaigns(Repo):
                 f"INSERT INTO campaigns ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})", values
             )
             cid = int(cur.lastrowid or 0)
-            for r in plan.recipients:
-                self.store.outbox._insert_message(
-                    r.phone,
-                    r.text,
-                    actor,
-                    now,
-                    priority=plan.priority,
-                    not_before=plan.not_before,
-                    expires_at=plan.expires_at,
-                    srr=plan.srr,
-                    max_attempts=plan.max_attempts,
-                    campaign_id=cid,
-                    member_id=r.member_id,
-                    dedup_key=f"campaign:{cid}:{r.phone}",
-                    quiet_ok=plan.urgent,
+            recipients, segments = self.store.outbox._insert_campaign(
+                cid,
+                ((r.phone, r.text, r.member_id, r.encoding, r.segments) for r in plan.recipients(self.store)),
+                created_by=actor,
+                now=now,
+                priority=plan.priority,
+                not_before=plan.not_before,
+                expires_at=plan.expires_at,
+                srr=plan.srr,
+                max_attempts=plan.max_attempts,
+                quiet_ok=plan.urgent,
+            )
+            if (recipients, segments) != (plan.recipient_count, plan.total_segments):
+                # the roster changed since the plan was shown: the campaign records what was queued
+                self.conn.execute(
+                    "UPDATE campaigns SET recipients = ?, segments = ?, estimate_fen = ? WHERE id = ?",
+                    (recipients, segments, segments * plan.price_fen, cid),
                 )
             if budget_note:
                 self.event("campaign", cid, "budget_override", budget_note, actor, now)
@@ -80,8 +82,7 @@ class Campaigns(Repo):
                 "campaign",
                 cid,
                 "created",
-                f"{name}: {len(plan.recipients)} recipients, "
-                f"{plan.total_segments} segments, estimate {plan.cost_fen} fen",
+                f"{name}: {recipients} recipients, {segments} segments, estimate {segments * plan.price_fen} fen",
                 actor,
                 now,
             )
@@ -124,6 +125,19 @@ class Campaigns(Repo):
             "segments_left": int(parts_left["n"] if parts_left else 0),
             "cost_fen": int(cost["fen"] if cost else 0),
         }
+
+    def queue_position(self, cid: int) -> tuple[int, int, int]:
+        """(its segments left, segments queued ahead of its last message, its priority)."""
+        last = self.one(
+            "SELECT MAX(id) AS id, MAX(priority) AS priority FROM outbox WHERE campaign_id = ? "
+            "AND state IN ('queued', 'sending')",
+            (cid,),
+        )
+        if not last or last["id"] is None:
+            return 0, 0, 0
+        left = self.progress(cid)["segments_left"]
+        ahead = self.store.outbox.segments_ahead(int(last["priority"]), int(last["id"]), cid)
+        return int(left), ahead, int(last["priority"])
 
     def set_state(self, cid: int, action: str, actor: str = "cli", now: datetime | None = None) -> str:
         """pause / resume / cancel; cancel also cancels every message not yet sent."""

@@ -75,7 +75,7 @@ class Core:
         return kind.of(row) if row else None
 
     def all_of(self, kind: type[R], sql: str, params: Any = ()) -> list[R]:
-        return [kind.of(r) for r in self._execute(sql, params).fetchall()]
+        return list(kind.each(self._execute(sql, params)))
 
     def _execute(self, sql: str, params: Any) -> sqlite3.Cursor:
         try:

@@ -17,6 +17,7 @@ Only refusals by the network count as attempts (max_attempts); resends are count
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -84,12 +85,12 @@ class Outbox(Repo):
             row = self.one("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,))
             if row:
                 return int(row["id"])
-        plan = segments.plan(text)
+        encoding, parts = segments.count(text)
         values = {
             "to_number": to,
             "text": text,
-            "encoding": plan.encoding,
-            "segments": plan.segments,
+            "encoding": encoding,
+            "segments": parts,
             "priority": priority,
             "not_before": ts(not_before) if not_before else None,
             "expires_at": ts(expires_at) if expires_at else None,
@@ -113,11 +114,74 @@ class Outbox(Repo):
         mid = int(cur.lastrowid or 0)
         self.conn.executemany(
             "INSERT INTO outbox_parts (message_id, seq, total) VALUES (?, ?, ?)",
-            [(mid, seq, plan.segments) for seq in range(1, plan.segments + 1)],
+            [(mid, seq, parts) for seq in range(1, parts + 1)],
         )
         when = f" not_before={ts(not_before)}" if not_before else ""
-        self.event("outbox", mid, "queued", f"to={mask(to)} segments={plan.segments}{when}", created_by, now)
+        self.event("outbox", mid, "queued", f"to={mask(to)} segments={parts}{when}", created_by, now)
         return mid
+
+    def _insert_campaign(
+        self,
+        cid: int,
+        items: Iterable[tuple[str, str, int | None, str, int]],
+        *,
+        created_by: str,
+        now: datetime,
+        priority: int,
+        not_before: datetime | None,
+        expires_at: datetime | None,
+        srr: bool,
+        max_attempts: int,
+        quiet_ok: bool,
+    ) -> tuple[int, int]:
+        """A campaign's messages (to, text, member id, encoding, segments), streamed in inside the
+        caller's transaction: rows in batches, then their parts and 'queued' events set-wise.
+        Returns (messages, segments)."""
+        stamp, totals = ts(now), [0, 0]
+        fixed = (
+            priority,
+            ts(not_before) if not_before else None,
+            ts(expires_at) if expires_at else None,
+            int(srr),
+            max_attempts,
+            cid,
+            int(quiet_ok),
+            created_by,
+            stamp,
+            stamp,
+        )
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for to, text, member_id, encoding, parts in items:
+                totals[0] += 1
+                totals[1] += parts
+                yield (to, text, encoding, parts, member_id, f"campaign:{cid}:{to}", *fixed)
+
+        self.conn.executemany(
+            "INSERT INTO outbox (to_number, text, encoding, segments, member_id, dedup_key, priority, not_before, "
+            "expires_at, srr, max_attempts, campaign_id, quiet_ok, created_by, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows(),
+        )
+        self.conn.execute(
+            "WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n "
+            "WHERE seq < (SELECT MAX(segments) FROM outbox WHERE campaign_id = :cid)) "
+            "INSERT INTO outbox_parts (message_id, seq, total) "
+            "SELECT o.id, n.seq, o.segments FROM outbox o JOIN n ON n.seq <= o.segments WHERE o.campaign_id = :cid",
+            {"cid": cid},
+        )
+        when = f" not_before={ts(not_before)}" if not_before else ""
+        cur = self.conn.execute("SELECT id, to_number, segments FROM outbox WHERE campaign_id = ?", (cid,))
+        while batch := cur.fetchmany(2000):
+            self.conn.executemany(
+                "INSERT INTO events (at, entity, entity_id, event, detail, actor) "
+                "VALUES (?, 'outbox', ?, 'queued', ?, ?)",
+                [
+                    (stamp, str(r["id"]), f"to={mask(r['to_number'])} segments={r['segments']}{when}", created_by)
+                    for r in batch
+                ],
+            )
+        return totals[0], totals[1]
 
     def _campaign_paused(self, campaign_id: int) -> bool:
         return self.one("SELECT 1 AS x FROM campaigns WHERE id = ? AND state = 'paused'", (campaign_id,)) is not None
@@ -638,6 +702,18 @@ class Outbox(Repo):
                 )
                 self.event("outbox", r["id"], "expired", "not sent before its expiry time", "daemon", now)
         return len(rows)
+
+    def segments_ahead(self, priority: int, before_id: int | None = None, campaign_id: int | None = None) -> int:
+        """Segments still to send of messages that go before a new one of this priority (or, with
+        before_id, before that message; a campaign's own are not counted): what an ETA waits for."""
+        row = self.one(
+            "SELECT COUNT(*) AS n FROM outbox_parts p JOIN outbox o ON o.id = p.message_id "
+            "WHERE o.state IN ('queued', 'sending') AND o.held = 0 AND p.state IN ('pending', 'submitting') "
+            "AND (o.priority > :p OR (o.priority = :p AND (:before IS NULL OR o.id < :before))) "
+            "AND (:cid IS NULL OR o.campaign_id IS NOT :cid)",
+            {"p": priority, "before": before_id, "cid": campaign_id},
+        )
+        return int(row["n"]) if row else 0
 
     def next_due(self, now: datetime | None = None) -> str | None:
         """The next moment a scheduled or retrying message may become due (None: none waits).

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,6 +34,15 @@ class Record:
         """The record of a row (columns the record does not name are ignored)."""
         keys = set(row.keys())  # a sqlite3.Row's `in` looks at values, not column names
         return cls(**{name: row[name] for name in _names(cls) if name in keys})
+
+    @classmethod
+    def each(cls: type[R], cursor: sqlite3.Cursor, batch: int = 1000) -> Iterator[R]:
+        """The records of a query, read in batches; the column positions are worked out once."""
+        names = set(_names(cls))
+        picks = [(d[0], i) for i, d in enumerate(cursor.description or ()) if d[0] in names]
+        while rows := cursor.fetchmany(batch):
+            for row in rows:
+                yield cls(**{name: row[i] for name, i in picks})
 
     def as_dict(self) -> dict[str, Any]:
         """For JSON and exports: every field by name."""
@@ -193,10 +203,6 @@ class Poll(Record):
     announce: int = 0
     announced: int = 0
 
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> Poll:
-        options = row["options"]
-        if isinstance(options, str):
-            options = json.loads(options)
-        keys = set(row.keys())
-        return cls(**{**{n: row[n] for n in _names(cls) if n in keys}, "options": tuple(options)})
+    def __post_init__(self) -> None:
+        if isinstance(self.options, str):  # as stored: a JSON list
+            object.__setattr__(self, "options", tuple(json.loads(self.options)))

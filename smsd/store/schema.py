@@ -471,3 +471,17 @@ def m010_held_work_costs_nothing(db: Database) -> None:
         CREATE INDEX outbox_parts_modem_sent ON outbox_parts (modem, sent_at, modem_seq);
         """
     )
+
+
+@migrations()
+def m011_sparse_schedule_indexes(db: Database) -> None:
+    """The next-due indexes hold only messages that have a time to wait for (a broadcast of
+    100,000 unscheduled messages adds nothing to them)."""
+    db.executescript(
+        """
+        DROP INDEX outbox_not_before;
+        DROP INDEX outbox_retry_at;
+        CREATE INDEX outbox_not_before ON outbox (not_before) WHERE state = 'queued' AND not_before IS NOT NULL;
+        CREATE INDEX outbox_retry_at ON outbox (retry_at) WHERE state = 'queued' AND retry_at IS NOT NULL;
+        """
+    )
