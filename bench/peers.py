@@ -1,8 +1,16 @@
-"""Peers side by side (issue 8, bench 4): the same backlog, inbound test and idle window through
-smsd, gammu-smsd and SMS Server Tools 3 against the same emulator, with smsd/peer ratios.
+"""Peers side by side (issues 8 and 15): the same 300 messages, inbound test and idle window
+through smsd, gammu-smsd, SMS Server Tools 3 and Kannel against the same emulator.
+
+Every program is fed through its own front door, one message at a time: smsd by `smsd send`
+(one process per message, like gammu-smsd-inject) and by its HTTP API (one POST per message,
+like Kannel's sendsms GET); a third smsd row queues the batch through the library, for
+comparison. The emulator is instant (0 ms per submit, 0 ms per command) for everyone. Inbound
+latency is read from the emulator's own timeline: from the SMS arriving to the client taking it
+off the SIM (+CMGD, or +CNMA when pushed), not from a polling loop here. The idle window lasts
+two of smsd's liveness periods (2 x 55 s). Each figure is the median of two runs, with the load.
 
 Installs the Debian packages (gammu-smsd, smstools, kannel) when missing, as root.
-SMSD_BENCH_QUICK=1 uses a smaller backlog and shorter windows.
+SMSD_BENCH_QUICK=1 uses 40 messages, a 30 s idle window and one run.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ from smsd.sim.modem import ModemOptions  # noqa: E402
 from smsd.store import Store  # noqa: E402
 
 QUICK = os.environ.get("SMSD_BENCH_QUICK") == "1"
-N_ASCII, N_CN = (8, 2) if QUICK else (30, 10)
-INBOUND, IDLE_S = (2, 10) if QUICK else (3, 30)
+N_ASCII, N_CN = (30, 10) if QUICK else (225, 75)
+INBOUND, IDLE_S = (3, 30) if QUICK else (5, 120)
+RUNS = 1 if QUICK else 2
+TOKEN = "bench-token"
 ASCII = "Branch meeting on Friday at 15:00 in room 3, please be on time."
 CHINESE = "请各支部书记于本周五下午三点到镇党委会议室参加年度工作总结会议，会议讨论明年计划，请准时参加。" * 2
 
@@ -77,16 +87,53 @@ class Peer:
 
 
 class Smsd(Peer):
-    name = "smsd"
+    name = "smsd (library batch)"
 
     def start(self) -> None:
+        import hashlib
+        import socket
+
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            self.http_port = sk.getsockname()[1]
         self.config = write_config(self.tmp, {"m1": self.port})
+        with open(self.config, "a") as f:
+            f.write(
+                f"[http]\nenabled = true\nport = {self.http_port}\n[http.clients.bench]\n"
+                f'token_sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"\nrate_per_minute = 1000000\n'
+            )
         self.proc = start_daemon(self.config, self.tmp)
 
     def queue(self, items: list[tuple[str, str]]) -> None:
         with Store(self.tmp / "smsd.db") as s:
             s.outbox.enqueue_many([(to, text, {"srr": False}) for to, text in items])
         kick(self.tmp / "smsd.db")
+
+
+class SmsdCli(Smsd):
+    name = "smsd (CLI, one per message)"
+
+    def queue(self, items: list[tuple[str, str]]) -> None:
+        for to, text in items:
+            subprocess.run(
+                [sys.executable, "-m", "smsd", "send", "--config", str(self.config), "--no-report", to, text],
+                check=True,
+                capture_output=True,
+            )
+
+
+class SmsdHttp(Smsd):
+    name = "smsd (HTTP, one per message)"
+
+    def queue(self, items: list[tuple[str, str]]) -> None:
+        import httpx
+
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{self.http_port}", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as client:
+            for to, text in items:
+                r = client.post("/v1/messages", json={"to": to, "text": text, "report": False})
+                r.raise_for_status()
 
     def received(self) -> int:
         with Store(self.tmp / "smsd.db") as s:
@@ -282,9 +329,30 @@ get-url = "http://127.0.0.1:{self.receiver.server_address[1]}/inbound?from=%p&te
         self.receiver.shutdown()
 
 
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def inbound_latencies(emu: Emulator) -> list[float | None]:
+    """From the emulator's timeline: each arrival paired with the next time a message was taken."""
+    timeline = list(emu["m1"].timeline)
+    out: list[float | None] = []
+    used: set[int] = set()
+    for t, event, _ in timeline:
+        if event != "arrived":
+            continue
+        taken = next((i for i, (u, e, _) in enumerate(timeline) if e == "taken" and u >= t and i not in used), None)
+        if taken is None:
+            out.append(None)
+        else:
+            used.add(taken)
+            out.append(timeline[taken][0] - t)
+    return out
+
+
 def run(peer_cls: type[Peer]) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix=f"smsd-peer-{peer_cls.name}-"))
-    emu = Emulator(tmp / "sim", [ModemOptions("m1", status_report_delay_ms=10**8)])
+    tmp = Path(tempfile.mkdtemp(prefix="smsd-peer-"))
+    emu = Emulator(tmp / "sim", [ModemOptions("m1", send_delay_ms=0, command_delay_ms=0, status_report_delay_ms=10**8)])
     emu.start(control=False)
     peer = peer_cls(tmp, str(emu["m1"].link))
     peer.start()
@@ -296,12 +364,11 @@ def run(peer_cls: type[Peer]) -> dict:
     peer.queue(items)
     drained = wait(lambda: submits(emu) >= pdus_expected, 900)
     wall = (time.monotonic() - t0) if drained is not None else None
-    latencies = []
     for i in range(INBOUND):
         before = peer.received()
         emu["m1"].deliver(f"+8613700000{i:03d}", f"inbound test {i}")
-        seen = wait(lambda before=before: peer.received() > before, 60)
-        latencies.append(seen)
+        wait(lambda before=before: peer.received() > before, 60)  # one at a time; timed by the emulator
+    latencies = inbound_latencies(emu)
     c0 = emu["m1"].stats["commands"]
     time.sleep(IDLE_S)  # an idle window: counting the AT commands the peer sends meanwhile
     idle = (emu["m1"].stats["commands"] - c0) * 60 / IDLE_S
@@ -313,22 +380,35 @@ def run(peer_cls: type[Peer]) -> dict:
         "messages": len(items),
         "pdus": pdus_expected,
         "msg_per_s": round(len(items) / wall, 2) if wall else None,
-        "inbound_s_median": round(sorted(ok)[len(ok) // 2], 2) if ok else None,
+        "inbound_s_median": round(sorted(ok)[len(ok) // 2], 3) if ok else None,
         "inbound_missed": len(latencies) - len(ok),
         "idle_at_per_min": round(idle, 1),
     }
 
 
+def twice(peer_cls: type[Peer]) -> dict:
+    """RUNS runs; the median-ish figure (the slower of two for rates, to be fair to peers)."""
+    load0 = load()
+    runs = [run(peer_cls) for _ in range(RUNS)]
+    row = dict(runs[0])
+    for key in ("msg_per_s", "inbound_s_median", "idle_at_per_min"):
+        values = [r[key] for r in runs if r[key] is not None]
+        row[key] = (min(values) if key == "msg_per_s" else max(values)) if values else None
+    row["runs"] = " / ".join(str(r["msg_per_s"]) for r in runs)
+    row["load"] = f"{load0} -> {load()}"
+    return row
+
+
 def main() -> None:
     ensure({"gammu-smsd": "gammu-smsd", "/usr/sbin/smsd": "smstools", "bearerbox": "kannel"})
-    rows = [run(Smsd)]
+    rows = [twice(SmsdCli), twice(SmsdHttp), twice(Smsd)]
     for cls, binary in ((Gammu, "gammu-smsd"), (SmsTools, "/usr/sbin/smsd"), (Kannel, "bearerbox")):
         if shutil.which(binary):
-            rows.append(run(cls))
+            rows.append(twice(cls))
         else:
             print(f"{cls.name} is not installed (apt-get install as root); skipped")
     ours = rows[0]
-    for r in rows[1:]:
+    for r in rows[3:]:
         r["smsd_speedup"] = round(ours["msg_per_s"] / r["msg_per_s"], 1) if r["msg_per_s"] else None
         r["smsd_inbound_faster"] = (
             round(r["inbound_s_median"] / ours["inbound_s_median"], 1)
@@ -336,7 +416,7 @@ def main() -> None:
             else None
         )
     report("peers", rows)
-    print(json.dumps({r["peer"]: {k: v for k, v in r.items() if k.startswith("smsd_")} for r in rows[1:]}))
+    print(json.dumps({r["peer"]: {k: v for k, v in r.items() if k.startswith("smsd_")} for r in rows[3:]}))
 
 
 if __name__ == "__main__":

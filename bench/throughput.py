@@ -69,6 +69,7 @@ def write_config(tmp: Path, ports: dict[str, str]) -> Path:
 
 def start_daemon(config: Path, tmp: Path) -> subprocess.Popen:
     sock_path = tmp / "notify.sock"
+    sock_path.unlink(missing_ok=True)  # a daemon started before in the same folder
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     sock.settimeout(30)

@@ -41,10 +41,9 @@ from smsd.sim.modem import FAULTS, ModemOptions
 )
 @click.option(
     "--command-delay-ms",
-    default=20,
-    show_default=True,
+    default=None,
     type=click.IntRange(0),
-    help=_("Time the modem takes to answer any command."),
+    help=_("Time the modem takes to answer any command [default: 20, or 0 with --send-delay-ms 0]."),
 )
 @click.option(
     "--status-report-delay-ms",
@@ -61,7 +60,7 @@ def sim(
     directory: str,
     profile: str,
     send_delay_ms: int,
-    command_delay_ms: int,
+    command_delay_ms: int | None,
     status_report_delay_ms: int,
     pin: str | None,
 ) -> None:
@@ -84,7 +83,8 @@ def sim(
             profile=profile,
             pin=pin,
             send_delay_ms=send_delay_ms,
-            command_delay_ms=command_delay_ms,
+            # --send-delay-ms 0 means an instant modem: no hidden per-command delay either
+            command_delay_ms=command_delay_ms if command_delay_ms is not None else (20 if send_delay_ms else 0),
             status_report_delay_ms=status_report_delay_ms,
         )
         for i in range(1, modems + 1)

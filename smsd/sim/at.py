@@ -431,7 +431,10 @@ def cmgd(m: EmulatedModem, op: str, arg: str) -> list[str]:
     mem = m.memory(m.cpms[0])
     if flag not in range(5) or (flag == 0 and not mem.valid(index)):
         raise cms(321)
+    before = len(mem.slots)
     mem.delete(index, flag)
+    if len(mem.slots) < before:
+        m.note("taken", f"+CMGD={index},{flag}")
     m.storage_freed()
     return []
 

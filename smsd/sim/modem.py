@@ -76,6 +76,7 @@ class EmulatedModem:
         self.registered = True
         self.mr = 0
         self.stats = {"commands": 0, "submits": 0, "busy_s": 0.0, "bytes_in": 0}
+        self.timeline: list[tuple[float, str, str]] = []
         self.network: list[tuple[str, str]] = []  # (kind, pdu) waiting for room or coverage
         self.awaiting_ack: list[tuple[float, str, str]] = []
         self.urc_in_answer: list[str] = []
@@ -491,6 +492,8 @@ class EmulatedModem:
         self._call(lambda: self._arrive("deliver", pdu_hex, placement))
 
     def _arrive(self, kind: str, pdu_hex: str, placement: str = "now") -> None:
+        if kind == "deliver":
+            self.note("arrived", pdu_hex[-16:])
         with self.lock:
             if not self.registered or not self.plugged:
                 self.network.append((kind, pdu_hex))
@@ -528,7 +531,13 @@ class EmulatedModem:
         if not self.awaiting_ack:
             return False
         self.awaiting_ack.pop(0)
+        self.note("taken", "+CNMA")
         return True
+
+    def note(self, event: str, detail: str = "") -> None:
+        """The timeline benches read: when an SMS arrived from the network and when the client took
+        it off the SIM (+CMGD of a stored message, or +CNMA of a pushed one), on the monotonic clock."""
+        self.timeline.append((time.monotonic(), event, detail))
 
     def _ack_timeout(self) -> None:
         cutoff = time.monotonic() - self.options.cnma_timeout_s + 0.01
