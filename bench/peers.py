@@ -7,7 +7,8 @@ like Kannel's sendsms GET); a third smsd row queues the batch through the librar
 comparison. The emulator is instant (0 ms per submit, 0 ms per command) for everyone. Inbound
 latency is read from the emulator's own timeline: from the SMS arriving to the client taking it
 off the SIM (+CMGD, or +CNMA when pushed), not from a polling loop here. The idle window lasts
-two of smsd's liveness periods (2 x 55 s). Each figure is the median of two runs, with the load.
+two of smsd's liveness periods (2 x 55 s). smsd's figures are the slower of two runs; the peers
+(10-15 minutes a run, paced by their own poll timers) run once. The load is printed.
 
 Installs the Debian packages (gammu-smsd, smstools, kannel) when missing, as root.
 SMSD_BENCH_QUICK=1 uses 40 messages, a 30 s idle window and one run.
@@ -109,6 +110,14 @@ class Smsd(Peer):
             s.outbox.enqueue_many([(to, text, {"srr": False}) for to, text in items])
         kick(self.tmp / "smsd.db")
 
+    def received(self) -> int:
+        with Store(self.tmp / "smsd.db") as s:
+            return len(s.inbox.recent(10000))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
 
 class SmsdCli(Smsd):
     name = "smsd (CLI, one per message)"
@@ -134,14 +143,6 @@ class SmsdHttp(Smsd):
             for to, text in items:
                 r = client.post("/v1/messages", json={"to": to, "text": text, "report": False})
                 r.raise_for_status()
-
-    def received(self) -> int:
-        with Store(self.tmp / "smsd.db") as s:
-            return len(s.inbox.recent(10000))
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
 
 
 class Gammu(Peer):
@@ -356,24 +357,26 @@ def run(peer_cls: type[Peer]) -> dict:
     emu.start(control=False)
     peer = peer_cls(tmp, str(emu["m1"].link))
     peer.start()
-    wait(lambda: emu["m1"].stats["commands"] > 5, 60)
-    time.sleep(5)  # let the peer finish its start-up chatter before the clock starts
-    items = messages()
-    pdus_expected = sum(segments(text) for _, text in items)
-    t0 = time.monotonic()
-    peer.queue(items)
-    drained = wait(lambda: submits(emu) >= pdus_expected, 900)
-    wall = (time.monotonic() - t0) if drained is not None else None
-    for i in range(INBOUND):
-        before = peer.received()
-        emu["m1"].deliver(f"+8613700000{i:03d}", f"inbound test {i}")
-        wait(lambda before=before: peer.received() > before, 60)  # one at a time; timed by the emulator
-    latencies = inbound_latencies(emu)
-    c0 = emu["m1"].stats["commands"]
-    time.sleep(IDLE_S)  # an idle window: counting the AT commands the peer sends meanwhile
-    idle = (emu["m1"].stats["commands"] - c0) * 60 / IDLE_S
-    peer.stop()
-    emu.stop()
+    try:
+        wait(lambda: emu["m1"].stats["commands"] > 5, 60)
+        time.sleep(5)  # let the peer finish its start-up chatter before the clock starts
+        items = messages()
+        pdus_expected = sum(segments(text) for _, text in items)
+        t0 = time.monotonic()
+        peer.queue(items)
+        drained = wait(lambda: submits(emu) >= pdus_expected, 900)
+        wall = (time.monotonic() - t0) if drained is not None else None
+        for i in range(INBOUND):
+            before = peer.received()
+            emu["m1"].deliver(f"+8613700000{i:03d}", f"inbound test {i}")
+            wait(lambda before=before: peer.received() > before, 60)  # one at a time; timed by the emulator
+        latencies = inbound_latencies(emu)
+        c0 = emu["m1"].stats["commands"]
+        time.sleep(IDLE_S)  # an idle window: counting the AT commands the peer sends meanwhile
+        idle = (emu["m1"].stats["commands"] - c0) * 60 / IDLE_S
+    finally:
+        peer.stop()
+        emu.stop()
     ok = [x for x in latencies if x is not None]
     return {
         "peer": peer_cls.name,
@@ -386,10 +389,10 @@ def run(peer_cls: type[Peer]) -> dict:
     }
 
 
-def twice(peer_cls: type[Peer]) -> dict:
-    """RUNS runs; the median-ish figure (the slower of two for rates, to be fair to peers)."""
+def twice(peer_cls: type[Peer], runs_wanted: int = RUNS) -> dict:
+    """Two runs (or one): the slower rate, the slower inbound and the busier idle of them."""
     load0 = load()
-    runs = [run(peer_cls) for _ in range(RUNS)]
+    runs = [run(peer_cls) for _ in range(runs_wanted)]
     row = dict(runs[0])
     for key in ("msg_per_s", "inbound_s_median", "idle_at_per_min"):
         values = [r[key] for r in runs if r[key] is not None]
@@ -400,13 +403,21 @@ def twice(peer_cls: type[Peer]) -> dict:
 
 
 def main() -> None:
+    """`peers.py smsd` or `peers.py others` runs one half (the halves may run side by side: the
+    peers mostly sleep on their own timers); with no argument, both, one after the other."""
+    half = sys.argv[1] if len(sys.argv) > 1 else "all"
     ensure({"gammu-smsd": "gammu-smsd", "/usr/sbin/smsd": "smstools", "bearerbox": "kannel"})
-    rows = [twice(SmsdCli), twice(SmsdHttp), twice(Smsd)]
+    rows = [twice(SmsdCli), twice(SmsdHttp), twice(Smsd)] if half in ("all", "smsd") else []
     for cls, binary in ((Gammu, "gammu-smsd"), (SmsTools, "/usr/sbin/smsd"), (Kannel, "bearerbox")):
+        if half not in ("all", "others"):
+            break
         if shutil.which(binary):
-            rows.append(twice(cls))
+            rows.append(twice(cls, 1))  # minutes per run, paced by the peer's own timers: one run
         else:
             print(f"{cls.name} is not installed (apt-get install as root); skipped")
+    if half != "all":
+        report(f"peers_{half}", rows)
+        return
     ours = rows[0]
     for r in rows[3:]:
         r["smsd_speedup"] = round(ours["msg_per_s"] / r["msg_per_s"], 1) if r["msg_per_s"] else None

@@ -125,6 +125,10 @@ def test_inbound_is_stored_announced_read_and_deleted(make_emulator, probe_for):
     assert b"+CMGR: 1,," in p.at("AT+CMGR=1")  # now read
     assert p.at("AT+CMGD=1,0") == b"\r\nOK\r\n"
     assert p.at("AT+CMGR=1") == b"\r\nOK\r\n"
+    # the timeline benches read: arrived, then taken off the SIM by the client's +CMGD (once)
+    assert [e for _, e, _ in emu["m1"].timeline] == ["arrived", "taken"]
+    assert p.at("AT+CMGD=1,0") == b"\r\nOK\r\n"  # nothing left there: not taken twice
+    assert [e for _, e, _ in emu["m1"].timeline] == ["arrived", "taken"]
 
 
 def test_long_inbound_uses_concatenation_with_16_bit_reference(make_emulator, probe_for):
