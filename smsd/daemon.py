@@ -20,6 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 
 from smsd import anniversary, forward, kick, phone, systemd
 from smsd import config as configmod
+from smsd.answers import Answers
 from smsd.clock import utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.dispatch import Dispatcher
@@ -48,7 +49,7 @@ class Daemon:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.stop_event = threading.Event()
-        self.dispatch_wake = threading.Event()
+        self.answers = Answers()  # the workers' handshake with the one dispatcher thread
         self.emulator: Emulator | None = None
         self.workers: list[Worker] = []
         self.scheduler: BackgroundScheduler | None = None
@@ -107,8 +108,7 @@ class Daemon:
                     str(self.cfg.database),
                     self.cfg.sending,
                     pacing=self.cfg.pacing(m),
-                    on_received=self.dispatch_wake.set,
-                    dispatcher_factory=lambda store: Dispatcher(store, self.cfg),
+                    answers=self.answers,
                 )
                 self.workers.append(worker)
         for w in self.workers:
@@ -126,19 +126,23 @@ class Daemon:
             store.health.record_thread(s.name, s.state, s.crashes, s.last_error)
 
     def _dispatch(self) -> None:
-        """Answer inbound SMS: woken by the workers (and the watcher), one message at a time."""
+        """The one thread that answers inbound SMS, for every transport: woken by a worker that
+        stored some (or by the watcher), it handles all that is new, then tells the workers."""
         store = Store(self.cfg.database)
         try:
             dispatcher = Dispatcher(store, self.cfg)
             while not self.stop_event.is_set():
+                upto = self.answers.pending()
                 try:
                     handled = dispatcher.run_once()
                 except SmsdError as exc:
                     log.error("dispatch.failed error=%s", exc)
                     handled = 0
-                if not handled:
-                    self.dispatch_wake.wait(5.0)
-                    self.dispatch_wake.clear()
+                self.answers.finished(upto)
+                if handled:
+                    self._wake_workers()  # replies were queued
+                else:
+                    self.answers.wait_request(5.0)
         finally:
             store.close()
 
@@ -156,7 +160,7 @@ class Daemon:
                     seen = now
                     for w in self.workers:
                         w.wake.set()
-                    self.dispatch_wake.set()
+                    self.answers.request()
         finally:
             listener.close()
             store.close()
@@ -255,7 +259,7 @@ class Daemon:
     def _shutdown(self) -> None:
         systemd.notify("STOPPING=1")
         log.info("smsd.stopping")
-        self.dispatch_wake.set()
+        self.answers.request()
         for w in self.workers:
             w.stop()
         for w in self.workers:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from smsd import phone
+from smsd.answers import Answers
 from smsd.clock import Clock, parse_ts, utcnow
 from smsd.config import ModemConfig, SendingConfig
 from smsd.errors import SmsdError
@@ -27,6 +27,7 @@ from smsd.transport.base import DeliveryReport, InDoubt, LateAccept, NotSent, Ou
 log = logging.getLogger(__name__)
 
 MODEM_FAULT_PAUSE_S = 30.0
+REPLY_WAIT_S = 1.0  # how long a worker waits for the dispatcher to queue a reply before claiming
 MODEM_FAULT_MAX_PAUSE_S = 1800.0
 
 
@@ -39,8 +40,7 @@ class Worker:
         sending: SendingConfig,
         *,
         pacing: Pacing | None = None,
-        on_received: Callable[[], None] | None = None,
-        dispatcher_factory: Callable[[Store], Any] | None = None,
+        answers: Answers | None = None,
         clock: Clock = utcnow,
         idle_wait_s: float = 60.0,
         transport: Transport | None = None,
@@ -51,9 +51,8 @@ class Worker:
         self.sending = sending
         self.clock = clock
         self.pacing = pacing
-        self.on_received = on_received or (lambda: None)
-        self.dispatcher_factory = dispatcher_factory
-        self._dispatcher: Any = None
+        self.answers = answers
+        self._ticket = 0
         self.idle_wait_s = idle_wait_s
         self.stopping = threading.Event()
         self.store: Store | None = None
@@ -122,11 +121,10 @@ class Worker:
         try:
             self._received = 0
             self.transport.receive()
-            if self._received and self.dispatcher_factory is not None:
-                # Answer at once, before the next claim, so a reply jumps ahead of a broadcast.
-                if self._dispatcher is None:
-                    self._dispatcher = self.dispatcher_factory(self.store)
-                self._dispatcher.run_once()
+            if self._received and self.answers is not None:
+                # The dispatcher thread answers; waiting for it (briefly) before the next claim
+                # lets a reply jump ahead of a broadcast without running a handler on this thread.
+                self.answers.wait_done(self._ticket, REPLY_WAIT_S)
             if time.monotonic() >= self._paused_until and not self.stopping.is_set():
                 msg = self.store.outbox.claim_next(
                     self.name,
@@ -303,7 +301,8 @@ class Worker:
             log.info("sms.duplicate modem=%s from=%s", self.name, phone.shown(sender))
         elif inbox_id is not None:
             log.info("sms.received id=%s modem=%s from=%s", inbox_id, self.name, phone.shown(sender))
-            self.on_received()
+            if self.answers is not None:
+                self._ticket = self.answers.request()
 
     def removed(self, key: str) -> None:
         assert self.store is not None

@@ -112,3 +112,49 @@ def test_inbound_is_committed_before_the_provider_forgets_it(world):
     run([w], 2)
     assert [m.text for m in w.store.inbox.recent()] == ["TP 2"]
     assert not provider.inbound
+
+
+def test_inbound_is_answered_on_the_dispatcher_thread_and_a_slow_one_holds_sends_at_most_briefly(world):
+    """One dispatcher thread answers for every transport: the worker only asks and waits up to
+    REPLY_WAIT_S, so a slow handler cannot stall a modem's sends for longer than that."""
+    import threading
+
+    from smsd import worker as worker_module
+    from smsd.answers import Answers
+
+    make, clock, provider = world
+    w = make()
+    w.answers = answers = Answers()
+    handled_on: list[str] = []
+    release = threading.Event()
+
+    def dispatcher() -> None:  # a stand-in for the daemon's thread, with a handler that hangs
+        upto = 0
+        while upto == 0:
+            answers.wait_request(5.0)
+            upto = answers.pending()
+        handled_on.append(threading.current_thread().name)
+        release.wait(10)
+        answers.finished(upto)
+
+    t = threading.Thread(target=dispatcher, name="dispatcher")
+    t.start()
+    try:
+        w.transport.deliver("+8613900000001", "TP 1")
+        mid = w.store.outbox.enqueue(TO, "broadcast part", now=clock.now)
+        waited = threading.Event()
+        original = answers.wait_done
+
+        def timed_wait(ticket: int, timeout: float) -> bool:
+            assert timeout == worker_module.REPLY_WAIT_S
+            done = original(ticket, timeout)
+            waited.set()
+            return done
+
+        answers.wait_done = timed_wait  # type: ignore[method-assign]
+        w.loop()  # receives, asks, waits at most REPLY_WAIT_S for the hung handler, then sends
+        assert waited.is_set() and handled_on == ["dispatcher"]
+        assert w.store.outbox.message(mid).state in ("sent", "delivered")
+    finally:
+        release.set()
+        t.join(10)
