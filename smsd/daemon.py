@@ -50,6 +50,9 @@ class Daemon:
         self.cfg = cfg
         self.stop_event = threading.Event()
         self.answers = Answers()  # the workers' handshake with the one dispatcher thread
+        self._status_store: Store | None = None
+        self._status_cache: tuple[int, int] = (-1, 0)
+        self._status_lock = threading.Lock()
         self.emulator: Emulator | None = None
         self.workers: list[Worker] = []
         self.scheduler: BackgroundScheduler | None = None
@@ -272,16 +275,30 @@ class Daemon:
             self.emulator.stop()
         if self.store:
             self.store.close()
+        with self._status_lock:
+            if self._status_store is not None:
+                self._status_store.close()
+                self._status_store = None
         log.info("smsd.stopped")
 
     def _status_line(self) -> str:
         try:
-            with Store(self.cfg.database) as store:
-                depth = store.outbox.queue_depth()
+            queued = self._queued_count()
         except StoreError:
             return "database unavailable"
         ready = sum(1 for w in self.workers if w.transport.health().ready)
-        return f"{ready}/{len(self.workers)} modems ready, {depth.get('queued', 0)} queued"
+        return f"{ready}/{len(self.workers)} modems ready, {queued} queued"
+
+    def _queued_count(self) -> int:
+        """The queue's length for systemd's status line, counted again only when the database
+        changed (a held backlog of 100,000 is not recounted every minute)."""
+        with self._status_lock:
+            if self._status_store is None:
+                self._status_store = Store(self.cfg.database)
+            version = self._status_store.data_version()
+            if version != self._status_cache[0]:
+                self._status_cache = (version, self._status_store.outbox.queue_depth().get("queued", 0))
+            return self._status_cache[1]
 
 
 def run(config_path: str | Path | None) -> int:

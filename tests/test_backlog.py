@@ -57,6 +57,13 @@ def test_next_due_and_usage_are_index_seeks(store):
     assert "outbox_not_before" in plan and "outbox_retry_at" in plan
     plan = plan_of(
         store,
+        "SELECT id FROM outbox INDEXED BY outbox_expiry WHERE state = 'queued' "
+        "AND expires_at IS NOT NULL AND expires_at <= ?",
+        ("2026",),
+    )
+    assert "outbox_expiry" in plan  # housekeeping's expiry is a seek too
+    plan = plan_of(
+        store,
         "SELECT sent_at, modem_seq FROM outbox_parts INDEXED BY outbox_parts_modem_sent "
         "WHERE modem = ? AND sent_at > ? AND modem_seq IS NOT NULL "
         "ORDER BY sent_at, modem_seq LIMIT 1",

@@ -694,7 +694,11 @@ class Outbox(Repo):
     def expire_due(self, now: datetime | None = None) -> int:
         now = now or utcnow()
         with self.tx():
-            rows = self.rows("SELECT id FROM outbox WHERE state = 'queued' AND expires_at <= ?", (ts(now),))
+            rows = self.rows(
+                "SELECT id FROM outbox INDEXED BY outbox_expiry WHERE state = 'queued' "
+                "AND expires_at IS NOT NULL AND expires_at <= ?",
+                (ts(now),),
+            )
             for r in rows:
                 self.conn.execute(
                     "UPDATE outbox SET state = 'expired', finished_at = ?, updated_at = ? WHERE id = ?",

@@ -485,3 +485,13 @@ def m011_sparse_schedule_indexes(db: Database) -> None:
         CREATE INDEX outbox_retry_at ON outbox (retry_at) WHERE state = 'queued' AND retry_at IS NOT NULL;
         """
     )
+
+
+@migrations()
+def m012_expiry_index(db: Database) -> None:
+    """Housekeeping finds the messages to expire with an index seek, not a scan of the queue."""
+    db.executescript(
+        """
+        CREATE INDEX outbox_expiry ON outbox (expires_at) WHERE state = 'queued' AND expires_at IS NOT NULL;
+        """
+    )
