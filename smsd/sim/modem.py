@@ -507,6 +507,8 @@ class EmulatedModem:
                     self.awaiting_ack.append((time.monotonic(), kind, pdu_hex))
                     self.later(self.options.cnma_timeout_s, self._ack_timeout)
                 self._place(placement, line, pdu_hex)
+                if self.csms != 1 and kind == "deliver":
+                    self.note("taken", "+CMT without acknowledgement")  # handed over, nothing to wait for
                 return
             if kind == "status" and ds == 0:
                 return  # nobody asked for reports: the modem drops them
