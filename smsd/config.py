@@ -22,6 +22,8 @@ ENV_VAR = "SMSD_CONFIG"
 DEFAULT_PATH = "config.toml"
 SYSTEM_PATH = "/etc/smsd/config.toml"
 EMULATOR_PORT = "emulator"
+SMPP_HOURLY_CAP = 100_000  # an SMPP account's default caps: the SMSC (or the city's Jasmin) enforces the real ones
+SMPP_DAILY_CAP = 1_000_000
 
 
 def opt(default: Any, help: str, check: Any = None, choices: tuple[str, ...] = ()) -> Any:
@@ -88,8 +90,9 @@ class ModemConfig:
     name: str = opt("", "The modem's name (the table's key).")
     kind: str = opt(
         "gsm",
-        'How it carries messages: "gsm" (a modem on port) or "memory" (in-process, for demos).',
-        choices=("gsm", "memory"),
+        'How it carries messages: "gsm" (a modem on port), "smpp" (an SMSC or a city\'s Jasmin at host) or '
+        '"memory" (in-process, for demos).',
+        choices=("gsm", "smpp", "memory"),
     )
     port: str = opt("", 'Serial device (/dev/serial/by-id/..., /dev/ttyUSB0, a pty) or "emulator".')
     price_fen: int = opt(6, "What this SIM pays per segment, in fen (1 CNY = 100 fen).", _non_negative)
@@ -114,6 +117,20 @@ class ModemConfig:
         150, "Segments this SIM may send per hour (carriers block personal SIMs near 200).", _positive
     )
     daily_cap: int = opt(800, "Segments this SIM may send per day (carriers block personal SIMs near 1000).", _positive)
+    pause_s: float = opt(
+        30.0,
+        "After the SIM or account refuses to send (barred, no credit, over quota), wait this long before trying "
+        "again; doubles while it repeats, up to 30 minutes. Its messages stay queued meanwhile.",
+        _positive,
+    )
+    host: str = opt("", "SMPP: the SMSC's (or the city's Jasmin's) address, e.g. \"127.0.0.1\".")
+    smpp_port: int = opt(2775, "SMPP: the SMSC's TCP port.", _positive)
+    system_id: str = opt("", "SMPP: the account's system_id (its user name at the SMSC).")
+    password: str = opt("", "SMPP: the account's password (never logged; keep this file readable by smsd only).")
+    system_type: str = opt("", "SMPP: system_type, when the SMSC asks for one.")
+    source_addr: str = opt("", "SMPP: the number messages come from (the county's 106... number).")
+    window: int = opt(10, "SMPP: submits in flight at once before waiting for their answers.", _positive)
+    enquire_link_s: float = opt(30.0, "SMPP: an idle link is checked with enquire_link this often.", _positive)
 
 
 @dataclass(frozen=True)
@@ -309,7 +326,16 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
             raise ConfigError(f"{path}: [modems.{name}] must be a table")
         if "name" in table:
             raise ConfigError(f"{path}: [modems.{name}] must not set name; the table key is the name")
+        if table.get("kind") == "smpp":  # an SMSC account's caps are its contract's, not a SIM's
+            table = {"hourly_cap": SMPP_HOURLY_CAP, "daily_cap": SMPP_DAILY_CAP, **table}
         m = _build(ModemConfig, {**table, "name": name}, path, f"modems.{name}")
+        if m.kind == "smpp":
+            missing = [k for k in ("host", "system_id", "source_addr") if not getattr(m, k)]
+            if missing:
+                raise ConfigError(
+                    f'{path}: [modems.{name}] (kind = "smpp") needs {", ".join(missing)} '
+                    '(e.g. host = "127.0.0.1", system_id = "county_a", source_addr = "1069000101")'
+                )
         if not m.port and m.kind == "gsm":
             raise ConfigError(f'{path}: [modems.{name}] needs port = "/dev/ttyUSB0" (or "emulator")')
         modems.append(m)

@@ -22,11 +22,25 @@ from smsd.errors import SmsdError
 from smsd.pacing import Pacing
 from smsd.store import OutboundMessage, Store
 from smsd.transport import Transport, make
-from smsd.transport.base import DeliveryReport, InDoubt, LateAccept, NotSent, Outgoing, Received, Refused
+from smsd.transport.base import (
+    DeliveryReport,
+    InDoubt,
+    LateAccept,
+    NotSent,
+    Outgoing,
+    Received,
+    Refused,
+    Result,
+    TransportOutcome,
+)
 
 log = logging.getLogger(__name__)
 
-MODEM_FAULT_PAUSE_S = 30.0
+# What a booked part asks of the worker: go on with the next part (_NEXT), nothing (None),
+# ("lost", reason): reconnect, or ("pause", reason, network?): stop claiming for a while.
+After = tuple[Any, ...] | None
+_NEXT: After = ("next",)
+
 REPLY_WAIT_S = 1.0  # how long a worker waits for the dispatcher to queue a reply before claiming
 MODEM_FAULT_MAX_PAUSE_S = 1800.0
 
@@ -62,12 +76,13 @@ class Worker:
         self.thread: threading.Thread | None = None
         self._paused_until = 0.0
         self._paused_for_network = False
-        self._pause_s = MODEM_FAULT_PAUSE_S
+        self._pause_s = cfg.pause_s
         self.pause_reason = ""
         self._was_ready = False
         self._recorded: tuple[Any, ...] = ()
         self._received = 0
         self.sent_parts = 0
+        self._active: list[tuple[OutboundMessage, list[int]]] = []  # a window's messages and parts to go
 
     @property
     def driver(self) -> Any:
@@ -101,6 +116,8 @@ class Worker:
                     log.exception("worker.crash modem=%s: restarting the loop", self.name)
                     self.stopping.wait(1.0)
         finally:
+            if self._active:
+                self._release_active("daemon stopping between parts")
             self.transport.close()
             self._record_health()
             self.store.close()
@@ -125,7 +142,10 @@ class Worker:
                 # The dispatcher thread answers; waiting for it (briefly) before the next claim
                 # lets a reply jump ahead of a broadcast without running a handler on this thread.
                 self.answers.wait_done(self._ticket, REPLY_WAIT_S)
-            if time.monotonic() >= self._paused_until and not self.stopping.is_set():
+            if self.transport.window > 1:
+                if time.monotonic() >= self._paused_until and not self.stopping.is_set() and self._window_round():
+                    return
+            elif time.monotonic() >= self._paused_until and not self.stopping.is_set():
                 msg = self.store.outbox.claim_next(
                     self.name,
                     now=self.clock(),
@@ -185,12 +205,16 @@ class Worker:
 
     # ------------------------------------------------------------ sending
 
+    def _outgoing(self, msg: OutboundMessage) -> Outgoing:
+        validity = self.sending.validity_hours * 60 if self.sending.validity_hours else None
+        return Outgoing(msg.id, msg.to_number, msg.text, msg.concat_ref or 0, bool(msg.srr), validity)
+
     def _send(self, msg: OutboundMessage) -> None:
+        """One message, part after part (a transport with a window of one: a GSM modem)."""
         assert self.store is not None
         mid = msg.id
         parts = self.store.outbox.parts(mid)
-        validity = self.sending.validity_hours * 60 if self.sending.validity_hours else None
-        outgoing = Outgoing(mid, msg.to_number, msg.text, msg.concat_ref or 0, bool(msg.srr), validity)
+        outgoing = self._outgoing(msg)
         for part in parts:
             if part.state not in ("pending", "submitting"):  # 'submitting': marked by the claim itself
                 continue
@@ -201,47 +225,118 @@ class Worker:
             if part.state == "pending":
                 self.store.outbox.part_submitting(mid, seq, self.name, self.clock())
             try:
-                ref = self.transport.submit(outgoing, seq)
-            except Refused as exc:
-                self._refused(mid, exc)
+                result: Result = self.transport.submit(outgoing, seq)
+            except TransportOutcome as exc:
+                result = exc
+            after = self._record(msg, seq, len(parts), result)
+            if after is not _NEXT:
+                self._after(after)
                 return
-            except InDoubt as exc:
-                self.store.outbox.send_failed(
-                    mid,
-                    error=exc.reason,
-                    permanent=False,
-                    maybe_sent=True,
-                    refused=False,
-                    cause=exc.cause,
-                    backoff_s=1,
-                    grace_s=self.cfg.send_timeout_s,
-                    modem=self.name,
-                    now=self.clock(),
-                )
-                log.warning("sms.in_doubt id=%s modem=%s error=%s", mid, self.name, exc.reason)
-                if not exc.usable:  # a hang or an unplug: reconnect; a late answer is still recognised
-                    self._lost(exc.reason)
-                return
-            except NotSent as exc:
-                self._unsent(mid, exc.reason, backoff_s=1)
-                self._lost(exc.reason)
-                return
-            self.sent_parts += 1
-            self._pause_s = MODEM_FAULT_PAUSE_S
-            if self.pause_reason:
-                self.pause_reason = ""
-                self.transport.note_error("")
-            done = self.store.outbox.part_sent(
-                mid, seq, ref=ref, price_fen=self._price(msg), modem=self.name, now=self.clock()
+
+    def _record(self, msg: OutboundMessage, seq: int, total: int, result: Result) -> After:
+        """Book what became of one part. Returns _NEXT to go on with the message's next part, or
+        what the worker must do once the window is booked (nothing, pause, reconnect)."""
+        assert self.store is not None
+        mid = msg.id
+        if isinstance(result, Refused):
+            return self._refused(mid, result)
+        if isinstance(result, InDoubt):
+            self.store.outbox.send_failed(
+                mid,
+                error=result.reason,
+                permanent=False,
+                maybe_sent=True,
+                refused=False,
+                cause=result.cause,
+                backoff_s=1,
+                grace_s=self.cfg.send_timeout_s,
+                modem=self.name,
+                now=self.clock(),
             )
-            if done:
-                log.info(
-                    "sms.sent id=%s modem=%s to=%s segments=%s",
-                    mid,
+            log.warning("sms.in_doubt id=%s modem=%s error=%s", mid, self.name, result.reason)
+            # a hang or an unplug: reconnect; a late answer is still recognised
+            return None if result.usable else ("lost", result.reason)
+        if isinstance(result, NotSent):
+            self._unsent(mid, result.reason, backoff_s=1)
+            return ("lost", result.reason)
+        if isinstance(result, Exception):
+            raise result
+        self.sent_parts += 1
+        self._pause_s = self.cfg.pause_s
+        if self.pause_reason:
+            self.pause_reason = ""
+            self.transport.note_error("")
+        done = self.store.outbox.part_sent(
+            mid, seq, ref=result, price_fen=self._price(msg), modem=self.name, now=self.clock()
+        )
+        if done:
+            log.info("sms.sent id=%s modem=%s to=%s segments=%s", mid, self.name, phone.shown(msg.to_number), total)
+        return _NEXT
+
+    def _after(self, after: After) -> None:
+        if after is None or after is _NEXT:
+            return
+        what, reason = after[0], after[1]
+        if what == "lost":
+            self._lost(reason)
+        else:
+            self._pause(reason, network=bool(after[2]) if len(after) > 2 else False)
+
+    # ------------------------------------------------------------ sending in a window (SMPP)
+
+    def _window_round(self) -> bool:
+        """Claim up to the window, send the next part of each claimed message at once, book the
+        answers in one transaction. Returns True when there was something to send."""
+        assert self.store is not None
+        store = self.store
+        now = self.clock()
+        with store.tx():  # the claims (and the parts marked 'submitting') commit together
+            reserved = sum(m.segments for m, _ in self._active)
+            while len(self._active) < self.transport.window and not self.stopping.is_set():
+                msg = store.outbox.claim_next(
                     self.name,
-                    phone.shown(msg.to_number),
-                    len(parts),
+                    now=now,
+                    lease_s=self.sending.lease_s,
+                    repin_after_s=self.sending.repin_after_s,
+                    pacing=self.pacing,
+                    reserved=reserved,
                 )
+                if msg is None:
+                    break
+                reserved += msg.segments
+                todo = [p.seq for p in store.outbox.parts(msg.id) if p.state in ("pending", "submitting")]
+                self._active.append((msg, todo))
+            for msg, todo in self._active:
+                if todo:
+                    store.outbox.part_submitting(msg.id, todo[0], self.name, now)
+        if not self._active:
+            return False
+        live = [(msg, todo) for msg, todo in self._active if todo]
+        results = self.transport.submit_many([(self._outgoing(msg), todo[0]) for msg, todo in live])
+        afters: list[After] = []
+        keep: list[tuple[OutboundMessage, list[int]]] = []
+        with store.tx():  # every answer of the window in one commit
+            for (msg, todo), result in zip(live, results, strict=True):
+                after = self._record(msg, todo[0], msg.segments, result)
+                if after is _NEXT:
+                    if todo[1:]:
+                        keep.append((msg, todo[1:]))
+                else:
+                    afters.append(after)
+            self._active = keep
+            trouble = next((a for a in afters if a is not None and a[0] == "lost"), None) or next(
+                (a for a in afters if a is not None), None
+            )
+            if trouble is not None or self.stopping.is_set():
+                self._release_active("transport paused" if trouble else "daemon stopping between parts")
+        self._after(trouble)
+        return True
+
+    def _release_active(self, reason: str) -> None:
+        assert self.store is not None
+        for msg, _todo in self._active:
+            self.store.outbox.release(msg.id, reason, f"worker:{self.name}", self.clock())
+        self._active = []
 
     def _unsent(self, mid: int, reason: str, *, backoff_s: int) -> None:
         """Nothing of the message left, through no fault of its own: back to the queue, uncharged."""
@@ -261,15 +356,14 @@ class Worker:
         """What this SIM pays for one segment to this number (abroad has its own price)."""
         return self.cfg.price_fen if phone.is_domestic(msg.to_number) else self.cfg.international_price_fen
 
-    def _refused(self, mid: int, exc: Refused) -> None:
+    def _refused(self, mid: int, exc: Refused) -> After:
         assert self.store is not None
         if exc.kind == "transport":
-            # The SIM or network is at fault, not the message: it goes back to the queue for the
-            # other modems, uncharged, and this modem pauses with the reason in `smsd status`.
+            # The SIM, network or account is at fault, not the message: it goes back to the queue
+            # for the other transports, uncharged, and this one pauses with the reason in `smsd status`.
             self._unsent(mid, exc.reason, backoff_s=0)
-            self._pause(exc.reason, network=exc.network)
             log.warning("sms.modem_refused id=%s modem=%s error=%r: modem paused", mid, self.name, exc.reason)
-            return
+            return ("pause", exc.reason, exc.network)
         state = self.store.outbox.send_failed(
             mid,
             error=exc.reason,
@@ -280,6 +374,7 @@ class Worker:
             now=self.clock(),
         )
         log.warning("sms.refused id=%s modem=%s error=%r now=%s", mid, self.name, exc.reason, state)
+        return None
 
     def _pause(self, reason: str, *, network: bool = False) -> None:
         """Stop claiming for a while (30 s, doubling to 30 min while the fault repeats)."""

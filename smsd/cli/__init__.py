@@ -15,6 +15,7 @@ from smsd.cli.members import members
 from smsd.cli.messages import inbox, outbox, send
 from smsd.cli.report import backup, budget, purge, report
 from smsd.cli.sim import sim
+from smsd.cli.smsc import smsc
 from smsd.i18n import _
 
 
@@ -46,6 +47,7 @@ for command in (
     check_config,
     doctor,
     sim,
+    smsc,
     report,
     budget,
     purge,

@@ -11,28 +11,21 @@ The control protocol is one JSON object per line over ``DIR/control.sock``.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import socket
-import threading
 from pathlib import Path
 from typing import Any
 
+from smsd import control
+from smsd.control import ControlServer
 from smsd.sim.modem import FAULTS, EmulatedModem, ModemOptions
 
 log = logging.getLogger(__name__)
-
-SOCKET_NAME = "control.sock"
-
 
 class Emulator:
     def __init__(self, directory: str | Path, modems: list[ModemOptions]) -> None:
         self.dir = Path(directory)
         self.modems = {o.name: EmulatedModem(self.dir, o) for o in modems}
-        self._server: socket.socket | None = None
-        self._thread: threading.Thread | None = None
+        self._control: ControlServer | None = None
 
     def __getitem__(self, name: str) -> EmulatedModem:
         return self.modems[name]
@@ -49,13 +42,12 @@ class Emulator:
         for m in self.modems.values():
             m.start()
         if control:
-            self._serve()
+            self._control = ControlServer(self.dir, self.handle, "sim")
+            self._control.start()
 
     def stop(self) -> None:
-        if self._server:
-            with contextlib.suppress(OSError):
-                self._server.close()
-            (self.dir / SOCKET_NAME).unlink(missing_ok=True)
+        if self._control:
+            self._control.stop()
         for m in self.modems.values():
             m.stop()
 
@@ -63,34 +55,6 @@ class Emulator:
         return {name: str(m.link) for name, m in self.modems.items()}
 
     # ------------------------------------------------------------ control socket
-
-    def _serve(self) -> None:
-        path = self.dir / SOCKET_NAME
-        path.unlink(missing_ok=True)
-        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        srv.bind(str(path))
-        os.chmod(path, 0o600)
-        srv.listen(8)
-        self._server = srv
-        self._thread = threading.Thread(target=self._accept, name="sim-control", daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        assert self._server is not None
-        while True:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            with conn:
-                try:
-                    conn.settimeout(10)
-                    request = json.loads(conn.makefile("r", encoding="utf-8").readline())
-                    reply = {"ok": True, "result": self.handle(request)}
-                except Exception as exc:  # the reply names it; the server keeps serving
-                    reply = {"ok": False, "error": str(exc)}
-                with contextlib.suppress(OSError):
-                    conn.sendall((json.dumps(reply, ensure_ascii=False) + "\n").encode())
 
     def handle(self, request: dict[str, Any]) -> Any:
         """Carry out one control request (also usable in-process)."""
@@ -132,18 +96,7 @@ class Emulator:
 
 def request(directory: str | Path, payload: dict[str, Any], timeout: float = 10) -> Any:
     """Send one control request to a running emulator; raise RuntimeError on refusal."""
-    path = Path(directory) / SOCKET_NAME
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect(str(path))
-        except OSError as exc:
-            raise RuntimeError(f"no emulator is running in {directory} ({exc.strerror})") from None
-        s.sendall((json.dumps(payload, ensure_ascii=False) + "\n").encode())
-        reply = json.loads(s.makefile("r", encoding="utf-8").readline() or "{}")
-    if not reply.get("ok"):
-        raise RuntimeError(reply.get("error", "the emulator gave no answer"))
-    return reply["result"]
+    return control.request(directory, payload, timeout, "emulator")
 
 
 __all__ = ["Emulator", "ModemOptions", "FAULTS", "request"]

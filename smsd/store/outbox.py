@@ -26,7 +26,7 @@ from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.phone import mask
 from smsd.store.core import Repo
-from smsd.store.records import OutboundMessage, Part
+from smsd.store.records import OutboundMessage, Part, ProviderRef
 
 if TYPE_CHECKING:
     from smsd.pacing import Pacing
@@ -196,16 +196,18 @@ class Outbox(Repo):
         lease_s: int = 300,
         repin_after_s: int = 3600,
         pacing: Pacing | None = None,
+        reserved: int = 0,
     ) -> OutboundMessage | None:
         """Atomically take the next due message for this modem, with a lease.
 
         With pacing: nothing non-urgent during quiet hours, and never beyond the SIM's
-        hourly or daily cap of segments. Messages of paused campaigns wait.
+        hourly or daily cap of segments (less the reserved segments of messages already claimed
+        and not yet sent: an SMPP window). Messages of paused campaigns wait.
         """
         now = now or utcnow()
         quiet = int(pacing.is_quiet(now)) if pacing else 0
         with self.tx():
-            room = self._room(modem, pacing, now) if pacing else 1 << 30
+            room = (self._room(modem, pacing, now) if pacing else 1 << 30) - reserved
             if room <= 0:
                 return None
             # The partial index (outbox_claim, or outbox_claim_quiet in quiet hours) leaves out paused
@@ -356,7 +358,7 @@ class Outbox(Repo):
         )
 
     def _finish_submit(
-        self, message_id: int, seq: int, state: str, now: datetime, *, cause: str | None = None, ref: int | None
+        self, message_id: int, seq: int, state: str, now: datetime, *, cause: str | None = None, ref: ProviderRef | None
     ) -> dict[str, Any] | None:
         row = self.one(
             "SELECT * FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_flight' ORDER BY id DESC LIMIT 1",
@@ -374,7 +376,7 @@ class Outbox(Repo):
         message_id: int,
         seq: int,
         *,
-        ref: int | None,
+        ref: ProviderRef | None,
         price_fen: int,
         modem: str,
         now: datetime | None = None,
@@ -410,7 +412,7 @@ class Outbox(Repo):
         self,
         message_id: int,
         seq: int,
-        ref: int | None,
+        ref: ProviderRef | None,
         price_fen: int,
         modem: str,
         now: datetime,
@@ -598,7 +600,9 @@ class Outbox(Repo):
             )
             self.event("outbox", message_id, "released", reason, actor, now)
 
-    def late_answer(self, modem: str, ref: int | None, price_fen: int, now: datetime | None = None) -> int | None:
+    def late_answer(
+        self, modem: str, ref: ProviderRef | None, price_fen: int, now: datetime | None = None
+    ) -> int | None:
         """A +CMGS that came after its submit timed out: the oldest submit in doubt on this modem
         was accepted. It is recorded and billed; a part not yet resent is sent. Returns the message id."""
         now = now or utcnow()
@@ -613,7 +617,9 @@ class Outbox(Repo):
             self._settle_doubt(row, ref, price_fen, now, "a late answer")
             return int(row["message_id"])
 
-    def _settle_doubt(self, submit: dict[str, Any], ref: int | None, price_fen: int, now: datetime, how: str) -> None:
+    def _settle_doubt(
+        self, submit: dict[str, Any], ref: ProviderRef | None, price_fen: int, now: datetime, how: str
+    ) -> None:
         mid, seq, modem = submit["message_id"], submit["seq"], submit["modem"]
         self.conn.execute(
             "UPDATE submits SET state = 'accepted', provider_ref = ?, finished_at = ? WHERE id = ?",
@@ -803,7 +809,7 @@ class Outbox(Repo):
     def apply_report(
         self,
         modem: str,
-        ref: int,
+        ref: ProviderRef,
         recipient: str,
         status: int,
         outcome: str,
@@ -856,7 +862,7 @@ class Outbox(Repo):
         return mid, seq
 
     def _report_settles_doubt(
-        self, modem: str, ref: int, digits: str, price_fen: int, now: datetime, window_days: int
+        self, modem: str, ref: ProviderRef, digits: str, price_fen: int, now: datetime, window_days: int
     ) -> dict[str, Any] | None:
         doubts = self.rows(
             """SELECT s.*, o.to_number FROM submits s JOIN outbox o ON o.id = s.message_id

@@ -27,6 +27,8 @@ def _names(cls: type[Record]) -> tuple[str, ...]:
     return names
 
 
+ProviderRef = int | str  # a GSM modem's TP-MR (0-255), an SMSC's message_id
+
 @dataclass(frozen=True, slots=True)
 class Record:
     @classmethod
@@ -104,7 +106,7 @@ class Part(Record):
     total: int
     state: str
     modem: str | None = None
-    provider_ref: int | None = None
+    provider_ref: ProviderRef | None = None
     provider_ref_unknown: int = 0
     price_fen: int | None = None
     submitted_at: str | None = None

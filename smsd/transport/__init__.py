@@ -13,7 +13,7 @@ from smsd.transport.base import Transport
 if TYPE_CHECKING:
     from smsd.config import ModemConfig
 
-KINDS = ("gsm", "memory")
+KINDS = ("gsm", "smpp", "memory")
 
 
 def make(cfg: ModemConfig, port: str) -> Transport:
@@ -22,6 +22,22 @@ def make(cfg: ModemConfig, port: str) -> Transport:
         from smsd.transport.memory import MemoryTransport
 
         return MemoryTransport(cfg.name)
+    if cfg.kind == "smpp":
+        from smsd.transport.smpp import SmppTransport
+
+        return SmppTransport(
+            cfg.name,
+            cfg.host,
+            cfg.smpp_port,
+            system_id=cfg.system_id,
+            password=cfg.password,
+            system_type=cfg.system_type,
+            source_addr=cfg.source_addr,
+            window=cfg.window,
+            enquire_link_s=cfg.enquire_link_s,
+            response_timeout_s=cfg.command_timeout_s * 2,
+            connect_timeout_s=cfg.command_timeout_s,
+        )
     from smsd.transport.gsm import GsmTransport
 
     return GsmTransport(

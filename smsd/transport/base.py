@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
 RefusalKind = Literal["permanent", "transient", "transport"]
+ProviderRef = int | str  # a GSM modem's TP-MR, an SMSC's message_id
 Outcome = Literal["delivered", "pending", "failed"]
 
 
@@ -96,7 +98,7 @@ class Received:
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    provider_ref: int
+    provider_ref: ProviderRef
     recipient: str
     status: int
     outcome: Outcome
@@ -107,7 +109,10 @@ class DeliveryReport:
 class LateAccept:
     """The answer to a submit that had timed out: it was sent (its reference, when given)."""
 
-    provider_ref: int | None
+    provider_ref: ProviderRef | None
+
+
+Result = ProviderRef | None | TransportOutcome  # what became of one part of a window
 
 
 class Sink(Protocol):
@@ -147,6 +152,7 @@ class Transport(ABC):
     """One way to carry messages: a GSM modem, an SMSC over SMPP, an in-process fake."""
 
     kind: str = ""
+    window: int = 1  # parts a worker may have in flight at once (submit_many)
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -166,10 +172,30 @@ class Transport(ABC):
         """Seconds until the next connection attempt (0 when ready)."""
 
     @abstractmethod
-    def submit(self, message: Outgoing, seq: int) -> int | None:
+    def submit(self, message: Outgoing, seq: int) -> ProviderRef | None:
         """Send part seq (1-based) of message; return the provider reference (None: none given).
 
         Raises Refused, InDoubt or NotSent."""
+
+    def submit_many(self, items: Sequence[tuple[Outgoing, int]]) -> list[Result]:
+        """Send several parts at once (up to ``window``); one result per item, in order: the
+        reference, or the outcome. This default sends one at a time and, once the transport is
+        unusable, gives NotSent for the rest."""
+        out: list[Result] = []
+        for i, (message, seq) in enumerate(items):
+            try:
+                out.append(self.submit(message, seq))
+            except TransportOutcome as exc:
+                out.append(exc)
+                unusable = (
+                    isinstance(exc, NotSent)
+                    or (isinstance(exc, InDoubt) and not exc.usable)
+                    or (isinstance(exc, Refused) and exc.kind == "transport")
+                )
+                if unusable:
+                    out.extend(NotSent(f"{self.name}: not sent ({exc.reason})") for _ in items[i + 1 :])
+                    break
+        return out
 
     @abstractmethod
     def receive(self) -> int:

@@ -1,0 +1,266 @@
+"""SMPP 3.4 message bodies: text to submit_sm parts and back, delivery receipts, command statuses.
+
+The same split as on a modem (``smsd.segments``): a text is GSM-7 (``data_coding`` 0, one
+septet per octet, unpacked as SMSCs expect) or UCS-2 (``data_coding`` 8), and a long one goes
+as UDH parts (``esm_class`` 0x40, an 8-bit concatenation reference), so a segment costs the same
+whichever transport carries it. PDU framing is smpplib's; this module only shapes the fields.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from smsd import gsm7
+from smsd.segments import GSM7, plan
+
+DC_DEFAULT = 0x00  # SMSC default alphabet: GSM 03.38, one septet per octet
+DC_IA5 = 0x01
+DC_LATIN1 = 0x03
+DC_UCS2 = 0x08
+ESM_UDHI = 0x40
+ESM_RECEIPT = 0x04  # esm_class bits 2-5: an SMSC delivery receipt
+
+# Command statuses (SMPP 3.4 section 5.1.3) this client treats specially.
+ROK = 0x00
+RINVMSGLEN = 0x01
+RSYSERR = 0x08
+RINVSRCADR = 0x0A
+RINVDSTADR = 0x0B
+RBINDFAIL = 0x0D
+RINVPASWD = 0x0E
+RINVSYSID = 0x0F
+RMSGQFUL = 0x14
+RSUBMITFAIL = 0x45
+RTHROTTLED = 0x58
+RINVDCS = 0x104
+RINVNUMDESTS = 0x33
+RX_T_APPN = 0x64  # ESME receiver temporary app error: the SMSC should deliver again
+RINVESMCLASS = 0x43
+
+NAMES = {
+    ROK: "ESME_ROK",
+    RINVMSGLEN: "ESME_RINVMSGLEN",
+    0x02: "ESME_RINVCMDLEN",
+    0x03: "ESME_RINVCMDID",
+    0x04: "ESME_RINVBNDSTS",
+    0x05: "ESME_RALYBND",
+    RSYSERR: "ESME_RSYSERR",
+    RINVSRCADR: "ESME_RINVSRCADR",
+    RINVDSTADR: "ESME_RINVDSTADR",
+    0x0C: "ESME_RINVMSGID",
+    RBINDFAIL: "ESME_RBINDFAIL",
+    RINVPASWD: "ESME_RINVPASWD",
+    RINVSYSID: "ESME_RINVSYSID",
+    RMSGQFUL: "ESME_RMSGQFUL",
+    RINVNUMDESTS: "ESME_RINVNUMDESTS",
+    RINVESMCLASS: "ESME_RINVESMCLASS",
+    RSUBMITFAIL: "ESME_RSUBMITFAIL",
+    0x48: "ESME_RINVSRCTON",
+    0x49: "ESME_RINVSRCNPI",
+    0x50: "ESME_RINVDSTTON",
+    0x51: "ESME_RINVDSTNPI",
+    RTHROTTLED: "ESME_RTHROTTLED",
+    0x61: "ESME_RINVSCHED",
+    0x62: "ESME_RINVEXPIRY",
+    RX_T_APPN: "ESME_RX_T_APPN",
+    RINVDCS: "ESME_RINVDCS",
+}
+
+# A refusal that is the message's fault: it fails at once, uncharged.
+PERMANENT = frozenset(
+    {RINVMSGLEN, RINVSRCADR, RINVDSTADR, RINVNUMDESTS, RINVESMCLASS, RINVDCS, 0x48, 0x49, 0x50, 0x51, 0x61, 0x62}
+)
+# The SMSC is busy: slow down and send the same part again (not counted against the message).
+BUSY = frozenset({RTHROTTLED, RMSGQFUL})
+# The account cannot send (over quota, no credit, bind state): pause this transport, keep the
+# message queued. Jasmin answers an exhausted quota with ESME_RSYSERR on a healthy bind.
+ACCOUNT = frozenset({RSYSERR, RBINDFAIL, RINVPASWD, RINVSYSID, 0x04, 0x05})
+
+
+def status_name(status: int) -> str:
+    return NAMES.get(status, f"0x{status:08X}")
+
+
+def classify(status: int) -> str:
+    """What a submit_sm_resp status means for the message: permanent, busy, account or transient."""
+    if status in PERMANENT:
+        return "permanent"
+    if status in BUSY:
+        return "busy"
+    if status in ACCOUNT:
+        return "account"
+    return "transient"
+
+
+@dataclass(frozen=True)
+class PartBody:
+    """The fields of one submit_sm that carry a part of the text."""
+
+    data_coding: int
+    esm_class: int
+    short_message: bytes
+
+
+def encode(text: str, concat_ref: int) -> list[PartBody]:
+    """A text as submit_sm bodies: one per segment, with a UDH when there is more than one."""
+    p = plan(text)
+    total = p.segments
+    out: list[PartBody] = []
+    for i, chunk in enumerate(p.chunks, start=1):
+        payload = bytes(chunk)  # septets one per octet, or UTF-16 bytes
+        dc = DC_DEFAULT if p.encoding == GSM7 else DC_UCS2
+        if total == 1:
+            out.append(PartBody(dc, 0, payload))
+        else:
+            udh = bytes([0x05, 0x00, 0x03, concat_ref & 0xFF, total, i])
+            out.append(PartBody(dc, ESM_UDHI, udh + payload))
+    return out
+
+
+def _alphabet(dc: int) -> str:
+    """SMPP's data_coding values 0-15, then the GSM DCS groups (TS 23.038) above them."""
+    smpp = {DC_DEFAULT: "gsm7", DC_IA5: "ascii", 0x02: "latin1", DC_LATIN1: "latin1", 0x04: "latin1", DC_UCS2: "ucs2"}
+    if dc in smpp:
+        return smpp[dc]
+    if 0x10 <= dc <= 0x3F:  # general data coding: bits 3-2 give the alphabet
+        return {0: "gsm7", 1: "latin1", 2: "ucs2"}.get((dc >> 2) & 0x03, "")
+    if dc >= 0xF0:
+        return "latin1" if dc & 0x04 else "gsm7"
+    return ""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    ref: int | None = None  # concatenation: reference, total and sequence of this part
+    total: int | None = None
+    seq: int | None = None
+
+
+def _split_udh(body: bytes) -> tuple[bytes, tuple[int, int, int] | None]:
+    if not body:
+        raise ValueError("a UDH indicator with no user data")
+    udhl = body[0]
+    if udhl + 1 > len(body):
+        raise ValueError("the UDH is longer than the message")
+    udh, rest = body[1 : 1 + udhl], body[1 + udhl :]
+    i, concat = 0, None
+    while i + 2 <= len(udh):
+        iei, iedl = udh[i], udh[i + 1]
+        data = udh[i + 2 : i + 2 + iedl]
+        if iei == 0x00 and iedl == 3 and len(data) == 3:
+            concat = (data[0], data[1], data[2])
+        elif iei == 0x08 and iedl == 4 and len(data) == 4:
+            concat = ((data[0] << 8) | data[1], data[2], data[3])
+        i += 2 + iedl
+    if concat is not None and not (1 <= concat[2] <= concat[1]):
+        concat = None
+    return rest, concat
+
+
+def decode(data_coding: int, esm_class: int, short_message: bytes) -> Decoded:
+    """A deliver_sm's text (and its concatenation header); ValueError when it cannot be read."""
+    body, concat = (short_message, None)
+    if esm_class & ESM_UDHI:
+        body, concat = _split_udh(short_message)
+    dc = data_coding & 0xFF
+    alphabet = _alphabet(dc)
+    if alphabet == "ucs2":
+        text = body.decode("utf-16-be", errors="surrogatepass")
+    elif alphabet == "gsm7":
+        # some SMSCs send Latin-1 under the default alphabet
+        text = body.decode("latin-1") if any(b > 0x7F for b in body) else gsm7.decode(list(body))
+    elif alphabet == "ascii":
+        text = body.decode("ascii", errors="replace")
+    elif alphabet == "latin1":
+        text = body.decode("latin-1")
+    else:
+        raise ValueError(f"data_coding 0x{dc:02X} is not text")
+    if concat is None:
+        return Decoded(text)
+    return Decoded(text, concat[0], concat[1], concat[2])
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """An SMSC delivery receipt (SMPP 3.4 appendix B), from its TLVs or its text."""
+
+    message_id: str
+    stat: str
+    err: str
+    done: datetime | None
+
+    @property
+    def outcome(self) -> str:
+        if self.stat in ("DELIVRD",):
+            return "delivered"
+        if self.stat in ("ENROUTE", "ACCEPTD", "ACKED", "BUFFRED", "SCHEDLD"):
+            return "pending"
+        return "failed"
+
+    @property
+    def status(self) -> int:
+        """A TP-ST-like number for the ledger: 0 delivered, 0x20 pending, 0x40 + err failed."""
+        if self.outcome == "delivered":
+            return 0
+        if self.outcome == "pending":
+            return 0x20
+        try:
+            return 0x40 | (int(self.err or "0", 10) & 0x3F)
+        except ValueError:
+            return 0x40
+
+
+STATES = {
+    1: "ENROUTE",
+    2: "DELIVRD",
+    3: "EXPIRED",
+    4: "DELETED",
+    5: "UNDELIV",
+    6: "ACCEPTD",
+    7: "UNKNOWN",
+    8: "REJECTD",
+}
+_FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err):\s*(\S+)", re.IGNORECASE)
+
+
+def receipt(text: str, receipted_message_id: str | None = None, message_state: int | None = None) -> Receipt:
+    """Read a receipt; the TLVs win over the text, which some SMSCs send alone."""
+    fields = {k.lower(): v for k, v in _FIELD.findall(text)}
+    mid = receipted_message_id or fields.get("id", "")
+    if not mid:
+        raise ValueError("a delivery receipt without a message id")
+    stat = STATES.get(message_state or 0) or fields.get("stat", "UNKNOWN").upper()
+    done = None
+    raw = fields.get("done date", "")
+    fmt = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S"}.get(len(raw))
+    if fmt and raw.isdigit():
+        try:
+            done = datetime.strptime(raw, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            done = None
+    return Receipt(mid, stat, fields.get("err", "000"), done)
+
+
+def receipt_text(message_id: str, stat: str, submitted: datetime, done: datetime, err: str = "000") -> str:
+    """The appendix B text an SMSC puts in a receipt's short_message."""
+    dlvrd = "001" if stat == "DELIVRD" else "000"
+    return (
+        f"id:{message_id} sub:001 dlvrd:{dlvrd} submit date:{submitted:%y%m%d%H%M} "
+        f"done date:{done:%y%m%d%H%M} stat:{stat} err:{err} text:"
+    )
+
+
+__all__ = [
+    "PartBody",
+    "Decoded",
+    "Receipt",
+    "encode",
+    "decode",
+    "receipt",
+    "receipt_text",
+    "classify",
+    "status_name",
+]

@@ -1,0 +1,1 @@
+"""`smsd smsc`: an SMPP 3.4 SMSC emulator (see server.py)."""

@@ -1,0 +1,558 @@
+"""`smsd smsc`: an SMPP 3.4 SMSC for demos, tests and benches (the SMPP twin of `smsd sim`).
+
+It accepts binds (transmitter, receiver, transceiver) from the configured accounts, answers
+every submit_sm with a message id and logs it decoded to a JSON line, sends a delivery receipt
+after a delay when one was asked for, delivers MO messages (``deliver``), and keeps every
+deliver_sm (MO or receipt) until the client acknowledges it with deliver_sm_resp: one that was
+not acknowledged when the connection dropped is delivered again at the next bind, as a carrier
+does. Faults are injected per account or for all: throttle, queue full, any status, no answer,
+drop the connection, refuse binds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import socket
+import struct
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import smpplib.smpp
+
+from smsd.smpp import codec
+
+log = logging.getLogger(__name__)
+
+FAULTS = {
+    "throttle": "the next COUNT submits get ESME_RTHROTTLED",
+    "queue_full": "the next COUNT submits get ESME_RMSGQFUL",
+    "status": "the next COUNT submits get the command status CODE (e.g. 0x0B, 0x08)",
+    "no_response": "the next COUNT submits are taken (and logged) but never answered",
+    "drop": "close every connection now",
+    "refuse_binds": "refuse binds (1) or accept them again (0)",
+    "down": "close every connection and refuse new ones (1), or come back (0)",
+    "receipt_stat": "the stat of the next receipts (DELIVRD, UNDELIV, ...)",
+    "receipt_delay_ms": "time until a receipt is sent",
+}
+
+BIND_COMMANDS = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver": "trx"}
+
+
+@dataclass
+class Account:
+    system_id: str
+    password: str
+    number: str = ""  # MO to numbers starting with this go to this account
+
+
+@dataclass
+class Pending:
+    """A deliver_sm waiting for its deliver_sm_resp (MO or receipt)."""
+
+    id: int
+    fields: dict[str, Any]
+    kind: str
+    sent_on: Session | None = None
+    sequence: int | None = None
+
+
+@dataclass
+class Session:
+    sock: socket.socket
+    peer: str
+    account: Account | None = None
+    mode: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    alive: bool = True
+
+    # smpplib's PDUs ask their "client" for sequence numbers
+    sequence: int = 0
+
+    def next_sequence(self) -> int:
+        self.sequence = next(self.seq)
+        return self.sequence
+
+
+class Smsc:
+    """The server. ``start()`` listens on host:port (0: any free port, see ``.port``)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 2775,
+        accounts: list[Account] | None = None,
+        *,
+        log_path: str | Path | None = None,
+        receipt_delay_ms: int = 1000,
+        response_delay_ms: int = 0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.accounts = {a.system_id: a for a in (accounts or [Account("smsd", "secret")])}
+        self.log_path = Path(log_path) if log_path else None
+        self.receipt_delay_ms = receipt_delay_ms
+        self.response_delay_ms = response_delay_ms
+        self.receipt_stat = "DELIVRD"
+        self._faults: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._sessions: list[Session] = []
+        self._pending: dict[str, list[Pending]] = {a: [] for a in self.accounts}
+        self._ids = itertools.count(1)
+        self._timers: list[tuple[float, int, str, dict[str, Any]]] = []
+        self._timer_seq = itertools.count()
+        self._timer_cv = threading.Condition(self._lock)
+        self._server: socket.socket | None = None
+        self._stopping = threading.Event()
+        self._log_file: Any = None
+        self.submitted: list[dict[str, Any]] = []  # every submit_sm taken, decoded (tests read it)
+        self.events: list[dict[str, Any]] = []  # binds, acks, drops: what the SMSC saw
+        self.refuse_binds = False
+        self.down = False
+
+    # ------------------------------------------------------------ life
+
+    def start(self) -> None:
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind((self.host, self.port))
+        srv.listen(64)
+        self.port = srv.getsockname()[1]
+        self._server = srv
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = self.log_path.open("a", encoding="utf-8")
+        threading.Thread(target=self._accept, name="smsc-accept", daemon=True).start()
+        threading.Thread(target=self._timer_loop, name="smsc-timers", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            with contextlib.suppress(OSError):
+                self._server.close()
+        self._drop_all()
+        with self._timer_cv:
+            self._timer_cv.notify_all()
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+
+    def __enter__(self) -> Smsc:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ control (tests, the control socket)
+
+    def fault(self, name: str, value: Any = None) -> None:
+        if name not in FAULTS:
+            raise ValueError(f"unknown fault {name!r}; one of {', '.join(sorted(FAULTS))}")
+        if name == "drop":
+            self._drop_all()
+        elif name == "down":
+            self.down = _truthy(value)
+            if self.down:
+                self._drop_all()
+        elif name == "refuse_binds":
+            self.refuse_binds = _truthy(value)
+        elif name == "receipt_stat":
+            self.receipt_stat = str(value or "DELIVRD").upper()
+        elif name == "receipt_delay_ms":
+            self.receipt_delay_ms = int(value)
+        elif name == "status":
+            count, code = (value if isinstance(value, list | tuple) else [1, value])[:2]
+            with self._lock:
+                self._faults["status"] = [int(count), int(str(code), 0)]
+        else:
+            with self._lock:
+                self._faults[name] = int(value if value is not None else 1)
+
+    def deliver(self, sender: str, text: str, to: str = "", account: str = "", ref: int | None = None) -> int:
+        """An MO message from a member to an account (by name, or the one whose number prefixes
+        ``to``, or the first). Returns how many parts it took."""
+        acc = self._route(to, account)
+        to = to or acc.number or "10690000"
+        bodies = codec.encode(text, ref if ref is not None else next(self._ids) & 0xFF)
+        for body in bodies:
+            fields = {
+                "service_type": "",
+                "source_addr_ton": 1 if sender.startswith("+") else 0,
+                "source_addr_npi": 1,
+                "source_addr": sender.lstrip("+"),
+                "dest_addr_ton": 0,
+                "dest_addr_npi": 1,
+                "destination_addr": to,
+                "esm_class": body.esm_class,
+                "data_coding": body.data_coding,
+                "short_message": body.short_message,
+            }
+            self._queue(acc.system_id, fields, "mo")
+        return len(bodies)
+
+    def _route(self, to: str, account: str) -> Account:
+        if account:
+            if account not in self.accounts:
+                raise ValueError(f"no account {account!r}; accounts: {', '.join(self.accounts)}")
+            return self.accounts[account]
+        if to:
+            best = max(
+                (a for a in self.accounts.values() if a.number and to.startswith(a.number)),
+                key=lambda a: len(a.number),
+                default=None,
+            )
+            if best is not None:
+                return best
+        return next(iter(self.accounts.values()))
+
+    def handle(self, request: dict[str, Any]) -> Any:
+        """One control request (the control socket's, or in-process)."""
+        op = request.get("op")
+        if op == "status":
+            return self.status()
+        if op == "text":
+            parts = self.deliver(
+                request["from"], request["text"], to=request.get("to", ""), account=request.get("account", "")
+            )
+            return {"parts": parts}
+        if op == "fault":
+            self.fault(request["name"], request.get("value"))
+            return {}
+        raise ValueError(f"unknown op {op!r}")
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "port": self.port,
+                "sessions": [
+                    {"peer": s.peer, "account": s.account.system_id if s.account else None, "mode": s.mode}
+                    for s in self._sessions
+                    if s.alive
+                ],
+                "submitted": len(self.submitted),
+                "pending": {k: len(v) for k, v in self._pending.items()},
+                "faults": dict(self._faults),
+            }
+
+    # ------------------------------------------------------------ sessions
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while not self._stopping.is_set():
+            try:
+                sock, addr = self._server.accept()
+            except OSError:
+                return
+            if self.down:
+                sock.close()
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = Session(sock, f"{addr[0]}:{addr[1]}")
+            with self._lock:
+                self._sessions.append(session)
+            threading.Thread(target=self._serve, args=(session,), name="smsc-session", daemon=True).start()
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            sessions = list(self._sessions)
+        for s in sessions:
+            self._close(s, "dropped")
+
+    def _close(self, s: Session, why: str) -> None:
+        with self._lock:
+            if not s.alive:
+                return
+            s.alive = False
+            if s in self._sessions:
+                self._sessions.remove(s)
+            for items in self._pending.values():  # not acknowledged: delivered again at the next bind
+                for p in items:
+                    if p.sent_on is s:
+                        p.sent_on, p.sequence = None, None
+        with contextlib.suppress(OSError):
+            s.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            s.sock.close()
+        self._event("closed", s, why=why)
+
+    def _serve(self, s: Session) -> None:
+        try:
+            while s.alive:
+                raw = _read_frame(s.sock)
+                if raw is None:
+                    break
+                self._handle(s, raw)
+        except (OSError, ValueError) as exc:
+            log.info("smsc.session_error peer=%s error=%s", s.peer, exc)
+        finally:
+            self._close(s, "connection ended")
+
+    def _send(self, s: Session, command: str, sequence: int | None = None, **fields: Any) -> None:
+        pdu = smpplib.smpp.make_pdu(command, client=s, **fields)
+        if sequence is not None:
+            pdu.sequence = sequence  # smpplib ignores a sequence= argument when its client has one
+        data = pdu.generate()
+        with s.lock:
+            s.sock.sendall(data)
+
+    def _handle(self, s: Session, raw: bytes) -> None:
+        command_id, status, sequence = struct.unpack(">LLL", raw[4:16])
+        try:
+            pdu = smpplib.smpp.parse_pdu(raw, client=s, allow_unknown_opt_params=True)
+        except Exception:
+            pdu = None
+        if pdu is None:
+            self._send(s, "generic_nack", sequence=sequence, status=0x03)  # ESME_RINVCMDID
+            return
+        command = pdu.command
+        if command in BIND_COMMANDS:
+            self._bind(s, pdu, command)
+        elif command == "submit_sm":
+            self._submit(s, pdu)
+        elif command == "deliver_sm_resp":
+            self._acked(s, pdu.sequence, int(pdu.status or 0))
+        elif command == "enquire_link":
+            self._send(s, "enquire_link_resp", sequence=pdu.sequence)
+        elif command == "unbind":
+            self._send(s, "unbind_resp", sequence=pdu.sequence)
+            self._close(s, "unbind")
+        elif command in ("enquire_link_resp", "generic_nack", "unbind_resp"):
+            return
+        else:
+            self._send(s, "generic_nack", sequence=pdu.sequence, status=0x03)
+
+    def _bind(self, s: Session, pdu: Any, command: str) -> None:
+        system_id, password = _text(pdu.system_id), _text(pdu.password)
+        acc = self.accounts.get(system_id)
+        status = 0
+        if s.account is not None:
+            status = 0x05  # ESME_RALYBND
+        elif self.refuse_binds:
+            status = codec.RBINDFAIL
+        elif acc is None:
+            status = codec.RINVSYSID
+        elif acc.password != password:
+            status = codec.RINVPASWD
+        self._send(s, command + "_resp", sequence=pdu.sequence, status=status, system_id="smsd-smsc")
+        self._event("bind", s, account=system_id, status=codec.status_name(status))
+        if status:
+            return
+        assert acc is not None
+        s.account, s.mode = acc, BIND_COMMANDS[command]
+        if s.mode in ("rx", "trx"):
+            self._flush(acc.system_id)
+
+    # ------------------------------------------------------------ submit_sm
+
+    def _take_fault(self) -> tuple[str, int] | None:
+        with self._lock:
+            for name, code in (
+                ("throttle", codec.RTHROTTLED),
+                ("queue_full", codec.RMSGQFUL),
+                ("no_response", -1),
+            ):
+                if self._faults.get(name, 0) > 0:
+                    self._faults[name] -= 1
+                    return name, code
+            st = self._faults.get("status")
+            if st and st[0] > 0:
+                st[0] -= 1
+                return "status", st[1]
+        return None
+
+    def _submit(self, s: Session, pdu: Any) -> None:
+        if s.account is None or s.mode == "rx":
+            self._send(s, "submit_sm_resp", sequence=pdu.sequence, status=0x04)  # ESME_RINVBNDSTS
+            return
+        fault = self._take_fault()
+        if fault is not None and fault[0] != "no_response":
+            self._send(s, "submit_sm_resp", sequence=pdu.sequence, status=fault[1])
+            self._event("refused", s, status=codec.status_name(fault[1]))
+            return
+        message_id = uuid.uuid4().hex[:16]
+        record = self._decode(s, pdu, message_id)
+        with self._lock:
+            self.submitted.append(record)
+            if self._log_file:
+                self._log_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+                self._log_file.flush()
+        if fault is not None:  # taken, never answered: the client cannot know it was sent
+            return
+        if self.response_delay_ms:
+            time.sleep(self.response_delay_ms / 1000)
+        self._send(s, "submit_sm_resp", sequence=pdu.sequence, message_id=message_id)
+        if int(pdu.registered_delivery or 0) & 0x03:
+            receipt = {
+                "message_id": message_id,
+                "to": record["to"],
+                "source": record["from"],
+                "submitted": record["at"],
+            }
+            self._later(self.receipt_delay_ms / 1000, s.account.system_id, receipt)
+
+    def _decode(self, s: Session, pdu: Any, message_id: str) -> dict[str, Any]:
+        dc, esm = int(pdu.data_coding or 0), int(pdu.esm_class or 0)
+        short = pdu.short_message or b""
+        try:
+            d = codec.decode(dc, esm, short)
+            text, error = d.text, None
+            udh = {"ref": d.ref, "total": d.total, "seq": d.seq} if d.ref is not None else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            text, error, udh = "", str(exc), None
+        return {
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "account": s.account.system_id if s.account else None,
+            "message_id": message_id,
+            "from": _text(pdu.source_addr),
+            "to": _text(pdu.destination_addr),
+            "data_coding": dc,
+            "esm_class": esm,
+            "registered_delivery": int(pdu.registered_delivery or 0),
+            "udh": udh,
+            "text": text,
+            "error": error,
+            "hex": short.hex(),
+        }
+
+    # ------------------------------------------------------------ deliver_sm (MO and receipts)
+
+    def _later(self, delay_s: float, account: str, receipt: dict[str, Any]) -> None:
+        with self._timer_cv:
+            heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._timer_seq), account, receipt))
+            self._timer_cv.notify()
+
+    def _timer_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._timer_cv:
+                if not self._timers:
+                    self._timer_cv.wait(1.0)
+                    continue
+                due = self._timers[0][0] - time.monotonic()
+                if due > 0:
+                    self._timer_cv.wait(due)
+                    continue
+                _, _, account, r = heapq.heappop(self._timers)
+            self._receipt(account, r)
+
+    def _receipt(self, account: str, r: dict[str, Any]) -> None:
+        stat = self.receipt_stat
+        submitted = datetime.fromisoformat(r["submitted"])
+        text = codec.receipt_text(r["message_id"], stat, submitted, datetime.now(UTC))
+        state = {v: k for k, v in codec.STATES.items()}.get(stat, 7)
+        fields = {
+            "service_type": "",
+            "source_addr_ton": 1,
+            "source_addr_npi": 1,
+            "source_addr": r["to"],
+            "dest_addr_ton": 0,
+            "dest_addr_npi": 1,
+            "destination_addr": r["source"],
+            "esm_class": codec.ESM_RECEIPT,
+            "data_coding": 0,
+            "short_message": text.encode("ascii"),
+            "receipted_message_id": r["message_id"],
+            "message_state": state,
+        }
+        self._queue(account, fields, "receipt")
+
+    def _queue(self, account: str, fields: dict[str, Any], kind: str) -> None:
+        with self._lock:
+            self._pending[account].append(Pending(next(self._ids), fields, kind))
+        self._flush(account)
+
+    def _flush(self, account: str) -> None:
+        """Send each waiting deliver_sm not yet on a live session to a receiver of the account."""
+        with self._lock:
+            receivers = [s for s in self._sessions if s.alive and s.account and s.account.system_id == account]
+            receivers = [s for s in receivers if s.mode in ("rx", "trx")]
+            if not receivers:
+                return
+            todo = []
+            for p in self._pending[account]:
+                if p.sent_on is None:
+                    p.sent_on = receivers[0]
+                    todo.append(p)
+        for p in todo:
+            s = receivers[0]
+            try:
+                pdu = smpplib.smpp.make_pdu("deliver_sm", client=s, **p.fields)
+                p.sequence = pdu.sequence
+                data = pdu.generate()
+                with s.lock:
+                    s.sock.sendall(data)
+                self._event("deliver", s, kind=p.kind, id=p.id)
+            except OSError:
+                self._close(s, "write failed")
+                return
+
+    def _acked(self, s: Session, sequence: int, status: int) -> None:
+        with self._lock:
+            if s.account is None:
+                return
+            items = self._pending[s.account.system_id]
+            hit = next((p for p in items if p.sent_on is s and p.sequence == sequence), None)
+            if hit is None:
+                return
+            if status == 0:
+                items.remove(hit)
+            else:  # the client could not take it now: offer it again on the next bind
+                hit.sent_on, hit.sequence = None, None
+        self._event("acked", s, id=hit.id, kind=hit.kind, status=codec.status_name(status))
+
+    def _event(self, what: str, s: Session, **detail: Any) -> None:
+        with self._lock:
+            self.events.append({"t": time.monotonic(), "what": what, "peer": s.peer, **detail})
+
+
+def _read_frame(sock: socket.socket) -> bytes | None:
+    head = _recv_exact(sock, 4)
+    if head is None:
+        return None
+    (length,) = struct.unpack(">L", head)
+    if length < 16 or length > 64 * 1024:
+        raise ValueError(f"a PDU of {length} bytes")
+    rest = _recv_exact(sock, length - 4)
+    if rest is None:
+        return None
+    return head + rest
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(n - got)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "on", "yes", "none")
+
+
+def parse_account(spec: str) -> Account:
+    """SYSTEM_ID:PASSWORD[:NUMBER] as given on the command line."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise ValueError(f"account {spec!r} must look like county_a:secret or county_a:secret:1069000101")
+    return Account(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+
+
+__all__ = ["Smsc", "Account", "FAULTS", "parse_account"]

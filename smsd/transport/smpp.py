@@ -1,0 +1,485 @@
+"""An SMSC (a carrier, or a city's Jasmin) over SMPP 3.4 as a transport, on smpplib.
+
+One transceiver bind. A reader thread takes every PDU off the socket: responses go to the
+submit that waits for them, ``deliver_sm`` (MO and delivery receipts) wait in a queue until the
+worker hands them to the sink; ``deliver_sm_resp`` is sent only after the sink committed
+(persist, then acknowledge: a crash in between gives a redelivery that the store recognises by
+its key). Submits go out in a window (``submit_many``: up to ``window`` parts in flight).
+
+Answers to a submit_sm:
+- ``ESME_RTHROTTLED`` / ``ESME_RMSGQFUL``: the SMSC is busy. The same part is sent again after a
+  growing wait (it was refused, so nothing was sent); still busy after ``busy_give_up_s``: the
+  transport pauses, the message stays queued.
+- an account refusal (``ESME_RSYSERR``, which Jasmin answers to an exhausted quota; bind
+  errors): the transport pauses with the reason in `smsd status`; the message is not failed.
+- a refusal of the message (``ESME_RINVDSTADR``, ...): it fails at once.
+- anything else: a transient refusal (retried later, counted).
+- no answer in time, or the connection drops after the part left: in doubt (a resend is flagged).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.smpp
+
+from smsd.smpp import codec
+from smsd.transport.base import (
+    Concatenation,
+    DeliveryReport,
+    Health,
+    InDoubt,
+    NotSent,
+    Outcome,
+    Outgoing,
+    ProviderRef,
+    Received,
+    Refused,
+    Result,
+    Transport,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 60.0
+
+
+class SmppTransport(Transport):
+    kind = "smpp"
+
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        *,
+        system_id: str,
+        password: str,
+        system_type: str = "",
+        source_addr: str = "",
+        window: int = 10,
+        enquire_link_s: float = 30.0,
+        response_timeout_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
+        busy_give_up_s: float = 30.0,
+    ) -> None:
+        super().__init__(name)
+        self.host, self.tcp_port = host, port
+        self.system_id, self.password, self.system_type = system_id, password, system_type
+        self.source_addr = source_addr
+        self.window = max(1, window)
+        self.enquire_link_s = enquire_link_s
+        self.response_timeout_s = response_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.busy_give_up_s = busy_give_up_s
+        self._client: Any = None
+        self._bound = False
+        self._cond = threading.Condition()
+        self._send_lock = threading.Lock()
+        self._responses: dict[int, Any] = {}
+        self._inbound: deque[Any] = deque()
+        self._reader: threading.Thread | None = None
+        self._next_connect = 0.0
+        self._backoff = 1.0
+        self._last_rx = 0.0
+        self._enquire_sent = 0.0
+        self._busy_wait = 0.0
+        self.last_error = ""
+        self._down_reason = ""
+        self.counters: dict[str, int] = {"submitted": 0, "refused": 0, "busy": 0, "received": 0, "receipts": 0}
+
+    # ------------------------------------------------------------ connection
+
+    def ensure_ready(self) -> bool:
+        if self._bound:
+            return True
+        now = time.monotonic()
+        if now < self._next_connect:
+            return False
+        self.close()
+        try:
+            self._bind()
+        except Exception as exc:  # a refused connection, a bind error, a broken answer: wait and try again
+            reason = self._bind_error(exc)
+            self.last_error = reason
+            self._next_connect = time.monotonic() + self._backoff
+            log.warning("smpp.bind_failed transport=%s error=%s retry_in=%.0fs", self.name, reason, self._backoff)
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF_S)
+            self.close()
+            return False
+        self._backoff = 1.0
+        self.last_error = ""
+        log.info(
+            "smpp.bound transport=%s host=%s port=%s system_id=%s", self.name, self.host, self.tcp_port, self.system_id
+        )
+        return True
+
+    def _bind_error(self, exc: Exception) -> str:
+        where = f"SMSC {self.host}:{self.tcp_port}"
+        if isinstance(exc, smpplib.exceptions.PDUError) and len(exc.args) > 1:
+            status = int(exc.args[1])
+            what = {codec.RINVPASWD: "wrong password", codec.RINVSYSID: "unknown system_id"}.get(status, "refused")
+            return f"{where}: bind {what} ({codec.status_name(status)})"
+        if isinstance(exc, smpplib.exceptions.ConnectionError | OSError):
+            return f"{where}: cannot connect ({exc or 'connection refused'})"
+        return f"{where}: bind failed ({type(exc).__name__}: {exc})"
+
+    def _bind(self) -> None:
+        client = smpplib.client.Client(
+            self.host, self.tcp_port, timeout=self.connect_timeout_s, allow_unknown_opt_params=True
+        )
+        client.logger.setLevel(logging.WARNING)
+        self._client = client
+        client.connect()
+        client.bind_transceiver(
+            system_id=self.system_id,
+            password=self.password,
+            system_type=self.system_type,
+            interface_version=0x34,
+        )
+        client._socket.settimeout(None)  # the reader blocks; close() shuts the socket to end it
+        with self._cond:
+            self._responses.clear()
+            self._inbound.clear()
+            self._bound = True
+            self._down_reason = ""
+        self._last_rx = time.monotonic()
+        self._enquire_sent = 0.0
+        self._reader = threading.Thread(target=self._read, args=(client,), name=f"smpp-{self.name}", daemon=True)
+        self._reader.start()
+
+    def retry_in(self) -> float:
+        return 0.0 if self._bound else max(0.0, self._next_connect - time.monotonic())
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        with self._cond:
+            self._bound = False
+            self._cond.notify_all()
+        if client is None:
+            return
+        sock = client._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+            client._socket = None
+        client.state = smpplib.consts.SMPP_CLIENT_STATE_CLOSED
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(2.0)
+        self._reader = None
+
+    def _down(self, client: Any, reason: str) -> None:
+        with self._cond:
+            if self._client is not client:
+                return
+            self._bound = False
+            self._down_reason = reason
+            self.last_error = reason
+            self._cond.notify_all()
+        self.wake.set()
+        log.warning("smpp.link_down transport=%s error=%s", self.name, reason)
+
+    # ------------------------------------------------------------ the reader thread
+
+    def _read(self, client: Any) -> None:
+        while True:
+            try:
+                pdu = client.read_pdu()
+            except (smpplib.exceptions.ConnectionError, OSError):
+                self._down(client, f"SMSC {self.host}:{self.tcp_port} closed the connection")
+                return
+            except Exception as exc:  # a PDU smpplib cannot parse: the stream is lost
+                self._down(client, f"SMSC {self.host}:{self.tcp_port} sent an unreadable PDU ({type(exc).__name__})")
+                return
+            self._last_rx = time.monotonic()
+            command = pdu.command
+            if command in ("submit_sm_resp", "generic_nack"):
+                with self._cond:
+                    self._responses[pdu.sequence] = pdu
+                    self._cond.notify_all()
+            elif command == "deliver_sm":
+                with self._cond:
+                    self._inbound.append(pdu)
+                self.wake.set()
+            elif command == "enquire_link":
+                self._answer(client, "enquire_link_resp", pdu.sequence)
+            elif command == "unbind":
+                self._answer(client, "unbind_resp", pdu.sequence)
+                self._down(client, f"SMSC {self.host}:{self.tcp_port} unbound")
+                return
+            elif command not in ("enquire_link_resp", "unbind_resp"):
+                log.info("smpp.unhandled transport=%s command=%s", self.name, command)
+
+    def _answer(self, client: Any, command: str, sequence: int, status: int = 0) -> bool:
+        pdu = smpplib.smpp.make_pdu(command, client=client, status=status)
+        pdu.sequence = sequence  # smpplib ignores a sequence= argument when its client has one
+        return self._write(client, pdu)
+
+    def _write(self, client: Any, pdu: Any) -> bool:
+        try:
+            data = pdu.generate()
+            with self._send_lock:
+                client._socket.sendall(data)
+            return True
+        except (OSError, AttributeError):
+            self._down(client, f"SMSC {self.host}:{self.tcp_port}: the connection dropped while writing")
+            return False
+
+    # ------------------------------------------------------------ submitting
+
+    def submit(self, message: Outgoing, seq: int) -> ProviderRef | None:
+        result = self.submit_many([(message, seq)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def submit_many(self, items: Sequence[tuple[Outgoing, int]]) -> list[Result]:
+        """Send the parts in one window; the busy ones again after a growing wait."""
+        results: list[Result | None] = [None] * len(items)
+        todo = list(range(len(items)))
+        started = time.monotonic()
+        while todo:
+            busy = self._round(items, todo, results)
+            if not busy:
+                break
+            waited = time.monotonic() - started
+            if waited >= self.busy_give_up_s:
+                for i in busy:
+                    results[i] = Refused(
+                        f"SMSC busy for {waited:.0f}s ({self._busy_status}); the transport pauses",
+                        "transport",
+                        code=self._busy_code,
+                    )
+                break
+            self._busy_wait = min(max(self._busy_wait * 2, 0.05), 2.0)
+            time.sleep(self._busy_wait)  # the SMSC asked us to slow down: this is the pacing, not a sync
+            todo = busy
+        if all(not isinstance(r, Refused) or r.code not in codec.BUSY for r in results):
+            self._busy_wait = max(0.0, self._busy_wait / 2 - 0.01)
+        return [r if r is not None else NotSent(f"{self.name}: not sent") for r in results]
+
+    _busy_status = ""
+    _busy_code: int | None = None
+
+    def _round(self, items: Sequence[tuple[Outgoing, int]], todo: list[int], results: list[Result | None]) -> list[int]:
+        client = self._client
+        if not self._bound or client is None:
+            for i in todo:
+                results[i] = NotSent(f"{self.name}: not bound to the SMSC ({self._down_reason or 'connecting'})")
+            return []
+        sequences: dict[int, int] = {}
+        bodies: dict[int, list[codec.PartBody]] = {}
+        for n, i in enumerate(todo):
+            message, seq = items[i]
+            parts = bodies.setdefault(message.id, codec.encode(message.text, message.concat_ref))
+            if not 1 <= seq <= len(parts):
+                results[i] = Refused(f"part {seq} of {len(parts)} does not exist", "permanent")
+                continue
+            pdu = self._submit_pdu(client, message, parts[seq - 1])
+            if not self._write(client, pdu):
+                for j in todo[n:]:
+                    results[j] = NotSent(f"{self.name}: the connection dropped before the part left")
+                break
+            sequences[i] = pdu.sequence
+        deadline = time.monotonic() + self.response_timeout_s
+        with self._cond:
+            while True:
+                waiting = [i for i, s in sequences.items() if s not in self._responses]
+                if not waiting or not self._bound or self._client is not client:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            answers = {i: self._responses.pop(s, None) for i, s in sequences.items()}
+        busy: list[int] = []
+        for i, resp in answers.items():
+            if resp is None:
+                gone = not self._bound or self._client is not client
+                why = "the connection dropped" if gone else f"no answer within {self.response_timeout_s:.0f}s"
+                results[i] = InDoubt(f"{self.name}: {why} after the part left", "gone" if gone else "timeout", False)
+                continue
+            status = int(resp.status or 0)
+            if resp.command == "submit_sm_resp" and status == codec.ROK:
+                mid = resp.message_id
+                ref = mid.decode("ascii", "replace") if isinstance(mid, bytes) else str(mid or "")
+                results[i] = ref or None
+                self.counters["submitted"] += 1
+                continue
+            kind = codec.classify(status)
+            name = codec.status_name(status)
+            if kind == "busy":
+                self.counters["busy"] += 1
+                self._busy_status, self._busy_code = name, status
+                busy.append(i)
+                continue
+            self.counters["refused"] += 1
+            if kind == "permanent":
+                results[i] = Refused(f"SMSC refused the message: {name}", "permanent", code=status)
+            elif kind == "account":
+                results[i] = Refused(
+                    f"SMSC refused the account: {name} (over quota, out of credit or not allowed)",
+                    "transport",
+                    code=status,
+                )
+            else:
+                results[i] = Refused(f"SMSC refused the message for now: {name}", "transient", code=status)
+        if any(isinstance(r, InDoubt) for r in results) and self._bound and self._client is client:
+            self._down(client, f"SMSC {self.host}:{self.tcp_port} stopped answering submits")
+        return busy
+
+    def _submit_pdu(self, client: Any, message: Outgoing, body: codec.PartBody) -> Any:
+        to = message.to
+        international = to.startswith("+")
+        source_numeric = self.source_addr.isdigit()
+        return smpplib.smpp.make_pdu(
+            "submit_sm",
+            client=client,
+            service_type="",
+            source_addr_ton=0 if source_numeric else 5,  # unknown, or alphanumeric
+            source_addr_npi=1 if source_numeric else 0,
+            source_addr=self.source_addr,
+            dest_addr_ton=1 if international else 0,
+            dest_addr_npi=1,
+            destination_addr=to.lstrip("+"),
+            esm_class=body.esm_class,
+            protocol_id=0,
+            priority_flag=0,
+            registered_delivery=1 if message.status_report else 0,
+            data_coding=body.data_coding,
+            short_message=body.short_message,
+            validity_period=_relative(message.validity_minutes),
+        )
+
+    # ------------------------------------------------------------ receiving
+
+    def receive(self) -> int:
+        assert self.sink is not None
+        handled = 0
+        client = self._client
+        while True:
+            with self._cond:
+                if not self._inbound:
+                    return handled
+                pdu = self._inbound[0]
+            key, item = self._item(pdu)
+            if isinstance(item, DeliveryReport):
+                self.sink.report(item)  # commit first ...
+                self.counters["receipts"] += 1
+            else:
+                self.sink.received(item)
+                self.counters["received"] += 1
+            with self._cond:
+                if self._inbound and self._inbound[0] is pdu:
+                    self._inbound.popleft()
+            # ... then acknowledge. Lost before it reached the SMSC: it comes again, recognised.
+            acked = client is not None and self._answer(client, "deliver_sm_resp", pdu.sequence)
+            if acked and not isinstance(item, DeliveryReport):
+                self.sink.removed(key)
+            handled += 1
+
+    def _item(self, pdu: Any) -> tuple[str, Received | DeliveryReport]:
+        """A deliver_sm as a receipt or an inbound message; key: its body, the same on redelivery."""
+        sender = _text(pdu.source_addr)
+        short = pdu.short_message or b""
+        esm = int(pdu.esm_class or 0)
+        # what the SMSC sends again on a redelivery (a new sequence number, the same message)
+        key = f"smpp:{sender}:{_text(pdu.destination_addr)}:{esm}:{int(pdu.data_coding or 0)}:{short.hex()}"
+        if esm & 0x3C == codec.ESM_RECEIPT or getattr(pdu, "receipted_message_id", None):
+            try:
+                r = codec.receipt(
+                    short.decode("latin-1"),
+                    _text(getattr(pdu, "receipted_message_id", None)) or None,
+                    getattr(pdu, "message_state", None),
+                )
+                outcome: Outcome = (
+                    "delivered" if r.outcome == "delivered" else "pending" if r.outcome == "pending" else "failed"
+                )
+                return key, DeliveryReport(r.message_id, sender, r.status, outcome, r.done)
+            except ValueError as exc:
+                return key, Received(key, None, "", "", None, None, f"unreadable receipt: {exc}")
+        if not sender:
+            return key, Received(key, None, "", "", None, None, "deliver_sm without a source address")
+        number = "+" + sender if int(pdu.source_addr_ton or 0) == 1 and sender.isdigit() else sender
+        try:
+            d = codec.decode(int(pdu.data_coding or 0), esm, short)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return key, Received(key, None, "", "", None, None, f"undecodable deliver_sm: {exc}")
+        concat = Concatenation(d.ref, d.total, d.seq) if d.ref is not None and d.total and d.seq else None
+        return key, Received(key, number, d.text, d.text, concat, datetime.now(UTC))
+
+    # ------------------------------------------------------------ upkeep
+
+    def tick(self) -> None:
+        client = self._client
+        if not self._bound or client is None:
+            return
+        now = time.monotonic()
+        if (
+            self._enquire_sent
+            and self._last_rx < self._enquire_sent
+            and now - self._enquire_sent > self.response_timeout_s
+        ):
+            self._down(client, f"SMSC {self.host}:{self.tcp_port} did not answer enquire_link")
+            return
+        if now - max(self._last_rx, self._enquire_sent) >= self.enquire_link_s:
+            self._enquire_sent = now
+            self._write(client, smpplib.smpp.make_pdu("enquire_link", client=client))
+
+    def next_tick_in(self) -> float:
+        if not self._bound:
+            return 3600.0
+        now = time.monotonic()
+        if self._enquire_sent and self._last_rx < self._enquire_sent:
+            return max(0.0, self._enquire_sent + self.response_timeout_s - now)
+        return max(0.0, max(self._last_rx, self._enquire_sent) + self.enquire_link_s - now)
+
+    def health(self) -> Health:
+        return Health(
+            ready=self._bound,
+            registered=self._bound,
+            operator=f"{self.host}:{self.tcp_port}",
+            model="SMPP 3.4",
+            last_error=self.last_error,
+            counters=dict(self.counters),
+        )
+
+    def note_error(self, text: str) -> None:
+        self.last_error = text
+
+    @property
+    def port(self) -> str:
+        """Where it sends, for `smsd status` (the password never appears)."""
+        return f"smpp://{self.system_id}@{self.host}:{self.tcp_port}"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _relative(minutes: int | None) -> str | None:
+    """An SMPP relative validity period (YYMMDDhhmmss000R)."""
+    if not minutes:
+        return None
+    days, rem = divmod(minutes, 1440)
+    hours, mins = divmod(rem, 60)
+    return f"0000{days:02d}{hours:02d}{mins:02d}00000R" if days < 100 else "000099000000000R"
+
+
+__all__ = ["SmppTransport"]
