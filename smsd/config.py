@@ -336,6 +336,14 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
                     f'{path}: [modems.{name}] (kind = "smpp") needs {", ".join(missing)} '
                     '(e.g. host = "127.0.0.1", system_id = "county_a", source_addr = "1069000101")'
                 )
+        if m.kind == "smpp":
+            # SMPP 3.4 C-Octet strings (5.2): longer values are cut by the client and refused by the SMSC
+            for key, limit in (("system_id", 15), ("password", 8), ("system_type", 12), ("source_addr", 20)):
+                if len(getattr(m, key).encode()) > limit:
+                    raise ConfigError(
+                        f"{path}: {key} in [modems.{name}] may be at most {limit} characters (SMPP 3.4); "
+                        "ask the SMSC's operator for a shorter one"
+                    )
         if not m.port and m.kind == "gsm":
             raise ConfigError(f'{path}: [modems.{name}] needs port = "/dev/ttyUSB0" (or "emulator")')
         modems.append(m)

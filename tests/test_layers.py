@@ -22,6 +22,7 @@ from tests.conftest import ROOT
 PACKAGES = ("smsd", "commands", "templates")
 AT_ALLOWED = ("smsd.modem", "smsd.transport.gsm", "smsd.sim")
 PDU_ALLOWED = ("smsd.modem", "smsd.transport.gsm", "smsd.sim", "smsd.pdu")
+SMPP_ALLOWED = ("smsd.smpp", "smsd.transport.smpp", "smsd.smsc")
 FORBIDDEN = {
     # importer prefix: imported prefixes it must not use
     "smsd.store": (
@@ -162,6 +163,19 @@ def test_front_ends_are_imported_only_by_themselves():
 def test_only_the_gsm_side_uses_the_pdu_codec():
     users = sorted(m for m, deps in GRAPH.items() if "smsd.pdu" in deps and not m.startswith(PDU_ALLOWED))
     assert not users, f"the PDU codec is imported by {users}"
+
+
+def test_only_the_smpp_side_uses_smpplib():
+    users = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            if any(n == "smpplib" or n.startswith("smpplib.") for n in names) and not name.startswith(SMPP_ALLOWED):
+                users.append(name)
+    assert not users, f"smpplib is imported by {users}"
+    assert "smsd.transport.smpp" in GRAPH and "smsd.smpp.codec" in GRAPH["smsd.transport.smpp"]
 
 
 def test_only_the_gsm_side_speaks_at():

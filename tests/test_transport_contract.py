@@ -3,7 +3,8 @@
 Each case drives a transport through its interface only: submit and references, refusals of
 each kind, disconnect and reconnect, inbound exactly once across a failure between commit and
 acknowledgement, and delivery reports that name the reference the submit returned. The memory
-transport runs in-process; the GSM transport runs over a pty against the emulator.
+transport runs in-process; the GSM transport runs over a pty against the emulator; the SMPP
+transport binds over TCP to the `smsd smsc` emulator.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from smsd.sim.modem import ModemOptions
+from smsd.smsc.server import Account, Smsc
 from smsd.transport.base import DeliveryReport, InDoubt, LateAccept, NotSent, Outgoing, Received, Refused, Transport
 from smsd.transport.gsm import GsmTransport
 from smsd.transport.memory import MemoryTransport
+from smsd.transport.smpp import SmppTransport
 from tests.conftest import wait_for
 
 TO = "+8613800138000"
@@ -31,12 +34,20 @@ class Recorder:
     late: list[LateAccept] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     fail_next: int = 0
+    crash_after_next: int = 0
 
     def received_(self, item: Received) -> None:
         if self.fail_next:
             self.fail_next -= 1
             raise OSError("disk full (simulated)")
         self.received.append(item)
+        if self.crash_after_next:  # committed, then the process dies before the acknowledgement
+            self.crash_after_next -= 1
+            raise Crash()
+
+
+class Crash(BaseException):
+    """Stands for kill -9: nothing after it runs (not an Exception, so no handler catches it)."""
 
 
 class Sink:
@@ -59,34 +70,42 @@ class Sink:
 class Harness:
     """What a test needs to provoke on the far side, for each kind of transport."""
 
-    def __init__(self, transport: Transport, emu=None) -> None:
-        self.t, self.emu = transport, emu
+    def __init__(self, transport: Transport, emu=None, smsc: Smsc | None = None) -> None:
+        self.t, self.emu, self.smsc = transport, emu, smsc
         self.rec = Recorder()
         transport.attach(Sink(self.rec))
 
     def refuse_next(self, kind: str) -> None:
-        if self.emu is None:
+        if self.smsc is not None:  # bad number / try later / over quota (Jasmin's answer)
+            self.smsc.fault("status", [1, {"permanent": 0x0B, "transient": 0x45, "transport": 0x08}[kind]])
+        elif self.emu is None:
             assert isinstance(self.t, MemoryTransport)
             self.t.script(f"refuse_{kind}")
         else:
             self.emu["m1"].fault("cms", [1, {"permanent": 21, "transient": 500, "transport": 10}[kind]])
 
     def drop(self) -> None:
-        if self.emu is None:
+        if self.smsc is not None:
+            self.smsc.fault("down", 1)
+        elif self.emu is None:
             assert isinstance(self.t, MemoryTransport)
             self.t.disconnect()
         else:
             self.emu["m1"].fault("unplug")
 
     def restore(self) -> None:
-        if self.emu is None:
+        if self.smsc is not None:
+            self.smsc.fault("down", 0)
+        elif self.emu is None:
             assert isinstance(self.t, MemoryTransport)
             self.t.reconnect()
         else:
             self.emu["m1"].fault("replug")
 
     def deliver(self, sender: str, text: str) -> None:
-        if self.emu is None:
+        if self.smsc is not None:
+            self.smsc.deliver(sender, text)
+        elif self.emu is None:
             assert isinstance(self.t, MemoryTransport)
             self.t.deliver(sender, text)
         else:
@@ -96,16 +115,29 @@ class Harness:
         wait_for(lambda: (self.t.ensure_ready() and self.t.receive(), predicate())[1], timeout=timeout)
 
 
-@pytest.fixture(params=["memory", "gsm"])
-def h(request, make_emulator) -> Iterator[Harness]:
+def smpp_transport(server: Smsc, **kw) -> SmppTransport:
+    kw = {"response_timeout_s": 3.0, "connect_timeout_s": 2.0, **kw}
+    return SmppTransport("s1", "127.0.0.1", server.port, system_id="county_a", password="pw-a",
+                         source_addr="1069000101", **kw)  # fmt: skip
+
+
+@pytest.fixture(params=["memory", "gsm", "smpp"])
+def h(request, make_emulator, tmp_path) -> Iterator[Harness]:
+    server: Smsc | None = None
     if request.param == "memory":
         harness = Harness(MemoryTransport("m1"))
+    elif request.param == "smpp":
+        server = Smsc(port=0, accounts=[Account("county_a", "pw-a", "1069000101")], receipt_delay_ms=20)
+        server.start()
+        harness = Harness(smpp_transport(server), smsc=server)
     else:
         emu = make_emulator(ModemOptions("m1"))
         harness = Harness(GsmTransport("m1", str(emu["m1"].link), command_timeout=2.0, send_timeout=5.0), emu)
     assert harness.t.ensure_ready()
     yield harness
     harness.t.close()
+    if server is not None:
+        server.stop()
 
 
 def message(mid: int, text: str = "你好，测试") -> Outgoing:
@@ -115,7 +147,7 @@ def message(mid: int, text: str = "你好，测试") -> Outgoing:
 def test_submit_returns_a_reference_per_part_and_reports_name_it(h):
     long = message(1, "党员政治生日快乐" * 10)  # two parts
     refs = [h.t.submit(long, 1), h.t.submit(long, 2)]
-    assert all(isinstance(r, int) for r in refs) and refs[0] != refs[1]
+    assert all(isinstance(r, int | str) for r in refs) and refs[0] != refs[1]
     h.until(lambda: len(h.rec.reports) >= 2)
     assert {r.provider_ref for r in h.rec.reports} == set(refs)
     assert all(r.recipient.endswith("13800138000") and r.outcome == "delivered" for r in h.rec.reports)
@@ -127,7 +159,7 @@ def test_each_kind_of_refusal_is_typed(h, kind):
     with pytest.raises(Refused) as err:
         h.t.submit(message(2), 1)
     assert err.value.kind == kind and err.value.reason
-    assert isinstance(h.t.submit(message(3), 1), int)  # the next one goes
+    assert h.t.submit(message(3), 1) is not None  # the next one goes
 
 
 def test_a_dropped_transport_says_so_and_comes_back(h):
@@ -138,7 +170,7 @@ def test_a_dropped_transport_says_so_and_comes_back(h):
     assert not h.t.ensure_ready()
     h.restore()
     wait_for(h.t.ensure_ready, timeout=15)
-    assert isinstance(h.t.submit(message(5), 1), int)
+    assert h.t.submit(message(5), 1) is not None
 
 
 def test_inbound_is_delivered_again_after_a_failed_commit_then_exactly_once(h):
@@ -151,6 +183,33 @@ def test_inbound_is_delivered_again_after_a_failed_commit_then_exactly_once(h):
     for _ in range(3):
         h.t.receive()
     assert len(h.rec.received) == 1  # never again once committed and acknowledged
+
+
+def test_a_crash_between_commit_and_acknowledgement_gives_the_same_key_again(h):
+    """kill -9 after the commit: the provider still has it and hands it over again, with the key
+    the store recognises (so it is stored once: tests/test_smpp.py checks that with a real store)."""
+    h.rec.crash_after_next = 1
+    h.deliver("+8613900000002", "TP 3")
+    with pytest.raises(Crash):
+        wait_for(lambda: (h.t.ensure_ready() and h.t.receive(), False)[1], timeout=10)
+    h.t.close()  # the process is gone: its connection or port with it
+    h.until(lambda: len(h.rec.received) == 2, timeout=20)
+    first, again = h.rec.received
+    assert first.key == again.key and again.text == "TP 3"
+    assert h.rec.removed == [first.key]  # acknowledged once, after the second commit
+    for _ in range(3):
+        h.t.receive()
+    assert len(h.rec.received) == 2
+
+
+def test_a_window_of_parts_gets_one_result_each_in_order(h):
+    msgs = [message(20 + i, f"第{i}条通知") for i in range(5)]
+    h.refuse_next("permanent")
+    results = h.t.submit_many([(m, 1) for m in msgs])
+    assert len(results) == 5
+    assert isinstance(results[0], Refused) and results[0].kind == "permanent"
+    assert all(r is not None and not isinstance(r, Exception) for r in results[1:])
+    assert len(set(results[1:])) == 4
 
 
 def test_health_says_ready_and_down(h):

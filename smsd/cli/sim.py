@@ -91,10 +91,11 @@ def sim(
     ]
     emulator = Emulator(directory, options)
     stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait takes them
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait takes them
     try:
         emulator.start()
     except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # as it was: the caller may live on (a test)
         raise click.ClickException(
             _("cannot start the emulator in {dir}: {err}").format(dir=directory, err=exc.strerror or exc)
         ) from None

@@ -14,7 +14,6 @@ from smsd.i18n import _
 from smsd.smsc.server import FAULTS, Account, Smsc, parse_account
 
 
-
 def _accounts(specs: tuple[str, ...]) -> list[Account]:
     try:
         return [parse_account(s) for s in specs] or [Account("smsd", "secret")]
@@ -68,12 +67,13 @@ def smsc(
     server = Smsc(host, port, _accounts(accounts), log_path=folder / "submits.jsonl", receipt_delay_ms=receipt_delay_ms)
     control = ControlServer(folder, server.handle, "smsc")
     stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait takes them
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait takes them
     try:
         server.start()
         control.start()
     except OSError as exc:
         server.stop()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # as it was: the caller may live on (a test)
         raise click.ClickException(
             _("cannot start the SMSC emulator on {host}:{port}: {err}").format(
                 host=host, port=port, err=exc.strerror or exc

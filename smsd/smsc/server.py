@@ -274,15 +274,19 @@ class Smsc:
             s.alive = False
             if s in self._sessions:
                 self._sessions.remove(s)
-            for items in self._pending.values():  # not acknowledged: delivered again at the next bind
+            again = set()
+            for account, items in self._pending.items():  # not acknowledged: delivered again
                 for p in items:
                     if p.sent_on is s:
                         p.sent_on, p.sequence = None, None
+                        again.add(account)
         with contextlib.suppress(OSError):
             s.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             s.sock.close()
         self._event("closed", s, why=why)
+        for account in again:  # to another session of the account already bound, or at the next bind
+            self._flush(account)
 
     def _serve(self, s: Session) -> None:
         try:
@@ -385,11 +389,8 @@ class Smsc:
             if self._log_file:
                 self._log_file.write(json.dumps(record, ensure_ascii=False) + "\n")
                 self._log_file.flush()
-        if fault is not None:  # taken, never answered: the client cannot know it was sent
-            return
-        if self.response_delay_ms:
-            time.sleep(self.response_delay_ms / 1000)
-        self._send(s, "submit_sm_resp", sequence=pdu.sequence, message_id=message_id)
+        # Taken is taken: the message goes to the phone (and its receipt comes back) even when the
+        # answer never reaches the client (a fault, or the client died before reading it).
         if int(pdu.registered_delivery or 0) & 0x03:
             receipt = {
                 "message_id": message_id,
@@ -398,6 +399,11 @@ class Smsc:
                 "submitted": record["at"],
             }
             self._later(self.receipt_delay_ms / 1000, s.account.system_id, receipt)
+        if fault is not None:  # never answered: the client cannot know it was sent
+            return
+        if self.response_delay_ms:
+            time.sleep(self.response_delay_ms / 1000)
+        self._send(s, "submit_sm_resp", sequence=pdu.sequence, message_id=message_id)
 
     def _decode(self, s: Session, pdu: Any, message_id: str) -> dict[str, Any]:
         dc, esm = int(pdu.data_coding or 0), int(pdu.esm_class or 0)

@@ -377,12 +377,15 @@ class SmppTransport(Transport):
                     return handled
                 pdu = self._inbound[0]
             key, item = self._item(pdu)
-            if isinstance(item, DeliveryReport):
-                self.sink.report(item)  # commit first ...
-                self.counters["receipts"] += 1
-            else:
-                self.sink.received(item)
-                self.counters["received"] += 1
+            try:
+                if isinstance(item, DeliveryReport):
+                    self.sink.report(item)  # commit first ...
+                else:
+                    self.sink.received(item)
+            except Exception:  # not committed: not acknowledged either; tried again on the next pass
+                log.exception("smpp.store_failed transport=%s", self.name)
+                return handled
+            self.counters["receipts" if isinstance(item, DeliveryReport) else "received"] += 1
             with self._cond:
                 if self._inbound and self._inbound[0] is pdu:
                     self._inbound.popleft()
