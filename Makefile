@@ -18,19 +18,21 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/smsd run --config config.toml
 
-## test: the whole suite: types (mypy --strict), lint, then pytest (installs gammu with apt-get
-## when it is missing and we are root)
+## test: the whole suite: types (mypy --strict), lint, then pytest. As root it installs what the
+## tests run against when missing: gammu and Kannel (independent clients of the emulators) with
+## apt-get, and a city's Jasmin (deploy/jasmin/install.sh: Redis, RabbitMQ, jasmin 0.11.0)
 test: $(STAMP)
-	@command -v gammu >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gammu >/dev/null) || true; }
+	@{ command -v gammu && command -v bearerbox; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gammu kannel >/dev/null) || true; }
+	@[ "$$(id -u)" != 0 ] || deploy/jasmin/install.sh 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/mypy --strict smsd commands
-	$(BIN)/ruff check smsd commands tests bench
+	$(BIN)/ruff check smsd commands tests bench deploy
 	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/mypy --strict smsd commands
-	$(BIN)/ruff check smsd commands tests bench
-	$(BIN)/ruff format --check smsd commands tests bench
+	$(BIN)/ruff check smsd commands tests bench deploy
+	$(BIN)/ruff format --check smsd commands tests bench deploy
 
 bench: $(STAMP)
 	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
