@@ -260,11 +260,29 @@ class Check:
     detail: str
 
 
+def _smsc_reachable(name: str, host: str, port: int) -> Check:
+    """An SMPP transport: can this box open a connection to the SMSC (the bind is the daemon's)?"""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return Check(f"modem {name}", True, f"SMSC {host}:{port} reachable (smsd status shows whether it binds)")
+    except OSError as exc:
+        return Check(
+            f"modem {name}",
+            False,
+            f"cannot reach SMSC {host}:{port} ({exc.strerror or exc}); is the VPN up, is the address right?",
+        )
+
+
 def doctor(cfg: Config) -> list[Check]:
     """Checks an admin can act on: devices, permissions, ModemManager, database."""
     checks: list[Check] = []
     for m in cfg.modems:
         if not m.enabled:
+            continue
+        if m.kind == "smpp":
+            checks.append(_smsc_reachable(m.name, m.host, m.smpp_port))
             continue
         if m.port == EMULATOR_PORT or m.kind != "gsm":
             checks.append(

@@ -219,3 +219,15 @@ def test_config_refuses_a_password_smpp_cannot_carry(tmp_path):
         load(config_with(tmp_path, table))
     assert "password" in str(err.value) and "at most 8" in str(err.value)
     assert "longer-than-8" not in str(err.value)
+
+
+def test_doctor_says_whether_the_smsc_can_be_reached(tmp_path, smsc):
+    from smsd import admin
+
+    reachable = f'kind = "smpp"\nhost = "127.0.0.1"\nsmpp_port = {smsc.port}\nsystem_id = "a"\nsource_addr = "106901"'
+    check = next(c for c in admin.doctor(load(config_with(tmp_path, reachable))) if c.name == "modem city")
+    assert check.ok and f"127.0.0.1:{smsc.port} reachable" in check.detail
+    smsc.fault("down", 1)
+    smsc.stop()
+    check = next(c for c in admin.doctor(load(config_with(tmp_path, reachable))) if c.name == "modem city")
+    assert not check.ok and "cannot reach SMSC" in check.detail

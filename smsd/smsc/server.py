@@ -136,6 +136,8 @@ class Smsc:
     def stop(self) -> None:
         self._stopping.set()
         if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() blocked in its thread (Linux)
+                self._server.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 self._server.close()
         self._drop_all()
