@@ -131,6 +131,15 @@ def _local(when: datetime) -> str:
     return when.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
 
 
+def campaign_name(name: str | None, template: str | None, text: str | None, variables: dict[str, str]) -> str:
+    """How `campaign list` names it: the admin's --name, else its topic (the meeting's subject),
+    else the first words of its text, else the template."""
+    for candidate in (name, variables.get("topic"), variables.get("subject"), (text or "")[:20], template):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    return "broadcast"
+
+
 def member_variables(m: Member | None, now: datetime, phone: str = "") -> dict[str, Any]:
     """What a template may use for one recipient (a number off the roster has only its phone)."""
     local = now.astimezone(LOCAL)

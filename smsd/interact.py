@@ -100,6 +100,20 @@ def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetim
             msg_id="no_receipts",
             campaign=cid,
         )
+    states = store.campaigns.progress(cid)["states"]
+    waiting = states.get("queued", 0) + states.get("sending", 0)
+    if waiting:
+        # A reminder must not overtake (or arrive together with) the notice it reminds of.
+        raise InputError(
+            f"campaign {cid} still has {waiting} message(s) waiting to be sent; remind once they have gone "
+            f"(see `smsd campaign status {cid}`)",
+            field="campaign",
+            msg_id="remind_too_early",
+            campaign=cid,
+            waiting=waiting,
+        )
+    if campaign.state == "cancelled":
+        raise InputError(f"campaign {cid} was cancelled; there is nothing to remind of", field="campaign")
     pending = store.receipts.of_campaign(cid)["pending"]
     template = tpl.load(cfg.templates_dir, "reminder")
     rounds = sum(1 for e in store.events("campaign", cid) if e["event"] == "reminded")
@@ -114,7 +128,9 @@ def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetim
                 {
                     "campaign_id": cid,
                     "member_id": p["member_id"],
-                    "priority": cfg.sending.broadcast_priority,
+                    # an urgent campaign's reminders are urgent too (priority, and quiet hours)
+                    "priority": 9 if campaign.urgent else cfg.sending.broadcast_priority,
+                    "quiet_ok": bool(campaign.urgent),
                     "dedup_key": f"campaign:{cid}:remind:{rounds + 1}:{p['phone']}",
                     "srr": cfg.sending.status_reports,
                     "expires_at": now + timedelta(hours=cfg.sending.expire_hours),

@@ -148,7 +148,7 @@ def broadcast(
                 _("Send to {n} recipients for {yuan} yuan?").format(n=summary["recipients"], yuan=summary["cost_yuan"]),
                 abort=True,
             )
-        label = name or (template or (text or ""))[:20]
+        label = bc.campaign_name(name, template, text, _vars(variables))
         # Checked again inside the transaction that queues it: two broadcasts cannot both pass one budget.
         cid = store.campaigns.create(plan, name=label, budget_check=lambda s: bc.check_budget(s, plan, over_budget))
     if as_json:
@@ -196,7 +196,8 @@ def campaign(ctx: click.Context, config_path: str, as_json: bool) -> None:
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
-    filled = int(width * done / total) if total else width
+    """Messages that reached the network out of all: a cancelled campaign shows what it sent."""
+    filled = int(width * done / total) if total else 0
     return "[" + "#" * filled + "-" * (width - filled) + f"] {done}/{total}"
 
 
@@ -236,7 +237,7 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
         echo_json(data)
         return
     click.echo(f"{campaign_id} {row.name} ({row.state})")
-    click.echo(_bar(finished, total))
+    click.echo(_bar(states.get("sent", 0) + states.get("delivered", 0), total))
     click.echo("  ".join(f"{k}: {v}" for k, v in sorted(states.items())))
     click.echo(_("cost so far: {yuan} yuan; ETA: {eta}").format(yuan=data["cost_yuan"], eta=data["eta"] or "-"))
 

@@ -794,10 +794,13 @@ class Outbox(Repo):
                 raise InputError(
                     f"message {message_id} is {row.state}; only failed, expired or cancelled messages can be retried"
                 )
+            # The send time the admin chose stays: a notice for tomorrow 08:00 retried tonight still
+            # waits for 08:00 (a time already past sends now, as it would have).
+            start = max(now, parse_ts(row.not_before)) if row.not_before else now
             self.conn.execute(
-                "UPDATE outbox SET state = 'queued', attempts = 0, retry_at = NULL, not_before = NULL, "
+                "UPDATE outbox SET state = 'queued', attempts = 0, retry_at = NULL, "
                 "expires_at = ?, finished_at = NULL, updated_at = ? WHERE id = ?",
-                (ts(now + timedelta(hours=expire_hours)), ts(now), message_id),
+                (ts(start + timedelta(hours=expire_hours)), ts(now), message_id),
             )
             self.conn.execute(
                 "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'failed'", (message_id,)

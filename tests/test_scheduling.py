@@ -1,0 +1,123 @@
+"""No scheduling surprises (issue 17), each with an injected clock: a retried message keeps its
+send time; a reminder never overtakes its notice; an urgent campaign's reminders are urgent; a
+cancelled campaign's bar shows what was sent; a campaign is named by its topic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from smsd import broadcast as bc
+from smsd import interact
+from smsd.cli import main
+from smsd.config import load
+from smsd.errors import InputError
+from smsd.pacing import Pacing
+from smsd.roster import MemberRow
+from smsd.store import Store
+from tests.conftest import write_config
+
+NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)  # 21:00 in Asia/Shanghai
+TEXT = "${name}同志：请于周五下午三点到镇党委会议室参加支部书记会议。"
+
+
+@pytest.fixture
+def env(tmp_path):
+    config = write_config(tmp_path, {"m1": "emulator"})
+    cfg = load(config)
+    store = Store(tmp_path / "smsd.db")
+    store.members.upsert(
+        [MemberRow(i, f"党员{i}", f"+86138{i:08d}", "大渡口区/八桥镇", ["支部书记"], None) for i in range(1, 6)]
+    )
+    yield cfg, store, config
+    store.close()
+
+
+def claim(store: Store, now: datetime, pacing: Pacing | None = None):
+    return store.outbox.claim_next("m1", now=now, pacing=pacing)
+
+
+def drain(store: Store, now: datetime) -> int:
+    n = 0
+    while (msg := claim(store, now)) is not None:
+        for part in store.outbox.parts(msg.id):
+            store.outbox.part_sent(msg.id, part.seq, ref=n % 256, price_fen=6, modem="m1", now=now)
+        n += 1
+    return n
+
+
+def test_a_retried_message_keeps_its_send_time(env):
+    cfg, store, _ = env
+    tomorrow_8 = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)  # 08:00 local
+    mid = store.outbox.enqueue("+8613800138000", "明天八点的通知", not_before=tomorrow_8, now=NOW)
+    chosen = store.outbox.message(mid).not_before
+    store.outbox.cancel(mid, "test", now=NOW)
+    store.outbox.retry(mid, "test", now=NOW + timedelta(minutes=5))
+    msg = store.outbox.message(mid)
+    assert msg.state == "queued" and chosen is not None and msg.not_before == chosen
+    assert claim(store, NOW + timedelta(minutes=6)) is None  # not at once
+    assert claim(store, tomorrow_8 + timedelta(seconds=1)).id == mid
+    assert store.outbox.message(mid).expires_at > msg.not_before
+
+
+def confirm_campaign(cfg, store, *, urgent: bool) -> int:
+    plan = bc.plan(store, cfg, everyone=True, text=TEXT, confirm=True, urgent=urgent,
+                   variables={"topic": "支部书记会议"}, now=NOW)  # fmt: skip
+    name = bc.campaign_name(None, None, TEXT, {"topic": "支部书记会议"})
+    return store.campaigns.create(plan, name=name, actor="test", now=NOW)
+
+
+def test_a_reminder_waits_until_its_notices_have_gone(env):
+    cfg, store, _ = env
+    cid = confirm_campaign(cfg, store, urgent=False)
+    with pytest.raises(InputError) as err:
+        interact.remind(store, cfg, cid, now=NOW)
+    assert "5 message(s) waiting" in str(err.value) and err.value.msg_id == "remind_too_early"
+    assert store.outbox.queue_depth() == {"queued": 5}  # nothing queued by the refusal
+    assert drain(store, NOW) == 5
+    assert interact.remind(store, cfg, cid, now=NOW + timedelta(hours=1)) == 5
+    reminders = [m for m in store.outbox.messages(state="queued") if m.campaign_id == cid]
+    assert len(reminders) == 5 and {m.priority for m in reminders} == {cfg.sending.broadcast_priority}
+    assert {m.quiet_ok for m in reminders} == {0}
+    with pytest.raises(InputError):  # the first round's reminders are still waiting
+        interact.remind(store, cfg, cid, now=NOW + timedelta(hours=2))
+
+
+def test_an_urgent_campaigns_reminders_are_urgent(env):
+    cfg, store, _ = env
+    cid = confirm_campaign(cfg, store, urgent=True)
+    night = NOW + timedelta(hours=1)  # 22:00 local: quiet hours
+    pacing = Pacing(quiet=(datetime.min.time().replace(hour=21), datetime.min.time().replace(hour=8)))
+    first = claim(store, night, pacing)
+    assert first is not None  # urgent notices go at night
+    store.outbox.part_sent(first.id, 1, ref=0, price_fen=6, modem="m1", now=night)
+    drain(store, night)
+    interact.remind(store, cfg, cid, now=night)
+    reminders = [m for m in store.outbox.messages(state="queued") if m.campaign_id == cid]
+    assert {m.priority for m in reminders} == {9} and {m.quiet_ok for m in reminders} == {1}
+    assert claim(store, night, pacing) is not None  # and so do their reminders
+
+
+def test_a_cancelled_campaign_shows_what_was_sent_and_is_named_by_its_topic(env):
+    cfg, store, config = env
+    cid = confirm_campaign(cfg, store, urgent=False)
+    first = claim(store, NOW)
+    store.outbox.part_sent(first.id, 1, ref=1, price_fen=6, modem="m1", now=NOW)
+    out = CliRunner().invoke(main, ["campaign", "cancel", str(cid), "--config", str(config)])
+    assert out.exit_code == 0, out.output
+    out = CliRunner().invoke(main, ["campaign", "status", str(cid), "--config", str(config)])
+    assert "支部书记会议" in out.output.splitlines()[0]
+    bar = out.output.splitlines()[1]
+    assert bar.endswith("] 1/5") and bar.count("#") == 6  # 1 of 5 sent: a fifth of the bar, not all of it
+    with pytest.raises(InputError):
+        interact.remind(store, cfg, cid, now=NOW)
+
+
+def test_campaign_name_prefers_the_admins_name_then_the_topic():
+    assert bc.campaign_name("年终总结", "meeting_notice", None, {"topic": "支部书记会议"}) == "年终总结"
+    assert bc.campaign_name(None, "meeting_notice", None, {"topic": "支部书记会议"}) == "支部书记会议"
+    text = "请于周五下午三点到镇党委会议室参加支部书记会议。"
+    assert bc.campaign_name(None, None, text, {}) == text[:20]
+    assert bc.campaign_name(None, "general_notice", None, {}) == "general_notice"
