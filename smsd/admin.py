@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from smsd import segments
+from smsd import segments, when
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.errors import BudgetError, InputError, ModemError
@@ -22,25 +21,12 @@ from smsd.store import Store
 MAX_SEGMENTS = 10
 
 
-def parse_when(text: str, now: datetime | None = None) -> datetime:
-    """'2026-12-01 08:30' or '08:30' (today/tomorrow) in the office's zone -> an aware time."""
-    now = now or utcnow()
-    text = text.strip()
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=LOCAL)
-        except ValueError:
-            pass
-    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
-    if m:
-        today = now.astimezone(LOCAL).replace(hour=int(m.group(1)), minute=int(m.group(2)), second=0, microsecond=0)
-        return today if today > now else today + timedelta(days=1)
-    raise InputError(
-        f"send time {text!r}: use 'YYYY-MM-DD HH:MM' or 'HH:MM' (Asia/Shanghai time)",
-        field="at",
-        msg_id="time_format",
-        value=text,
-    )
+def parse_when(
+    text: str, now: datetime | None = None, *, field: str = "at", date_only_time: time | None = None
+) -> datetime:
+    """An admin's time (明天8点, 12月1日 下午3点, 2026-12-01 08:30, 08:30, ...; see smsd.when) in the
+    office's zone -> an aware time."""
+    return when.parse(text, now or utcnow(), field=field, date_only_time=date_only_time)
 
 
 def check_text(text: str) -> tuple[str, int]:

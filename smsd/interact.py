@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from smsd import admin, broadcast
@@ -41,8 +41,9 @@ def create_poll(
         raise InputError("the poll question is empty")
     if not (orgs or groups or everyone):
         raise InputError("choose the audience: org units, groups or everyone", field="audience", msg_id="poll_audience")
-    start = admin.parse_when(opens, now) if opens else now
-    end = admin.parse_when(closes, now)
+    start = admin.parse_when(opens, now, field="opens") if opens else now
+    # a day alone closes at the end of that day
+    end = admin.parse_when(closes, now, field="closes", date_only_time=time(23, 59))
     if end <= start:
         raise InputError(
             f"closing time {closes!r} is not after the opening time", field="closes", msg_id="poll_closes", value=closes

@@ -71,7 +71,7 @@ def _print_plan(summary: dict[str, Any], show: int = 10) -> None:
 @click.option("--text", help=_("The message text (may use ${name} and other variables)."))
 @click.option("--template", help=_("A template name from templates/ instead of --text."))
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help=_("A template variable (repeatable)."))
-@click.option("--at", "at", metavar="WHEN", help=_("Start later: 'YYYY-MM-DD HH:MM' or 'HH:MM'."))
+@click.option("--at", "at", metavar="WHEN", help=_("Start later: 明天8点, 12月1日 下午3点, 2026-12-01 08:00 or 08:00."))
 @click.option("--urgent", is_flag=True, help=_("Also to opted-out members, and during quiet hours."))
 @click.option("--confirm", is_flag=True, help=_("Ask for a receipt (QR); see `smsd campaign receipts`."))
 @click.option("--owner", metavar="ORG", help=_("The org unit that pays (default: the one --org given)."))

@@ -57,7 +57,12 @@ def poll(ctx: click.Context, config_path: str, as_json: bool) -> None:
 @click.option("--group", "groups", multiple=True, help=_("Audience: a role or group (repeatable)."))
 @click.option("--all", "everyone", is_flag=True, help=_("Audience: every member."))
 @click.option("--opens", metavar="WHEN", help=_("Opening time (default now)."))
-@click.option("--closes", metavar="WHEN", required=True, help=_("Closing time: 'YYYY-MM-DD HH:MM'."))
+@click.option(
+    "--closes",
+    metavar="WHEN",
+    required=True,
+    help=_("Closing time: 12月1日 18点, 下周五, 2026-12-01 18:00 (a day alone: its end)."),
+)
 @click.option(
     "--policy",
     type=click.Choice(["first", "last"]),

@@ -27,7 +27,12 @@ STATES = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "expi
 @config_option
 @click.argument("number")
 @click.argument("text")
-@click.option("--at", "at", metavar="WHEN", help=_("Send later: 'YYYY-MM-DD HH:MM' or 'HH:MM' (Asia/Shanghai)."))
+@click.option(
+    "--at",
+    "at",
+    metavar="WHEN",
+    help=_("Send later: 明天8点, 12月1日 下午3点, 2026-12-01 08:00 or 08:00 (Asia/Shanghai)."),
+)
 @click.option("--priority", type=int, default=None, help=_("0 (lowest) to 9 (highest); default from config.toml."))
 @click.option("--no-report", is_flag=True, help=_("Do not ask the network for a delivery report."))
 def send(config_path: str, number: str, text: str, at: str | None, priority: int | None, no_report: bool) -> None:
@@ -43,6 +48,11 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
         mid = admin.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
         msg = store.outbox.message_or_error(mid)
     click.echo(_("queued message {id} to {to} ({n} segment(s))").format(id=mid, to=mask(msg.to_number), n=msg.segments))
+    if msg.not_before:
+        from smsd import when
+        from smsd.clock import parse_ts
+
+        click.echo(_("to be sent at {when}").format(when=when.describe(parse_ts(msg.not_before))))
 
 
 @click.group(invoke_without_command=True)

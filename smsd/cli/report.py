@@ -22,9 +22,16 @@ if TYPE_CHECKING:
 
 
 def _date(value: str | None, name: str) -> str | None:
-    if value and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise click.ClickException(_("{name} {value!r}: use YYYY-MM-DD").format(name=name, value=value))
-    return value
+    """A report day: 2026-12-01, 2026/12/01, 12月1日, 今天, 昨天; a day that does not exist is refused
+    (2026-13-01 once printed an empty table)."""
+    if not value:
+        return None
+    from smsd import when
+
+    try:
+        return when.parse_day(value, utcnow(), field=name.lstrip("-")).isoformat()
+    except InputError as exc:
+        raise click.ClickException(f"{name}: {exc}") from None
 
 
 def _write(rows: list[dict[str, Any]] | Any, columns: list[str], fmt: str, output: str | None) -> int:
@@ -62,8 +69,8 @@ def _format_options(f: F) -> F:
     f = click.option("--xlsx", "fmt", flag_value="xlsx", help=_("Excel (with --output)."))(f)
     f = click.option("--csv", "fmt", flag_value="csv", help=_("CSV."))(f)
     f = click.option("--json", "fmt", flag_value="json", help=_("JSON."))(f)
-    f = click.option("--to", "date_to", metavar="YYYY-MM-DD", help=_("Until this day (inclusive)."))(f)
-    return click.option("--from", "date_from", metavar="YYYY-MM-DD", help=_("From this day."))(f)
+    f = click.option("--to", "date_to", metavar="DAY", help=_("Until this day (inclusive)."))(f)
+    return click.option("--from", "date_from", metavar="DAY", help=_("From this day (2026-12-01, 12月1日, 昨天)."))(f)
 
 
 @click.group()
