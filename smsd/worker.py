@@ -9,9 +9,11 @@ when the database changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from smsd import phone
@@ -83,6 +85,8 @@ class Worker:
         self._received = 0
         self.sent_parts = 0
         self._active: list[tuple[OutboundMessage, list[int]]] = []  # a window's messages and parts to go
+        self._in_batch = False
+        self._answer_wanted = False
 
     @property
     def driver(self) -> Any:
@@ -285,37 +289,22 @@ class Worker:
     # ------------------------------------------------------------ sending in a window (SMPP)
 
     def _window_round(self) -> bool:
-        """Claim up to the window, send the next part of each claimed message at once, book the
-        answers in one transaction. Returns True when there was something to send."""
+        """Send the next part of each claimed message at once (up to the window), then book the
+        answers and claim the next round in one transaction: one durable commit per round. The
+        parts of the next round are marked 'submitting' in that commit, before they are sent.
+        Returns True when there was something to send."""
         assert self.store is not None
         store = self.store
-        now = self.clock()
-        with store.tx():  # the claims (and the parts marked 'submitting') commit together
-            reserved = sum(m.segments for m, _ in self._active)
-            while len(self._active) < self.transport.window and not self.stopping.is_set():
-                msg = store.outbox.claim_next(
-                    self.name,
-                    now=now,
-                    lease_s=self.sending.lease_s,
-                    repin_after_s=self.sending.repin_after_s,
-                    pacing=self.pacing,
-                    reserved=reserved,
-                )
-                if msg is None:
-                    break
-                reserved += msg.segments
-                todo = [p.seq for p in store.outbox.parts(msg.id) if p.state in ("pending", "submitting")]
-                self._active.append((msg, todo))
-            for msg, todo in self._active:
-                if todo:
-                    store.outbox.part_submitting(msg.id, todo[0], self.name, now)
+        if not self._active:
+            with store.tx():
+                self._refill(self.clock())
         if not self._active:
             return False
         live = [(msg, todo) for msg, todo in self._active if todo]
         results = self.transport.submit_many([(self._outgoing(msg), todo[0]) for msg, todo in live])
         afters: list[After] = []
         keep: list[tuple[OutboundMessage, list[int]]] = []
-        with store.tx():  # every answer of the window in one commit
+        with store.tx():  # every answer of the window, and the next round's claims, in one commit
             for (msg, todo), result in zip(live, results, strict=True):
                 after = self._record(msg, todo[0], msg.segments, result)
                 if after is _NEXT:
@@ -329,8 +318,38 @@ class Worker:
             )
             if trouble is not None or self.stopping.is_set():
                 self._release_active("transport paused" if trouble else "daemon stopping between parts")
+            elif not self._inbound_waiting():
+                self._refill(self.clock())
         self._after(trouble)
         return True
+
+    def _inbound_waiting(self) -> bool:
+        """A member's SMS arrived: store and answer it first (a reply may jump ahead of the next round)."""
+        return self.transport.messages_waiting()
+
+    def _refill(self, now: Any) -> None:
+        """Claim messages up to the window and mark each one's next part 'submitting' (in the
+        caller's transaction)."""
+        assert self.store is not None
+        store = self.store
+        reserved = sum(m.segments for m, _ in self._active)
+        while len(self._active) < self.transport.window and not self.stopping.is_set():
+            msg = store.outbox.claim_next(
+                self.name,
+                now=now,
+                lease_s=self.sending.lease_s,
+                repin_after_s=self.sending.repin_after_s,
+                pacing=self.pacing,
+                reserved=reserved,
+            )
+            if msg is None:
+                break
+            reserved += msg.segments
+            todo = [p.seq for p in store.outbox.parts(msg.id) if p.state in ("pending", "submitting")]
+            self._active.append((msg, todo))
+        for msg, todo in self._active:
+            if todo:
+                store.outbox.part_submitting(msg.id, todo[0], self.name, now)
 
     def _release_active(self, reason: str) -> None:
         assert self.store is not None
@@ -387,6 +406,22 @@ class Worker:
 
     # ------------------------------------------------------------ the sink: what the transport hands over
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several sink calls in one durable commit (an SMPP transport's burst of receipts and MO);
+        the transport acknowledges them after this returns. The dispatcher is asked to answer only
+        once the batch is committed, so it never looks before the messages are there."""
+        assert self.store is not None
+        self._in_batch = True
+        try:
+            with self.store.tx():
+                yield
+        finally:
+            self._in_batch = False
+            wanted, self._answer_wanted = self._answer_wanted, False
+        if wanted and self.answers is not None:
+            self._ticket = self.answers.request()
+
     def received(self, item: Received) -> None:
         assert self.store is not None
         inbox_id, duplicate = self.store.inbox.save(self.name, item, self.clock())
@@ -396,7 +431,9 @@ class Worker:
             log.info("sms.duplicate modem=%s from=%s", self.name, phone.shown(sender))
         elif inbox_id is not None:
             log.info("sms.received id=%s modem=%s from=%s", inbox_id, self.name, phone.shown(sender))
-            if self.answers is not None:
+            if self._in_batch:
+                self._answer_wanted = True
+            elif self.answers is not None:
                 self._ticket = self.answers.request()
 
     def removed(self, key: str) -> None:

@@ -72,6 +72,19 @@ def test_next_due_and_usage_are_index_seeks(store):
     assert "outbox_parts_modem_sent" in plan
 
 
+def test_a_delivery_report_is_matched_by_a_seek_on_its_reference(store):
+    """A receipt once walked every part its transport sent in three days (the planner chose the
+    (modem, sent_at) index for the ORDER BY): over SMPP, thousands of receipts a minute."""
+    import inspect
+
+    from smsd.store import outbox
+
+    src = inspect.getsource(outbox.Outbox.apply_report)
+    sql = src[src.index('"""SELECT p.message_id') + 3 : src.index('ORDER BY p.sent_at DESC LIMIT 20"""')]
+    plan = plan_of(store, sql + "ORDER BY p.sent_at DESC LIMIT 20", ("m1", "abc", "2026"))
+    assert "outbox_parts_report" in plan and "outbox_parts_modem_sent" not in plan
+
+
 def test_a_held_quiet_backlog_is_not_claimed_but_an_urgent_one_is(store):
     night = datetime(2026, 11, 28, 23, 0, tzinfo=LOCAL)
     for i in range(300):

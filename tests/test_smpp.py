@@ -153,19 +153,21 @@ def test_mo_committed_then_crash_before_the_ack_is_stored_once(world, smsc, tmp_
     make, clock = world
     w = make()
     assert w.transport.ensure_ready()
-    original = w.transport.sink.received
+    answer = w.transport._answer
 
-    def received_then_crash(item):
-        original(item)
-        raise KeyboardInterrupt  # stands for kill -9 after the commit, before deliver_sm_resp
+    def die_before_deliver_sm_resp(client, command, sequence, status=0):
+        if command == "deliver_sm_resp":
+            raise KeyboardInterrupt  # stands for kill -9 after the commit, before deliver_sm_resp
+        return answer(client, command, sequence, status)
 
-    w.transport.sink.received = received_then_crash  # type: ignore[method-assign]
+    w.transport._answer = die_before_deliver_sm_resp  # type: ignore[method-assign]
     smsc.deliver("+8613900000001", "TP 2", to="1069000101")
     with pytest.raises(KeyboardInterrupt):
         drive(w, lambda: False, timeout=10)
-    assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 1
+    assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 1  # committed
+    assert smsc.status()["pending"]["county_a"] == 1  # not acknowledged
     w.transport.close()  # the process died: its connection with it
-    w.transport.sink.received = original  # type: ignore[method-assign]
+    w.transport._answer = answer  # type: ignore[method-assign]
     drive(w, lambda: smsc.status()["pending"]["county_a"] == 0)  # redelivered, recognised, acknowledged
     assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 1
     assert w.store.one("SELECT COUNT(*) AS n FROM events WHERE event = 'duplicate_pdu'")["n"] == 1
@@ -173,6 +175,31 @@ def test_mo_committed_then_crash_before_the_ack_is_stored_once(world, smsc, tmp_
     assert row == {"sender": "+8613900000001", "text": "TP 2"}
     smsc.deliver("+8613900000001", "TP 2", to="1069000101")  # the member votes again, later: a new message
     drive(w, lambda: w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 2)
+
+
+def test_a_failed_batch_commits_nothing_and_acknowledges_nothing(world, smsc):
+    make, clock = world
+    w = make()
+    assert w.transport.ensure_ready()
+    save = w.store.inbox.save
+    calls = []
+
+    def second_fails(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full (simulated)")
+        return save(*args, **kw)
+
+    w.store.inbox.save = second_fails  # type: ignore[method-assign]
+    for i in range(3):
+        smsc.deliver(f"+861390000000{i}", f"TP {i + 1}", to="1069000101")
+    wait_for(lambda: len(w.transport._inbound) == 3)
+    assert w.transport.receive() == 0
+    assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 0  # the batch rolled back whole
+    assert smsc.status()["pending"]["county_a"] == 3
+    w.store.inbox.save = save  # type: ignore[method-assign]
+    drive(w, lambda: smsc.status()["pending"]["county_a"] == 0)
+    assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 3
 
 
 def test_caps_hold_across_a_window(world, smsc):

@@ -829,7 +829,10 @@ class Outbox(Repo):
         now = now or utcnow()
         with self.tx():
             cands = self.rows(
-                """SELECT p.message_id, p.seq, o.to_number FROM outbox_parts p JOIN outbox o ON o.id = p.message_id
+                # the (modem, reference) index: a seek, not a walk over every part the modem sent in
+                # the window (the planner prefers (modem, sent_at) for the ORDER BY otherwise)
+                """SELECT p.message_id, p.seq, o.to_number FROM outbox_parts p INDEXED BY outbox_parts_report
+                   JOIN outbox o ON o.id = p.message_id
                    WHERE p.modem = ? AND p.provider_ref = ? AND p.sent_at >= ?
                      AND p.state IN ('sent', 'delivered', 'failed')
                    ORDER BY p.sent_at DESC LIMIT 20""",

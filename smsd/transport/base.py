@@ -221,6 +221,10 @@ class Transport(ABC):
     def note_error(self, text: str) -> None:
         """The worker's reason for a pause or a loss, shown in health() until it is cleared."""
 
+    def messages_waiting(self) -> bool:
+        """True when a member's SMS (not a delivery report) waits to be handed to the sink."""
+        return False
+
     @property
     def restarted(self) -> bool:
         """True when the far end lost its settings (a modem reboot): the worker reconnects."""

@@ -149,6 +149,8 @@ class SmppTransport(Transport):
             interface_version=0x34,
         )
         client._socket.settimeout(None)  # the reader blocks; close() shuts the socket to end it
+        # a window is several small PDUs in a row: without this, Nagle holds each until the last is acknowledged
+        client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._cond:
             self._responses.clear()
             self._inbound.clear()
@@ -368,32 +370,52 @@ class SmppTransport(Transport):
     # ------------------------------------------------------------ receiving
 
     def receive(self) -> int:
+        """Commit what arrived in batches (one durable commit for up to 200 deliver_sm, when the
+        sink offers batch()), then acknowledge each: persist, then acknowledge."""
         assert self.sink is not None
         handled = 0
         client = self._client
         while True:
             with self._cond:
-                if not self._inbound:
-                    return handled
-                pdu = self._inbound[0]
-            key, item = self._item(pdu)
+                pdus = [self._inbound[i] for i in range(min(len(self._inbound), 200))]
+            if not pdus:
+                return handled
+            items = [(pdu, *self._item(pdu)) for pdu in pdus]
             try:
-                if isinstance(item, DeliveryReport):
-                    self.sink.report(item)  # commit first ...
-                else:
-                    self.sink.received(item)
+                with self._batch():
+                    for _pdu, _key, item in items:
+                        if isinstance(item, DeliveryReport):
+                            self.sink.report(item)
+                        else:
+                            self.sink.received(item)
             except Exception:  # not committed: not acknowledged either; tried again on the next pass
                 log.exception("smpp.store_failed transport=%s", self.name)
                 return handled
-            self.counters["receipts" if isinstance(item, DeliveryReport) else "received"] += 1
             with self._cond:
-                if self._inbound and self._inbound[0] is pdu:
-                    self._inbound.popleft()
-            # ... then acknowledge. Lost before it reached the SMSC: it comes again, recognised.
-            acked = client is not None and self._answer(client, "deliver_sm_resp", pdu.sequence)
-            if acked and not isinstance(item, DeliveryReport):
-                self.sink.removed(key)
-            handled += 1
+                for pdu in pdus:
+                    if self._inbound and self._inbound[0] is pdu:
+                        self._inbound.popleft()
+            # Committed: now acknowledge. An ack lost on the way gives a redelivery, recognised by its key.
+            taken: list[str] = []
+            for pdu, key, item in items:
+                receipt = isinstance(item, DeliveryReport)
+                self.counters["receipts" if receipt else "received"] += 1
+                acked = client is not None and self._answer(client, "deliver_sm_resp", pdu.sequence)
+                if acked and not receipt:
+                    taken.append(key)
+            if taken:
+                with self._batch():
+                    for key in taken:
+                        self.sink.removed(key)
+            handled += len(items)
+
+    def messages_waiting(self) -> bool:
+        with self._cond:
+            return any(int(p.esm_class or 0) & 0x3C != codec.ESM_RECEIPT for p in self._inbound)
+
+    def _batch(self) -> contextlib.AbstractContextManager[Any]:
+        batch = getattr(self.sink, "batch", None)
+        return batch() if callable(batch) else contextlib.nullcontext()
 
     def _item(self, pdu: Any) -> tuple[str, Received | DeliveryReport]:
         """A deliver_sm as a receipt or an inbound message; key: its body, the same on redelivery."""
