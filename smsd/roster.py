@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -51,28 +52,49 @@ class ImportResult:
     errors: list[str]
 
 
-def read(path: str | Path) -> ImportResult:
-    """Parse and check every row; nothing is written here."""
+HEADER_SEARCH_ROWS = 10  # a title, a date line or merged cells may sit above the headers
+
+
+def read(path: str | Path, sheet: str | None = None) -> ImportResult:
+    """Parse and check every row; nothing is written here. The header row is the first of the
+    first ten rows that names a name and a phone column; with .xlsx, the sheet is `sheet` or the
+    first sheet that has such a row (a notes sheet in front is passed over)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.stat().st_size > MAX_FILE_BYTES:
         raise InputError(f"{p}: the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB; is it really a roster?")
     suffix = p.suffix.lower()
+    if suffix == ".xls" or _is_old_excel(p):
+        raise InputError(
+            f"{p}: an old Excel 97-2003 (.xls) file; open it in Excel or WPS and save it as .xlsx (Excel workbook)"
+        )
     if suffix in (".xlsx", ".xlsm"):
-        table = _xlsx(p)
+        if _looks_like_text(p):
+            raise InputError(f"{p}: this is a CSV (text) file named .xlsx; rename it to .csv and import that")
+        table = _xlsx(p, sheet)
     elif suffix in (".csv", ".txt"):
+        if sheet:
+            raise InputError(f"{p}: --sheet is for Excel files; a CSV has one table")
         table = _csv(p)
     else:
         raise InputError(f"{p}: use a .csv or .xlsx file")
     if not table:
         raise InputError(f"{p}: the file is empty")
-    header_line, header = table[0]
+    at = _header_index(table)
+    if at is None:
+        first = table[0][1]
+        names = [str(h or "").strip() for h in first if str(h or "").strip()]
+        raise InputError(
+            f"{p}: no header row with a name and a phone column (e.g. 姓名, 手机) in the first "
+            f"{HEADER_SEARCH_ROWS} rows; the first row has {names}"
+        )
+    header_line, header = table[at]
     columns = _columns(header, p)
     rows: list[MemberRow] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    for line, cells in table[1:]:
+    for line, cells in table[at + 1 :]:
         if not any(str(c).strip() for c in cells if c is not None):
             continue
         try:
@@ -86,6 +108,39 @@ def read(path: str | Path) -> ImportResult:
         seen[row.phone] = line
         rows.append(row)
     return ImportResult(rows, errors)
+
+
+def _is_header(cells: list[Any]) -> bool:
+    names = {str(h or "").strip().lower() for h in cells}
+    return bool(names & set(HEADERS["name"])) and bool(names & set(HEADERS["phone"]))
+
+
+def _header_index(table: list[tuple[int, list[Any]]]) -> int | None:
+    for i, (_line, cells) in enumerate(table[:HEADER_SEARCH_ROWS]):
+        if _is_header(cells):
+            return i
+    return None
+
+
+def _is_old_excel(p: Path) -> bool:
+    with p.open("rb") as f:
+        return f.read(8) == bytes.fromhex("D0CF11E0A1B11AE1")  # the OLE2 container of .xls
+
+
+def _looks_like_text(p: Path) -> bool:
+    with p.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"PK"):
+        return False
+    try:
+        head.decode("utf-8-sig")
+        return True
+    except UnicodeDecodeError:
+        try:
+            head.decode("gb18030")
+            return b"\x00" not in head
+        except UnicodeDecodeError:
+            return False
 
 
 def _csv(p: Path) -> list[tuple[int, list[Any]]]:
@@ -131,13 +186,13 @@ def _check_zip(p: Path) -> None:
         with zipfile.ZipFile(p) as z:
             infos = z.infolist()
     except (zipfile.BadZipFile, OSError):
-        raise InputError(f"{p}: not an Excel .xlsx file (is it a CSV or an old .xls?)") from None
+        raise InputError(f"{p}: not an Excel .xlsx file (a damaged file, or another format renamed)") from None
     total = sum(i.file_size for i in infos)
     if total > MAX_UNZIPPED_BYTES or any(i.file_size > MAX_ZIP_RATIO * max(i.compress_size, 1024) for i in infos):
         raise InputError(f"{p}: this Excel file unpacks to {total // 1024 // 1024} MB; refused as unsafe")
 
 
-def _xlsx(p: Path) -> list[tuple[int, list[Any]]]:
+def _xlsx(p: Path, sheet: str | None = None) -> list[tuple[int, list[Any]]]:
     import openpyxl
 
     _check_zip(p)
@@ -146,23 +201,37 @@ def _xlsx(p: Path) -> list[tuple[int, list[Any]]]:
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise InputError(f"{p}: cannot read this Excel file ({type(exc).__name__})") from None
     try:
-        ws = wb.worksheets[0]
-        declared_rows, declared_cols = ws.max_row or 0, ws.max_column or 0
-        if declared_rows > MAX_ROWS or declared_cols > 16 * MAX_COLUMNS:
-            raise InputError(
-                f"{p}: the sheet claims {declared_rows} rows and {declared_cols} columns; a roster has at most "
-                f"{MAX_ROWS} rows (delete the stray cells far below or to the right)"
-            )
-        out = []
-        # Columns are bounded up front: a single cell at XFD1048576 must not make every row 16,384 wide.
-        for i, row in enumerate(ws.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
-            cells = list(row)
-            _check_cells(p, i, cells)
-            if any(c is not None and str(c).strip() for c in cells):
-                out.append((i, cells))
-        return out
+        if sheet is not None:
+            if sheet not in wb.sheetnames:
+                raise InputError(f"{p}: no sheet {sheet!r}; its sheets are {', '.join(wb.sheetnames)}")
+            return _sheet_rows(p, wb[sheet])
+        first: list[tuple[int, list[Any]]] | None = None
+        for ws in wb.worksheets:
+            rows = _sheet_rows(p, ws)
+            if first is None:
+                first = rows
+            if _header_index(rows) is not None:
+                return rows
+        return first or []
     finally:
         wb.close()
+
+
+def _sheet_rows(p: Path, ws: Any) -> list[tuple[int, list[Any]]]:
+    declared_rows, declared_cols = ws.max_row or 0, ws.max_column or 0
+    if declared_rows > MAX_ROWS or declared_cols > 16 * MAX_COLUMNS:
+        raise InputError(
+            f"{p}: the sheet claims {declared_rows} rows and {declared_cols} columns; a roster has at most "
+            f"{MAX_ROWS} rows (delete the stray cells far below or to the right)"
+        )
+    out = []
+    # Columns are bounded up front: a single cell at XFD1048576 must not make every row 16,384 wide.
+    for i, row in enumerate(ws.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
+        cells = list(row)
+        _check_cells(p, i, cells)
+        if any(c is not None and str(c).strip() for c in cells):
+            out.append((i, cells))
+    return out
 
 
 def _columns(header: list[Any], p: Path) -> dict[str, int]:
@@ -175,7 +244,7 @@ def _columns(header: list[Any], p: Path) -> dict[str, int]:
                 break
     missing = [k for k in ("name", "phone") if k not in columns]
     if missing:
-        raise InputError(f"{p}: line 1 needs columns {' and '.join(missing)} (e.g. 姓名, 手机); found {names}")
+        raise InputError(f"{p}: the header row needs columns {' and '.join(missing)} (e.g. 姓名, 手机); found {names}")
     return columns
 
 
@@ -192,6 +261,11 @@ def _row(line: int, cells: list[Any], columns: dict[str, int], header: list[Any]
     phone_cell = _cell(cells, columns["phone"])
     if isinstance(phone_cell, float) and phone_cell.is_integer():
         phone_cell = int(phone_cell)  # Excel stores 13800138000 as a number
+    if isinstance(phone_cell, str) and re.fullmatch(r"\s*\d(\.\d+)?[eE]\+?\d+\s*", phone_cell):
+        raise InputError(
+            f"the phone number {phone_cell.strip()!r} was turned into a rounded number by Excel; set the phone "
+            "column's format to Text in Excel, type the numbers again, and save"
+        )
     phone = normalise(str(phone_cell or ""))
     org = "/".join(p.strip() for p in str(_cell(cells, columns.get("org")) or "").split("/") if p.strip())
     tags = [t for t in TAG_SPLIT.split(str(_cell(cells, columns.get("tags")) or "").strip()) if t]
@@ -220,3 +294,69 @@ def parse_date(value: Any) -> str | None:
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
     except ValueError:
         raise InputError(f"joining date {value!r} does not exist") from None
+
+
+TEMPLATE_HEADERS = ["姓名", "手机", "组织", "角色", "入党日期"]
+TEMPLATE_EXAMPLE = ["张三", "13800138000", "大渡口区/八桥镇/一村党支部", "支部书记,村干部", "2001-07-01"]
+
+
+def _phone_text(phone: str) -> str:
+    """As an office types it: 13800138000 for a Chinese mobile, +E.164 for others."""
+    return phone[3:] if phone.startswith("+86") else phone
+
+
+def write_xlsx(path: str | Path, rows: Iterable[list[Any]], headers: list[str], title: str) -> int:
+    """A roster workbook: headers in row 1, phone numbers stored as text (Excel must not round
+    them to 1.38001E+10). Returns the number of data rows."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = title
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    phone_col = headers.index("手机") + 1 if "手机" in headers else None
+    n = 0
+    for row in rows:
+        ws.append(row)
+        n += 1
+        if phone_col is not None:
+            ws.cell(row=n + 1, column=phone_col).number_format = "@"
+    if phone_col is not None:
+        ws.cell(row=1, column=phone_col).number_format = "@"
+    for col, width in zip("ABCDE", (10, 14, 34, 20, 12), strict=False):
+        ws.column_dimensions[col].width = width
+    wb.save(path)
+    return n
+
+
+def write_template(path: str | Path) -> None:
+    """A blank roster with the expected headers and one example row to overwrite."""
+    write_xlsx(path, [TEMPLATE_EXAMPLE], TEMPLATE_HEADERS, "花名册")
+
+
+def member_rows(members: Iterable[Any]) -> tuple[list[str], list[list[Any]]]:
+    """The roster as `members import` reads it back unchanged: headers (the template's, then
+    every extra column in first-seen order) and one row per member."""
+    people = list(members)
+    extras: list[str] = []
+    for m in people:
+        for k in m.extra:
+            if k not in extras:
+                extras.append(k)
+    headers = TEMPLATE_HEADERS + extras
+    rows = [
+        [
+            m.name,
+            _phone_text(m.phone),
+            m.org or "",
+            ",".join(sorted(m.tag_list)),
+            m.joined or "",
+            *(str(m.extra.get(k, "")) for k in extras),
+        ]
+        for m in people
+    ]
+    return headers, rows

@@ -57,7 +57,7 @@ def test_five_thousand_row_xlsx_imports(env):
     make_xlsx(tmp_path / "roster.xlsx", 5000)
     result = run(config, "members", "import", str(tmp_path / "roster.xlsx"))
     assert result.exit_code == 0, result.output
-    assert "imported 5000 members (5000 new, 0 updated, 0 skipped)" in result.output
+    assert "imported 5000 members (5000 new, 0 updated, 0 unchanged, 0 skipped)" in result.output
     assert count(tmp_path) == 5000
     with Store(tmp_path / "smsd.db") as s:
         m = s.members.get("13800000007")
@@ -108,7 +108,7 @@ def test_duplicate_phone_in_one_file_is_a_bad_row(env):
 def test_missing_columns_and_missing_file(env):
     tmp_path, config = env
     (tmp_path / "h.csv").write_text("who,where\nA,B\n")
-    assert "needs columns name and phone" in run(config, "members", "import", str(tmp_path / "h.csv")).stderr
+    assert "no header row with a name and a phone column" in run(config, "members", "import", str(tmp_path / "h.csv")).stderr
     assert "no such file" in run(config, "members", "import", str(tmp_path / "none.xlsx")).stderr
 
 

@@ -11,7 +11,7 @@ from smsd.cli.broadcast import broadcast, campaign, templates
 from smsd.cli.daemon import check_config, doctor, http, status
 from smsd.cli.daemon import run as run_command
 from smsd.cli.interact import poll, red
-from smsd.cli.members import members
+from smsd.cli.members import members, org
 from smsd.cli.messages import inbox, outbox, send
 from smsd.cli.report import backup, budget, purge, report
 from smsd.cli.sim import sim
@@ -39,6 +39,7 @@ for command in (
     inbox,
     status,
     members,
+    org,
     templates,
     broadcast,
     campaign,

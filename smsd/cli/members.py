@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from smsd import roster
@@ -36,22 +38,26 @@ def members() -> None:
 @config_option
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--skip-invalid", is_flag=True, help=_("Import the good rows even when some rows are bad."))
-def members_import(config_path: str, path: str, skip_invalid: bool) -> None:
+@click.option("--sheet", default=None, help=_("The Excel sheet to read [default: the first one with the headers]."))
+def members_import(config_path: str, path: str, skip_invalid: bool, sheet: str | None) -> None:
     """Import members from PATH (.xlsx or .csv); re-importing updates by phone number.
 
     Columns (Chinese or English headers): 姓名/name, 手机/phone, 组织/org
     (a path like 大渡口区/八桥镇/某村党支部), 角色/roles (comma-separated),
     入党日期/joined (YYYY-MM-DD); other columns are kept as extras for templates.
-    Nothing is imported when a row is bad, unless --skip-invalid is given.
+    The header row may sit under a title (the first ten rows are searched). Nothing is
+    imported when a row is bad, unless --skip-invalid is given. `smsd members template`
+    writes a blank roster to start from.
 
     \b
     Example:
         smsd members import roster.xlsx
+        smsd members import 花名册.xlsx --sheet 党员
         smsd members import roster.csv --skip-invalid
     """
     cfg = load(config_path)
     with handled():
-        result = roster.read(path)
+        result = roster.read(path, sheet=sheet)
         if result.errors and not skip_invalid:
             for e in result.errors[:20]:
                 click.echo(e, err=True)
@@ -61,15 +67,63 @@ def members_import(config_path: str, path: str, skip_invalid: bool) -> None:
             raise InputError(
                 f"{path}: {len(result.errors)} bad row(s); nothing imported (fix them, or add --skip-invalid)"
             )
-        with open_store(cfg) as store:
-            added, updated = store.members.upsert(result.rows)
+        with (
+            open_store(cfg) as store,
+            click.progressbar(length=len(result.rows), label=_("importing"), file=sys.stderr) as bar,
+        ):
+            added, updated = store.members.upsert(result.rows, progress=bar.update)
     for e in result.errors:
         click.echo(_("skipped {error}").format(error=e), err=True)
+    unchanged = len(result.rows) - added - updated
     click.echo(
-        _("imported {n} members ({added} new, {updated} updated, {skipped} skipped)").format(
-            n=added + updated, added=added, updated=updated, skipped=len(result.errors)
+        _("imported {n} members ({added} new, {updated} updated, {unchanged} unchanged, {skipped} skipped)").format(
+            n=len(result.rows), added=added, updated=updated, unchanged=unchanged, skipped=len(result.errors)
         )
     )
+
+
+@members.command("template")
+@click.argument("path", type=click.Path(dir_okay=False))
+def members_template(path: str) -> None:
+    """Write a blank roster (PATH.xlsx) with the headers smsd reads and one example row.
+
+    \b
+    Example:
+        smsd members template 花名册.xlsx
+    """
+    if not path.lower().endswith(".xlsx"):
+        raise click.ClickException(_("{path}: the template is an Excel file; name it .xlsx").format(path=path))
+    with handled():
+        try:
+            roster.write_template(path)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+    click.echo(_("wrote {path}: fill in one member per row (replace the example), then: smsd members import {path}")
+               .format(path=path))  # fmt: skip
+
+
+@members.command("export")
+@config_option
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--org", "orgs", multiple=True, help=_("Only this org unit and everything below it."))
+@click.option("--group", "groups", multiple=True, help=_("Only members with this role or group."))
+def members_export(config_path: str, path: str, orgs: tuple[str, ...], groups: tuple[str, ...]) -> None:
+    """Write the roster to PATH.xlsx, as `members import` reads it (full phone numbers: keep it safe).
+
+    \b
+    Example:
+        smsd members export 花名册-2026-11.xlsx --org 大渡口区/八桥镇
+    """
+    if not path.lower().endswith(".xlsx"):
+        raise click.ClickException(_("{path}: the export is an Excel file; name it .xlsx").format(path=path))
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        headers, rows = roster.member_rows(store.members.iterate(orgs=orgs, tags=groups))
+        try:
+            n = roster.write_xlsx(path, rows, headers, "花名册")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+    click.echo(_("wrote {n} member(s) to {path}").format(n=n, path=path))
 
 
 @members.command("list")
@@ -151,3 +205,40 @@ def members_remove(config_path: str, member: str) -> None:
     with handled(), open_store(cfg) as store:
         row = store.members.remove(member)
     click.echo(_("removed {name} ({phone})").format(name=row.name, phone=mask(row.phone)))
+
+
+@click.group()
+def org() -> None:
+    """Org units (the tree of 组织 paths in the roster).
+
+    \b
+    Example:
+        smsd org tree
+    """
+
+
+@org.command("tree")
+@config_option
+@json_option
+def org_tree(config_path: str, as_json: bool) -> None:
+    """Show the org units as a tree, with members in each (and in everything below it).
+
+    \b
+    Example:
+        smsd org tree
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        units = store.members.org_counts()
+    if as_json:
+        echo_json([{"path": p, "members": own, "subtree": total} for p, own, total in units])
+        return
+    for path, own, total in units:
+        depth = path.count("/")
+        label = path.rsplit("/", 1)[-1]
+        counts = _("{total} member(s)").format(total=total)
+        if own and own != total:
+            counts += " " + _("({own} directly)").format(own=own)
+        click.echo(f"{'  ' * depth}{label}  {counts}")
+    if not units:
+        click.echo(_("no org units yet: import a roster with a 组织 column"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,20 +36,60 @@ class Members(Repo):
                 parent_id = int(row["id"])
         return parent_id
 
+    def org_counts(self) -> list[tuple[str, int, int]]:
+        """Every org unit path with its own members and the members of its whole subtree."""
+        own = {
+            r["path"]: r["n"]
+            for r in self.rows(
+                "SELECT o.path, COUNT(m.id) AS n FROM org_units o LEFT JOIN members m ON m.org_id = o.id GROUP BY o.id"
+            )
+        }
+        paths = sorted(own)
+        total = {p: sum(n for q, n in own.items() if q == p or q.startswith(p + "/")) for p in paths}
+        return [(p, own[p], total[p]) for p in paths]
+
     def org_exists(self, path: str) -> bool:
         return self.one("SELECT 1 AS x FROM org_units WHERE path = ?", (path.strip("/"),)) is not None
 
-    def upsert(self, rows: list[MemberRow], actor: str = "cli", now: datetime | None = None) -> tuple[int, int]:
-        """Insert or update (by phone) in one transaction. Returns (added, updated)."""
+    def upsert(
+        self,
+        rows: list[MemberRow],
+        actor: str = "cli",
+        now: datetime | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[int, int]:
+        """Insert or update (by phone) in one transaction. Returns (added, updated); a row equal to
+        the member already stored changes nothing and counts as neither. progress(n) is called
+        every 500 rows (a bar for a large roster)."""
         now = now or utcnow()
         added = updated = 0
         with self.tx():
             orgs: dict[str, int | None] = {}
-            for r in rows:
+            for i, r in enumerate(rows, start=1):
+                if progress is not None and i % 500 == 0:
+                    progress(500)
                 if r.org not in orgs:
                     orgs[r.org] = self.org_id(r.org)
-                existing = self.one("SELECT id FROM members WHERE phone = ?", (r.phone,))
-                values = (r.name, orgs[r.org], r.joined, json.dumps(r.extras, ensure_ascii=False), ts(now))
+                existing = self.one(
+                    "SELECT id, name, org_id, joined, extras, (SELECT group_concat(tag, char(10)) FROM "
+                    "(SELECT tag FROM member_tags t WHERE t.member_id = members.id ORDER BY tag)) AS tags "
+                    "FROM members WHERE phone = ?",
+                    (r.phone,),
+                )
+                extras = json.dumps(r.extras, ensure_ascii=False)
+                values = (r.name, orgs[r.org], r.joined, extras, ts(now))
+                if (
+                    existing
+                    and (existing["name"], existing["org_id"], existing["joined"], existing["extras"])
+                    == (
+                        r.name,
+                        orgs[r.org],
+                        r.joined,
+                        extras,
+                    )
+                    and (existing["tags"] or "") == "\n".join(sorted(set(r.tags)))
+                ):
+                    continue  # the same member, unchanged
                 if existing:
                     mid = int(existing["id"])
                     self.conn.execute(
