@@ -108,7 +108,8 @@ def test_duplicate_phone_in_one_file_is_a_bad_row(env):
 def test_missing_columns_and_missing_file(env):
     tmp_path, config = env
     (tmp_path / "h.csv").write_text("who,where\nA,B\n")
-    assert "no header row with a name and a phone column" in run(config, "members", "import", str(tmp_path / "h.csv")).stderr
+    out = run(config, "members", "import", str(tmp_path / "h.csv"))
+    assert "no header row with a name and a phone column" in out.stderr
     assert "no such file" in run(config, "members", "import", str(tmp_path / "none.xlsx")).stderr
 
 
