@@ -46,3 +46,44 @@ def xlsx_row(ws: Any, values: Iterable[Any]) -> list[Any]:
             cell.data_type = "s"
         out.append(cell)
     return out
+
+
+def report_xlsx(
+    path: str,
+    title: str,
+    headers: list[tuple[str, str]],
+    rows: Iterable[dict[str, Any]],
+    *,
+    money: frozenset[str] = frozenset(),
+) -> int:
+    """An Excel report an office can add up: a title row with the period, a header row, numbers as
+    numbers (yuan columns with two decimals, so SUM works), text as text. headers: (key, label).
+    Returns the number of data rows."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet(_sheet_name(title))
+    title_cell = xlsx_row(ws, [title])
+    title_cell[0].font = Font(bold=True, size=13)
+    ws.append(title_cell)
+    head = xlsx_row(ws, [label for _, label in headers])
+    for c in head:
+        c.font = Font(bold=True)
+    ws.append(head)
+    n = 0
+    for r in rows:
+        cells = xlsx_row(ws, [r.get(key) for key, _ in headers])
+        for cell, (key, _) in zip(cells, headers, strict=True):
+            if key in money and isinstance(cell.value, int | float):
+                cell.number_format = "0.00"
+        ws.append(cells)
+        n += 1
+    wb.save(path)
+    return n
+
+
+def _sheet_name(title: str) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\."""
+    cleaned = "".join(" " if ch in "[]:*?/\\" else ch for ch in title).strip()
+    return cleaned[:31] or "report"

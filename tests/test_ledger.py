@@ -185,17 +185,17 @@ def test_archive_and_delivery_reports(office):
         send_all(store, {"m1": 6}, when)
         store.outbox.apply_report("m1", 1, "+8613800000001", 0, "delivered", now=when)
     out = cli(config_path, "report", "messages", "--csv").output.splitlines()
-    assert out[0] == "id,to,sent,delivered,state,segments,cost_fen,campaign_id,modem,text"
-    assert out[1].startswith(f"{mid},138****0001,") and ",delivered,1,6,,m1,档案记实：会议通知" in out[1]
+    assert out[0] == "id,to,name,member_org,sent,delivered,state,segments,cost_fen,cost_yuan,campaign_id,modem,text"
+    assert out[1].startswith(f"{mid},138****0001,") and ",delivered,1,6,0.06,,m1,档案记实：会议通知" in out[1]
     assert "+8613800000001" in cli(config_path, "report", "messages", "--csv", "--unmask").output
     assert cli(config_path, "report", "messages", "--xlsx", "--output", str(tmp_path / "a.xlsx")).exit_code == 0
     ws = openpyxl.load_workbook(tmp_path / "a.xlsx").active
-    assert [c.value for c in ws[2]][1] == "138****0001"
+    assert [c.value for c in ws[3]][1] == "138****0001"  # row 1: the title, row 2: the headers
     delivery = json.loads(cli(config_path, "report", "delivery", "--by", "modem", "--json").output)
     assert delivery == [
         {"key": "m1", "messages": 1, "sent": 0, "delivered": 1, "failed": 0, "pending": 0, "dropped": 0}
     ]
-    assert "use YYYY-MM-DD" in cli(config_path, "report", "cost", "--from", "11/01").stderr
+    assert "does not exist" in cli(config_path, "report", "cost", "--from", "2026-11-31").stderr
 
 
 def test_two_concurrent_broadcasts_cannot_both_pass_one_budget(office):

@@ -13,7 +13,7 @@ import click
 from smsd.cli.common import F, config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local, utcnow
 from smsd.errors import InputError
-from smsd.export import SafeCsvWriter, xlsx_row
+from smsd.export import SafeCsvWriter
 from smsd.i18n import _
 from smsd.phone import mask
 
@@ -34,21 +34,67 @@ def _date(value: str | None, name: str) -> str | None:
         raise click.ClickException(f"{name}: {exc}") from None
 
 
-def _write(rows: list[dict[str, Any]] | Any, columns: list[str], fmt: str, output: str | None) -> int:
+def _labels() -> dict[str, str]:
+    """Column headings of an Excel report, in the admin's language."""
+    return {
+        "key": _("Group"),
+        "org": _("Org unit"),
+        "month": _("Month"),
+        "day": _("Day"),
+        "modem": _("Modem"),
+        "campaign": _("Campaign"),
+        "account": _("Account"),
+        "segments": _("Segments"),
+        "fen": _("Cost (fen)"),
+        "yuan": _("Cost (yuan)"),
+        "name": _("Name"),
+        "messages": _("Messages"),
+        "sent": _("Sent"),
+        "delivered": _("Delivered"),
+        "failed": _("Failed"),
+        "pending": _("Pending"),
+        "dropped": _("Dropped"),
+        "id": _("ID"),
+        "to": _("Number"),
+        "member_org": _("Org unit"),
+        "state": _("State"),
+        "cost_fen": _("Cost (fen)"),
+        "cost_yuan": _("Cost (yuan)"),
+        "campaign_id": _("Campaign"),
+        "text": _("Text"),
+    }
+
+
+def _period(date_from: str | None, date_to: str | None) -> str:
+    if date_from or date_to:
+        return _("{start} to {end}").format(start=date_from or "…", end=date_to or "…")
+    return _("all time")
+
+
+def _write(
+    rows: list[dict[str, Any]] | Any,
+    columns: list[str],
+    fmt: str,
+    output: str | None,
+    *,
+    title: str = "",
+    key_label: str | None = None,
+) -> int:
     """CSV to a file or stdout, or XLSX to a file; rows may be a generator (streamed)."""
     if fmt == "xlsx":
-        import openpyxl
+        from smsd.export import report_xlsx
 
         if not output:
             raise click.ClickException(_("--xlsx needs --output FILE.xlsx"))
-        wb = openpyxl.Workbook(write_only=True)
-        ws = wb.create_sheet("report")
-        ws.append(xlsx_row(ws, columns))
-        n = 0
-        for r in rows:
-            ws.append(xlsx_row(ws, [r.get(c) for c in columns]))
-            n += 1
-        wb.save(output)
+        labels = _labels()
+        if key_label:
+            labels["key"] = key_label
+        headers = [(c, labels.get(c, c)) for c in columns]
+        try:
+            n = report_xlsx(output, title, headers, rows, money=frozenset({"yuan", "cost_yuan"}))
+        except OSError as exc:
+            raise InputError(f"{output}: cannot write ({exc.strerror})") from None
+        click.echo(_("wrote {n} row(s) to {path}").format(n=n, path=output), err=True)
         return n
     stream = open(output, "w", newline="", encoding="utf-8-sig") if output else sys.stdout  # noqa: SIM115
     try:
@@ -58,10 +104,12 @@ def _write(rows: list[dict[str, Any]] | Any, columns: list[str], fmt: str, outpu
         for r in rows:
             w.writerow([r.get(c) for c in columns])
             n += 1
-        return n
     finally:
         if output:
             stream.close()
+    if output:
+        click.echo(_("wrote {n} row(s) to {path}").format(n=n, path=output), err=True)
+    return n
 
 
 def _format_options(f: F) -> F:
@@ -117,7 +165,13 @@ def report_cost(
     columns = ["key", "segments", "fen", "yuan"] + (["name"] if by == "campaign" else [])
     if fmt == "json":
         echo_json({**data, "rows": rows})
-    elif fmt in ("csv", "xlsx"):
+    elif fmt == "xlsx":  # numbers as numbers: yuan is fen / 100, shown with two decimals
+        numeric = [{**r, "yuan": r["fen"] / 100} for r in [*data["rows"], {"key": _("TOTAL"), **data["total"]}]]
+        title = _("SMS cost by {by}, {period}").format(
+            by=_labels().get(by, by), period=_period(_date(date_from, "--from"), _date(date_to, "--to"))
+        )
+        _write(numeric, columns, fmt, output, title=title, key_label=_labels().get(by, by))
+    elif fmt == "csv":
         _write([*rows, total], columns, fmt, output)
     else:
         table(
@@ -147,7 +201,10 @@ def report_delivery(
     if fmt == "json":
         echo_json(rows)
     elif fmt in ("csv", "xlsx"):
-        _write(rows, columns, fmt, output)
+        title = _("Delivery by {by}, {period}").format(
+            by=_labels().get(by, by), period=_period(_date(date_from, "--from"), _date(date_to, "--to"))
+        )
+        _write(rows, columns, fmt, output, title=title, key_label=_labels().get(by, by))
     else:
         table(rows, [(c, c.upper(), 12) for c in columns])
 
@@ -175,7 +232,8 @@ def report_messages(
         smsd report messages --from 2026-11-01 --csv --output november.csv
     """
     cfg = load(config_path)
-    columns = ["id", "to", "sent", "delivered", "state", "segments", "cost_fen", "campaign_id", "modem", "text"]
+    columns = ["id", "to", "name", "member_org", "sent", "delivered", "state", "segments", "cost_fen", "cost_yuan",
+               "campaign_id", "modem", "text"]  # fmt: skip
 
     def rows(store: Store) -> Iterator[dict[str, Any]]:
         for r in store.ledger.archive(
@@ -184,15 +242,15 @@ def report_messages(
             r["to"] = r["to_number"] if unmask else mask(r["to_number"])
             r["sent"] = local(r["sent_at"])
             r["delivered"] = local(r["delivered_at"])
+            r["cost_yuan"] = r["cost_fen"] / 100 if fmt == "xlsx" else f"{r['cost_fen'] / 100:.2f}"
             yield r
 
     with handled(), open_store(cfg) as store:
         if fmt == "json":
             echo_json([{c: r[c] for c in columns} for r in rows(store)])
         elif fmt in ("csv", "xlsx"):
-            n = _write(rows(store), columns, fmt, output)
-            if output:
-                click.echo(_("{n} messages written to {path}").format(n=n, path=output), err=True)
+            period = _period(_date(date_from, "--from"), _date(date_to, "--to"))
+            _write(rows(store), columns, fmt, output, title=_("SMS archive, {period}").format(period=period))
         else:
             table(
                 list(rows(store))[-200:],

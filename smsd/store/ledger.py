@@ -163,7 +163,10 @@ class Ledger(Repo):
         sql = (
             "SELECT o.id, o.to_number, o.created_at, o.sent_at, o.delivered_at, o.state, o.segments, o.text, "
             "o.campaign_id, o.modem, (SELECT COALESCE(SUM(price_fen), 0) FROM ledger l WHERE l.message_id = o.id) "
-            "AS cost_fen FROM outbox o WHERE " + " AND ".join(where) + " ORDER BY o.id"
+            "AS cost_fen, COALESCE(m.name, pm.name) AS name, COALESCE(u.path, pu.path) AS member_org "
+            "FROM outbox o LEFT JOIN members m ON m.id = o.member_id LEFT JOIN org_units u ON u.id = m.org_id "
+            "LEFT JOIN members pm ON o.member_id IS NULL AND pm.phone = o.to_number "
+            "LEFT JOIN org_units pu ON pu.id = pm.org_id WHERE " + " AND ".join(where) + " ORDER BY o.id"
         )
         cur = self.conn.execute(sql, params)
         while True:

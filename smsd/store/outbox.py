@@ -462,8 +462,11 @@ class Outbox(Repo):
         )
         assert row is not None
         account = row["account"] or ("campaign" if row["campaign_id"] else "direct")
+        # Who pays: the org named on the message, else the campaign's owner; a greeting or a reply
+        # to a member is booked to the member's org unit (a township's report then shows the
+        # replies its members got); an admin's direct send stays the county's.
         org = row["org"] or (
-            row["owner_org"] if row["campaign_id"] else (row["member_org"] if account == "anniversary" else None)
+            row["owner_org"] if row["campaign_id"] else (row["member_org"] if account != "direct" else None)
         )
         local = now.astimezone(LOCAL)
         self.conn.execute(
