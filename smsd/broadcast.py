@@ -64,6 +64,10 @@ class Plan:
     confirm: bool = False
     poll_id: int | None = None
     ahead_segments: int = 0
+    starts_at: datetime | None = None  # the first send, when later than now (quiet hours, caps, --at)
+    starts_why: str = ""  # "at" (asked for), "quiet" (quiet hours), "queue" (behind others), "caps"
+    days: float = 0.0  # from the first send to the last
+    hourly_segments: int = 0  # what the enabled SIMs may send in an hour, together
 
     def recipients(self, store: Store) -> Iterator[Recipient]:
         """Every recipient with its text, rendered again from the roster in `store`."""
@@ -110,7 +114,10 @@ class Plan:
             "cost_yuan": f"{self.cost_fen / 100:.2f}",
             "modems": self.modems,
             "queued_ahead_segments": self.ahead_segments,
-            "starts": _local(self.not_before) if self.not_before else "now",
+            "starts": _local(self.starts_at) if self.starts_at else "now",
+            "starts_why": self.starts_why,
+            "days": round(self.days, 2),
+            "hourly_segments": self.hourly_segments,
             "eta": _local(self.eta) if self.eta else None,
             "expires": _local(self.expires_at),
             "notes": self.notes,
@@ -266,7 +273,13 @@ def plan(
     eta = queue_eta(store, cfg, total, ahead, start)
     if eta is None:
         notes.append("no finish time: no modem is enabled, or the queue would take more than a year")
+    starts_at, why = _first_send(store, cfg, ahead, start, now, urgent, not_before)
+    days = max(0.0, ((eta - (starts_at or now)).total_seconds() / 86400) if eta else 0.0)
     return Plan(
+        starts_at=starts_at,
+        starts_why=why,
+        days=days,
+        hourly_segments=sum(m.hourly_cap for m in modems),
         source=lambda s: rendered(s),
         recipient_count=count,
         total_segments=total,
@@ -292,6 +305,26 @@ def plan(
     )
 
 
+def _first_send(
+    store: Store, cfg: Config, ahead: int, start: datetime, now: datetime, urgent: bool, not_before: datetime | None
+) -> tuple[datetime | None, str]:
+    """When the broadcast's first message would go, and why not now (None: now)."""
+    if urgent:
+        return (not_before, "at") if not_before and not_before > now else (None, "")
+    first = queue_eta(store, cfg, 1, ahead, start)
+    if first is None:
+        return None, ""
+    first -= timedelta(seconds=cfg.sending.seconds_per_segment)
+    if first - now < timedelta(minutes=2):
+        return None, ""
+    modems = [m for m in cfg.modems if m.enabled]
+    if not_before and not_before >= first - timedelta(minutes=2):
+        return first, "at"
+    if modems and cfg.pacing(modems[0]).is_quiet(start):
+        return first, "quiet"
+    return first, "queue" if ahead else "caps"
+
+
 def queue_eta(store: Store, cfg: Config, segments: int, ahead: int, start: datetime) -> datetime | None:
     """The one ETA (dry run, campaign status, expiry): `segments` sent after the `ahead` already
     queued before them, on the enabled modems, from what each SIM has sent this hour and today,
@@ -307,6 +340,29 @@ def campaign_eta(store: Store, cfg: Config, cid: int, now: datetime | None = Non
     """When a running campaign's last message should go, behind whatever is queued before it."""
     left, ahead, _ = store.campaigns.queue_position(cid)
     return queue_eta(store, cfg, left, ahead, now or utcnow()) if left else None
+
+
+def budget_figures(store: Store, plan: Plan) -> dict[str, Any] | None:
+    """The owner org's budget for the month it starts in: limit, spent, queued, left before and
+    after this broadcast (fen). None when no budget governs it."""
+    if not plan.owner_org:
+        return None
+    month = (plan.not_before or utcnow()).astimezone(LOCAL).strftime("%Y-%m")
+    budget = store.ledger.budget_for(plan.owner_org, month)
+    if budget is None:
+        return None
+    spent = store.ledger.sum(budget["org"], month)
+    queued = store.ledger.committed_fen(budget["org"], plan.price_fen)
+    left = budget["limit_fen"] - spent - queued
+    return {
+        "org": budget["org"],
+        "month": month,
+        "limit_fen": budget["limit_fen"],
+        "spent_fen": spent,
+        "queued_fen": queued,
+        "left_before_fen": left,
+        "left_after_fen": left - plan.cost_fen,
+    }
 
 
 def check_budget(store: Store, plan: Plan, override_reason: str | None) -> str | None:

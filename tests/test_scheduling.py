@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from smsd import broadcast as bc
 from smsd import interact
 from smsd.cli import main
+from smsd.clock import LOCAL
 from smsd.config import load
 from smsd.errors import InputError
 from smsd.pacing import Pacing
@@ -121,3 +122,30 @@ def test_campaign_name_prefers_the_admins_name_then_the_topic():
     text = "请于周五下午三点到镇党委会议室参加支部书记会议。"
     assert bc.campaign_name(None, None, text, {}) == text[:20]
     assert bc.campaign_name(None, "general_notice", None, {}) == "general_notice"
+
+
+def test_dry_run_tells_when_it_starts_the_budget_and_how_many_days(tmp_path):
+    config = write_config(tmp_path, {"m1": "emulator", "m2": "emulator"}, sending={"quiet_hours": "21:00-08:00"})
+    config.write_text(config.read_text().replace("hourly_cap = 100000", "hourly_cap = 150")
+                      .replace("daily_cap = 100000", "daily_cap = 800"))  # fmt: skip
+    cfg = load(config)
+    with Store(tmp_path / "smsd.db") as store:
+        store.members.upsert(
+            [MemberRow(i, f"党员{i}", f"+86138{i:08d}", "大渡口区/八桥镇", [], None) for i in range(1, 5001)]
+        )
+        store.ledger.set_budget("大渡口区/八桥镇", "2026-11", 50_000, "test")
+        this_month = datetime.now(UTC).astimezone(LOCAL).strftime("%Y-%m")  # for the CLI run below, on today's clock
+        store.ledger.set_budget("大渡口区/八桥镇", this_month, 50_000, "test")
+        plan = bc.plan(store, cfg, orgs=("大渡口区/八桥镇",), text="年终总结会议通知", now=NOW)  # 21:00 local
+        s = plan.summary()
+        assert s["starts"] == "2026-11-29 08:00" and s["starts_why"] == "quiet"
+        assert 2.5 <= s["days"] <= 4  # 5,000 at 2 x 800 a day: the fourth morning
+        b = bc.budget_figures(store, plan)
+        assert b["left_before_fen"] == 50_000 and b["left_after_fen"] == 50_000 - 5000 * 6
+        urgent = bc.plan(store, cfg, orgs=("大渡口区/八桥镇",), text="紧急通知", urgent=True, now=NOW)
+        assert urgent.summary()["starts"] == "now"
+    args = ["broadcast", "--org", "大渡口区/八桥镇", "--text", "年终总结会议通知", "--dry-run"]
+    out = CliRunner().invoke(main, [*args, "--config", str(config)])
+    assert out.exit_code == 0, out.output
+    assert "warning: 5000 messages at 300/hour on 2 SIM(s): about" in out.output
+    assert "budget of 大渡口区/八桥镇 for" in out.output and "left after" in out.output

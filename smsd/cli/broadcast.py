@@ -42,11 +42,35 @@ def _print_plan(summary: dict[str, Any], show: int = 10) -> None:
             yuan=s["cost_yuan"], fen=s["cost_fen"], total=s["total_segments"], price=s["price_fen_per_segment"]
         )
     )
+    why = {
+        "at": _("as asked"),
+        "quiet": _("after the quiet hours"),
+        "queue": _("after the messages queued before it"),
+        "caps": _("when the SIMs' hourly or daily caps allow"),
+    }.get(s["starts_why"], "")
+    start = _("now") if s["starts"] == "now" else f"{s['starts']} ({why})"
     click.echo(
         _("starts: {start}; done by about {eta} ({modems} modem(s), caps and quiet hours)").format(
-            start=s["starts"], eta=s["eta"] or "?", modems=s["modems"]
+            start=start, eta=s["eta"] or "?", modems=s["modems"]
         )
     )
+    if s["days"] >= 1:
+        click.echo(
+            _("warning: {n} messages at {rate}/hour on {modems} SIM(s): about {days} days").format(
+                n=s["recipients"], rate=s["hourly_segments"], modems=s["modems"], days=round(s["days"] + 0.49)
+            )
+        )
+    b = s.get("budget")
+    if b:
+        click.echo(
+            _("budget of {org} for {month}: {limit} yuan; {before} left before, {after} left after").format(
+                org=b["org"],
+                month=b["month"],
+                limit=f"{b['limit_fen'] / 100:.2f}",
+                before=f"{b['left_before_fen'] / 100:.2f}",
+                after=f"{b['left_after_fen'] / 100:.2f}",
+            )
+        )
     if s["queued_ahead_segments"]:
         click.echo(
             _("queued before it: {n} segments (already waiting; counted in the time above)").format(
@@ -134,6 +158,7 @@ def broadcast(
         if not dry_run:
             bc.check_budget(store, plan, over_budget)  # refuse before asking for confirmation
         summary = plan.summary(unmask=unmask, store=store if as_json else None)
+        summary["budget"] = bc.budget_figures(store, plan)
         if as_json and dry_run:
             echo_json(summary)
             return
