@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test lint bench setup clean i18n
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python smsd/locale/build.py  # the catalogue: extract, update zh_CN, compile
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -33,6 +34,10 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict smsd commands
 	$(BIN)/ruff check smsd commands tests bench deploy
 	$(BIN)/ruff format --check smsd commands tests bench deploy
+
+## i18n: extract the messages again, add new ones to smsd/locale/zh_CN/LC_MESSAGES/smsd.po, compile
+i18n: $(STAMP)
+	$(BIN)/python smsd/locale/build.py
 
 bench: $(STAMP)
 	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

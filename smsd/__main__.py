@@ -1,3 +1,3 @@
-from smsd.cli import run
+from smsd.entry import run
 
 run()

@@ -14,6 +14,7 @@ from smsd import segments, when
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.errors import BudgetError, InputError, ModemError
+from smsd.i18n import _
 from smsd.modem.driver import sim_state
 from smsd.phone import is_domestic, mask, normalise
 from smsd.store import Store
@@ -43,11 +44,14 @@ def check_text(text: str) -> tuple[str, int]:
     encoding, parts = segments.count(text)
     if parts > MAX_SEGMENTS:
         raise InputError(
-            f"the text needs {parts} SMS segments; the limit is {MAX_SEGMENTS} "
-            f"(about {MAX_SEGMENTS * 67} Chinese characters)",
+            "the text needs {parts} SMS segments; the limit is {MAX_SEGMENTS} (about "
+            "{MAX_SEGMENTS2} Chinese characters)",
             field="text",
             msg_id="text_too_long",
             segments=parts,
+            parts=parts,
+            MAX_SEGMENTS=MAX_SEGMENTS,
+            MAX_SEGMENTS2=MAX_SEGMENTS * 67,
         )
     return encoding, parts
 
@@ -60,20 +64,25 @@ def check_send(
     to = normalise(number)
     if not is_domestic(to) and not cfg.sending.international:
         raise InputError(
-            f"{mask(to)} is a number abroad; sending abroad is off (set international = true in [sending] "
-            "and international_price_fen for each modem in config.toml)",
+            "{number} is a number abroad; sending abroad is off (set international = true in "
+            "[sending] and international_price_fen for each modem in config.toml)",
             field="to",
             msg_id="abroad_off",
+            number=mask(to),
         )
     check_text(text)
     prio = cfg.sending.default_priority if priority is None else priority
     if not 0 <= prio <= 9:
         raise InputError(
-            f"priority {prio}: use 0 (lowest) to 9 (highest)", field="priority", msg_id="priority_range", value=prio
+            "priority {prio}: use 0 (lowest) to 9 (highest)",
+            field="priority",
+            msg_id="priority_range",
+            value=prio,
+            prio=prio,
         )
     not_before = parse_when(at, now) if at else None
     if not_before is not None and not_before < now - timedelta(minutes=1):
-        raise InputError(f"send time {at!r} is in the past", field="at", msg_id="time_past", value=at)
+        raise InputError("send time {at!r} is in the past", field="at", msg_id="time_past", value=at, at=at)
     return to, prio, not_before
 
 
@@ -130,9 +139,15 @@ def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: d
     after = spent + queued + segments * price
     if after > budget["limit_fen"]:
         raise BudgetError(
-            f"budget of {budget['org']} for {month}: {budget['limit_fen'] / 100:.2f} yuan; spent {spent / 100:.2f}, "
-            f"queued {queued / 100:.2f}, this {segments * price / 100:.2f}: {(after - budget['limit_fen']) / 100:.2f} "
-            "yuan over"
+            "budget of {org} for {month}: {limit_fen:.2f} yuan; spent {spent:.2f}, queued "
+            "{queued:.2f}, this {segments:.2f}: {after:.2f} yuan over",
+            org=budget["org"],
+            month=month,
+            limit_fen=budget["limit_fen"] / 100,
+            spent=spent / 100,
+            queued=queued / 100,
+            segments=segments * price / 100,
+            after=(after - budget["limit_fen"]) / 100,
         )
 
 
@@ -218,7 +233,9 @@ def config_warnings(cfg: Config) -> list[str]:
     db = cfg.database
     folder = next((p for p in db.parents if os.access(p, os.F_OK)), Path("/"))
     if not os.access(folder, os.W_OK | os.X_OK) or (os.access(db, os.F_OK) and not os.access(db, os.R_OK | os.W_OK)):
-        raise ConfigError(f"{cfg.path}: database {db} is not writable by this user (folder {folder})")
+        raise ConfigError(
+            "{path}: database {db} is not writable by this user (folder {folder})", path=cfg.path, db=db, folder=folder
+        )
     out = []
     if cfg.http.enabled:
         try:
@@ -227,14 +244,18 @@ def config_warnings(cfg: Config) -> list[str]:
             loopback = cfg.http.host == "localhost"
         if not loopback:
             out.append(
-                f"[http] host = {cfg.http.host!r} listens beyond this box; tokens (and Kannel passwords in "
-                "URLs) travel in clear: put a TLS reverse proxy in front (README) or use 127.0.0.1"
+                _(
+                    "[http] host = {host!r} listens beyond this box; tokens (and Kannel passwords in URLs) travel "
+                    "in clear: put a TLS reverse proxy in front (README) or use 127.0.0.1"
+                ).format(host=cfg.http.host)
             )
     for m in cfg.modems:
-        if m.hourly_cap > 200 or m.daily_cap > 1000:
+        if m.kind == "gsm" and (m.hourly_cap > 200 or m.daily_cap > 1000):  # an SMPP account is not a SIM
             out.append(
-                f"[modems.{m.name}] caps {m.hourly_cap}/h, {m.daily_cap}/day exceed what carriers allow a personal "
-                "SIM (about 200/h, 1,000/day): it may be blocked"
+                _(
+                    "[modems.{name}] caps {hourly}/h, {daily}/day exceed what carriers allow a personal SIM "
+                    "(about 200/h, 1,000/day): it may be blocked"
+                ).format(name=m.name, hourly=m.hourly_cap, daily=m.daily_cap)
             )
     return out
 
@@ -246,18 +267,28 @@ class Check:
     detail: str
 
 
+def _modem(name: str) -> str:
+    return _("modem {name}").format(name=name)
+
+
 def _smsc_reachable(name: str, host: str, port: int) -> Check:
     """An SMPP transport: can this box open a connection to the SMSC (the bind is the daemon's)?"""
     import socket
 
     try:
         with socket.create_connection((host, port), timeout=3):
-            return Check(f"modem {name}", True, f"SMSC {host}:{port} reachable (smsd status shows whether it binds)")
+            return Check(
+                _modem(name),
+                True,
+                _("SMSC {host}:{port} reachable (smsd status shows whether it binds)").format(host=host, port=port),
+            )
     except OSError as exc:
         return Check(
-            f"modem {name}",
+            _modem(name),
             False,
-            f"cannot reach SMSC {host}:{port} ({exc.strerror or exc}); is the VPN up, is the address right?",
+            _("cannot reach SMSC {host}:{port} ({error}); is the VPN up, is the address right?").format(
+                host=host, port=port, error=exc.strerror or exc
+            ),
         )
 
 
@@ -271,57 +302,77 @@ def doctor(cfg: Config) -> list[Check]:
             checks.append(_smsc_reachable(m.name, m.host, m.smpp_port))
             continue
         if m.port == EMULATOR_PORT or m.kind != "gsm":
-            checks.append(
-                Check(f"modem {m.name}", True, "built-in emulator" if m.kind == "gsm" else f"{m.kind} transport")
-            )
+            what = _("built-in emulator") if m.kind == "gsm" else _("{kind} transport").format(kind=m.kind)
+            checks.append(Check(_modem(m.name), True, what))
             continue
         p = Path(m.port)
         if not p.exists():
             checks.append(
-                Check(f"modem {m.name}", False, f"{m.port} does not exist (plugged in? see /dev/serial/by-id/)")
+                Check(
+                    _modem(m.name),
+                    False,
+                    _("{port} does not exist (plugged in? see /dev/serial/by-id/)").format(port=m.port),
+                )
             )
             continue
         if not os.access(p, os.R_OK | os.W_OK):
             checks.append(
-                Check(f"modem {m.name}", False, f"no permission to open {m.port} (add the user to the dialout group)")
+                Check(
+                    _modem(m.name),
+                    False,
+                    _("no permission to open {port} (add the user to the dialout group)").format(port=m.port),
+                )
             )
             continue
         holder = _holder(p)
         if holder:
             checks.append(
                 Check(
-                    f"modem {m.name}",
+                    _modem(m.name),
                     False,
-                    f"{m.port} is held by {holder}; stop it or install systemd/99-smsd-modems.rules",
+                    _("{port} is held by {holder}; stop it or install systemd/99-smsd-modems.rules").format(
+                        port=m.port, holder=holder
+                    ),
                 )
             )
             continue
         is_char = stat.S_ISCHR(p.stat().st_mode)
-        checks.append(Check(f"modem {m.name}", True, f"{m.port} present" + ("" if is_char else " (not a tty?)")))
+        present = (
+            _("{port} present").format(port=m.port) if is_char else _("{port} present (not a tty?)").format(port=m.port)
+        )
+        checks.append(Check(_modem(m.name), True, present))
         checks.append(_sim_state(m.name, m.port, m.baudrate))
     if shutil.which("ModemManager") and _running("ModemManager"):
-        checks.append(Check("ModemManager", False, "running: it probes serial modems; see README 'Install on a box'"))
+        checks.append(
+            Check("ModemManager", False, _("running: it probes serial modems; see README 'Install on a box'"))
+        )
     db = cfg.database
     folder = db.parent if db.parent.exists() else db.parent.parent
     writable = os.access(db if db.exists() else folder, os.W_OK)
-    checks.append(Check("database", writable, f"{db} " + ("writable" if writable else "is not writable")))
+    detail = _("{path} writable") if writable else _("{path} is not writable")
+    checks.append(Check(_("database"), writable, detail.format(path=db)))
     if db.exists() and writable:
         with Store(db) as store:
             ok = store.integrity_ok()
-            checks.append(Check("database integrity", ok, "SQLite integrity check " + ("passed" if ok else "FAILED")))
+            result = _("SQLite integrity check passed") if ok else _("SQLite integrity check FAILED")
+            checks.append(Check(_("database integrity"), ok, result))
     return checks
 
 
 def _sim_state(name: str, port: str, baudrate: int) -> Check:
     """Ask the modem itself (only when nothing else holds the port) whether its SIM is ready."""
+    label = _("SIM in {name}").format(name=name)
     try:
         state = sim_state(port, baudrate)
     except ModemError as exc:
-        return Check(f"SIM in {name}", False, f"the modem does not answer: {exc}")
+        return Check(label, False, _("the modem does not answer: {error}").format(error=exc))
     if state == "READY":
-        return Check(f"SIM in {name}", True, "ready (no PIN needed, or PIN entered)")
-    hint = f"set pin in [modems.{name}] of config.toml" if state == "SIM PIN" else "unlock it in a phone"
-    return Check(f"SIM in {name}", False, f"{state}: {hint}")
+        return Check(label, True, _("ready (no PIN needed, or PIN entered)"))
+    if state == "SIM PIN":
+        hint = _("set pin in [modems.{name}] of config.toml").format(name=name)
+    else:
+        hint = _("unlock it in a phone")
+    return Check(label, False, f"{state}: {hint}")
 
 
 def _holder(device: Path) -> str:

@@ -18,6 +18,7 @@ from smsd import templates as tpl
 from smsd.clock import LOCAL, utcnow
 from smsd.config import Config
 from smsd.errors import InputError
+from smsd.i18n import _
 from smsd.phone import mask, normalise
 from smsd.store import Member, Store
 
@@ -169,7 +170,7 @@ def member_variables(m: Member | None, now: datetime, phone: str = "") -> dict[s
 def read_numbers(path: str | Path) -> list[str]:
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{p}: no such file")
+        raise InputError("{path}: no such file", path=p)
     out, errors = [], []
     for line_no, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), start=1):
         line = line.split("#", 1)[0].strip()
@@ -178,9 +179,11 @@ def read_numbers(path: str | Path) -> list[str]:
         try:
             out.append(normalise(line))
         except InputError as exc:
-            errors.append(f"line {line_no}: {exc}")
+            errors.append(_("line {line}: {error}").format(line=line_no, error=exc))
     if errors:
-        raise InputError(f"{p}: {len(errors)} bad number(s): " + "; ".join(errors[:5]))
+        raise InputError(
+            "{path}: {count} bad number(s): {errors}", path=p, count=len(errors), errors="; ".join(errors[:5])
+        )
     return list(dict.fromkeys(out))
 
 
@@ -216,7 +219,7 @@ def plan(
         raise InputError("the message text is empty")
     for org in orgs:
         if not store.members.org_exists(org):
-            raise InputError(f"no org unit {org!r} (see `smsd members list --json` for paths)")
+            raise InputError("no org unit {org!r} (see `smsd members list --json` for paths)", org=org)
     numbers = read_numbers(numbers_file) if numbers_file else []
     selecting = bool(orgs or groups or everyone)
 
@@ -244,7 +247,7 @@ def plan(
                     body += CONFIRM_SUFFIX
             except InputError as exc:
                 who = m.name if m else f"{mask(number)} (not a member)"
-                raise InputError(f"{exc} for {who}") from None
+                raise InputError("{error} for {who}", error=exc, who=who) from None
             encoding, parts = admin.check_text(body)
             yield Recipient(m.id if m else None, m.name if m else "", number, body, parts, encoding)
 
@@ -265,14 +268,20 @@ def plan(
     modems = [m for m in cfg.modems if m.enabled]
     prices = {m.price_fen for m in modems}
     notes = (
-        [] if len(prices) <= 1 else [f"modems differ in price ({sorted(prices)} fen): the estimate uses the highest"]
+        []
+        if len(prices) <= 1
+        else [
+            _("modems differ in price ({prices} fen): the estimate uses the highest").format(
+                prices=", ".join(str(p) for p in sorted(prices))
+            )
+        ]
     )
     start = not_before or now
     priority = 9 if urgent else cfg.sending.broadcast_priority
     ahead = store.outbox.segments_ahead(priority)
     eta = queue_eta(store, cfg, total, ahead, start)
     if eta is None:
-        notes.append("no finish time: no modem is enabled, or the queue would take more than a year")
+        notes.append(_("no finish time: no modem is enabled, or the queue would take more than a year"))
     starts_at, why = _first_send(store, cfg, ahead, start, now, urgent, not_before)
     days = max(0.0, ((eta - (starts_at or now)).total_seconds() / 86400) if eta else 0.0)
     return Plan(

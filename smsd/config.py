@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsd.errors import ConfigError
+from smsd.i18n import _
 from smsd.pacing import Pacing, parse_quiet
 
 ENV_VAR = "SMSD_CONFIG"
@@ -31,17 +32,17 @@ def opt(default: Any, help: str, check: Any = None, choices: tuple[str, ...] = (
 
 
 def _positive(v: Any) -> str | None:
-    return None if v > 0 else "must be greater than 0"
+    return None if v > 0 else _("must be greater than 0")
 
 
 def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be 0 or more"
+    return None if v >= 0 else _("must be 0 or more")
 
 
 def _hhmm_range(v: str) -> str | None:
     if v == "" or re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", v):
         return None
-    return 'must look like "21:00-08:00" (or "" for none)'
+    return _('must look like "21:00-08:00" (or "" for none)')
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class DaemonConfig:
         1000,
         "How often the daemon looks for work written by other programs (ms); smsd's own CLI and API wake it at once.",
         _positive,
+    )
+    language: str = opt(
+        "",
+        'Language of the command line and its errors: "zh_CN" or "en"; "" follows the environment (LANG).',
+        choices=("", "zh_CN", "en"),
     )
     templates_dir: str = opt(
         "",
@@ -145,7 +151,7 @@ class EmulatorConfig:
 
 
 def _hhmm(v: str) -> str | None:
-    return None if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v) else 'must look like "08:30"'
+    return None if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v) else _('must look like "08:30"')
 
 
 @dataclass(frozen=True)
@@ -255,7 +261,7 @@ class Config:
         for m in self.modems:
             if m.name == name:
                 return m
-        raise ConfigError(f"{self.path}: no modem named {name!r}")
+        raise ConfigError("{path}: no modem named {name!r}", path=self.path, name=name)
 
 
 SECTIONS: dict[str, type] = {
@@ -276,17 +282,57 @@ def config_path(given: str | None = None) -> Path:
     return system if system.is_file() else Path(DEFAULT_PATH)
 
 
+def _text_of(p: Path) -> str:
+    """The file as text: UTF-8, with or without the BOM Windows Notepad adds. GBK is refused
+    with the way out (the file would otherwise fail on its first Chinese character)."""
+    data = p.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ConfigError("{path}: not a text file in UTF-8", path=p) from None
+    raise ConfigError(
+        "{path}: saved in GBK (ANSI), not UTF-8; open it in Notepad, choose Save As and Encoding UTF-8", path=p
+    )
+
+
+def _toml_line(exc: tomllib.TOMLDecodeError) -> int:
+    m = re.search(r"at line (\d+)", str(exc))
+    return int(m.group(1)) if m else 0
+
+
+def _shown_line(p: Path, line: int) -> str:
+    try:
+        text = p.read_bytes().decode("utf-8-sig").splitlines()[line - 1].strip()
+    except (OSError, UnicodeDecodeError, IndexError):
+        return ""
+    return f": {text[:80]}" if text else ""
+
+
 def load(path: str | Path | None = None) -> Config:
     """Read and check a config file; every problem is a ConfigError of one line."""
     p = config_path(str(path) if path else None)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_text_of(p))
     except FileNotFoundError:
-        raise ConfigError(f"{p}: config file not found (pass --config or set {ENV_VAR})") from None
+        raise ConfigError(
+            "{path}: config file not found (pass --config or set {ENV_VAR})", path=p, ENV_VAR=ENV_VAR
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read config file: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ConfigError(
+            "{path}: cannot read config file: {value}", path=p, value=getattr(exc, "strerror", None) or exc
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        raise ConfigError(
+            "{path}: not valid TOML at line {line}: {error}{shown}",
+            path=p,
+            line=_toml_line(exc),
+            error=str(exc).split(" (at line")[0],
+            shown=_shown_line(p, _toml_line(exc)),
+        ) from None
     return parse(raw, p.resolve())
 
 
@@ -294,7 +340,9 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     known = set(SECTIONS) | {"modems"}
     for key in raw:
         if key not in known:
-            raise ConfigError(f"{path}: unknown section [{key}]; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                "{path}: unknown section [{key}]; known: {known}", path=path, key=key, known=", ".join(sorted(known))
+            )
     commands_raw = dict(raw.get("commands", {})) if isinstance(raw.get("commands", {}), dict) else raw["commands"]
     aliases = _aliases(commands_raw.pop("aliases", {}), path) if isinstance(commands_raw, dict) else {}
     raw = {**raw, "commands": commands_raw}
@@ -308,24 +356,30 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     for c in clients:
         if not re.fullmatch(r"[0-9a-f]{64}", c.token_sha256):
             raise ConfigError(
-                f"{path}: token_sha256 in [http.clients.{c.name}] must be 64 hex digits "
-                f"(make one with `smsd http token {c.name}`)"
+                "{path}: token_sha256 in [http.clients.{name}] must be 64 hex digits (make one "
+                "with `smsd http token {name}`)",
+                path=path,
+                name=c.name,
             )
     for f in forwards:
         if not f.url.startswith(("http://", "https://")):
-            raise ConfigError(f"{path}: url in [http.forwards.{f.name}] must start with http:// or https://")
+            raise ConfigError(
+                "{path}: url in [http.forwards.{name}] must start with http:// or https://", path=path, name=f.name
+            )
     sections = {name: _build(cls, raw.get(name, {}), path, name) for name, cls in SECTIONS.items()}
     modems_raw = raw.get("modems", {})
     if not isinstance(modems_raw, dict):
-        raise ConfigError(f"{path}: modems must be tables like [modems.m1]")
+        raise ConfigError("{path}: modems must be tables like [modems.m1]", path=path)
     modems = []
     for name, table in modems_raw.items():
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
-            raise ConfigError(f"{path}: modem name {name!r} may use letters, digits, - and _ only")
+            raise ConfigError("{path}: modem name {name!r} may use letters, digits, - and _ only", path=path, name=name)
         if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [modems.{name}] must be a table")
+            raise ConfigError("{path}: [modems.{name}] must be a table", path=path, name=name)
         if "name" in table:
-            raise ConfigError(f"{path}: [modems.{name}] must not set name; the table key is the name")
+            raise ConfigError(
+                "{path}: [modems.{name}] must not set name; the table key is the name", path=path, name=name
+            )
         if table.get("kind") == "smpp":  # an SMSC account's caps are its contract's, not a SIM's
             table = {"hourly_cap": SMPP_HOURLY_CAP, "daily_cap": SMPP_DAILY_CAP, **table}
         m = _build(ModemConfig, {**table, "name": name}, path, f"modems.{name}")
@@ -333,43 +387,58 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
             missing = [k for k in ("host", "system_id", "source_addr") if not getattr(m, k)]
             if missing:
                 raise ConfigError(
-                    f'{path}: [modems.{name}] (kind = "smpp") needs {", ".join(missing)} '
-                    '(e.g. host = "127.0.0.1", system_id = "county_a", source_addr = "1069000101")'
+                    '{path}: [modems.{name}] (kind = "smpp") needs {missing} (e.g. host = '
+                    '"127.0.0.1", system_id = "county_a", source_addr = "1069000101")',
+                    path=path,
+                    name=name,
+                    missing=", ".join(missing),
                 )
         if m.kind == "smpp":
             # SMPP 3.4 C-Octet strings (5.2): longer values are cut by the client and refused by the SMSC
             for key, limit in (("system_id", 15), ("password", 8), ("system_type", 12), ("source_addr", 20)):
                 if len(getattr(m, key).encode()) > limit:
                     raise ConfigError(
-                        f"{path}: {key} in [modems.{name}] may be at most {limit} characters (SMPP 3.4); "
-                        "ask the SMSC's operator for a shorter one"
+                        "{path}: {key} in [modems.{name}] may be at most {limit} characters (SMPP 3.4); "
+                        "ask the SMSC's operator for a shorter one",
+                        path=path,
+                        key=key,
+                        name=name,
+                        limit=limit,
                     )
         if not m.port and m.kind == "gsm":
-            raise ConfigError(f'{path}: [modems.{name}] needs port = "/dev/ttyUSB0" (or "emulator")')
+            raise ConfigError(
+                '{path}: [modems.{name}] needs port = "/dev/ttyUSB0" (or "emulator")', path=path, name=name
+            )
         modems.append(m)
     if not modems:
-        raise ConfigError(f'{path}: no modems; add a table like [modems.m1] with port = "emulator"')
+        raise ConfigError('{path}: no modems; add a table like [modems.m1] with port = "emulator"', path=path)
     ports = [m.port for m in modems if m.port != EMULATOR_PORT and m.kind == "gsm"]
     dup = {x for x in ports if ports.count(x) > 1}
     if dup:
-        raise ConfigError(f"{path}: port {sorted(dup)[0]} is used by two modems")
+        raise ConfigError("{path}: port {dup} is used by two modems", path=path, dup=sorted(dup)[0])
     folder = sections["daemon"].templates_dir
     if folder and not (path.parent / Path(folder).expanduser()).is_dir():
         raise ConfigError(
-            f"{path}: templates_dir {folder!r} is not a folder (create it with your own templates, or set "
-            'templates_dir = "" for the shipped ones)'
+            "{path}: templates_dir {folder!r} is not a folder (create it with your own "
+            'templates, or set templates_dir = "" for the shipped ones)',
+            path=path,
+            folder=folder,
         )
     if sections["sending"].international:
         unpriced = [m.name for m in modems if m.international_price_fen <= 0]
         if unpriced:
             raise ConfigError(
-                f"{path}: international = true in [sending] needs international_price_fen (fen per segment "
-                f"abroad) in [modems.{unpriced[0]}]"
+                "{path}: international = true in [sending] needs international_price_fen (fen per "
+                "segment abroad) in [modems.{unpriced}]",
+                path=path,
+                unpriced=unpriced[0],
             )
     try:
         ZoneInfo(sections["daemon"].timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{path}: timezone in [daemon] is not a known time zone (e.g. Asia/Shanghai)") from None
+        raise ConfigError(
+            "{path}: timezone in [daemon] is not a known time zone (e.g. Asia/Shanghai)", path=path
+        ) from None
     return Config(
         path,
         sections["daemon"],
@@ -388,15 +457,25 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
 def _named(cls: type, table: Any, path: Path, where: str) -> tuple[Any, ...]:
     """[where.NAME] tables of one kind, each checked against cls's schema."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [{where}] must hold tables like [{where}.NAME]")
+        raise ConfigError("{path}: [{where}] must hold tables like [{where}.NAME]", path=path, where=where)
     out = []
     for name, sub in table.items():
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-            raise ConfigError(f"{path}: the name {name!r} in [{where}] may use letters, digits, '.', '-' and '_' only")
+            raise ConfigError(
+                "{path}: the name {name!r} in [{where}] may use letters, digits, '.', '-' and '_' only",
+                path=path,
+                name=name,
+                where=where,
+            )
         if not isinstance(sub, dict):
-            raise ConfigError(f"{path}: [{where}.{name}] must be a table")
+            raise ConfigError("{path}: [{where}.{name}] must be a table", path=path, where=where, name=name)
         if "name" in sub:
-            raise ConfigError(f"{path}: [{where}.{name}] must not set name; the table key is the name")
+            raise ConfigError(
+                "{path}: [{where}.{name}] must not set name; the table key is the name",
+                path=path,
+                where=where,
+                name=name,
+            )
         out.append(_build(cls, {**sub, "name": name}, path, f"{where}.{name}"))
     return tuple(out)
 
@@ -404,24 +483,34 @@ def _named(cls: type, table: Any, path: Path, where: str) -> tuple[Any, ...]:
 def _aliases(table: Any, path: Path) -> dict[str, list[str]]:
     """[commands.aliases]: command name -> extra keywords, e.g. vote = ["TOUPIAO"]."""
     if not isinstance(table, dict):
-        raise ConfigError(f'{path}: [commands.aliases] must be a table like vote = ["TOUPIAO"]')
+        raise ConfigError('{path}: [commands.aliases] must be a table like vote = ["TOUPIAO"]', path=path)
     for name, words in table.items():
         if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
-            raise ConfigError(f'{path}: {name!r} in [commands.aliases] must be a list of keywords, like ["TOUPIAO"]')
+            raise ConfigError(
+                '{path}: {name!r} in [commands.aliases] must be a list of keywords, like ["TOUPIAO"]',
+                path=path,
+                name=name,
+            )
     return {k: list(v) for k, v in table.items()}
 
 
 def _build(cls: type, table: Any, path: Path, where: str) -> Any:
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [{where}] must be a table")
+        raise ConfigError("{path}: [{where}] must be a table", path=path, where=where)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for key, value in table.items():
         if key not in fields:
             hint = _closest(key, fields)
-            raise ConfigError(
-                f"{path}: unknown key {key!r} in [{where}]" + (f"; did you mean {hint!r}?" if hint else "")
-            )
+            if hint:
+                raise ConfigError(
+                    "{path}: unknown key {key!r} in [{where}]; did you mean {hint!r}?",
+                    path=path,
+                    key=key,
+                    where=where,
+                    hint=hint,
+                )
+            raise ConfigError("{path}: unknown key {key!r} in [{where}]", path=path, key=key, where=where)
         f = fields[key]
         values[key] = _check(f, value, path, where)
     return cls(**values)
@@ -433,15 +522,36 @@ def _check(f: dataclasses.Field[Any], value: Any, path: Path, where: str) -> Any
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
     if not ok:
-        names = {bool: "true or false", int: "a whole number", float: "a number", str: "a quoted string"}
-        raise ConfigError(f"{path}: {f.name} in [{where}] must be {names.get(want, want.__name__)}, not {value!r}")
+        names = {bool: _("true or false"), int: _("a whole number"), float: _("a number"), str: _("a quoted string")}
+        raise ConfigError(
+            "{path}: {name} in [{where}] must be {get}, not {value!r}",
+            path=path,
+            name=f.name,
+            where=where,
+            get=names.get(want, want.__name__),
+            value=value,
+        )
     choices = f.metadata.get("choices")
     if choices and value not in choices:
-        raise ConfigError(f"{path}: {f.name} in [{where}] must be one of {', '.join(choices)}, not {value!r}")
+        raise ConfigError(
+            "{path}: {name} in [{where}] must be one of {choices}, not {value!r}",
+            path=path,
+            name=f.name,
+            where=where,
+            choices=", ".join(f'"{c}"' for c in choices),
+            value=value,
+        )
     check = f.metadata.get("check")
     problem = check(value) if check else None
     if problem:
-        raise ConfigError(f"{path}: {f.name} in [{where}] {problem} (got {value!r})")
+        raise ConfigError(
+            "{path}: {name} in [{where}] {problem} (got {value!r})",
+            path=path,
+            name=f.name,
+            where=where,
+            problem=problem,
+            value=value,
+        )
     return value
 
 

@@ -13,9 +13,16 @@ class SmsdError(Exception):
 
     def __init__(self, message: str = "", *, field: str | None = None, msg_id: str | None = None, **params: object):
         super().__init__(message)
+        self.template = message  # the English message with {placeholders}: the catalogue's msgid
         self.field = field
         self.msg_id = msg_id
         self.params = params
+
+    def __str__(self) -> str:
+        """The message in the admin's language, rendered from its template and parameters."""
+        from smsd.i18n import render
+
+        return render(self.template, self.params)
 
 
 class ConfigError(SmsdError):

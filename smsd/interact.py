@@ -46,7 +46,11 @@ def create_poll(
     end = admin.parse_when(closes, now, field="closes", date_only_time=time(23, 59))
     if end <= start:
         raise InputError(
-            f"closing time {closes!r} is not after the opening time", field="closes", msg_id="poll_closes", value=closes
+            "closing time {closes!r} is not after the opening time",
+            field="closes",
+            msg_id="poll_closes",
+            value=closes,
+            closes=closes,
         )
     members = store.members.select(orgs=orgs, tags=groups)
     if not members:
@@ -96,25 +100,27 @@ def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetim
     campaign = store.campaigns.get(cid)
     if not campaign.confirm:
         raise InputError(
-            f"campaign {cid} did not ask for receipts (send it as a broadcast with confirmation)",
+            "campaign {cid} did not ask for receipts (send it as a broadcast with confirmation)",
             field="campaign",
             msg_id="no_receipts",
             campaign=cid,
+            cid=cid,
         )
     states = store.campaigns.progress(cid)["states"]
     waiting = states.get("queued", 0) + states.get("sending", 0)
     if waiting:
         # A reminder must not overtake (or arrive together with) the notice it reminds of.
         raise InputError(
-            f"campaign {cid} still has {waiting} message(s) waiting to be sent; remind once they have gone "
-            f"(see `smsd campaign status {cid}`)",
+            "campaign {cid} still has {waiting} message(s) waiting to be sent; remind once "
+            "they have gone (see `smsd campaign status {cid}`)",
             field="campaign",
             msg_id="remind_too_early",
             campaign=cid,
             waiting=waiting,
+            cid=cid,
         )
     if campaign.state == "cancelled":
-        raise InputError(f"campaign {cid} was cancelled; there is nothing to remind of", field="campaign")
+        raise InputError("campaign {cid} was cancelled; there is nothing to remind of", field="campaign", cid=cid)
     pending = store.receipts.of_campaign(cid)["pending"]
     template = tpl.load(cfg.templates_dir, "reminder")
     rounds = sum(1 for e in store.events("campaign", cid) if e["event"] == "reminded")

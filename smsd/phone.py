@@ -7,6 +7,7 @@ import re
 import phonenumbers
 
 from smsd.errors import InputError
+from smsd.i18n import _
 
 CN_MOBILE = re.compile(r"^\+861[3-9]\d{9}$")
 # Digits with an optional leading + or 00, and the spaces, hyphens and brackets people write
@@ -19,11 +20,20 @@ def normalise(raw: str, region: str = "CN") -> str:
     text = str(raw).strip()
     if not NUMBER_SHAPE.match(text) and not re.match(r"^[(（]\+?\d", text):
         shown = text if len(text) <= 40 else text[:40] + "…"
-        hint = " (one number, digits only, optionally +86 in front)" if re.search(r"\d", text) else ""
-        raise InputError(f"{shown!r} is not a phone number{hint}", field="to", msg_id="not_a_number", value=shown)
+        hint = _(" (one number, digits only, optionally +86 in front)") if re.search(r"\d", text) else ""
+        raise InputError(
+            "{shown!r} is not a phone number{hint}",
+            field="to",
+            msg_id="not_a_number",
+            value=shown,
+            shown=shown,
+            hint=hint,
+        )
     cleaned = re.sub(r"[\s\-()（）]", "", text)
     if len(cleaned.lstrip("+")) > 15:
-        raise InputError(f"{text[:40]!r} is not a phone number (more than 15 digits)", field="to", msg_id="too_long")
+        raise InputError(
+            "{text!r} is not a phone number (more than 15 digits)", field="to", msg_id="too_long", text=text[:40]
+        )
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
     elif re.fullmatch(r"861[3-9]\d{9}", cleaned):
@@ -31,15 +41,18 @@ def normalise(raw: str, region: str = "CN") -> str:
     try:
         number = phonenumbers.parse(cleaned, region)
     except phonenumbers.NumberParseException:
-        raise InputError(f"{text!r} is not a phone number", field="to", msg_id="not_a_number", value=text) from None
+        raise InputError(
+            "{text!r} is not a phone number", field="to", msg_id="not_a_number", value=text, text=text
+        ) from None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if number.country_code == 86:
         if not CN_MOBILE.match(e164):
             raise InputError(
-                f"{text!r} is not a Chinese mobile number (1[3-9] and 9 more digits)",
+                "{text!r} is not a Chinese mobile number (1[3-9] and 9 more digits)",
                 field="to",
                 msg_id="not_cn_mobile",
                 value=text,
+                text=text,
             )
         return e164
     kind = phonenumbers.number_type(number)
@@ -47,7 +60,9 @@ def normalise(raw: str, region: str = "CN") -> str:
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
-        raise InputError(f"{text!r} is not a valid mobile number", field="to", msg_id="not_mobile", value=text)
+        raise InputError(
+            "{text!r} is not a valid mobile number", field="to", msg_id="not_mobile", value=text, text=text
+        )
     return e164
 
 

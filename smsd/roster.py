@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from smsd.errors import InputError
+from smsd.i18n import _
 from smsd.phone import normalise
 
 HEADERS = {
@@ -61,33 +62,41 @@ def read(path: str | Path, sheet: str | None = None) -> ImportResult:
     first sheet that has such a row (a notes sheet in front is passed over)."""
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{p}: no such file")
+        raise InputError("{path}: no such file", path=p)
     if p.stat().st_size > MAX_FILE_BYTES:
-        raise InputError(f"{p}: the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB; is it really a roster?")
+        raise InputError(
+            "{path}: the file is larger than {MAX_FILE_BYTES} MB; is it really a roster?",
+            path=p,
+            MAX_FILE_BYTES=MAX_FILE_BYTES // 1024 // 1024,
+        )
     suffix = p.suffix.lower()
     if suffix == ".xls" or _is_old_excel(p):
         raise InputError(
-            f"{p}: an old Excel 97-2003 (.xls) file; open it in Excel or WPS and save it as .xlsx (Excel workbook)"
+            "{path}: an old Excel 97-2003 (.xls) file; open it in Excel or WPS and save it as .xlsx (Excel workbook)",
+            path=p,
         )
     if suffix in (".xlsx", ".xlsm"):
         if _looks_like_text(p):
-            raise InputError(f"{p}: this is a CSV (text) file named .xlsx; rename it to .csv and import that")
+            raise InputError("{path}: this is a CSV (text) file named .xlsx; rename it to .csv and import that", path=p)
         table = _xlsx(p, sheet)
     elif suffix in (".csv", ".txt"):
         if sheet:
-            raise InputError(f"{p}: --sheet is for Excel files; a CSV has one table")
+            raise InputError("{path}: --sheet is for Excel files; a CSV has one table", path=p)
         table = _csv(p)
     else:
-        raise InputError(f"{p}: use a .csv or .xlsx file")
+        raise InputError("{path}: use a .csv or .xlsx file", path=p)
     if not table:
-        raise InputError(f"{p}: the file is empty")
+        raise InputError("{path}: the file is empty", path=p)
     at = _header_index(table)
     if at is None:
         first = table[0][1]
         names = [str(h or "").strip() for h in first if str(h or "").strip()]
         raise InputError(
-            f"{p}: no header row with a name and a phone column (e.g. 姓名, 手机) in the first "
-            f"{HEADER_SEARCH_ROWS} rows; the first row has {names}"
+            "{path}: no header row with a name and a phone column (e.g. 姓名, 手机) in the first "
+            "{HEADER_SEARCH_ROWS} rows; the first row has {names}",
+            path=p,
+            HEADER_SEARCH_ROWS=HEADER_SEARCH_ROWS,
+            names=names,
         )
     header_line, header = table[at]
     columns = _columns(header, p)
@@ -100,10 +109,14 @@ def read(path: str | Path, sheet: str | None = None) -> ImportResult:
         try:
             row = _row(line, cells, columns, header)
         except InputError as exc:
-            errors.append(f"line {line}: {exc}")
+            errors.append(_("line {line}: {error}").format(line=line, error=exc))
             continue
         if row.phone in seen:
-            errors.append(f"line {line}: {row.phone} is already on line {seen[row.phone]}")
+            errors.append(
+                _("line {line}: {phone} is already on line {first}").format(
+                    line=line, phone=row.phone, first=seen[row.phone]
+                )
+            )
             continue
         seen[row.phone] = line
         rows.append(row)
@@ -152,7 +165,7 @@ def _csv(p: Path) -> list[tuple[int, list[Any]]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise InputError(f"{p}: not UTF-8 or GBK text")
+        raise InputError("{path}: not UTF-8 or GBK text", path=p)
     reader = csv.reader(io.StringIO(text))
     out = []
     try:
@@ -162,20 +175,36 @@ def _csv(p: Path) -> list[tuple[int, list[Any]]]:
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             raise InputError(
-                f"{p}: line {reader.line_num}: a cell is longer than {MAX_CELL_CHARS} characters"
+                "{path}: line {line_num}: a cell is longer than {MAX_CELL_CHARS} characters",
+                path=p,
+                line_num=reader.line_num,
+                MAX_CELL_CHARS=MAX_CELL_CHARS,
             ) from None
-        raise InputError(f"{p}: line {reader.line_num}: not valid CSV ({exc})") from None
+        raise InputError(
+            "{path}: line {line_num}: not valid CSV ({error})", path=p, line_num=reader.line_num, error=exc
+        ) from None
     return out
 
 
 def _check_cells(p: Path, line: int, row: list[Any]) -> None:
     if len(row) > MAX_COLUMNS:
-        raise InputError(f"{p}: line {line} has {len(row)} columns; a roster has at most {MAX_COLUMNS}")
+        raise InputError(
+            "{path}: line {line} has {row_count} columns; a roster has at most {MAX_COLUMNS}",
+            path=p,
+            line=line,
+            row_count=len(row),
+            MAX_COLUMNS=MAX_COLUMNS,
+        )
     for cell in row:
         if cell is not None and len(str(cell)) > MAX_CELL_CHARS:
-            raise InputError(f"{p}: line {line}: a cell is longer than {MAX_CELL_CHARS} characters")
+            raise InputError(
+                "{path}: line {line}: a cell is longer than {MAX_CELL_CHARS} characters",
+                path=p,
+                line=line,
+                MAX_CELL_CHARS=MAX_CELL_CHARS,
+            )
     if line > MAX_ROWS:
-        raise InputError(f"{p}: more than {MAX_ROWS} rows; split the roster")
+        raise InputError("{path}: more than {MAX_ROWS} rows; split the roster", path=p, MAX_ROWS=MAX_ROWS)
 
 
 def _check_zip(p: Path) -> None:
@@ -186,10 +215,14 @@ def _check_zip(p: Path) -> None:
         with zipfile.ZipFile(p) as z:
             infos = z.infolist()
     except (zipfile.BadZipFile, OSError):
-        raise InputError(f"{p}: not an Excel .xlsx file (a damaged file, or another format renamed)") from None
+        raise InputError(
+            "{path}: not an Excel .xlsx file (a damaged file, or another format renamed)", path=p
+        ) from None
     total = sum(i.file_size for i in infos)
     if total > MAX_UNZIPPED_BYTES or any(i.file_size > MAX_ZIP_RATIO * max(i.compress_size, 1024) for i in infos):
-        raise InputError(f"{p}: this Excel file unpacks to {total // 1024 // 1024} MB; refused as unsafe")
+        raise InputError(
+            "{path}: this Excel file unpacks to {total} MB; refused as unsafe", path=p, total=total // 1024 // 1024
+        )
 
 
 def _xlsx(p: Path, sheet: str | None = None) -> list[tuple[int, list[Any]]]:
@@ -199,11 +232,16 @@ def _xlsx(p: Path, sheet: str | None = None) -> list[tuple[int, list[Any]]]:
     try:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise InputError(f"{p}: cannot read this Excel file ({type(exc).__name__})") from None
+        raise InputError("{path}: cannot read this Excel file ({name})", path=p, name=type(exc).__name__) from None
     try:
         if sheet is not None:
             if sheet not in wb.sheetnames:
-                raise InputError(f"{p}: no sheet {sheet!r}; its sheets are {', '.join(wb.sheetnames)}")
+                raise InputError(
+                    "{path}: no sheet {sheet!r}; its sheets are {sheetnames}",
+                    path=p,
+                    sheet=sheet,
+                    sheetnames=", ".join(wb.sheetnames),
+                )
             return _sheet_rows(p, wb[sheet])
         first: list[tuple[int, list[Any]]] | None = None
         for ws in wb.worksheets:
@@ -221,8 +259,13 @@ def _sheet_rows(p: Path, ws: Any) -> list[tuple[int, list[Any]]]:
     declared_rows, declared_cols = ws.max_row or 0, ws.max_column or 0
     if declared_rows > MAX_ROWS or declared_cols > 16 * MAX_COLUMNS:
         raise InputError(
-            f"{p}: the sheet claims {declared_rows} rows and {declared_cols} columns; a roster has at most "
-            f"{MAX_ROWS} rows (delete the stray cells far below or to the right)"
+            "{path}: the sheet claims {declared_rows} rows and {declared_cols} columns; a "
+            "roster has at most {MAX_ROWS} rows (delete the stray cells far below or to the "
+            "right)",
+            path=p,
+            declared_rows=declared_rows,
+            declared_cols=declared_cols,
+            MAX_ROWS=MAX_ROWS,
         )
     out = []
     # Columns are bounded up front: a single cell at XFD1048576 must not make every row 16,384 wide.
@@ -244,7 +287,12 @@ def _columns(header: list[Any], p: Path) -> dict[str, int]:
                 break
     missing = [k for k in ("name", "phone") if k not in columns]
     if missing:
-        raise InputError(f"{p}: the header row needs columns {' and '.join(missing)} (e.g. 姓名, 手机); found {names}")
+        raise InputError(
+            "{path}: the header row needs columns {missing} (e.g. 姓名, 手机); found {names}",
+            path=p,
+            missing=" and ".join(missing),
+            names=names,
+        )
     return columns
 
 
@@ -263,8 +311,9 @@ def _row(line: int, cells: list[Any], columns: dict[str, int], header: list[Any]
         phone_cell = int(phone_cell)  # Excel stores 13800138000 as a number
     if isinstance(phone_cell, str) and re.fullmatch(r"\s*\d(\.\d+)?[eE]\+?\d+\s*", phone_cell):
         raise InputError(
-            f"the phone number {phone_cell.strip()!r} was turned into a rounded number by Excel; set the phone "
-            "column's format to Text in Excel, type the numbers again, and save"
+            "the phone number {strip!r} was turned into a rounded number by Excel; set the "
+            "phone column's format to Text in Excel, type the numbers again, and save",
+            strip=phone_cell.strip(),
         )
     phone = normalise(str(phone_cell or ""))
     org = "/".join(p.strip() for p in str(_cell(cells, columns.get("org")) or "").split("/") if p.strip())
@@ -289,11 +338,11 @@ def parse_date(value: Any) -> str | None:
         return value.isoformat()
     m = re.fullmatch(r"\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*", str(value))
     if not m:
-        raise InputError(f"joining date {value!r}: use YYYY-MM-DD")
+        raise InputError("joining date {value!r}: use YYYY-MM-DD", value=value)
     try:
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
     except ValueError:
-        raise InputError(f"joining date {value!r} does not exist") from None
+        raise InputError("joining date {value!r} does not exist", value=value) from None
 
 
 TEMPLATE_HEADERS = ["姓名", "手机", "组织", "角色", "入党日期"]

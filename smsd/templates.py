@@ -32,15 +32,35 @@ class Template:
     def _compiled(self) -> string.Template:
         return string.Template(self.text)
 
+    def check(self) -> None:
+        """A `$` that starts no placeholder (`${name` left open, `$5`) is an error that says where."""
+        for m in string.Template.pattern.finditer(self.text):
+            if m.group("invalid") is not None:
+                at = m.start()
+                line = self.text.count("\n", 0, at) + 1
+                column = at - (self.text.rfind("\n", 0, at) + 1) + 1
+                raise InputError(
+                    "template {name!r}: the $ at line {line}, column {column} ({near!r}) starts no placeholder; "
+                    "write ${{name}} with both braces, or $$ for a dollar sign",
+                    name=self.name,
+                    line=line,
+                    column=column,
+                    near=self.text[at : at + 12],
+                    msg_id="template_malformed",
+                )
+
     def render(self, values: dict[str, object]) -> str:
         """Substitute every placeholder; a missing one is an InputError naming it."""
+        self.check()
         missing = [v for v in self.variables if v not in values or values[v] in (None, "")]
         if missing:
-            raise InputError(f"template {self.name!r} needs {', '.join('${' + m + '}' for m in missing)}")
+            raise InputError(
+                "template {name!r} needs {value}", name=self.name, value=", ".join("${" + m + "}" for m in missing)
+            )
         try:
             return self._compiled.substitute({v: str(values[v]) for v in self.variables})
         except ValueError as exc:
-            raise InputError(f"template {self.name!r} is malformed: {exc}") from None
+            raise InputError("template {name!r} is malformed: {error}", name=self.name, error=exc) from None
 
 
 def parse(name: str, raw: str) -> Template:
@@ -64,7 +84,9 @@ def load_all(directory: Path | None) -> dict[str, Template]:
     out = _read(shipped_dir())
     if directory is not None:
         if not directory.is_dir():
-            raise InputError(f"template folder {directory} does not exist (templates_dir in config.toml)")
+            raise InputError(
+                "template folder {directory} does not exist (templates_dir in config.toml)", directory=directory
+            )
         out.update(_read(directory))
     return out
 
@@ -82,5 +104,5 @@ def load(directory: Path | None, name: str) -> Template:
     if name not in templates:
         known = ", ".join(templates) or "none"
         where = f"{directory} or the shipped templates" if directory else "the shipped templates"
-        raise InputError(f"no template {name!r} in {where} (known: {known})")
+        raise InputError("no template {name!r} in {where} (known: {known})", name=name, where=where, known=known)
     return templates[name]

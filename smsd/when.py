@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 from smsd.clock import LOCAL
 from smsd.errors import InputError
+from smsd.i18n import _
 
 WEEKDAYS = "一二三四五六日"
 _WEEKDAY_NUM = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6, "日": 6, "天": 6}
@@ -68,10 +69,12 @@ def _normalise(text: str) -> str:
 
 def _bad(text: str, why: str, field: str) -> InputError:
     return InputError(
-        f"time {text!r}: {why}; write it like 明天8点, 12月1日 下午3点, 下周一上午9点 or 2026-12-01 08:00",
+        "time {text!r}: {why}; write it like 明天8点, 12月1日 下午3点, 下周一上午9点 or 2026-12-01 08:00",
         field=field,
         msg_id="time_format",
         value=text,
+        text=text,
+        why=why,
     )
 
 
@@ -80,7 +83,7 @@ def parse(text: str, now: datetime, *, field: str = "at", date_only_time: time |
     (None: refused, "say the time"); a time without a day is the next such time from now."""
     original = text
     if not text or not text.strip():
-        raise _bad(original, "it is empty", field)
+        raise _bad(original, _("it is empty"), field)
     s = _normalise(text)
     local_now = now.astimezone(LOCAL)
     day: date | None = None
@@ -111,7 +114,7 @@ def parse(text: str, now: datetime, *, field: str = "at", date_only_time: time |
                 try:
                     candidate = date(year or local_now.year, int(m.group("m")), int(m.group("d")))
                 except ValueError:
-                    raise _bad(original, "that day does not exist", field) from None
+                    raise _bad(original, _("that day does not exist"), field) from None
                 if year is None and candidate < local_now.date():
                     candidate = candidate.replace(year=candidate.year + 1)  # 1月5日 in December: next year
                 day, rest = candidate, rest[m.end() :]
@@ -137,18 +140,18 @@ def parse(text: str, now: datetime, *, field: str = "at", date_only_time: time |
                 minute = 30 if g.get("half") else 15 * int(g["q"]) if g.get("q") else int(g.get("mi") or 0)
                 hour = _apply_period(hour, period, original, field)
                 if not (0 <= hour <= 23 and 0 <= minute <= 59):
-                    raise _bad(original, "that time does not exist", field)
+                    raise _bad(original, _("that time does not exist"), field)
                 clock = time(hour, minute)
                 break
         else:
-            raise _bad(original, "it cannot be read", field)
+            raise _bad(original, _("it cannot be read"), field)
     elif period:
-        raise _bad(original, "say the hour too", field)
+        raise _bad(original, _("say the hour too"), field)
     if clock is None:
         if day is None:
-            raise _bad(original, "it cannot be read", field)
+            raise _bad(original, _("it cannot be read"), field)
         if date_only_time is None:
-            raise _bad(original, "say the time of day too (明天8点, 12月1日 下午3点)", field)
+            raise _bad(original, _("say the time of day too (明天8点, 12月1日 下午3点)"), field)
         clock = date_only_time
     if day is None:  # a time alone: the next such time
         at = datetime.combine(local_now.date(), clock, LOCAL)
@@ -165,7 +168,7 @@ def _apply_period(hour: int, period: str, original: str, field: str) -> int:
     if period == "noon" and 1 <= hour <= 2:
         return hour + 12
     if period in ("am", "early") and hour > 12:
-        raise _bad(original, f"{hour} o'clock is not in the morning", field)
+        raise _bad(original, _("{hour} o'clock is not in the morning").format(hour=hour), field)
     if period == "pm" and hour == 12:
         return 12
     return hour
@@ -180,13 +183,14 @@ def parse_day(text: str, now: datetime, field: str = "from") -> date:
         at = parse(text, now, field=field, date_only_time=time(0, 0))
     except InputError:
         raise InputError(
-            f"date {text!r} cannot be read or does not exist; write it like 2026-12-01 or 12月1日",
+            "date {text!r} cannot be read or does not exist; write it like 2026-12-01 or 12月1日",
             field=field,
             msg_id="date_format",
             value=text,
+            text=text,
         ) from None
     if re.search(r"\d{1,2}\s*[:时]", _normalise(text)):
-        raise InputError(f"date {text!r}: a day, not a time", field=field, msg_id="date_format", value=text)
+        raise InputError("date {text!r}: a day, not a time", field=field, msg_id="date_format", value=text, text=text)
     day = at.date()
     # a report asks about the past: 12月1日 written in January means last December
     if not re.search(r"\d{4}", s) and day > now.astimezone(LOCAL).date() + timedelta(days=1):

@@ -49,7 +49,8 @@ def test_shipped_config_runs_on_the_emulator_and_delivers(tmp_path, daemon):
     config = tmp_path / "config.toml"
     d = daemon(config)
     out = cli("send", "+8613800138000", "你好，测试", config=config)
-    assert out.returncode == 0 and "queued message 1" in out.stdout, out.stderr
+    # the shipped config speaks Chinese to the office: [daemon] language = "zh_CN"
+    assert out.returncode == 0 and "短信 1 已排队" in out.stdout, (out.stdout, out.stderr)
 
     def state():
         rows = json.loads(cli("outbox", "--json", config=config).stdout)

@@ -42,7 +42,7 @@ FORBIDDEN = {
     "smsd.modem": ("smsd.store", "smsd.transport", "smsd.cli", "smsd.http", "smsd.worker"),
     "commands": ("smsd.store", "smsd.cli", "smsd.http", "smsd.worker", "smsd.daemon", "smsd.transport"),
 }
-ONLY_FROM = {"smsd.cli": ("smsd.cli", "smsd.__main__"), "smsd.http": ("smsd.http", "smsd.daemon")}
+ONLY_FROM = {"smsd.cli": ("smsd.cli", "smsd.__main__", "smsd.entry"), "smsd.http": ("smsd.http", "smsd.daemon")}
 
 
 def _modules() -> dict[str, Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import click
@@ -56,6 +57,19 @@ for command in (
     http,
 ):
     main.add_command(command)
+
+
+def _translate_help(command: click.Command) -> None:
+    """Each command's help (its docstring, as click cleaned it) in the admin's language; the
+    catalogue has them as msgids (extracted by smsd/locale/build.py)."""
+    if command.help:
+        command.help = _(inspect.cleandoc(command.help))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _translate_help(sub)
+
+
+_translate_help(main)
 
 
 def run() -> None:

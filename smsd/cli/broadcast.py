@@ -92,7 +92,10 @@ def _print_plan(summary: dict[str, Any], show: int = 10) -> None:
 @click.option("--group", "groups", multiple=True, help=_("Role or group, e.g. secretary (repeatable: any of)."))
 @click.option("--numbers", "numbers_file", type=click.Path(dir_okay=False), help=_("A file of numbers, one a line."))
 @click.option("--all", "everyone", is_flag=True, help=_("Every member."))
-@click.option("--text", help=_("The message text (may use ${name} and other variables)."))
+@click.option(
+    "--text",
+    help=_("The message text (may use ${name} and other variables; in single quotes, or the shell empties them)."),
+)
 @click.option("--template", help=_("A template name from templates/ instead of --text."))
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help=_("A template variable (repeatable)."))
 @click.option("--at", "at", metavar="WHEN", help=_("Start later: 明天8点, 12月1日 下午3点, 2026-12-01 08:00 or 08:00."))
@@ -133,7 +136,7 @@ def broadcast(
     Example:
         smsd broadcast --org 大渡口区/八桥镇 --group secretary --template general_notice \\
             --var content="周五下午三点召开支部书记会议。" --dry-run
-        smsd broadcast --all --text "${name}同志：明天上午九点开会。" --at "2026-12-01 08:30" --yes
+        smsd broadcast --all --text '${name}同志：明天上午九点开会。' --at '明天8点' --yes
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
@@ -153,7 +156,7 @@ def broadcast(
         )
         if owner:
             if not store.members.org_exists(owner):
-                raise InputError(f"no org unit {owner!r} for --owner")
+                raise InputError("no org unit {owner!r} for --owner", owner=owner)
             plan.owner_org = owner.strip("/")
         if not dry_run:
             bc.check_budget(store, plan, over_budget)  # refuse before asking for confirmation

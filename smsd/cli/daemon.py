@@ -91,13 +91,16 @@ def check_config(config_path: str) -> None:
         for m in cfg.modems:
             if m.enabled and m.kind == "gsm" and m.port != EMULATOR_PORT and not os.path.exists(m.port):
                 raise ConfigError(
-                    f"{cfg.path}: port {m.port} of [modems.{m.name}] does not exist "
-                    "(plugged in? see /dev/serial/by-id/)"
+                    "{path}: port {port} of [modems.{name}] does not exist (plugged in? see /dev/serial/by-id/)",
+                    path=cfg.path,
+                    port=m.port,
+                    name=m.name,
                 )
         if cfg.templates_dir is not None and not cfg.templates_dir.is_dir():
             raise ConfigError(
-                f"{cfg.path}: templates_dir {cfg.templates_dir} does not exist (replies to members "
-                "and greetings need it)"
+                "{path}: templates_dir {templates_dir} does not exist (replies to members and greetings need it)",
+                path=cfg.path,
+                templates_dir=cfg.templates_dir,
             )
         for warning in admin.config_warnings(cfg):
             click.echo(_("warning: {w}").format(w=warning))

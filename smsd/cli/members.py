@@ -65,7 +65,9 @@ def members_import(config_path: str, path: str, skip_invalid: bool, sheet: str |
             if more > 0:
                 click.echo(_("... and {n} more").format(n=more), err=True)
             raise InputError(
-                f"{path}: {len(result.errors)} bad row(s); nothing imported (fix them, or add --skip-invalid)"
+                "{path}: {errors_count} bad row(s); nothing imported (fix them, or add --skip-invalid)",
+                path=path,
+                errors_count=len(result.errors),
             )
         with (
             open_store(cfg) as store,
@@ -97,7 +99,7 @@ def members_template(path: str) -> None:
         try:
             roster.write_template(path)
         except OSError as exc:
-            raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+            raise InputError("{path}: cannot write ({strerror})", path=path, strerror=exc.strerror) from None
     click.echo(_("wrote {path}: fill in one member per row (replace the example), then: smsd members import {path}")
                .format(path=path))  # fmt: skip
 
@@ -122,7 +124,7 @@ def members_export(config_path: str, path: str, orgs: tuple[str, ...], groups: t
         try:
             n = roster.write_xlsx(path, rows, headers, "花名册")
         except OSError as exc:
-            raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+            raise InputError("{path}: cannot write ({strerror})", path=path, strerror=exc.strerror) from None
     click.echo(_("wrote {n} member(s) to {path}").format(n=n, path=path))
 
 

@@ -93,7 +93,7 @@ def _write(
         try:
             n = report_xlsx(output, title, headers, rows, money=frozenset({"yuan", "cost_yuan"}))
         except OSError as exc:
-            raise InputError(f"{output}: cannot write ({exc.strerror})") from None
+            raise InputError("{output}: cannot write ({strerror})", output=output, strerror=exc.strerror) from None
         click.echo(_("wrote {n} row(s) to {path}").format(n=n, path=output), err=True)
         return n
     stream = open(output, "w", newline="", encoding="utf-8-sig") if output else sys.stdout  # noqa: SIM115
@@ -320,7 +320,7 @@ def budget_set(config_path: str, org: str, month: str, yuan: float | None, fen: 
     limit = fen if fen is not None else round((yuan or 0) * 100)
     with handled(), open_store(cfg) as store:
         if not store.members.org_exists(org):
-            raise InputError(f"no org unit {org!r}")
+            raise InputError("no org unit {org!r}", org=org)
         store.ledger.set_budget(org, month, limit, "cli")
     click.echo(_("budget of {org} for {month}: {yuan:.2f} yuan").format(org=org, month=month, yuan=limit / 100))
 

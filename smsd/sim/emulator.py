@@ -21,6 +21,7 @@ from smsd.sim.modem import FAULTS, EmulatedModem, ModemOptions
 
 log = logging.getLogger(__name__)
 
+
 class Emulator:
     def __init__(self, directory: str | Path, modems: list[ModemOptions]) -> None:
         self.dir = Path(directory)

@@ -63,7 +63,8 @@ class Store(Core):
         self.on_close = on_close
         if not create and not self.path.exists():
             raise StoreError(
-                f"database {self.path} does not exist (start the daemon once, or check which config.toml is used)"
+                "database {path} does not exist (start the daemon once, or check which config.toml is used)",
+                path=self.path,
             )
         try:
             if create and not self.path.parent.exists():
@@ -87,7 +88,12 @@ class Store(Core):
                 with self.tx():  # one process migrates; the other waits, then finds nothing pending
                     migrations.apply(self.db)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}{_access_hint(self.path)}") from None
+            raise StoreError(
+                "cannot open database {path}: {error}{access_hint}",
+                path=self.path,
+                error=exc,
+                access_hint=_access_hint(self.path),
+            ) from None
 
     def close(self) -> None:
         self.conn.close()

@@ -97,7 +97,7 @@ class Campaigns(Repo):
     def get(self, cid: int) -> Campaign:
         row = self.one_of(Campaign, "SELECT * FROM campaigns WHERE id = ?", (cid,))
         if row is None:
-            raise InputError(f"no campaign with id {cid} (see `smsd campaign list`)")
+            raise InputError("no campaign with id {cid} (see `smsd campaign list`)", cid=cid)
         return row
 
     def recent(self, limit: int = 50) -> list[Campaign]:
@@ -146,7 +146,9 @@ class Campaigns(Repo):
         with self.tx():
             row = self.get(cid)
             if row.state in ("cancelled", "done") or (src and row.state != src):
-                raise InputError(f"campaign {cid} is {row.state}; cannot {action} it")
+                raise InputError(
+                    "campaign {cid} is {state}; cannot {action} it", cid=cid, state=row.state, action=action
+                )
             self.conn.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?", (dst, ts(now), cid))
             # its queued messages leave (or rejoin) the claim index: a paused backlog is never walked
             self.conn.execute(

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
+from smsd.i18n import _
 from smsd.store.records import R
 
 if TYPE_CHECKING:
@@ -51,7 +52,12 @@ class Core:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                raise StoreError(f"database {self.path} is not writable: {exc}{_access_hint(self.path)}") from None
+                raise StoreError(
+                    "database {path} is not writable: {error}{access_hint}",
+                    path=self.path,
+                    error=exc,
+                    access_hint=_access_hint(self.path),
+                ) from None
             try:
                 yield self.conn
             except BaseException:
@@ -61,7 +67,7 @@ class Core:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self.conn.execute("ROLLBACK")
-                raise StoreError(f"database {self.path}: commit failed: {exc}") from None
+                raise StoreError("database {path}: commit failed: {error}", path=self.path, error=exc) from None
 
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self._execute(sql, params).fetchall()]
@@ -166,5 +172,5 @@ def _access_hint(path: Path) -> str:
     folder = path.parent
     denied = os.access(folder, os.F_OK) and not os.access(folder, os.W_OK | os.X_OK)
     if denied or (os.access(path, os.F_OK) and not os.access(path, os.R_OK | os.W_OK)):
-        return " (permission denied: run as the smsd user or a member of its group, e.g. `sudo adduser $USER smsd`)"
+        return _(" (permission denied: run as the smsd user or a member of its group, e.g. `sudo adduser $USER smsd`)")
     return ""

@@ -211,7 +211,7 @@ class Inbox(Repo):
                 ).rowcount
                 == 0
             ):
-                raise InputError(f"no feedback message {inbox_id} (see `smsd inbox --feedback`)")
+                raise InputError("no feedback message {inbox_id} (see `smsd inbox --feedback`)", inbox_id=inbox_id)
             self.event("inbox", inbox_id, "read", "", actor)
 
     def since(self, cursor: int, limit: int, grant: tuple[str, ...] = ("*",)) -> list[dict[str, Any]]:

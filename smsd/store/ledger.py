@@ -45,7 +45,12 @@ class Ledger(Repo):
         """Totals per group; the grand total is the plain sum of the same rows (never rounded)."""
         if by not in GROUPS:
             raise InputError(
-                f"grouping {by!r}: use one of {', '.join(GROUPS)}", field="by", msg_id="group_by", value=by
+                "grouping {by!r}: use one of {GROUPS}",
+                field="by",
+                msg_id="group_by",
+                value=by,
+                by=by,
+                GROUPS=", ".join(GROUPS),
             )
         where, params = _filters(date_from, date_to, org)
         rows = self.rows(
@@ -118,7 +123,7 @@ class Ledger(Repo):
         """Messages sent / delivered / failed / pending per campaign or per modem."""
         key = {"campaign": "COALESCE(CAST(o.campaign_id AS TEXT), '(none)')", "modem": "COALESCE(o.modem, '-')"}
         if by not in key:
-            raise InputError(f"grouping {by!r}: use campaign or modem", field="by", msg_id="group_by", value=by)
+            raise InputError("grouping {by!r}: use campaign or modem", field="by", msg_id="group_by", value=by, by=by)
         where: list[str] = []
         params: list[Any] = []
         if date_from:

@@ -70,18 +70,18 @@ class Maintenance(Repo):
         """A consistent copy while the daemon writes (SQLite online backup); returns pages copied."""
         target = Path(path)
         if target.exists():
-            raise InputError(f"{target} exists; choose a new file name")
+            raise InputError("{target} exists; choose a new file name", target=target)
         try:
             dest = sqlite3.connect(target)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot create {target}: {exc}") from None
+            raise StoreError("cannot create {target}: {error}", target=target, error=exc) from None
         try:
             self.conn.backup(dest, pages=1024)
             pages = int(dest.execute("PRAGMA page_count").fetchone()[0])
         except (sqlite3.Error, OSError) as exc:
             dest.close()
             target.unlink(missing_ok=True)
-            raise StoreError(f"backup to {target} failed: {exc}") from None
+            raise StoreError("backup to {target} failed: {error}", target=target, error=exc) from None
         dest.close()
         os.chmod(target, 0o640)  # the office's group may read a backup; nobody else
         return pages

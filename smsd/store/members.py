@@ -150,7 +150,7 @@ class Members(Repo):
 
             row = self.one_of(Member, self._SELECT + " WHERE m.phone = ?", (normalise(key_s),))
         if row is None:
-            raise InputError(f"no member {key_s!r} (see `smsd members list`)")
+            raise InputError("no member {key_s!r} (see `smsd members list`)", key_s=key_s)
         return row
 
     def by_phone(self, phone: str) -> Member | None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from smsd import segments
 from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
+from smsd.i18n import _
 from smsd.phone import mask
 from smsd.store.core import Repo
 from smsd.store.records import OutboundMessage, Part, ProviderRef
@@ -753,7 +754,7 @@ class Outbox(Repo):
     def message_or_error(self, message_id: int) -> OutboundMessage:
         row = self.message(message_id)
         if row is None:
-            raise InputError(f"no message with id {message_id} (see `smsd outbox`)")
+            raise InputError("no message with id {message_id} (see `smsd outbox`)", message_id=message_id)
         return row
 
     def messages(self, state: str | None = None, limit: int = 50) -> list[OutboundMessage]:
@@ -781,8 +782,13 @@ class Outbox(Repo):
         with self.tx():
             row = self.message_or_error(message_id)
             if row.state != "queued":
-                hint = " (a modem is sending it right now)" if row.state == "sending" else ""
-                raise InputError(f"message {message_id} is {row.state}; only queued messages can be cancelled{hint}")
+                hint = _(" (a modem is sending it right now)") if row.state == "sending" else ""
+                raise InputError(
+                    "message {message_id} is {state}; only queued messages can be cancelled{hint}",
+                    message_id=message_id,
+                    state=row.state,
+                    hint=hint,
+                )
             self.conn.execute(
                 "UPDATE outbox SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ?",
                 (ts(now), ts(now), message_id),
@@ -795,7 +801,9 @@ class Outbox(Repo):
             row = self.message_or_error(message_id)
             if row.state not in ("failed", "expired", "cancelled"):
                 raise InputError(
-                    f"message {message_id} is {row.state}; only failed, expired or cancelled messages can be retried"
+                    "message {message_id} is {state}; only failed, expired or cancelled messages can be retried",
+                    message_id=message_id,
+                    state=row.state,
                 )
             # The send time the admin chose stays: a notice for tomorrow 08:00 retried tonight still
             # waits for 08:00 (a time already past sends now, as it would have).

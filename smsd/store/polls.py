@@ -56,7 +56,7 @@ class Polls(Repo):
     def get(self, pid: int) -> Poll:
         row = self.one_of(Poll, "SELECT * FROM polls WHERE id = ?", (pid,))
         if row is None:
-            raise InputError(f"no poll with id {pid} (see `smsd poll list`)")
+            raise InputError("no poll with id {pid} (see `smsd poll list`)", pid=pid)
         return row
 
     def all(self) -> list[Poll]:
@@ -144,6 +144,6 @@ class Polls(Repo):
         with self.tx():
             poll = self.get(pid)
             if poll.closes_at <= ts(now):
-                raise InputError(f"poll {pid} is already closed")
+                raise InputError("poll {pid} is already closed", pid=pid)
             self.conn.execute("UPDATE polls SET closes_at = ? WHERE id = ?", (ts(now), pid))
             self.event("poll", pid, "closed", "", actor, now)

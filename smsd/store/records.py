@@ -29,6 +29,7 @@ def _names(cls: type[Record]) -> tuple[str, ...]:
 
 ProviderRef = int | str  # a GSM modem's TP-MR (0-255), an SMSC's message_id
 
+
 @dataclass(frozen=True, slots=True)
 class Record:
     @classmethod

@@ -36,7 +36,7 @@ class Red(Repo):
                 ).rowcount
                 == 0
             ):
-                raise InputError(f"no open red-message campaign {rid}")
+                raise InputError("no open red-message campaign {rid}", rid=rid)
             self.event("red", rid, "closed", "", actor)
 
     def duplicate(self, rid: int, key: str) -> bool:
@@ -72,7 +72,7 @@ class Red(Repo):
         with self.tx():
             row = self.one("SELECT * FROM red_submissions WHERE id = ?", (sid,))
             if row is None:
-                raise InputError(f"no red-message submission {sid} (see `smsd red list`)")
+                raise InputError("no red-message submission {sid} (see `smsd red list`)", sid=sid)
             state = "approved" if approve else "rejected"
             self.conn.execute(
                 "UPDATE red_submissions SET state = ?, reason = ?, reviewed_at = ?, reviewed_by = ? WHERE id = ?",

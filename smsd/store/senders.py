@@ -70,7 +70,7 @@ class Senders(Repo):
     def unflag(self, phone: str, actor: str) -> None:
         with self.tx():
             if self.conn.execute("DELETE FROM flagged_numbers WHERE phone = ?", (phone,)).rowcount == 0:
-                raise InputError(f"{phone} is not flagged")
+                raise InputError("{phone} is not flagged", phone=phone)
             self.event("number", phone[-4:], "unflagged", "", actor)
 
     def set_opt_out(self, phone: str, opted_out: bool, actor: str, now: datetime) -> None:
