@@ -239,3 +239,55 @@ def test_two_concurrent_broadcasts_cannot_both_pass_one_budget(office):
     assert isinstance(outcome["second"], InputError) and "budget of 大渡口区/八桥镇" in str(outcome["second"])
     with Store(cfg.database) as store:
         assert len(store.rows("SELECT id FROM campaigns")) == 1
+
+
+def test_replies_to_a_townships_members_are_booked_to_that_township(office):
+    """Issue 17: a township's own report once missed the replies its members got ("(unassigned)")."""
+    _, config_path, cfg = office
+    when = datetime.now(CST)
+    with Store(cfg.database) as store:
+        member = store.members.select(orgs=("大渡口区/八桥镇",))[0]
+        store.outbox.enqueue(member.phone, "您的投票已收到", account="replies", member_id=member.id, now=when)
+        store.outbox.enqueue("+8613900000000", "给非党员的回复", account="replies", now=when)
+        store.outbox.enqueue(member.phone, "管理员直接发送", now=when)  # the county's own send
+        send_all(store, {"m1": 6}, when)
+    town = json.loads(
+        cli(config_path, "report", "cost", "--by", "account", "--org", "大渡口区/八桥镇", "--json").output
+    )
+    assert [(r["key"], r["fen"]) for r in town["rows"]] == [("replies", 6)]
+    county = json.loads(cli(config_path, "report", "cost", "--by", "org", "--json").output)
+    assert {r["key"]: r["fen"] for r in county["rows"]} == {"大渡口区/八桥镇": 6, "(unassigned)": 12}
+
+
+def test_cost_report_in_excel_adds_up(office):
+    """Issue 17 acceptance 4: yuan are numbers (SUM works), headers in the admin's language."""
+    import openpyxl
+
+    tmp_path, config_path, cfg = office
+    text = config_path.read_text().replace("[daemon]", '[daemon]\nlanguage = "zh_CN"', 1)
+    config_path.write_text(text)
+    when = datetime.now(CST)
+    with Store(cfg.database) as store:
+        for org in ("大渡口区/八桥镇", "大渡口区/跳磴镇"):
+            store.campaigns.create(
+                broadcast.plan(store, cfg, orgs=(org,), text="年终总结", now=when), name=org, now=when
+            )
+        send_all(store, {"m1": 6}, when)
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "smsd", "report", "cost", "--by", "org", "--xlsx", "--output", str(tmp_path / "c.xlsx"),
+         "--from", "2026-01-01", "--config", str(config_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "已将 3 行写入" in out.stderr  # two org units and the total; said in Chinese
+    ws = openpyxl.load_workbook(tmp_path / "c.xlsx").active
+    rows = list(ws.iter_rows(values_only=True))
+    assert "短信费用" in rows[0][0] and "2026-01-01" in rows[0][0]  # a title with the period
+    assert rows[1] == ("组织", "条数", "费用（分）", "费用（元）")
+    yuan = [r[3] for r in rows[2:]]
+    assert all(isinstance(v, float) for v in yuan)
+    assert round(sum(yuan[:-1]), 2) == yuan[-1]  # the total is the sum: numbers, not text
+    assert ws.cell(row=3, column=4).number_format == "0.00"
