@@ -9,7 +9,7 @@ import click
 
 from smsd import broadcast as bc
 from smsd import templates as tpl
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local, utcnow
 from smsd.errors import InputError
 from smsd.i18n import _
@@ -209,6 +209,7 @@ def campaign(ctx: click.Context, config_path: str, as_json: bool) -> None:
     for r in rows:
         r["created"] = local(r["created_at"])
         r["yuan"] = f"{r['estimate_fen'] / 100:.2f}"
+        r["state"] = shown(r["state"])
     table(
         rows,
         [
@@ -264,9 +265,9 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{campaign_id} {row.name} ({row.state})")
+    click.echo(f"{campaign_id} {row.name} ({shown(row.state)})")
     click.echo(_bar(states.get("sent", 0) + states.get("delivered", 0), total))
-    click.echo("  ".join(f"{k}: {v}" for k, v in sorted(states.items())))
+    click.echo("  ".join(f"{shown(k)}: {v}" for k, v in sorted(states.items())))
     click.echo(_("cost so far: {yuan} yuan; ETA: {eta}").format(yuan=data["cost_yuan"], eta=data["eta"] or "-"))
 
 

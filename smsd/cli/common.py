@@ -90,6 +90,40 @@ def _fit(text: str, width: int) -> str:
     return out + "…" + " " * (width - used - 1)
 
 
+def shown(code: str | None) -> str:
+    """A state or kind code (queued, delivered, vote, ...) as the admin reads it; JSON keeps codes."""
+    labels = {
+        "queued": _("queued"),
+        "sending": _("sending"),
+        "sent": _("sent"),
+        "delivered": _("delivered"),
+        "failed": _("failed"),
+        "cancelled": _("cancelled"),
+        "expired": _("expired"),
+        "ready": _("ready"),
+        "down": _("down"),
+        "paused": _("paused"),
+        "running": _("running"),
+        "done": _("done"),
+        "open": _("open"),
+        "closed": _("closed"),
+        "pending": _("pending"),
+        "approved": _("approved"),
+        "rejected": _("rejected"),
+        "vote": _("vote"),
+        "receipt": _("receipt"),
+        "red": _("red message"),
+        "feedback": _("feedback"),
+        "unsubscribe": _("unsubscribe"),
+        "resubscribe": _("resubscribe"),
+        "help": _("help"),
+        "incomplete": _("incomplete"),
+        "undecodable": _("undecodable"),
+        "read": _("read"),
+    }
+    return labels.get(code or "", code or "")
+
+
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, int]]) -> None:
     """Print rows as an aligned table; columns are (key, heading, max width); CJK counts double."""
     if not rows:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from smsd import admin, daemon
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.config import EMULATOR_PORT
 from smsd.errors import ConfigError
 from smsd.i18n import _
@@ -44,15 +44,17 @@ def status(config_path: str, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
+    for m in data["modems"]:
+        m["state_shown"] = shown(m["state"])
     table(
         data["modems"],
         [
             ("name", _("MODEM"), 8),
-            ("state", _("STATE"), 7),
+            ("state_shown", _("STATE"), 7),
             ("signal", _("SIGNAL"), 6),
             ("operator", _("OPERATOR"), 14),
             ("sent_today", _("SENT TODAY"), 10),
-            ("received_today", _("RECEIVED"), 8),
+            ("received_today", _("RECEIVED TODAY"), 8),
             ("storage", _("SIM"), 6),
             ("last_error", _("LAST ERROR"), 40),
         ],

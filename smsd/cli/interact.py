@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from smsd import interact
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local
 from smsd.export import SafeCsvWriter
 from smsd.i18n import _
@@ -177,6 +177,7 @@ def red(ctx: click.Context, config_path: str, state: str | None, as_json: bool) 
         return
     for r in rows:
         r["at"] = local(r["submitted_at"])
+        r["state"] = shown(r["state"])
     table(
         rows,
         [

@@ -13,6 +13,7 @@ from smsd.cli.common import (
     load,
     masked,
     open_store,
+    shown,
     table,
     unmask_option,
 )
@@ -84,6 +85,7 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
         r["to"] = m.to_number if unmask else mask(m.to_number)
         r["created"] = local(m.created_at)
         r["dup"] = "!" if m.possible_duplicate else ""
+        r["state"] = shown(m.state)
     table(
         rows,
         [
@@ -93,7 +95,7 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
             ("segments", _("SEG"), 3),
             ("modem", _("MODEM"), 8),
             ("created", _("CREATED"), 19),
-            ("dup", "DUP", 3),
+            ("dup", _("DUP"), 4),
             ("text", _("TEXT"), 30),
             ("last_error", _("LAST ERROR"), 30),
         ],
@@ -133,6 +135,8 @@ def outbox_show(config_path: str, message_id: int, unmask: bool, as_json: bool) 
     ):
         click.echo(f"{key:>18}: {view[key] if view[key] is not None else ''}")
     click.echo(f"{'text':>18}: {view['text']}")
+    for part in view["parts"]:
+        part["state"] = shown(part["state"])
     table(
         view["parts"],
         [
@@ -230,7 +234,7 @@ def inbox(
         r["from"] = r["sender"] if unmask else mask(r["sender"])
         r["received"] = local(r["received_at"])
         r["flags"] = " ".join(
-            f
+            shown(f)
             for f, on in (
                 ("incomplete", r["incomplete"]),
                 ("undecodable", r["undecodable"]),
@@ -238,7 +242,7 @@ def inbox(
             )
             if on
         )
-        r["what"] = r.get("command") or r.get("kind") or ""
+        r["what"] = shown(r.get("command") or r.get("kind") or "")
     table(
         rows,
         [
