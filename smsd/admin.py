@@ -15,7 +15,6 @@ from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.errors import BudgetError, InputError, ModemError
 from smsd.i18n import _
-from smsd.modem.driver import sim_state
 from smsd.phone import is_domestic, mask, normalise
 from smsd.store import Store
 
@@ -361,6 +360,8 @@ def doctor(cfg: Config) -> list[Check]:
 
 def _sim_state(name: str, port: str, baudrate: int) -> Check:
     """Ask the modem itself (only when nothing else holds the port) whether its SIM is ready."""
+    from smsd.modem.driver import sim_state  # the AT driver, for doctor only
+
     label = _("SIM in {name}").format(name=name)
     try:
         state = sim_state(port, baudrate)

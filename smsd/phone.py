@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
-
 from smsd.errors import InputError
 from smsd.i18n import _
 
@@ -38,6 +36,11 @@ def normalise(raw: str, region: str = "CN") -> str:
         cleaned = "+" + cleaned[2:]
     elif re.fullmatch(r"861[3-9]\d{9}", cleaned):
         cleaned = "+" + cleaned
+    fast = re.fullmatch(r"(?:\+86)?(1[3-9]\d{9})", cleaned)
+    if fast:  # a Chinese mobile as people write it: what libphonenumber would say, without loading it
+        return "+86" + fast.group(1)
+    import phonenumbers  # 80 ms to load: only for the other numbers
+
     try:
         number = phonenumbers.parse(cleaned, region)
     except phonenumbers.NumberParseException:

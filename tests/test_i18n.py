@@ -82,10 +82,13 @@ tmp = Path(sys.argv[1])
 config = sys.argv[2]
 outputs = {}
 
+import click
+
 def walk(cmd, path):
     yield path
-    for name, sub in getattr(cmd, "commands", {}).items():
-        yield from walk(sub, path + [name])
+    if isinstance(cmd, click.Group):
+        for name in cmd.list_commands(None):
+            yield from walk(cmd.get_command(None, name), path + [name])
 
 runner = CliRunner()
 for path in walk(main, []):

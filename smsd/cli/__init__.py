@@ -2,25 +2,60 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
 
 import click
 
 from smsd import __version__
-from smsd.cli.broadcast import broadcast, campaign, templates
-from smsd.cli.daemon import check_config, doctor, http, status
-from smsd.cli.daemon import run as run_command
-from smsd.cli.interact import poll, red
-from smsd.cli.members import members, org
-from smsd.cli.messages import inbox, outbox, send
-from smsd.cli.report import backup, budget, purge, report
-from smsd.cli.sim import sim
-from smsd.cli.smsc import smsc
 from smsd.i18n import _
 
+# Each command is imported only when it runs (or when the full list's help is shown): `smsd send`
+# must not pay for the daemon, the scheduler or the Excel library (bench/cli_start.py).
+COMMANDS = {
+    "run": "smsd.cli.daemon:run",
+    "send": "smsd.cli.messages:send",
+    "outbox": "smsd.cli.messages:outbox",
+    "inbox": "smsd.cli.messages:inbox",
+    "status": "smsd.cli.daemon:status",
+    "members": "smsd.cli.members:members",
+    "org": "smsd.cli.members:org",
+    "templates": "smsd.cli.broadcast:templates",
+    "broadcast": "smsd.cli.broadcast:broadcast",
+    "campaign": "smsd.cli.broadcast:campaign",
+    "poll": "smsd.cli.interact:poll",
+    "red": "smsd.cli.interact:red",
+    "check-config": "smsd.cli.daemon:check_config",
+    "doctor": "smsd.cli.daemon:doctor",
+    "sim": "smsd.cli.sim:sim",
+    "smsc": "smsd.cli.smsc:smsc",
+    "report": "smsd.cli.report:report",
+    "budget": "smsd.cli.report:budget",
+    "purge": "smsd.cli.report:purge",
+    "backup": "smsd.cli.report:backup",
+    "http": "smsd.cli.daemon:http",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported by name, on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, attr = spec.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        _translate_help(command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="smsd")
 def main() -> None:
     """smsd: an SMS gateway for GSM modems, with a built-in modem emulator.
@@ -33,38 +68,15 @@ def main() -> None:
     """
 
 
-for command in (
-    run_command,
-    send,
-    outbox,
-    inbox,
-    status,
-    members,
-    org,
-    templates,
-    broadcast,
-    campaign,
-    poll,
-    red,
-    check_config,
-    doctor,
-    sim,
-    smsc,
-    report,
-    budget,
-    purge,
-    backup,
-    http,
-):
-    main.add_command(command)
-
-
 def _translate_help(command: click.Command) -> None:
     """Each command's help (its docstring, as click cleaned it) in the admin's language; the
-    catalogue has them as msgids (extracted by smsd/locale/build.py)."""
+    catalogue has them as msgids (extracted by smsd/locale/build.py). Once per command."""
+    if getattr(command, "_smsd_translated", False):
+        return
     if command.help:
         command.help = _(inspect.cleandoc(command.help))
-    if isinstance(command, click.Group):
+    command._smsd_translated = True  # type: ignore[attr-defined]
+    if isinstance(command, click.Group) and not isinstance(command, LazyGroup):
         for sub in command.commands.values():
             _translate_help(sub)
 

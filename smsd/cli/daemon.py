@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from smsd import admin, daemon
+from smsd import admin
 from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.config import EMULATOR_PORT
 from smsd.errors import ConfigError
@@ -24,6 +24,8 @@ def run(config_path: str) -> None:
         smsd run --config /etc/smsd/config.toml
     """
     with handled():
+        from smsd import daemon  # the scheduler and the workers: only for `smsd run`
+
         sys.exit(daemon.run(config_path))
 
 

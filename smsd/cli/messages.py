@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from smsd import admin
 from smsd.cli.common import (
     config_option,
     echo_json,
@@ -46,6 +45,8 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
+        from smsd import admin
+
         mid = admin.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
         msg = store.outbox.message_or_error(mid)
     click.echo(_("queued message {id} to {to} ({n} segment(s))").format(id=mid, to=mask(msg.to_number), n=msg.segments))
@@ -116,6 +117,8 @@ def outbox_show(config_path: str, message_id: int, unmask: bool, as_json: bool) 
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
+        from smsd import admin
+
         view = masked(admin.message_view(store, message_id), unmask)
     if as_json:
         echo_json(view)

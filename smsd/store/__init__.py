@@ -12,8 +12,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from smsd.errors import StoreError
 from smsd.store.campaigns import Campaigns
 from smsd.store.core import DIR_MODE, FILE_MODE, Core, _access_hint, _set_mode
@@ -27,9 +25,10 @@ from smsd.store.polls import Polls
 from smsd.store.receipts import Receipts
 from smsd.store.records import Campaign, InboundMessage, Member, OutboundMessage, Part, Poll
 from smsd.store.red import Red
-from smsd.store.schema import migrations
 from smsd.store.senders import Senders
 from smsd.store.webhooks import Webhooks
+
+SCHEMA_VERSION = 12  # the number of migrations in schema.py (tests/test_store.py checks it)
 
 
 class Store(Core):
@@ -77,16 +76,14 @@ class Store(Core):
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA secure_delete=ON")  # purged numbers and texts are zeroed, not left in free pages
             self.conn = conn
-            self.db = Database(conn)
             for suffix in ("", "-wal", "-shm"):
                 _set_mode(self.path.with_name(self.path.name + suffix), FILE_MODE)
             self.outbox, self.campaigns, self.inbox = Outbox(self), Campaigns(self), Inbox(self)
             self.members, self.senders, self.polls = Members(self), Senders(self), Polls(self)
             self.receipts, self.red, self.ledger = Receipts(self), Red(self), Ledger(self)
             self.webhooks, self.health, self.maintenance = Webhooks(self), Health(self), Maintenance(self)
-            if migrations.pending(self.db):
-                with self.tx():  # one process migrates; the other waits, then finds nothing pending
-                    migrations.apply(self.db)
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(
                 "cannot open database {path}: {error}{access_hint}",
@@ -94,6 +91,16 @@ class Store(Core):
                 error=exc,
                 access_hint=_access_hint(self.path),
             ) from None
+
+    def _migrate(self) -> None:
+        """Bring the schema up to date (sqlite-utils' migrations, imported only then: a CLI command
+        on an up-to-date database does not pay for them) and record the version in user_version."""
+        from smsd.store.schema import migrations
+
+        with self.tx():  # one process migrates; the other waits, then finds nothing pending
+            if migrations.pending(self.db):
+                migrations.apply(self.db)
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.conn.close()

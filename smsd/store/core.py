@@ -7,6 +7,7 @@ its own; only ``Store`` (smsd/store/__init__.py) opens a connection and composes
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 import threading
@@ -16,19 +17,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
 from smsd.i18n import _
 from smsd.store.records import R
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from smsd.store import Store
 
 # One writer at a time inside this process: threads queue on a lock (a fast hand-over) instead of
 # SQLite's busy handler, which sleeps in growing steps. Other processes still meet busy_timeout.
 _WRITE_LOCK = threading.RLock()
+_SAVEPOINTS = itertools.count(1)
 
 
 class Core:
@@ -36,7 +38,16 @@ class Core:
 
     path: Path
     conn: sqlite3.Connection
-    db: Database
+
+    @property
+    def db(self) -> Database:
+        """sqlite-utils on this connection (schema work, upserts); imported when first used."""
+        cached = self.__dict__.get("_db")
+        if cached is None:
+            import sqlite_utils
+
+            cached = self.__dict__["_db"] = sqlite_utils.Database(self.conn)
+        return cached
     on_close: Callable[[], None] | None
 
     # ------------------------------------------------------------ transactions
@@ -44,9 +55,16 @@ class Core:
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE: no lock upgrade, no BUSY surprise)."""
-        if self.conn.in_transaction:
-            with self.db.atomic():
+        if self.conn.in_transaction:  # nested: a savepoint, released or rolled back with this block
+            name = f"sp{next(_SAVEPOINTS)}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
                 yield self.conn
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+                raise
+            self.conn.execute(f"RELEASE {name}")
             return
         with _WRITE_LOCK:
             try:
@@ -143,7 +161,11 @@ class Repo(Core):
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.path, self.conn, self.db, self.on_close = store.path, store.conn, store.db, None
+        self.path, self.conn, self.on_close = store.path, store.conn, None
+
+    @property
+    def db(self) -> Database:
+        return self.store.db
 
 
 # The database, its WAL and the wake-up socket are shared with the admins' group (smsd), whatever
