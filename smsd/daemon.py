@@ -18,13 +18,13 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
-from smsd import anniversary, forward, kick, phone, systemd
+from smsd import anniversary, control, forward, kick, phone, systemd
 from smsd import config as configmod
 from smsd.answers import Answers
 from smsd.clock import utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.dispatch import Dispatcher
-from smsd.errors import SmsdError, StoreError
+from smsd.errors import ConfigError, SmsdError, StoreError
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
@@ -95,7 +95,18 @@ class Daemon:
             )
             for m in emulated
         ]
-        self.emulator = Emulator(self.cfg.resolve(e.dir), options)
+        folder = self.cfg.resolve(e.dir)
+        try:
+            control.request(folder, {"op": "status"}, timeout=2)
+        except (RuntimeError, OSError, ValueError):
+            pass  # nobody answers: the folder is free
+        else:
+            raise ConfigError(
+                "an emulator already runs in {dir} (`smsd sim`, or another daemon); stop it, or set another "
+                "[emulator] dir",
+                dir=folder,
+            )
+        self.emulator = Emulator(folder, options)
         self.emulator.start()
         for m in emulated:
             ports[m.name] = str(self.emulator[m.name].link)

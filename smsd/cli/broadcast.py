@@ -365,10 +365,13 @@ def templates_list(config_path: str) -> None:
     cfg = load(config_path)
     with handled():
         found = tpl.load_all(cfg.templates_dir)
-    table(
-        [{"name": t.name, "vars": ", ".join(t.variables), "about": t.description} for t in found.values()],
-        [("name", _("NAME"), 18), ("vars", _("VARIABLES"), 30), ("about", _("ABOUT"), 60)],
-    )
+    rows = [{"name": t.name, "vars": ", ".join(t.variables), "about": t.description} for t in found.values()]
+    columns = [("name", _("NAME"), 24), ("vars", _("VARIABLES"), 30), ("about", _("ABOUT"), 60)]
+    click.echo(_("Message templates (for broadcasts and notices):"))
+    table([r for r in rows if not r["name"].startswith("reply_")], columns)
+    click.echo("")
+    click.echo(_("Reply templates (what smsd answers members; edit them to change the wording):"))
+    table([r for r in rows if r["name"].startswith("reply_")], columns)
 
 
 @templates.command("preview")

@@ -60,7 +60,7 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
 @click.group(invoke_without_command=True)
 @config_option
 @click.option("--state", type=click.Choice(STATES), help=_("Only messages in this state."))
-@click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True, help=_("At most this many."))
 @click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))
 @json_option
 @click.pass_context
@@ -77,8 +77,12 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        found = store.outbox.messages(state, limit)
+        found = store.outbox.messages(state, limit + 1)  # one more: was the list cut?
+    cut = len(found) > limit
+    found = found[:limit]
     rows = [m.as_dict() for m in found]
+    if cut:  # on stderr: stdout stays the table or valid JSON
+        click.echo(_("showing the newest {n}; there are more (use --limit, or --state)").format(n=limit), err=True)
     if as_json:
         echo_json(masked(rows, unmask))
         return

@@ -53,9 +53,17 @@ from smsd.sim.modem import FAULTS, ModemOptions
     help=_("Time until a requested delivery report arrives."),
 )
 @click.option("--pin", default=None, help=_("SIM PIN the modems ask for (none by default)."))
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help=_("Take the defaults of --dir, --profile and the delays from this config.toml's [emulator]."),
+)
 @click.pass_context
 def sim(
     ctx: click.Context,
+    config_path: str | None,
     modems: int,
     directory: str,
     profile: str,
@@ -77,6 +85,20 @@ def sim(
     """
     if ctx.invoked_subcommand is not None:
         return
+    if config_path:  # the config's [emulator] table, where the command line did not say otherwise
+        from smsd.cli.common import load
+
+        e = load(config_path).emulator
+
+        def given(name: str) -> bool:
+            return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+        directory = directory if given("directory") else str(Path(config_path).parent / e.dir)
+        profile = profile if given("profile") else e.profile
+        send_delay_ms = send_delay_ms if given("send_delay_ms") else e.send_delay_ms
+        command_delay_ms = command_delay_ms if given("command_delay_ms") else e.command_delay_ms
+        status_report_delay_ms = status_report_delay_ms if given("status_report_delay_ms") else e.status_report_delay_ms
+    _refuse_a_running_emulator(directory)
     options = [
         ModemOptions(
             f"m{i}",
@@ -107,6 +129,20 @@ def sim(
         signal.sigwait(stop_signals)
     finally:
         emulator.stop()
+
+
+def _refuse_a_running_emulator(directory: str) -> None:
+    """A second emulator in the same folder would replace the first's ptys (and delete them on
+    exit, under a running daemon): refuse while the folder's control socket answers."""
+    try:
+        request(directory, {"op": "status"}, timeout=2)
+    except (RuntimeError, OSError, ValueError):
+        return
+    raise click.ClickException(
+        _("an emulator already runs in {dir} (its control socket answers); stop it, or use another --dir").format(
+            dir=directory
+        )
+    )
 
 
 def _send(directory: str, payload: dict[str, Any]) -> Any:

@@ -1,0 +1,69 @@
+"""Small frictions of a first week (issue 17): --config before the command, `smsd sim` taking the
+config and refusing a folder where an emulator runs, `outbox` saying when it was cut, `templates
+list` in two parts, help examples that quote ${name} for the shell."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from smsd.cli import main
+from smsd.sim.emulator import Emulator
+from smsd.sim.modem import ModemOptions
+from smsd.store import Store
+from tests.conftest import write_config
+
+
+def run(config, *args):
+    return CliRunner().invoke(main, [*args, "--config", str(config)])  # click 8.2: stdout and stderr apart
+
+
+def test_outbox_says_when_the_list_was_cut(tmp_path):
+    config = write_config(tmp_path, {"m1": "emulator"})
+    with Store(tmp_path / "smsd.db") as store:
+        for i in range(3):
+            store.outbox.enqueue(f"+86138001380{i:02d}", f"通知{i}")
+    out = run(config, "outbox", "--json", "--limit", "2")
+    assert len(json.loads(out.stdout)) == 2 and "there are more" in out.stderr  # stdout stays valid JSON
+    out = run(config, "outbox", "--json", "--limit", "3")
+    assert len(json.loads(out.stdout)) == 3 and out.stderr == ""
+
+
+def test_templates_list_separates_message_and_reply_templates(tmp_path):
+    config = write_config(tmp_path, {"m1": "emulator"})
+    out = run(config, "templates", "list").stdout
+    messages, replies = out.split("Reply templates")
+    assert "meeting_notice" in messages and "reply_help" not in messages
+    assert "reply_help" in replies and "meeting_notice" not in replies
+
+
+def test_help_examples_quote_placeholders_for_the_shell():
+    out = CliRunner().invoke(main, ["broadcast", "--help"]).output
+    assert "'${name}" in out and '"${name}' not in out
+
+
+def test_config_before_the_command(tmp_path):
+    config = write_config(tmp_path, {"m1": "emulator"})
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    out = subprocess.run([sys.executable, "-m", "smsd", "--config", str(config), "outbox", "--json"],
+                         capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert out.returncode == 0 and json.loads(out.stdout) == [], out.stderr
+
+
+def test_sim_refuses_a_folder_where_an_emulator_runs(tmp_path):
+    folder = tmp_path / "sim"
+    with Emulator(folder, [ModemOptions("m1")]):
+        out = CliRunner().invoke(main, ["sim", "--dir", str(folder)])
+        assert out.exit_code == 1 and "already runs" in out.output
+        assert (folder / "m1").exists()  # the running emulator's pty is untouched
+
+
+def test_the_daemon_refuses_a_folder_where_an_emulator_runs(tmp_path):
+    config = write_config(tmp_path, {"m1": "emulator"})
+    with Emulator(tmp_path / "sim", [ModemOptions("m1")]):
+        out = subprocess.run([sys.executable, "-m", "smsd", "run", "--config", str(config)], capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 1 and "already runs" in out.stderr and "Traceback" not in out.stderr
