@@ -35,5 +35,12 @@ def local(text: str | None, tz: ZoneInfo = LOCAL) -> str:
     return parse_ts(text).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def local_iso(text: str | None, tz: ZoneInfo = LOCAL) -> str:
+    """A stored time for files and logs: ISO 8601 with its offset, '2026-11-28T06:00:00+08:00'."""
+    if not text:
+        return ""
+    return parse_ts(text).astimezone(tz).isoformat(timespec="seconds")
+
+
 def later(when: datetime, seconds: float) -> datetime:
     return when + timedelta(seconds=seconds)

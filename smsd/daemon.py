@@ -36,12 +36,25 @@ log = logging.getLogger("smsd.daemon")
 INCOMPLETE_AFTER_S = 24 * 3600
 
 
+class _OfficeTime(logging.Formatter):
+    """Log times in the office's zone, ISO 8601 with the offset (as exports and `smsd` show them)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        from datetime import datetime
+
+        from smsd.clock import LOCAL
+
+        return datetime.fromtimestamp(record.created, LOCAL).isoformat(timespec="milliseconds")
+
+
 def setup_logging(level: str) -> None:
     """stderr only (journald under systemd, which adds its own timestamps)."""
     fmt = "%(levelname)s %(name)s %(message)s"
     if not os.environ.get("JOURNAL_STREAM"):
         fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OfficeTime(fmt))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 

@@ -67,3 +67,23 @@ def test_the_daemon_refuses_a_folder_where_an_emulator_runs(tmp_path):
         out = subprocess.run([sys.executable, "-m", "smsd", "run", "--config", str(config)], capture_output=True,
                              text=True, timeout=60)  # fmt: skip
     assert out.returncode == 1 and "already runs" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_logs_and_exports_carry_one_zone_with_its_offset(tmp_path, capsys):
+    import logging
+
+    from smsd.daemon import setup_logging
+
+    setup_logging("info")
+    logging.getLogger("smsd.test").info("hello")
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.split(" ", 1)[0].endswith("+08:00")  # 2026-11-28T22:00:00.123+08:00 INFO ...
+    config = write_config(tmp_path, {"m1": "emulator"})
+    with Store(tmp_path / "smsd.db") as store:
+        mid = store.outbox.enqueue("+8613800138000", "档案")
+        msg = store.outbox.claim_next("m1")
+        store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1")
+        assert msg is not None
+    csv_text = run(config, "report", "messages", "--csv").stdout
+    sent = csv_text.splitlines()[1].split(",")[4]
+    assert sent.endswith("+08:00") and "T" in sent

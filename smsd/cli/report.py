@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from smsd.cli.common import F, config_option, echo_json, handled, json_option, load, open_store, table
-from smsd.clock import local, utcnow
+from smsd.clock import local, local_iso, utcnow
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
 from smsd.i18n import _
@@ -240,8 +240,10 @@ def report_messages(
             date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org, campaign=campaign
         ):
             r["to"] = r["to_number"] if unmask else mask(r["to_number"])
-            r["sent"] = local(r["sent_at"])
-            r["delivered"] = local(r["delivered_at"])
+            # files carry the offset (one zone everywhere: logs, exports); the table shows local time
+            stamp = local if fmt in (None, "table") else local_iso
+            r["sent"] = stamp(r["sent_at"])
+            r["delivered"] = stamp(r["delivered_at"])
             r["cost_yuan"] = r["cost_fen"] / 100 if fmt == "xlsx" else f"{r['cost_fen'] / 100:.2f}"
             yield r
 
