@@ -87,3 +87,13 @@ def test_logs_and_exports_carry_one_zone_with_its_offset(tmp_path, capsys):
     csv_text = run(config, "report", "messages", "--csv").stdout
     sent = csv_text.splitlines()[1].split(",")[4]
     assert sent.endswith("+08:00") and "T" in sent
+
+
+def test_http_token_takes_the_config_and_says_when_the_client_exists(tmp_path):
+    config = write_config(tmp_path, {"m1": "emulator"})
+    config.write_text(config.read_text() + '[http.clients.edu]\ntoken_sha256 = "' + "0" * 64 + '"\n')
+    out = run(config, "http", "token", "edu")
+    assert out.exit_code == 0 and "already a client" in out.stderr and "[http.clients.edu]" in out.stdout
+    out = run(config, "http", "token", "new-client")
+    assert out.exit_code == 0 and out.stderr == ""
+    assert run(config, "http", "token", "bad name;rm").exit_code == 1

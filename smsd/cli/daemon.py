@@ -8,6 +8,7 @@ import sys
 import click
 
 from smsd import admin
+from smsd import config as configmod
 from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.config import EMULATOR_PORT
 from smsd.errors import ConfigError
@@ -141,17 +142,34 @@ def http() -> None:
 
 
 @http.command("token")
+@config_option
 @click.argument("name")
-def http_token(name: str) -> None:
+def http_token(config_path: str | None, name: str) -> None:
     """Make a new token for client NAME and print the config.toml lines (only the hash is stored).
+
+    With the config file, it says whether NAME is already a client there (the new lines then
+    replace its table: the old token stops working).
 
     \b
     Example:
         smsd http token edu-platform
     """
     import hashlib
+    import re
     import secrets
 
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
+        raise click.ClickException(_("client name {name!r}: use letters, digits, '.', '-' and '_'").format(name=name))
+    path = configmod.config_path(config_path)
+    if path.is_file():
+        cfg = load(str(path))
+        if any(c.name == name for c in cfg.http_clients):
+            click.echo(
+                _("note: {name} is already a client in {path}; replace its token_sha256 with the line below").format(
+                    name=name, path=cfg.path
+                ),
+                err=True,
+            )
     token = secrets.token_urlsafe(24)
     click.echo(_("token for {name} (give it to the client; it is not stored anywhere):").format(name=name))
     click.echo(f"  {token}")
