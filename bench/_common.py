@@ -58,6 +58,8 @@ def report(name: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None =
     print("  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)))
     for r in rows:
         print("  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths, strict=True)))
+    load = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average (1, 5, 15 min) at the end: {load[0]}, {load[1]}, {load[2]}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{name}.json"
     out.write_text(
@@ -66,6 +68,7 @@ def report(name: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None =
                 "bench": name,
                 "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "machine": machine(),
+                "load_average": load,
                 "rows": rows,
                 **(extra or {}),
             },
