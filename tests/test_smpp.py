@@ -258,3 +258,18 @@ def test_doctor_says_whether_the_smsc_can_be_reached(tmp_path, smsc):
     smsc.stop()
     check = next(c for c in admin.doctor(load(config_with(tmp_path, reachable))) if c.name == "modem city")
     assert not check.ok and "cannot reach SMSC" in check.detail
+
+
+def test_an_unacknowledged_mo_counts_as_a_redelivery_only_for_a_while(tmp_path):
+    """A deliver_sm has no id of its own: its key is its content. After a crash that the SMSC
+    never follows with a redelivery, the member's identical message days later is a new one."""
+    from smsd.transport.base import Received
+
+    with Store(tmp_path / "smsd.db") as store:
+        t0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+        item = Received("smpp:8613900000001:106:0:0:5152", "+8613900000001", "QR", "QR", None, t0,
+                        redelivery_window_s=6 * 3600)  # fmt: skip
+        assert store.inbox.save("s1", item, t0)[1] is False  # stored; the crash comes before the ack
+        assert store.inbox.save("s1", item, t0 + timedelta(minutes=5))[1] is True  # the redelivery
+        assert store.inbox.save("s1", item, t0 + timedelta(days=2))[1] is False  # a new "QR", two days on
+        assert store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 2

@@ -46,9 +46,15 @@ class Inbox(Repo):
         pdu_hex, error = item.key, item.error
         decoded = item if item.sender is not None else None
         digest = hashlib.sha1(pdu_hex.upper().encode()).hexdigest()
+        # A key still held "at the provider" (stored, not yet acknowledged) is a redelivery; with a
+        # window (SMPP: a deliver_sm has no id of its own), only within it: an SMSC that never
+        # redelivers after a crash must not swallow the member's identical message next week.
+        window = getattr(item, "redelivery_window_s", None)
+        since = ts(now - timedelta(seconds=window)) if window else ""
         with self.tx():
             if self.one(
-                "SELECT id FROM inbox_parts WHERE modem = ? AND pdu_hash = ? AND sim_deleted = 0", (modem, digest)
+                "SELECT id FROM inbox_parts WHERE modem = ? AND pdu_hash = ? AND sim_deleted = 0 AND received_at >= ?",
+                (modem, digest, since),
             ):
                 self.event("inbox", None, "duplicate_pdu", f"modem={modem} hash={digest[:12]}", f"worker:{modem}", now)
                 return None, True

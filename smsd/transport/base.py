@@ -94,6 +94,7 @@ class Received:
     concat: Concatenation | None
     sent_at: datetime | None
     error: str | None = None
+    redelivery_window_s: float | None = None  # how long the same key counts as a redelivery (None: while held)
 
 
 @dataclass(frozen=True)

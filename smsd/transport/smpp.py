@@ -53,6 +53,9 @@ from smsd.transport.base import (
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+# An SMSC delivers an unacknowledged deliver_sm again within minutes of the next bind; the same
+# body later than this is a new message (a member's second "QR"), never taken for a redelivery.
+REDELIVERY_S = 6 * 3600.0
 
 
 class SmppTransport(Transport):
@@ -445,7 +448,7 @@ class SmppTransport(Transport):
         except (ValueError, UnicodeDecodeError) as exc:
             return key, Received(key, None, "", "", None, None, f"undecodable deliver_sm: {exc}")
         concat = Concatenation(d.ref, d.total, d.seq) if d.ref is not None and d.total and d.seq else None
-        return key, Received(key, number, d.text, d.text, concat, datetime.now(UTC))
+        return key, Received(key, number, d.text, d.text, concat, datetime.now(UTC), redelivery_window_s=REDELIVERY_S)
 
     # ------------------------------------------------------------ upkeep
 
