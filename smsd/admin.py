@@ -248,7 +248,22 @@ def config_warnings(cfg: Config) -> list[str]:
                     "in clear: put a TLS reverse proxy in front (README) or use 127.0.0.1"
                 ).format(host=cfg.http.host)
             )
+    if cfg.http.enabled:
+        problem = _port_problem(cfg.http.host, cfg.http.port)
+        if problem:
+            out.append(
+                _(
+                    "[http] {host}:{port} cannot be opened ({problem}); is the daemon (or another program) on it?"
+                ).format(host=cfg.http.host, port=cfg.http.port, problem=problem)
+            )
     for m in cfg.modems:
+        device = m.enabled and m.kind == "gsm" and m.port != EMULATOR_PORT and os.path.exists(m.port)
+        if device and not os.access(m.port, os.R_OK | os.W_OK):
+            out.append(
+                _("[modems.{name}] {port} cannot be opened by this user (add it to the dialout group)").format(
+                    name=m.name, port=m.port
+                )
+            )
         if m.kind == "gsm" and (m.hourly_cap > 200 or m.daily_cap > 1000):  # an SMPP account is not a SIM
             out.append(
                 _(
@@ -257,6 +272,19 @@ def config_warnings(cfg: Config) -> list[str]:
                 ).format(name=m.name, hourly=m.hourly_cap, daily=m.daily_cap)
             )
     return out
+
+
+def _port_problem(host: str, port: int) -> str:
+    """Why a TCP port cannot be listened on now ("" when it can)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
 
 
 @dataclass

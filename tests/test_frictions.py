@@ -97,3 +97,17 @@ def test_http_token_takes_the_config_and_says_when_the_client_exists(tmp_path):
     out = run(config, "http", "token", "new-client")
     assert out.exit_code == 0 and out.stderr == ""
     assert run(config, "http", "token", "bad name;rm").exit_code == 1
+
+
+def test_check_config_says_when_the_http_port_cannot_be_opened(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, {"m1": "emulator"}, http={"enabled": True, "host": "127.0.0.1", "port": port})
+        out = run(config, "check-config")
+    assert out.exit_code == 0 and f"127.0.0.1:{port} cannot be opened" in out.stdout
+    free = write_config(tmp_path, {"m1": "emulator"}, http={"enabled": True, "host": "127.0.0.1", "port": port})
+    assert "cannot be opened" not in run(free, "check-config").stdout
