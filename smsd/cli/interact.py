@@ -88,7 +88,7 @@ def poll_create(
     \b
     Example:
         smsd poll create --question "年度优秀支部推荐" --option 一村 --option 二村 --org 大渡口区/八桥镇 \\
-            --closes "2026-12-01 18:00" --invite
+            --closes '12月1日 18点' --invite
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
@@ -105,9 +105,14 @@ def poll_create(
             policy=policy,
             invite=invite,
         )
+        poll = store.polls.get(pid)
     click.echo(
         _("poll {id} created").format(id=pid) + (_("; invitation campaign {c} queued").format(c=cid) if cid else "")
     )
+    from smsd import when
+    from smsd.clock import parse_ts
+
+    click.echo(_("open until {when}").format(when=when.describe(parse_ts(poll.closes_at))))
 
 
 @poll.command("results")
