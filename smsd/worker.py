@@ -21,6 +21,7 @@ from smsd.answers import Answers
 from smsd.clock import Clock, parse_ts, utcnow
 from smsd.config import ModemConfig, SendingConfig
 from smsd.errors import SmsdError
+from smsd.i18n import _
 from smsd.pacing import Pacing
 from smsd.store import OutboundMessage, Store
 from smsd.transport import Transport, make
@@ -101,6 +102,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.transport.interrupted.set()
         self.wake.set()
 
     def join(self, timeout: float | None = None) -> None:
@@ -399,7 +401,9 @@ class Worker:
         """Stop claiming for a while (30 s, doubling to 30 min while the fault repeats)."""
         self._paused_until = time.monotonic() + self._pause_s
         self._paused_for_network = network
-        self.pause_reason = f"{reason}; paused {self._pause_s:.0f}s, its messages go to the other modems"
+        self.pause_reason = _("{reason}; paused {seconds}s, its messages go to the other modems").format(
+            reason=reason, seconds=round(self._pause_s)
+        )
         self._pause_s = min(self._pause_s * 2, MODEM_FAULT_MAX_PAUSE_S)
         self.transport.note_error(self.pause_reason)
         self._record_health()

@@ -273,3 +273,28 @@ def test_an_unacknowledged_mo_counts_as_a_redelivery_only_for_a_while(tmp_path):
         assert store.inbox.save("s1", item, t0 + timedelta(minutes=5))[1] is True  # the redelivery
         assert store.inbox.save("s1", item, t0 + timedelta(days=2))[1] is False  # a new "QR", two days on
         assert store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 2
+
+
+def test_stopping_ends_a_throttled_wait_at_once(world, smsc):
+    """SIGTERM while the SMSC keeps answering ESME_RTHROTTLED: the worker stops within a second,
+    the message goes back to the queue unsent (not failed, not counted)."""
+    import threading
+    import time
+
+    make, clock = world
+    w = make()
+    smsc.fault("throttle", 10_000)
+    mid = w.store.outbox.enqueue(TO, "限流", now=clock.now, srr=False)
+    stopped = threading.Event()
+
+    def stop_soon():
+        wait_for(lambda: w.transport.counters["busy"] >= 3)
+        w.stop()
+        stopped.set()
+
+    threading.Thread(target=stop_soon, daemon=True).start()
+    t0 = time.monotonic()
+    w.loop()  # returns once the stop ends the busy wait
+    assert stopped.is_set() and time.monotonic() - t0 < 5
+    msg = w.store.outbox.message(mid)
+    assert msg.state in ("queued", "sending") and msg.attempts == 0

@@ -158,6 +158,7 @@ class Transport(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
         self.wake = threading.Event()  # set when something arrived: the worker's loop wakes
+        self.interrupted = threading.Event()  # set when the worker stops: long waits end early
         self.sink: Sink | None = None
 
     def attach(self, sink: Sink) -> None:

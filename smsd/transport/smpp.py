@@ -34,6 +34,7 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
+from smsd.i18n import _
 from smsd.smpp import codec
 from smsd.transport.base import (
     Concatenation,
@@ -129,14 +130,16 @@ class SmppTransport(Transport):
         return True
 
     def _bind_error(self, exc: Exception) -> str:
-        where = f"SMSC {self.host}:{self.tcp_port}"
+        where = _("SMSC {host}:{port}").format(host=self.host, port=self.tcp_port)
         if isinstance(exc, smpplib.exceptions.PDUError) and len(exc.args) > 1:
             status = int(exc.args[1])
-            what = {codec.RINVPASWD: "wrong password", codec.RINVSYSID: "unknown system_id"}.get(status, "refused")
-            return f"{where}: bind {what} ({codec.status_name(status)})"
+            what = {codec.RINVPASWD: _("wrong password"), codec.RINVSYSID: _("unknown system_id")}.get(
+                status, _("refused")
+            )
+            return _("{where}: bind {what} ({status})").format(where=where, what=what, status=codec.status_name(status))
         if isinstance(exc, smpplib.exceptions.ConnectionError | OSError):
-            return f"{where}: cannot connect ({exc or 'connection refused'})"
-        return f"{where}: bind failed ({type(exc).__name__}: {exc})"
+            return _("{where}: cannot connect ({error})").format(where=where, error=exc or _("connection refused"))
+        return _("{where}: bind failed ({error})").format(where=where, error=f"{type(exc).__name__}: {exc}")
 
     def _bind(self) -> None:
         client = smpplib.client.Client(
@@ -205,10 +208,17 @@ class SmppTransport(Transport):
             try:
                 pdu = client.read_pdu()
             except (smpplib.exceptions.ConnectionError, OSError):
-                self._down(client, f"SMSC {self.host}:{self.tcp_port} closed the connection")
+                self._down(
+                    client, _("SMSC {host}:{port} closed the connection").format(host=self.host, port=self.tcp_port)
+                )
                 return
             except Exception as exc:  # a PDU smpplib cannot parse: the stream is lost
-                self._down(client, f"SMSC {self.host}:{self.tcp_port} sent an unreadable PDU ({type(exc).__name__})")
+                self._down(
+                    client,
+                    _("SMSC {host}:{port} sent an unreadable PDU ({error})").format(
+                        host=self.host, port=self.tcp_port, error=type(exc).__name__
+                    ),
+                )
                 return
             self._last_rx = time.monotonic()
             command = pdu.command
@@ -224,7 +234,7 @@ class SmppTransport(Transport):
                 self._answer(client, "enquire_link_resp", pdu.sequence)
             elif command == "unbind":
                 self._answer(client, "unbind_resp", pdu.sequence)
-                self._down(client, f"SMSC {self.host}:{self.tcp_port} unbound")
+                self._down(client, _("SMSC {host}:{port} unbound").format(host=self.host, port=self.tcp_port))
                 return
             elif command not in ("enquire_link_resp", "unbind_resp"):
                 log.info("smpp.unhandled transport=%s command=%s", self.name, command)
@@ -241,7 +251,12 @@ class SmppTransport(Transport):
                 client._socket.sendall(data)
             return True
         except (OSError, AttributeError):
-            self._down(client, f"SMSC {self.host}:{self.tcp_port}: the connection dropped while writing")
+            self._down(
+                client,
+                _("SMSC {host}:{port}: the connection dropped while writing").format(
+                    host=self.host, port=self.tcp_port
+                ),
+            )
             return False
 
     # ------------------------------------------------------------ submitting
@@ -265,13 +280,19 @@ class SmppTransport(Transport):
             if waited >= self.busy_give_up_s:
                 for i in busy:
                     results[i] = Refused(
-                        f"SMSC busy for {waited:.0f}s ({self._busy_status}); the transport pauses",
+                        _("SMSC busy for {seconds}s ({status}); the transport pauses").format(
+                            seconds=round(waited), status=self._busy_status
+                        ),
                         "transport",
                         code=self._busy_code,
                     )
                 break
             self._busy_wait = min(max(self._busy_wait * 2, 0.05), 2.0)
-            time.sleep(self._busy_wait)  # the SMSC asked us to slow down: this is the pacing, not a sync
+            # the SMSC asked us to slow down: this wait is the pacing (ended early when smsd stops)
+            if self.interrupted.wait(self._busy_wait):
+                for i in busy:
+                    results[i] = NotSent(_("{name}: smsd is stopping").format(name=self.name))
+                break
             todo = busy
         if all(not isinstance(r, Refused) or r.code not in codec.BUSY for r in results):
             self._busy_wait = max(0.0, self._busy_wait / 2 - 0.01)
@@ -284,7 +305,11 @@ class SmppTransport(Transport):
         client = self._client
         if not self._bound or client is None:
             for i in todo:
-                results[i] = NotSent(f"{self.name}: not bound to the SMSC ({self._down_reason or 'connecting'})")
+                results[i] = NotSent(
+                    _("{name}: not bound to the SMSC ({why})").format(
+                        name=self.name, why=self._down_reason or _("connecting")
+                    )
+                )
             return []
         sequences: dict[int, int] = {}
         bodies: dict[int, list[codec.PartBody]] = {}
@@ -297,7 +322,9 @@ class SmppTransport(Transport):
             pdu = self._submit_pdu(client, message, parts[seq - 1])
             if not self._write(client, pdu):
                 for j in todo[n:]:
-                    results[j] = NotSent(f"{self.name}: the connection dropped before the part left")
+                    results[j] = NotSent(
+                        _("{name}: the connection dropped before the part left").format(name=self.name)
+                    )
                 break
             sequences[i] = pdu.sequence
         deadline = time.monotonic() + self.response_timeout_s
@@ -315,8 +342,16 @@ class SmppTransport(Transport):
         for i, resp in answers.items():
             if resp is None:
                 gone = not self._bound or self._client is not client
-                why = "the connection dropped" if gone else f"no answer within {self.response_timeout_s:.0f}s"
-                results[i] = InDoubt(f"{self.name}: {why} after the part left", "gone" if gone else "timeout", False)
+                why = (
+                    _("the connection dropped")
+                    if gone
+                    else _("no answer within {seconds}s").format(seconds=round(self.response_timeout_s))
+                )
+                results[i] = InDoubt(
+                    _("{name}: {why} after the part left").format(name=self.name, why=why),
+                    "gone" if gone else "timeout",
+                    False,
+                )
                 continue
             status = int(resp.status or 0)
             if resp.command == "submit_sm_resp" and status == codec.ROK:
@@ -334,17 +369,25 @@ class SmppTransport(Transport):
                 continue
             self.counters["refused"] += 1
             if kind == "permanent":
-                results[i] = Refused(f"SMSC refused the message: {name}", "permanent", code=status)
+                results[i] = Refused(
+                    _("SMSC refused the message: {status}").format(status=name), "permanent", code=status
+                )
             elif kind == "account":
                 results[i] = Refused(
-                    f"SMSC refused the account: {name} (over quota, out of credit or not allowed)",
+                    _("SMSC refused the account: {status} (over quota, out of credit or not allowed)").format(
+                        status=name
+                    ),
                     "transport",
                     code=status,
                 )
             else:
-                results[i] = Refused(f"SMSC refused the message for now: {name}", "transient", code=status)
+                results[i] = Refused(
+                    _("SMSC refused the message for now: {status}").format(status=name), "transient", code=status
+                )
         if any(isinstance(r, InDoubt) for r in results) and self._bound and self._client is client:
-            self._down(client, f"SMSC {self.host}:{self.tcp_port} stopped answering submits")
+            self._down(
+                client, _("SMSC {host}:{port} stopped answering submits").format(host=self.host, port=self.tcp_port)
+            )
         return busy
 
     def _submit_pdu(self, client: Any, message: Outgoing, body: codec.PartBody) -> Any:
@@ -462,7 +505,9 @@ class SmppTransport(Transport):
             and self._last_rx < self._enquire_sent
             and now - self._enquire_sent > self.response_timeout_s
         ):
-            self._down(client, f"SMSC {self.host}:{self.tcp_port} did not answer enquire_link")
+            self._down(
+                client, _("SMSC {host}:{port} did not answer enquire_link").format(host=self.host, port=self.tcp_port)
+            )
             return
         if now - max(self._last_rx, self._enquire_sent) >= self.enquire_link_s:
             self._enquire_sent = now
