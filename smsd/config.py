@@ -136,6 +136,11 @@ class ModemConfig:
     system_type: str = opt("", "SMPP: system_type, when the SMSC asks for one.")
     source_addr: str = opt("", "SMPP: the number messages come from (the county's 106... number).")
     window: int = opt(10, "SMPP: submits in flight at once before waiting for their answers.", _positive)
+    smpp_bind: str = opt(
+        "transceiver",
+        'SMPP: one "transceiver" link, or "transmitter+receiver" (two links) for an SMSC that wants them.',
+        choices=("transceiver", "transmitter+receiver"),
+    )
     enquire_link_s: float = opt(30.0, "SMPP: an idle link is checked with enquire_link this often.", _positive)
 
 

@@ -298,3 +298,37 @@ def test_stopping_ends_a_throttled_wait_at_once(world, smsc):
     assert stopped.is_set() and time.monotonic() - t0 < 5
     msg = w.store.outbox.message(mid)
     assert msg.state in ("queued", "sending") and msg.attempts == 0
+
+
+def test_transmitter_and_receiver_links_carry_submits_and_deliveries_apart(smsc):
+    from smsd.transport.base import Outgoing
+
+    class Sink:
+        got: list = []
+
+        def received(self, item):
+            self.got.append(item.text)
+
+        def report(self, item):
+            self.got.append(("report", item.outcome))
+
+        def late_accept(self, item):
+            pass
+
+        def removed(self, key):
+            pass
+
+    t = SmppTransport("s1", "127.0.0.1", smsc.port, system_id="county_a", password="pw-a", source_addr="1069000101",
+                      bind="transmitter+receiver")  # fmt: skip
+    sink = Sink()
+    t.attach(sink)
+    try:
+        assert t.ensure_ready()
+        assert sorted(s["mode"] for s in smsc.status()["sessions"]) == ["rx", "tx"]
+        assert t.submit(Outgoing(1, TO, "分开的两条链路", 1, True, None), 1)
+        smsc.deliver("+8613900000001", "TP 1", to="1069000101")
+        wait_for(lambda: (t.receive(), len(sink.got) >= 2)[1])
+        assert "TP 1" in sink.got and ("report", "delivered") in sink.got
+        wait_for(lambda: smsc.status()["pending"]["county_a"] == 0)  # acknowledged on the receiver link
+    finally:
+        t.close()

@@ -121,15 +121,16 @@ def smpp_transport(server: Smsc, **kw) -> SmppTransport:
                          source_addr="1069000101", **kw)  # fmt: skip
 
 
-@pytest.fixture(params=["memory", "gsm", "smpp"])
+@pytest.fixture(params=["memory", "gsm", "smpp", "smpp-pair"])
 def h(request, make_emulator, tmp_path) -> Iterator[Harness]:
     server: Smsc | None = None
     if request.param == "memory":
         harness = Harness(MemoryTransport("m1"))
-    elif request.param == "smpp":
+    elif request.param.startswith("smpp"):
         server = Smsc(port=0, accounts=[Account("county_a", "pw-a", "1069000101")], receipt_delay_ms=20)
         server.start()
-        harness = Harness(smpp_transport(server), smsc=server)
+        bind = "transmitter+receiver" if request.param == "smpp-pair" else "transceiver"
+        harness = Harness(smpp_transport(server, bind=bind), smsc=server)
     else:
         emu = make_emulator(ModemOptions("m1"))
         harness = Harness(GsmTransport("m1", str(emu["m1"].link), command_timeout=2.0, send_timeout=5.0), emu)

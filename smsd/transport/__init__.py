@@ -34,6 +34,7 @@ def make(cfg: ModemConfig, port: str) -> Transport:
             system_type=cfg.system_type,
             source_addr=cfg.source_addr,
             window=cfg.window,
+            bind=cfg.smpp_bind,
             enquire_link_s=cfg.enquire_link_s,
             response_timeout_s=cfg.command_timeout_s * 2,
             connect_timeout_s=cfg.command_timeout_s,

@@ -77,6 +77,7 @@ class SmppTransport(Transport):
         response_timeout_s: float = 10.0,
         connect_timeout_s: float = 5.0,
         busy_give_up_s: float = 30.0,
+        bind: str = "transceiver",
     ) -> None:
         super().__init__(name)
         self.host, self.tcp_port = host, port
@@ -87,17 +88,19 @@ class SmppTransport(Transport):
         self.response_timeout_s = response_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.busy_give_up_s = busy_give_up_s
-        self._client: Any = None
+        self._client: Any = None  # the link that submits (the transceiver, or the transmitter)
+        self._links: list[Any] = []  # every bound link: [transceiver] or [transmitter, receiver]
+        self.bind_mode = bind
         self._bound = False
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()
         self._responses: dict[int, Any] = {}
-        self._inbound: deque[Any] = deque()
-        self._reader: threading.Thread | None = None
+        self._inbound: deque[tuple[Any, Any]] = deque()  # (deliver_sm, the link it came on)
+        self._readers: list[threading.Thread] = []
         self._next_connect = 0.0
         self._backoff = 1.0
-        self._last_rx = 0.0
-        self._enquire_sent = 0.0
+        self._seen: dict[int, float] = {}  # per link: when it last sent us anything
+        self._probed: dict[int, float] = {}  # per link: when we sent enquire_link (0: not waiting)
         self._busy_wait = 0.0
         self.last_error = ""
         self._down_reason = ""
@@ -141,14 +144,15 @@ class SmppTransport(Transport):
             return _("{where}: cannot connect ({error})").format(where=where, error=exc or _("connection refused"))
         return _("{where}: bind failed ({error})").format(where=where, error=f"{type(exc).__name__}: {exc}")
 
-    def _bind(self) -> None:
+    def _open(self, mode: str) -> Any:
+        """Connect and bind one link (transceiver, transmitter or receiver)."""
         client = smpplib.client.Client(
             self.host, self.tcp_port, timeout=self.connect_timeout_s, allow_unknown_opt_params=True
         )
         client.logger.setLevel(logging.WARNING)
-        self._client = client
+        self._links.append(client)  # close() releases it even when the bind fails
         client.connect()
-        client.bind_transceiver(
+        getattr(client, f"bind_{mode}")(
             system_id=self.system_id,
             password=self.password,
             system_type=self.system_type,
@@ -157,42 +161,52 @@ class SmppTransport(Transport):
         client._socket.settimeout(None)  # the reader blocks; close() shuts the socket to end it
         # a window is several small PDUs in a row: without this, Nagle holds each until the last is acknowledged
         client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client
+
+    def _bind(self) -> None:
+        if self.bind_mode == "transceiver":
+            self._client = self._open("transceiver")
+        else:  # some SMSCs want two links: submits on one, deliveries on the other
+            self._client = self._open("transmitter")
+            self._open("receiver")
         with self._cond:
             self._responses.clear()
             self._inbound.clear()
             self._bound = True
             self._down_reason = ""
-        self._last_rx = time.monotonic()
-        self._enquire_sent = 0.0
-        self._reader = threading.Thread(target=self._read, args=(client,), name=f"smpp-{self.name}", daemon=True)
-        self._reader.start()
+        now = time.monotonic()
+        for link in self._links:
+            self._seen[id(link)], self._probed[id(link)] = now, 0.0
+            reader = threading.Thread(target=self._read, args=(link,), name=f"smpp-{self.name}", daemon=True)
+            self._readers.append(reader)
+            reader.start()
 
     def retry_in(self) -> float:
         return 0.0 if self._bound else max(0.0, self._next_connect - time.monotonic())
 
     def close(self) -> None:
-        client, self._client = self._client, None
+        links, self._links, self._client = self._links, [], None
         with self._cond:
             self._bound = False
             self._cond.notify_all()
-        if client is None:
-            return
-        sock = client._socket
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-            client._socket = None
-        client.state = smpplib.consts.SMPP_CLIENT_STATE_CLOSED
-        reader = self._reader
-        if reader is not None and reader is not threading.current_thread():
-            reader.join(2.0)
-        self._reader = None
+        for client in links:
+            sock = client._socket
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    sock.close()
+                client._socket = None
+            client.state = smpplib.consts.SMPP_CLIENT_STATE_CLOSED
+        readers, self._readers = self._readers, []
+        for reader in readers:
+            if reader is not threading.current_thread():
+                reader.join(2.0)
 
     def _down(self, client: Any, reason: str) -> None:
+        """One link failed: the transport is down (the worker closes and binds every link again)."""
         with self._cond:
-            if self._client is not client:
+            if not any(link is client for link in self._links):
                 return
             self._bound = False
             self._down_reason = reason
@@ -220,7 +234,7 @@ class SmppTransport(Transport):
                     ),
                 )
                 return
-            self._last_rx = time.monotonic()
+            self._seen[id(client)] = time.monotonic()
             command = pdu.command
             if command in ("submit_sm_resp", "generic_nack"):
                 with self._cond:
@@ -228,7 +242,7 @@ class SmppTransport(Transport):
                     self._cond.notify_all()
             elif command == "deliver_sm":
                 with self._cond:
-                    self._inbound.append(pdu)
+                    self._inbound.append((pdu, client))
                 self.wake.set()
             elif command == "enquire_link":
                 self._answer(client, "enquire_link_resp", pdu.sequence)
@@ -420,16 +434,15 @@ class SmppTransport(Transport):
         sink offers batch()), then acknowledge each: persist, then acknowledge."""
         assert self.sink is not None
         handled = 0
-        client = self._client
         while True:
             with self._cond:
                 pdus = [self._inbound[i] for i in range(min(len(self._inbound), 200))]
             if not pdus:
                 return handled
-            items = [(pdu, *self._item(pdu)) for pdu in pdus]
+            items = [(pdu, link, *self._item(pdu)) for pdu, link in pdus]
             try:
                 with self._batch():
-                    for _pdu, _key, item in items:
+                    for _pdu, _link, _key, item in items:
                         if isinstance(item, DeliveryReport):
                             self.sink.report(item)
                         else:
@@ -441,12 +454,13 @@ class SmppTransport(Transport):
                 for pdu in pdus:
                     if self._inbound and self._inbound[0] is pdu:
                         self._inbound.popleft()
-            # Committed: now acknowledge. An ack lost on the way gives a redelivery, recognised by its key.
+            # Committed: now acknowledge, on the link it came on. An ack lost on the way gives a
+            # redelivery, recognised by its key.
             taken: list[str] = []
-            for pdu, key, item in items:
+            for pdu, link, key, item in items:
                 receipt = isinstance(item, DeliveryReport)
                 self.counters["receipts" if receipt else "received"] += 1
-                acked = client is not None and self._answer(client, "deliver_sm_resp", pdu.sequence)
+                acked = any(x is link for x in self._links) and self._answer(link, "deliver_sm_resp", pdu.sequence)
                 if acked and not receipt:
                     taken.append(key)
             if taken:
@@ -457,7 +471,7 @@ class SmppTransport(Transport):
 
     def messages_waiting(self) -> bool:
         with self._cond:
-            return any(int(p.esm_class or 0) & 0x3C != codec.ESM_RECEIPT for p in self._inbound)
+            return any(int(p.esm_class or 0) & 0x3C != codec.ESM_RECEIPT for p, _link in self._inbound)
 
     def _batch(self) -> contextlib.AbstractContextManager[Any]:
         batch = getattr(self.sink, "batch", None)
@@ -496,30 +510,34 @@ class SmppTransport(Transport):
     # ------------------------------------------------------------ upkeep
 
     def tick(self) -> None:
-        client = self._client
-        if not self._bound or client is None:
+        """Keep each idle link alive with enquire_link; a link that does not answer in time is down."""
+        if not self._bound:
             return
         now = time.monotonic()
-        if (
-            self._enquire_sent
-            and self._last_rx < self._enquire_sent
-            and now - self._enquire_sent > self.response_timeout_s
-        ):
-            self._down(
-                client, _("SMSC {host}:{port} did not answer enquire_link").format(host=self.host, port=self.tcp_port)
-            )
-            return
-        if now - max(self._last_rx, self._enquire_sent) >= self.enquire_link_s:
-            self._enquire_sent = now
-            self._write(client, smpplib.smpp.make_pdu("enquire_link", client=client))
+        for link in list(self._links):
+            seen, probed = self._seen.get(id(link), now), self._probed.get(id(link), 0.0)
+            if probed and seen < probed and now - probed > self.response_timeout_s:
+                self._down(
+                    link,
+                    _("SMSC {host}:{port} did not answer enquire_link").format(host=self.host, port=self.tcp_port),
+                )
+                return
+            if now - max(seen, probed) >= self.enquire_link_s:
+                self._probed[id(link)] = now
+                self._write(link, smpplib.smpp.make_pdu("enquire_link", client=link))
 
     def next_tick_in(self) -> float:
-        if not self._bound:
+        if not self._bound or not self._links:
             return 3600.0
         now = time.monotonic()
-        if self._enquire_sent and self._last_rx < self._enquire_sent:
-            return max(0.0, self._enquire_sent + self.response_timeout_s - now)
-        return max(0.0, max(self._last_rx, self._enquire_sent) + self.enquire_link_s - now)
+        due = []
+        for link in self._links:
+            seen, probed = self._seen.get(id(link), now), self._probed.get(id(link), 0.0)
+            if probed and seen < probed:
+                due.append(probed + self.response_timeout_s - now)
+            else:
+                due.append(max(seen, probed) + self.enquire_link_s - now)
+        return max(0.0, min(due))
 
     def health(self) -> Health:
         return Health(
