@@ -48,6 +48,7 @@ class Core:
 
             cached = self.__dict__["_db"] = sqlite_utils.Database(self.conn)
         return cached
+
     on_close: Callable[[], None] | None
 
     # ------------------------------------------------------------ transactions
