@@ -9,6 +9,7 @@ whichever transport carries it. PDU framing is smpplib's; this module only shape
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -129,6 +130,50 @@ def _alphabet(dc: int) -> str:
     if dc >= 0xF0:
         return "latin1" if dc & 0x04 else "gsm7"
     return ""
+
+
+SUBMIT_SM = 0x00000004
+
+
+@dataclass(frozen=True)
+class Submit:
+    """The fields of one submit_sm this client sends (every other field is empty or 0)."""
+
+    source_addr: str
+    source_ton: int
+    source_npi: int
+    destination_addr: str
+    dest_ton: int
+    dest_npi: int
+    body: PartBody
+    registered_delivery: int
+    validity_period: str | None
+
+
+def _cstring(text: str) -> bytes:
+    return text.encode("latin-1") + b"\x00"
+
+
+def pack_submit_sm(sequence: int, s: Submit) -> bytes:
+    """A submit_sm PDU (SMPP 3.4 4.4.1), packed directly: the same bytes smpplib's encoder makes
+    (tests/test_smpp_codec.py compares them), at a fraction of its cost per part."""
+    if len(s.body.short_message) > 254:
+        raise ValueError("short_message longer than 254 octets")
+    body = b"".join(
+        (
+            _cstring(""),  # service_type
+            bytes((s.source_ton, s.source_npi)),
+            _cstring(s.source_addr),
+            bytes((s.dest_ton, s.dest_npi)),
+            _cstring(s.destination_addr),
+            bytes((s.body.esm_class, 0, 0)),  # esm_class, protocol_id, priority_flag
+            _cstring(""),  # schedule_delivery_time
+            _cstring(s.validity_period or ""),
+            bytes((s.registered_delivery, 0, s.body.data_coding, 0, len(s.body.short_message))),
+            s.body.short_message,
+        )
+    )
+    return struct.pack(">LLLL", 16 + len(body), SUBMIT_SM, 0, sequence) + body
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -54,6 +55,11 @@ from smsd.transport.base import (
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+RESPONSES = {  # command_id and body of the responses this client sends
+    "deliver_sm_resp": (0x80000005, b"\x00"),
+    "enquire_link_resp": (0x80000015, b""),
+    "unbind_resp": (0x80000006, b""),
+}
 # An SMSC delivers an unacknowledged deliver_sm again within minutes of the next bind; the same
 # body later than this is a new message (a member's second "QR"), never taken for a redelivery.
 REDELIVERY_S = 6 * 3600.0
@@ -254,13 +260,15 @@ class SmppTransport(Transport):
                 log.info("smpp.unhandled transport=%s command=%s", self.name, command)
 
     def _answer(self, client: Any, command: str, sequence: int, status: int = 0) -> bool:
-        pdu = smpplib.smpp.make_pdu(command, client=client, status=status)
-        pdu.sequence = sequence  # smpplib ignores a sequence= argument when its client has one
-        return self._write(client, pdu)
+        """A response PDU: the header, and for deliver_sm_resp an empty message_id (SMPP 3.4
+        4.6.2). Packed here: smpplib's generic encoder walks every optional field of the command
+        for each PDU, and one is sent per receipt and per MO."""
+        command_id, body = RESPONSES[command]
+        data = struct.pack(">LLLL", 16 + len(body), command_id, status, sequence) + body
+        return self._send_bytes(client, data)
 
-    def _write(self, client: Any, pdu: Any) -> bool:
+    def _send_bytes(self, client: Any, data: bytes) -> bool:
         try:
-            data = pdu.generate()
             with self._send_lock:
                 client._socket.sendall(data)
             return True
@@ -272,6 +280,9 @@ class SmppTransport(Transport):
                 ),
             )
             return False
+
+    def _write(self, client: Any, pdu: Any) -> bool:
+        return self._send_bytes(client, pdu.generate())
 
     # ------------------------------------------------------------ submitting
 
@@ -333,14 +344,14 @@ class SmppTransport(Transport):
             if not 1 <= seq <= len(parts):
                 results[i] = Refused(f"part {seq} of {len(parts)} does not exist", "permanent")
                 continue
-            pdu = self._submit_pdu(client, message, parts[seq - 1])
-            if not self._write(client, pdu):
+            sequence = client.next_sequence()
+            if not self._send_bytes(client, codec.pack_submit_sm(sequence, self._submit(message, parts[seq - 1]))):
                 for j in todo[n:]:
                     results[j] = NotSent(
                         _("{name}: the connection dropped before the part left").format(name=self.name)
                     )
                 break
-            sequences[i] = pdu.sequence
+            sequences[i] = sequence
         deadline = time.monotonic() + self.response_timeout_s
         with self._cond:
             while True:
@@ -404,26 +415,18 @@ class SmppTransport(Transport):
             )
         return busy
 
-    def _submit_pdu(self, client: Any, message: Outgoing, body: codec.PartBody) -> Any:
+    def _submit(self, message: Outgoing, body: codec.PartBody) -> codec.Submit:
         to = message.to
-        international = to.startswith("+")
         source_numeric = self.source_addr.isdigit()
-        return smpplib.smpp.make_pdu(
-            "submit_sm",
-            client=client,
-            service_type="",
-            source_addr_ton=0 if source_numeric else 5,  # unknown, or alphanumeric
-            source_addr_npi=1 if source_numeric else 0,
+        return codec.Submit(
             source_addr=self.source_addr,
-            dest_addr_ton=1 if international else 0,
-            dest_addr_npi=1,
+            source_ton=0 if source_numeric else 5,  # unknown, or alphanumeric
+            source_npi=1 if source_numeric else 0,
             destination_addr=to.lstrip("+"),
-            esm_class=body.esm_class,
-            protocol_id=0,
-            priority_flag=0,
+            dest_ton=1 if to.startswith("+") else 0,  # international, or unknown
+            dest_npi=1,
+            body=body,
             registered_delivery=1 if message.status_report else 0,
-            data_coding=body.data_coding,
-            short_message=body.short_message,
             validity_period=_relative(message.validity_minutes),
         )
 
