@@ -74,8 +74,12 @@ def test_logs_and_exports_carry_one_zone_with_its_offset(tmp_path, capsys):
 
     from smsd.daemon import setup_logging
 
-    setup_logging("info")
-    logging.getLogger("smsd.test").info("hello")
+    saved = logging.root.handlers[:], logging.root.level
+    try:
+        setup_logging("info")
+        logging.getLogger("smsd.test").info("hello")
+    finally:  # the daemon's handler writes to this test's captured stderr: put the suite's back
+        logging.root.handlers[:], _ = saved[0], logging.root.setLevel(saved[1])
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.split(" ", 1)[0].endswith("+08:00")  # 2026-11-28T22:00:00.123+08:00 INFO ...
     config = write_config(tmp_path, {"m1": "emulator"})
