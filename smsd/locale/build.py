@@ -76,7 +76,7 @@ def extract() -> Catalog:
     ):
         cat.add(message, locations=[(f"click/{filename}", lineno)], auto_comments=comments)
     with POT.open("wb") as f:
-        write_po(f, cat, width=100, sort_output=True)
+        write_po(f, cat, width=100, sort_output=True, include_lineno=False)
     return cat
 
 
@@ -93,7 +93,7 @@ def update(template: Catalog) -> None:
         cat.revision_date = STAMP
         cat.obsolete.clear()
         with po.open("wb") as f:
-            write_po(f, cat, width=100, sort_output=True, ignore_obsolete=True)
+            write_po(f, cat, width=100, sort_output=True, ignore_obsolete=True, include_lineno=False)
 
 
 def compile_all() -> int:
