@@ -74,6 +74,7 @@ class Session:
     lock: threading.Lock = field(default_factory=threading.Lock)
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     alive: bool = True
+    answered: bool = False  # the bind's answer has been sent: deliver_sm may follow
 
     # smpplib's PDUs ask their "client" for sequence numbers
     sequence: int = 0
@@ -348,14 +349,16 @@ class Smsc:
             status = codec.RINVSYSID
         elif acc.password != password:
             status = codec.RINVPASWD
+        if status == 0:  # bound before the answer leaves: the client may act on it at once
+            assert acc is not None
+            with self._lock:
+                s.account, s.mode = acc, BIND_COMMANDS[command]
         self._send(s, command + "_resp", sequence=pdu.sequence, status=status, system_id="smsd-smsc")
         self._event("bind", s, account=system_id, status=codec.status_name(status))
-        if status:
-            return
-        assert acc is not None
-        s.account, s.mode = acc, BIND_COMMANDS[command]
-        if s.mode in ("rx", "trx"):
-            self._flush(acc.system_id)
+        if status == 0 and acc is not None:
+            s.answered = True  # deliveries only after the bind's answer, never before it
+            if s.mode in ("rx", "trx"):
+                self._flush(acc.system_id)
 
     # ------------------------------------------------------------ submit_sm
 
@@ -481,7 +484,7 @@ class Smsc:
         """Send each waiting deliver_sm not yet on a live session to a receiver of the account."""
         with self._lock:
             receivers = [s for s in self._sessions if s.alive and s.account and s.account.system_id == account]
-            receivers = [s for s in receivers if s.mode in ("rx", "trx")]
+            receivers = [s for s in receivers if s.mode in ("rx", "trx") and s.answered]
             if not receivers:
                 return
             todo = []
