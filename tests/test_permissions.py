@@ -148,7 +148,17 @@ def test_admins_in_the_group_use_the_cli_and_others_get_one_line(box):
         try:
             wait_for(lambda: re.search(r"\b(sent|delivered)\b", cli_ok("outbox") or ""), timeout=60, interval=0.3)
         except AssertionError:
-            raise AssertionError(f"never sent; last outbox: {last['outbox']}") from None
+            # say why: the daemon's own view of its modem, and the end of its log
+            state = _as(ADMIN, py, env, "status", "--config", str(config))
+            daemon.terminate()
+            try:
+                log = daemon.communicate(timeout=30)[1][-3000:]
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                log = daemon.communicate()[1][-3000:]
+            raise AssertionError(
+                f"never sent; last outbox: {last['outbox']}\nstatus: {state.stdout}{state.stderr}\ndaemon log:\n{log}"
+            ) from None
         status = _as(ADMIN, py, env, "status", "--config", str(config))
         assert status.returncode == 0 and "m1" in status.stdout, status.stderr
         for path in (var / "smsd.db", var / "smsd.db-wal"):
