@@ -88,6 +88,24 @@ def rate(records: list[dict]) -> tuple[float, float]:
     return (len(stamps) - 1) / span if span else float("inf"), span
 
 
+def finish(smsc: subprocess.Popen, tmp: Path, client: str, path: str, n: int, cpu: float, rss: float | None) -> dict:
+    """Stop the emulator and read the case's row off its log (the one clock for every client)."""
+    smsc.terminate()
+    smsc.wait(30)
+    records = logged(tmp / "smsc")
+    per_s, span = rate(records)
+    return {
+        "client": client,
+        "path": path,
+        "messages": n,
+        "msg_per_s": round(per_s, 1),
+        "seconds": round(span, 2),
+        "client_cpu_ms_per_msg": round(1000 * cpu / n, 2),
+        "client_peak_rss_mb": round(rss, 1) if rss is not None else None,
+        "twice": n - len({r["to"] for r in records}),
+    }
+
+
 def smsd_config(tmp: Path, port: int, system_id: str, password: str) -> Path:
     lines = [
         "[daemon]", 'database = "smsd.db"', 'log_level = "warning"',
@@ -114,20 +132,7 @@ def smsd_case(n: int) -> dict:
     rss = proc_hwm_mb(proc.pid)
     proc.terminate()
     proc.wait(30)
-    smsc.terminate()
-    smsc.wait(30)
-    records = logged(tmp / "smsc")
-    per_s, span = rate(records)
-    return {
-        "client": "smsd (smpp transport)",
-        "path": "-> smsd smsc",
-        "messages": n,
-        "msg_per_s": round(per_s, 1),
-        "seconds": round(span, 2),
-        "client_cpu_ms_per_msg": round(1000 * cpu / n, 2),
-        "client_peak_rss_mb": round(rss, 1),
-        "twice": n - len({r["to"] for r in records}),
-    }
+    return finish(smsc, tmp, "smsd (smpp transport)", "-> smsd smsc", n, cpu, rss)
 
 
 def kannel_case(n: int) -> dict:
@@ -154,20 +159,7 @@ def kannel_case(n: int) -> dict:
     cpu = sum(proc_cpu(p.pid) for p in k.procs) - cpu0
     rss = sum(proc_hwm_mb(p.pid) for p in k.procs)
     k.stop()
-    smsc.terminate()
-    smsc.wait(30)
-    records = logged(tmp / "smsc")
-    per_s, span = rate(records)
-    return {
-        "client": "Kannel bearerbox (smsc = smpp)",
-        "path": "-> smsd smsc",
-        "messages": n,
-        "msg_per_s": round(per_s, 1),
-        "seconds": round(span, 2),
-        "client_cpu_ms_per_msg": round(1000 * cpu / n, 2),
-        "client_peak_rss_mb": round(rss, 1),
-        "twice": n - len({r["to"] for r in records}),
-    }
+    return finish(smsc, tmp, "Kannel bearerbox (smsc = smpp)", "-> smsd smsc", n, cpu, rss)
 
 
 def jasmin_case(n: int) -> dict | None:
@@ -199,22 +191,13 @@ def jasmin_case(n: int) -> dict | None:
         wait(lambda: count(tmp / "smsc") >= n, 900)
         proc.terminate()
         proc.wait(30)
+    except BaseException:
+        smsc.terminate()
+        raise
     finally:
         stack.down()
-        smsc.terminate()
-        smsc.wait(30)
-    records = logged(tmp / "smsc")
-    per_s, span = rate(records)
-    return {
-        "client": f"smsd -> Jasmin {jasmin_stack.VERSION} (accepted {accepted:.0f}/s)",
-        "path": "-> jasmind -> smsd smsc",
-        "messages": n,
-        "msg_per_s": round(per_s, 1),
-        "seconds": round(span, 2),
-        "client_cpu_ms_per_msg": round(1000 * cpu / n, 2),
-        "client_peak_rss_mb": None,
-        "twice": n - len({r["to"] for r in records}),
-    }
+    client = f"smsd -> Jasmin {jasmin_stack.VERSION} (accepted {accepted:.0f}/s)"
+    return finish(smsc, tmp, client, "-> jasmind -> smsd smsc", n, cpu, None)
 
 
 def main() -> None:
