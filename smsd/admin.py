@@ -10,7 +10,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from smsd import segments, when
+from smsd import lock, segments, when
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.errors import BudgetError, InputError, ModemError
@@ -125,6 +125,28 @@ def send(
     )
 
 
+def waiting_note(store: Store, cfg: Config, now: datetime | None = None) -> str:
+    """Why a message queued now would not leave at once ("" when it would): the daemon is not
+    running, or every modem is at its cap (then when the first one frees up)."""
+    now = now or utcnow()
+    if lock.running(cfg.database) is None:
+        return _("the daemon is not running: the message waits until it runs (systemctl start smsd)")
+    frees = []
+    for m in cfg.modems:
+        if not m.enabled:
+            continue
+        pacing = cfg.pacing(m)
+        in_hour, in_day, _oldest = store.outbox.usage(m.name, pacing, now)
+        if in_hour < m.hourly_cap and in_day < m.daily_cap:
+            return ""
+        frees.append(store.outbox.held_until(m.name, pacing, now, bulk=False) or now)
+    if not frees:
+        return ""
+    return _("every modem is at its hourly or daily cap: the message goes at about {at}").format(
+        at=when.describe(min(frees))
+    )
+
+
 def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: datetime) -> None:
     """Refuse a send that would take an org unit over its monthly budget (call inside the
     transaction that queues it, so two doors cannot both pass one budget)."""
@@ -167,16 +189,31 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
     midnight = now.astimezone(LOCAL).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     counts = store.health.modem_counts(midnight)
     known = {m["name"]: m for m in store.health.modems()}
+    pid = lock.running(cfg.database)
     modems = []
     for m in cfg.modems:
         row = known.get(m.name, {})
         c = counts.get(m.name, {})
+        pacing = cfg.pacing(m)
+        in_hour, in_day, _oldest = store.outbox.usage(m.name, pacing, now)
+        capped = in_hour >= m.hourly_cap or in_day >= m.daily_cap
+        frees = store.outbox.held_until(m.name, pacing, now, bulk=False) if capped else None
+        state = row.get("state") or "unknown"
+        if pid is None:
+            state = "not_running"  # whatever the last record says, nothing runs it now
+        elif capped and state == "ready":
+            state = "capped"
         modems.append(
             {
                 "name": m.name,
                 "port": row.get("port") or m.port,
                 "enabled": m.enabled,
-                "state": row.get("state") or "unknown",
+                "state": state,
+                "sent_hour": in_hour,
+                "sent_day": in_day,
+                "hourly_cap": m.hourly_cap,
+                "daily_cap": m.daily_cap,
+                "capped_until": local(ts(frees)) if frees else None,
                 "registered": None if row.get("registered") is None else bool(row.get("registered")),
                 "signal": row.get("signal"),
                 "operator": row.get("operator"),
@@ -192,24 +229,51 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
             }
         )
     alerts = []
+    if pid is None:
+        alerts.append(
+            _(
+                "the daemon is not running: nothing is sent or received until it runs "
+                "(systemctl start smsd, or smsd run)"
+            )
+        )
     for entry in modems:
+        if entry["capped_until"]:
+            alerts.append(
+                _(
+                    "modem {name} reached its cap ({hour}/{hourly} this hour, {day}/{daily} today); "
+                    "it sends again at {at}"
+                ).format(
+                    name=entry["name"],
+                    hour=entry["sent_hour"],
+                    hourly=entry["hourly_cap"],
+                    day=entry["sent_day"],
+                    daily=entry["daily_cap"],
+                    at=entry["capped_until"],
+                )
+            )
         row = known.get(entry["name"], {})
         total, used = row.get("storage_total"), row.get("storage_used")
         if total and used is not None and used >= total:
             alerts.append(
-                f"modem {entry['name']}: SIM storage full ({used}/{total}); "
-                "new SMS wait at the carrier until it is emptied"
+                _(
+                    "modem {name}: SIM storage full ({used}/{total}); new SMS wait at the carrier until it is emptied"
+                ).format(name=entry["name"], used=used, total=total)
             )
     expired = store.outbox.expired_since(now - timedelta(days=7))
     if expired:
-        alerts.append(f"{expired} message(s) expired unsent in the last 7 days (see `smsd outbox --state expired`)")
+        alerts.append(
+            _("{n} message(s) expired unsent in the last 7 days (see `smsd outbox --state expired`)").format(n=expired)
+        )
     threads = store.health.threads()
     for t in threads:
-        if t["state"] != "running" and t["state"] != "stopped":
+        if t["state"] != "running" and t["state"] != "stopped" and pid is not None:
             alerts.append(
-                f"daemon thread {t['name']} is {t['state']} after {t['crashes']} crash(es): {t['last_error']}"
+                _("daemon thread {name} is {state} after {crashes} crash(es): {error}").format(
+                    name=t["name"], state=t["state"], crashes=t["crashes"], error=t["last_error"]
+                )
             )
     return {
+        "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
         "modems": modems,
         "queue": store.outbox.queue_depth(),
         "expired_7d": expired,
@@ -236,6 +300,16 @@ def config_warnings(cfg: Config) -> list[str]:
             "{path}: database {db} is not writable by this user (folder {folder})", path=cfg.path, db=db, folder=folder
         )
     out = []
+    if any(m.enabled and m.kind == "gsm" and m.port == EMULATOR_PORT for m in cfg.modems):
+        problem = _folder_problem(cfg.resolve(cfg.emulator.dir))
+        if problem:
+            raise ConfigError(
+                "{path}: [emulator] dir {dir} cannot be used: {problem} (set dir to a writable folder, e.g. "
+                "/var/lib/smsd/sim)",
+                path=cfg.path,
+                dir=cfg.resolve(cfg.emulator.dir),
+                problem=problem,
+            )
     if cfg.http.enabled:
         try:
             loopback = ipaddress.ip_address(cfg.http.host).is_loopback
@@ -272,6 +346,16 @@ def config_warnings(cfg: Config) -> list[str]:
                 ).format(name=m.name, hourly=m.hourly_cap, daily=m.daily_cap)
             )
     return out
+
+
+def _folder_problem(folder: Path) -> str:
+    """Why this user cannot create or write a folder ("" when it can)."""
+    existing = next((p for p in (folder, *folder.parents) if os.access(p, os.F_OK)), Path("/"))
+    if not existing.is_dir():
+        return _("{path} is not a folder").format(path=existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return _("{path} is not writable by this user").format(path=existing)
+    return ""
 
 
 def _port_problem(host: str, port: int) -> str:
@@ -319,9 +403,23 @@ def _smsc_reachable(name: str, host: str, port: int) -> Check:
         )
 
 
+def daemon_check(cfg: Config) -> Check:
+    pid = lock.running(cfg.database)
+    if pid is None:
+        return Check(
+            _("daemon"),
+            False,
+            _(
+                "not running: nothing is sent or received (systemctl start smsd; journalctl -u smsd "
+                "says why it stopped)"
+            ),
+        )
+    return Check(_("daemon"), True, _("running (pid {pid})").format(pid=pid if pid > 0 else "?"))
+
+
 def doctor(cfg: Config) -> list[Check]:
-    """Checks an admin can act on: devices, permissions, ModemManager, database."""
-    checks: list[Check] = []
+    """Checks an admin can act on: the daemon, devices, permissions, ModemManager, database."""
+    checks: list[Check] = [daemon_check(cfg)]
     for m in cfg.modems:
         if not m.enabled:
             continue
@@ -330,7 +428,17 @@ def doctor(cfg: Config) -> list[Check]:
             continue
         if m.port == EMULATOR_PORT or m.kind != "gsm":
             what = _("built-in emulator") if m.kind == "gsm" else _("{kind} transport").format(kind=m.kind)
-            checks.append(Check(_modem(m.name), True, what))
+            problem = _folder_problem(cfg.resolve(cfg.emulator.dir)) if m.kind == "gsm" else ""
+            if problem:
+                checks.append(
+                    Check(
+                        _modem(m.name),
+                        False,
+                        _("[emulator] dir {dir}: {problem}").format(dir=cfg.resolve(cfg.emulator.dir), problem=problem),
+                    )
+                )
+            else:
+                checks.append(Check(_modem(m.name), True, what))
             continue
         p = Path(m.port)
         if not p.exists():

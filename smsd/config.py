@@ -31,12 +31,29 @@ def opt(default: Any, help: str, check: Any = None, choices: tuple[str, ...] = (
     return field(default=default, metadata={"help": help, "check": check, "choices": choices})
 
 
-def _positive(v: Any) -> str | None:
-    return None if v > 0 else _("must be greater than 0")
+MAX_NUMBER = 10**9  # no setting needs more; larger values (1e20 fen, inf seconds) would crash a worker later
 
 
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else _("must be 0 or more")
+def _between(lo: float, hi: float, *, open_low: bool = False) -> Any:
+    """A number in [lo, hi] ((lo, hi] with open_low): every numeric setting has a range."""
+
+    def check(v: Any) -> str | None:
+        low_ok = v > lo if open_low else v >= lo
+        if low_ok and v <= hi:
+            return None
+        if open_low:
+            return _("must be greater than {lo:g} and at most {hi:g}").format(lo=lo, hi=hi)
+        return _("must be from {lo:g} to {hi:g}").format(lo=lo, hi=hi)
+
+    return check
+
+
+_positive = _between(0, MAX_NUMBER, open_low=True)
+_non_negative = _between(0, MAX_NUMBER)
+_price = _between(0, 10_000)  # fen per segment: 100 yuan is far beyond any carrier's price
+_priority = _between(0, 9)
+_tcp_port = _between(1, 65535)
+_seconds = _between(0, 86_400, open_low=True)  # an answer time or a pause: at most a day
 
 
 def _hhmm_range(v: str) -> str | None:
@@ -71,21 +88,29 @@ class DaemonConfig:
 @dataclass(frozen=True)
 class SendingConfig:
     status_reports: bool = opt(True, "Ask the network for a delivery report of every part.")
-    validity_hours: int = opt(24, "How long the network keeps trying to deliver (TP-VP).", _positive)
-    expire_hours: int = opt(72, "A message still queued this long after its send time expires.", _positive)
-    max_attempts: int = opt(5, "Tries per message before it fails (transient errors only).", _positive)
-    retry_backoff_s: int = opt(30, "Wait before the first retry; doubles each time.", _positive)
-    lease_s: int = opt(300, "A claimed message not finished by then returns to the queue.", _positive)
+    validity_hours: int = opt(
+        24, "How long the network keeps trying to deliver (TP-VP; 1 to 10,584 hours).", _between(1, 10_584)
+    )
+    expire_hours: int = opt(
+        72, "A message still queued this long after its send time expires (1 to 8,760).", _between(1, 8_760)
+    )
+    max_attempts: int = opt(5, "Tries per message before it fails (transient errors only; 1 to 100).", _between(1, 100))
+    retry_backoff_s: int = opt(30, "Wait before the first retry; doubles each time (1 to 3,600).", _between(1, 3_600))
+    lease_s: int = opt(
+        300, "A claimed message not finished by then returns to the queue (60 to 86,400).", _between(60, 86_400)
+    )
     repin_after_s: int = opt(
         3600,
         "A multipart message half-sent on a modem that stays down this long is "
         "resent whole on another modem (flagged possible duplicate).",
-        _positive,
+        _between(60, 30 * 86_400),
     )
-    default_priority: int = opt(5, "Priority of `smsd send` (0-9, higher first); replies use 9.")
-    broadcast_priority: int = opt(3, "Priority of broadcast messages (below single sends and replies).")
+    default_priority: int = opt(5, "Priority of `smsd send` (0-9, higher first); replies use 9.", _priority)
+    broadcast_priority: int = opt(3, "Priority of broadcast messages (below single sends and replies).", _priority)
     quiet_hours: str = opt("21:00-08:00", "Local hours when non-urgent messages wait ('' for none).", _hhmm_range)
-    seconds_per_segment: float = opt(4.0, "Submit time of one segment, for ETAs (real modems: 2-6 s).", _positive)
+    seconds_per_segment: float = opt(
+        4.0, "Submit time of one segment, for ETAs (real modems: 2-6 s).", _between(0, 600, open_low=True)
+    )
     international: bool = opt(
         False, "Allow numbers abroad (not +86); each modem then needs its international_price_fen."
     )
@@ -101,23 +126,27 @@ class ModemConfig:
         choices=("gsm", "smpp", "memory"),
     )
     port: str = opt("", 'Serial device (/dev/serial/by-id/..., /dev/ttyUSB0, a pty) or "emulator".')
-    price_fen: int = opt(6, "What this SIM pays per segment, in fen (1 CNY = 100 fen).", _non_negative)
+    price_fen: int = opt(6, "What this SIM pays per segment, in fen (1 CNY = 100 fen; 0 to 10,000).", _price)
     international_price_fen: int = opt(
         0,
         "What this SIM pays per segment to a number abroad (needed when [sending] international = true).",
-        _non_negative,
+        _price,
     )
     pin: str = opt("", "SIM PIN, if the SIM asks for one (never retried: 3 wrong tries lock it).")
     smsc: str = opt("", "SMS centre number; empty uses the one stored on the SIM.")
-    baudrate: int = opt(115200, "Serial speed.", _positive)
+    baudrate: int = opt(115200, "Serial speed.", _between(300, 4_000_000))
     enabled: bool = opt(True, "Set false to leave this modem alone.")
-    command_timeout_s: float = opt(5.0, "Answer time allowed for an ordinary AT command.", _positive)
-    send_timeout_s: float = opt(60.0, "Answer time allowed for one AT+CMGS submit.", _positive)
+    command_timeout_s: float = opt(
+        5.0, "Answer time allowed for an ordinary AT command (at most 300 s).", _between(0, 300, open_low=True)
+    )
+    send_timeout_s: float = opt(
+        60.0, "Answer time allowed for one AT+CMGS submit (at most 600 s).", _between(0, 600, open_low=True)
+    )
     liveness_s: float = opt(
         55.0,
         "An idle modem is asked for its storage use this often (also proves it is "
         "alive: a dead one is noticed within this time).",
-        _positive,
+        _seconds,
     )
     hourly_cap: int = opt(
         150, "Segments this SIM may send per hour (carriers block personal SIMs near 200).", _positive
@@ -127,21 +156,23 @@ class ModemConfig:
         30.0,
         "After the SIM or account refuses to send (barred, no credit, over quota), wait this long before trying "
         "again; doubles while it repeats, up to 30 minutes. Its messages stay queued meanwhile.",
-        _positive,
+        _between(0, 1_800, open_low=True),
     )
     host: str = opt("", "SMPP: the SMSC's (or the city's Jasmin's) address, e.g. \"127.0.0.1\".")
-    smpp_port: int = opt(2775, "SMPP: the SMSC's TCP port.", _positive)
+    smpp_port: int = opt(2775, "SMPP: the SMSC's TCP port.", _tcp_port)
     system_id: str = opt("", "SMPP: the account's system_id (its user name at the SMSC).")
     password: str = opt("", "SMPP: the account's password (never logged; keep this file readable by smsd only).")
     system_type: str = opt("", "SMPP: system_type, when the SMSC asks for one.")
     source_addr: str = opt("", "SMPP: the number messages come from (the county's 106... number).")
-    window: int = opt(10, "SMPP: submits in flight at once before waiting for their answers.", _positive)
+    window: int = opt(
+        10, "SMPP: submits in flight at once before waiting for their answers (1 to 100).", _between(1, 100)
+    )
     smpp_bind: str = opt(
         "transceiver",
         'SMPP: one "transceiver" link, or "transmitter+receiver" (two links) for an SMSC that wants them.',
         choices=("transceiver", "transmitter+receiver"),
     )
-    enquire_link_s: float = opt(30.0, "SMPP: an idle link is checked with enquire_link this often.", _positive)
+    enquire_link_s: float = opt(30.0, "SMPP: an idle link is checked with enquire_link this often.", _seconds)
 
 
 @dataclass(frozen=True)
@@ -150,9 +181,11 @@ class EmulatorConfig:
     profile: str = opt(
         "generic", "Dialect of the emulated modems.", choices=("generic", "huawei", "wavecom", "simcom", "quectel")
     )
-    send_delay_ms: int = opt(3000, "Time the emulated network takes per submit (real: 2000-6000).", _non_negative)
-    command_delay_ms: int = opt(20, "Time the emulated modem takes per command.", _non_negative)
-    status_report_delay_ms: int = opt(5000, "Time until an emulated delivery report arrives.", _non_negative)
+    send_delay_ms: int = opt(
+        3000, "Time the emulated network takes per submit (real: 2000-6000).", _between(0, 600_000)
+    )
+    command_delay_ms: int = opt(20, "Time the emulated modem takes per command.", _between(0, 60_000))
+    status_report_delay_ms: int = opt(5000, "Time until an emulated delivery report arrives.", _between(0, 86_400_000))
 
 
 def _hhmm(v: str) -> str | None:
@@ -190,9 +223,11 @@ class CommandsConfig:
 class HttpConfig:
     enabled: bool = opt(False, "Serve the local HTTP API (and the Kannel-compatible /cgi-bin/sendsms).")
     host: str = opt("127.0.0.1", "Address to listen on; keep 127.0.0.1 unless a firewall protects the box.")
-    port: int = opt(13013, "TCP port (13013 is Kannel's sendsms port: old clients only change the host).", _positive)
-    max_body_bytes: int = opt(262144, "Larger request bodies are refused with 413.", _positive)
-    webhook_backoff_s: float = opt(5.0, "First retry of a failed webhook delivery; doubles up to an hour.", _positive)
+    port: int = opt(13013, "TCP port (13013 is Kannel's sendsms port: old clients only change the host).", _tcp_port)
+    max_body_bytes: int = opt(262144, "Larger request bodies are refused with 413.", _between(1024, 64 * 1024 * 1024))
+    webhook_backoff_s: float = opt(
+        5.0, "First retry of a failed webhook delivery; doubles up to an hour.", _between(0, 3_600, open_low=True)
+    )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ STATUS and watchdog pings.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from smsd.clock import utcnow
 from smsd.config import EMULATOR_PORT, Config
 from smsd.dispatch import Dispatcher
 from smsd.errors import ConfigError, SmsdError, StoreError
+from smsd.lock import DaemonLock
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
@@ -72,11 +74,21 @@ class Daemon:
         self.store: Store | None = None
         self.http: Any = None
         self.supervised: list[Supervised] = []
+        self.lock = DaemonLock(cfg.database)
 
     # ------------------------------------------------------------ the top-to-bottom story
 
     def run(self) -> int:
         phone.PRIVACY = self.cfg.daemon.log_privacy
+        with contextlib.suppress(OSError):  # a folder that cannot be made: the lock says so in one line
+            self.cfg.database.parent.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()  # before anything touches the queue: a second daemon is refused here
+        try:
+            return self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> int:
         self.store = Store(self.cfg.database)
         recovered = self.store.outbox.recover()
         if recovered:
@@ -120,14 +132,24 @@ class Daemon:
                 dir=folder,
             )
         self.emulator = Emulator(folder, options)
-        self.emulator.start()
+        try:
+            self.emulator.start()
+        except OSError as exc:
+            raise ConfigError(
+                "{path}: the emulator cannot use [emulator] dir {dir}: {error} (set dir to a writable folder, "
+                "e.g. /var/lib/smsd/sim)",
+                path=self.cfg.path,
+                dir=folder,
+                error=exc.strerror or exc,
+            ) from None
         for m in emulated:
             ports[m.name] = str(self.emulator[m.name].link)
         log.info("emulator.started dir=%s modems=%s", self.cfg.resolve(e.dir), ",".join(m.name for m in emulated))
         return ports
 
     def _start_workers(self, ports: dict[str, str]) -> None:
-        for m in self.cfg.modems:
+        enabled = [m for m in self.cfg.modems if m.enabled]
+        for m in enabled:
             if m.enabled:
                 worker = Worker(
                     m,
@@ -136,6 +158,7 @@ class Daemon:
                     self.cfg.sending,
                     pacing=self.cfg.pacing(m),
                     answers=self.answers,
+                    others=len(enabled) > 1,
                 )
                 self.workers.append(worker)
         for w in self.workers:
@@ -267,8 +290,18 @@ class Daemon:
         signal.signal(signal.SIGINT, handler)
 
     def _wait(self) -> None:
-        interval = systemd.watchdog_interval() or 30.0
-        while not self.stop_event.wait(min(interval, 5.0)):
+        """Ping the watchdog while every thread is healthy; tell systemd each change of the status
+        line (modems coming up or going down), checked every second."""
+        interval = min(systemd.watchdog_interval() or 30.0, 5.0)
+        shown, pinged = "", 0.0
+        while not self.stop_event.wait(1.0):
+            line = self._status_line()
+            if line != shown:
+                shown = line
+                systemd.notify("STATUS=" + line)
+            if time.monotonic() - pinged < interval:
+                continue
+            pinged = time.monotonic()
             sick = self.unhealthy()
             if not sick:
                 systemd.notify("WATCHDOG=1")

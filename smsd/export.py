@@ -8,11 +8,24 @@ written with the string type, so it is shown as typed and never evaluated. Numbe
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FILE_MODE = 0o640  # exports hold names and full numbers: the owner and the smsd group, like backups
+
+
+def open_private(path: str | Path, mode: str = "w", **kwargs: Any) -> IO[Any]:
+    """Open an export for writing as 0640, whatever the admin's umask (0644 by default) and
+    whatever mode an older file of that name had."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with contextlib.suppress(OSError):  # a file owned by someone else keeps its mode (we could still write it)
+        os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, mode, **kwargs)
 
 
 def csv_cell(value: Any) -> Any:
@@ -79,7 +92,8 @@ def report_xlsx(
                 cell.number_format = "0.00"
         ws.append(cells)
         n += 1
-    wb.save(path)
+    with open_private(path, "wb") as f:
+        wb.save(f)
     return n
 
 

@@ -34,6 +34,12 @@ class Pacing:
             end += timedelta(days=1)
         return end
 
+    @property
+    def reserve(self) -> tuple[int, int]:
+        """Segments of each cap (hour, day) kept for replies to members and single sends: a
+        broadcast stops a tenth short of the cap, so it cannot hold a member's answer for an hour."""
+        return self.hourly_cap // 10, self.daily_cap // 10
+
     def day_start(self, now: datetime) -> datetime:
         return now.astimezone(self.tz).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -84,8 +90,9 @@ def eta(
             if p.is_quiet(t):
                 per_modem.append(0.0)
                 continue
-            rate = min(p.hourly_cap / 3600, 1 / seconds_per_segment)
-            per_modem.append(max(0.0, min(rate * span, p.daily_cap - day_used[i], p.hourly_cap - in_hour)))
+            hourly, daily = p.hourly_cap - p.reserve[0], p.daily_cap - p.reserve[1]  # a broadcast leaves the reserve
+            rate = min(hourly / 3600, 1 / seconds_per_segment)
+            per_modem.append(max(0.0, min(rate * span, daily - day_used[i], hourly - in_hour)))
         capacity = sum(per_modem)
         if capacity >= left:
             fraction = left / capacity

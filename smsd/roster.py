@@ -372,13 +372,19 @@ def write_xlsx(path: str | Path, rows: Iterable[list[Any]], headers: list[str], 
     for row in rows:
         ws.append(row)
         n += 1
+        for cell in ws[n + 1]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # a name like =HYPERLINK(...) stays text: never a live formula
         if phone_col is not None:
             ws.cell(row=n + 1, column=phone_col).number_format = "@"
     if phone_col is not None:
         ws.cell(row=1, column=phone_col).number_format = "@"
     for col, width in zip("ABCDE", (10, 14, 34, 20, 12), strict=False):
         ws.column_dimensions[col].width = width
-    wb.save(path)
+    from smsd.export import open_private
+
+    with open_private(path, "wb") as f:
+        wb.save(f)
     return n
 
 

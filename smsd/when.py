@@ -36,10 +36,13 @@ _PERIODS = {
     "午后": "pm",
     "下午": "pm",
     "傍晚": "pm",
-    "晚上": "pm",
-    "夜里": "pm",
-    "晚": "pm",
+    "晚上": "night",
+    "夜里": "night",
+    "夜间": "night",
+    "半夜": "night",
+    "晚": "night",
 }
+MAX_AHEAD = timedelta(days=366)  # nothing an office schedules is further ahead (9999-12-31 once crashed the queue)
 
 _DATE_FORMS = [
     re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})"),
@@ -122,7 +125,7 @@ def parse(text: str, now: datetime, *, field: str = "at", date_only_time: time |
     rest = rest.strip(" ,，")
     period = ""
     if relative_word in _EVENING_WORDS:
-        period = "pm"
+        period = "night"
     elif relative_word in _MORNING_WORDS:
         period = "am"
     for word in sorted(_PERIODS, key=len, reverse=True):
@@ -131,6 +134,7 @@ def parse(text: str, now: datetime, *, field: str = "at", date_only_time: time |
             break
     rest = rest.strip(" ,，")
     clock: time | None = None
+    after_midnight = False
     if rest:
         for form in _TIME_FORMS:
             m = form.fullmatch(rest)
@@ -139,6 +143,8 @@ def parse(text: str, now: datetime, *, field: str = "at", date_only_time: time |
                 hour = int(g["h"])
                 minute = 30 if g.get("half") else 15 * int(g["q"]) if g.get("q") else int(g.get("mi") or 0)
                 hour = _apply_period(hour, period, original, field)
+                if hour == 24 and minute == 0:  # 晚上12点: midnight, the start of the next day
+                    hour, after_midnight = 0, True
                 if not (0 <= hour <= 23 and 0 <= minute <= 59):
                     raise _bad(original, _("that time does not exist"), field)
                 clock = time(hour, minute)
@@ -154,17 +160,22 @@ def parse(text: str, now: datetime, *, field: str = "at", date_only_time: time |
             raise _bad(original, _("say the time of day too (明天8点, 12月1日 下午3点)"), field)
         clock = date_only_time
     if day is None:  # a time alone: the next such time
-        at = datetime.combine(local_now.date(), clock, LOCAL)
-        return at if at > now else at + timedelta(days=1)
-    at = datetime.combine(day, clock, LOCAL)
-    if relative_word == "bare_weekday" and at <= now:
-        at += timedelta(days=7)
+        at = datetime.combine(local_now.date(), clock, LOCAL) + timedelta(days=int(after_midnight))
+        at = at if at > now else at + timedelta(days=1)
+    else:
+        at = datetime.combine(day, clock, LOCAL) + timedelta(days=int(after_midnight))
+        if relative_word == "bare_weekday" and at <= now:
+            at += timedelta(days=7)
+    if at > now + MAX_AHEAD:
+        raise _bad(original, _("that is more than a year ahead"), field)
     return at
 
 
 def _apply_period(hour: int, period: str, original: str, field: str) -> int:
-    if period in ("pm",) and 1 <= hour < 12:
+    if period in ("pm", "night") and 1 <= hour < 12:
         return hour + 12
+    if period == "night" and hour == 12:
+        return 24  # 晚上12点 is midnight, not noon
     if period == "noon" and 1 <= hour <= 2:
         return hour + 12
     if period in ("am", "early") and hour > 12:

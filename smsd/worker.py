@@ -61,6 +61,7 @@ class Worker:
         clock: Clock = utcnow,
         idle_wait_s: float = 60.0,
         transport: Transport | None = None,
+        others: bool = True,
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
@@ -88,6 +89,8 @@ class Worker:
         self._active: list[tuple[OutboundMessage, list[int]]] = []  # a window's messages and parts to go
         self._in_batch = False
         self._answer_wanted = False
+        self._unbooked: tuple[OutboundMessage, int, Result] | None = None  # accepted, not yet recorded
+        self.others = others  # other transports can take this one's messages while it pauses
 
     @property
     def driver(self) -> Any:
@@ -138,7 +141,9 @@ class Worker:
         health = self.transport.health()
         if self._paused_for_network and health.registered:
             self._paused_until, self._paused_for_network = 0.0, False  # the network is back: no need to wait
-        if self.pause_reason and time.monotonic() >= self._paused_until:
+        if self._unbooked is not None and time.monotonic() >= self._paused_until:
+            self._record_held()
+        if self._unbooked is None and self.pause_reason and time.monotonic() >= self._paused_until:
             self.pause_reason = ""  # the pause is over: `smsd status` shows it ready, without it
             self.transport.note_error("")
         try:
@@ -148,7 +153,9 @@ class Worker:
                 # The dispatcher thread answers; waiting for it (briefly) before the next claim
                 # lets a reply jump ahead of a broadcast without running a handler on this thread.
                 self.answers.wait_done(self._ticket, REPLY_WAIT_S)
-            if self.transport.window > 1:
+            if self._unbooked is not None:
+                pass  # an accepted part is not yet recorded: nothing more leaves until it is
+            elif self.transport.window > 1:
                 if time.monotonic() >= self._paused_until and not self.stopping.is_set() and self._window_round():
                     return
             elif time.monotonic() >= self._paused_until and not self.stopping.is_set():
@@ -158,6 +165,7 @@ class Worker:
                     lease_s=self.sending.lease_s,
                     repin_after_s=self.sending.repin_after_s,
                     pacing=self.pacing,
+                    prices=self._prices(),
                 )
                 if msg is not None:
                     self._send(msg)
@@ -229,7 +237,7 @@ class Worker:
                 return
             seq = part.seq
             if part.state == "pending":
-                self.store.outbox.part_submitting(mid, seq, self.name, self.clock())
+                self.store.outbox.part_submitting(mid, seq, self.name, self.clock(), self._price(msg))
             try:
                 result: Result = self.transport.submit(outgoing, seq)
             except TransportOutcome as exc:
@@ -272,12 +280,29 @@ class Worker:
         if self.pause_reason:
             self.pause_reason = ""
             self.transport.note_error("")
-        done = self.store.outbox.part_sent(
-            mid, seq, ref=result, price_fen=self._price(msg), modem=self.name, now=self.clock()
-        )
+        try:
+            done = self.store.outbox.part_sent(
+                mid, seq, ref=result, price_fen=self._price(msg), modem=self.name, now=self.clock()
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the accepted part must not be sent again
+            log.exception("sms.not_recorded id=%s modem=%s: holding it, sending stops", mid, self.name)
+            self._unbooked = (msg, seq, result)
+            return (
+                "hold",
+                _("an accepted submit could not be recorded ({error}); sending stops until it is").format(
+                    error=type(exc).__name__ if not str(exc) else exc
+                ),
+            )
         if done:
             log.info("sms.sent id=%s modem=%s to=%s segments=%s", mid, self.name, phone.shown(msg.to_number), total)
         return _NEXT
+
+    def _record_held(self) -> None:
+        """Try again to record the accepted part that could not be recorded; nothing else is sent until then."""
+        assert self._unbooked is not None
+        msg, seq, result = self._unbooked
+        self._unbooked = None
+        self._after(self._record(msg, seq, msg.segments, result))
 
     def _after(self, after: After) -> None:
         if after is None or after is _NEXT:
@@ -285,6 +310,8 @@ class Worker:
         what, reason = after[0], after[1]
         if what == "lost":
             self._lost(reason)
+        elif what == "hold":
+            self._pause(reason, hold=True)
         else:
             self._pause(reason, network=bool(after[2]) if len(after) > 2 else False)
 
@@ -320,8 +347,10 @@ class Worker:
             )
             if trouble is not None or self.stopping.is_set():
                 self._release_active("transport paused" if trouble else "daemon stopping between parts")
-            elif not self._inbound_waiting():
-                self._refill(self.clock())
+            else:
+                # A member's SMS waiting: store and answer it first (no new claims), but the parts
+                # still to go are marked 'submitting' in this commit all the same, before they leave.
+                self._refill(self.clock(), claim=not self._inbound_waiting())
         self._after(trouble)
         return True
 
@@ -329,13 +358,13 @@ class Worker:
         """A member's SMS arrived: store and answer it first (a reply may jump ahead of the next round)."""
         return self.transport.messages_waiting()
 
-    def _refill(self, now: Any) -> None:
-        """Claim messages up to the window and mark each one's next part 'submitting' (in the
-        caller's transaction)."""
+    def _refill(self, now: Any, *, claim: bool = True) -> None:
+        """Claim messages up to the window (unless claim is False) and mark each one's next part
+        'submitting' (in the caller's transaction): no part is ever sent unmarked."""
         assert self.store is not None
         store = self.store
         reserved = sum(m.segments for m, _ in self._active)
-        while len(self._active) < self.transport.window and not self.stopping.is_set():
+        while claim and len(self._active) < self.transport.window and not self.stopping.is_set():
             msg = store.outbox.claim_next(
                 self.name,
                 now=now,
@@ -343,6 +372,7 @@ class Worker:
                 repin_after_s=self.sending.repin_after_s,
                 pacing=self.pacing,
                 reserved=reserved,
+                prices=self._prices(),
             )
             if msg is None:
                 break
@@ -351,12 +381,14 @@ class Worker:
             self._active.append((msg, todo))
         for msg, todo in self._active:
             if todo:
-                store.outbox.part_submitting(msg.id, todo[0], self.name, now)
+                store.outbox.part_submitting(msg.id, todo[0], self.name, now, self._price(msg))
 
     def _release_active(self, reason: str) -> None:
         assert self.store is not None
+        held = self._unbooked[0].id if self._unbooked else None
         for msg, _todo in self._active:
-            self.store.outbox.release(msg.id, reason, f"worker:{self.name}", self.clock())
+            if msg.id != held:  # the network has its part: it must not go back to the queue
+                self.store.outbox.release(msg.id, reason, f"worker:{self.name}", self.clock())
         self._active = []
 
     def _unsent(self, mid: int, reason: str, *, backoff_s: int) -> None:
@@ -372,6 +404,9 @@ class Worker:
             modem=self.name,
             now=self.clock(),
         )
+
+    def _prices(self) -> tuple[int, int]:
+        return (self.cfg.price_fen, self.cfg.international_price_fen)
 
     def _price(self, msg: OutboundMessage) -> int:
         """What this SIM pays for one segment to this number (abroad has its own price)."""
@@ -397,13 +432,20 @@ class Worker:
         log.warning("sms.refused id=%s modem=%s error=%r now=%s", mid, self.name, exc.reason, state)
         return None
 
-    def _pause(self, reason: str, *, network: bool = False) -> None:
+    def _pause(self, reason: str, *, network: bool = False, hold: bool = False) -> None:
         """Stop claiming for a while (30 s, doubling to 30 min while the fault repeats)."""
         self._paused_until = time.monotonic() + self._pause_s
         self._paused_for_network = network
-        self.pause_reason = _("{reason}; paused {seconds}s, its messages go to the other modems").format(
-            reason=reason, seconds=round(self._pause_s)
-        )
+        if hold:
+            self.pause_reason = reason
+        elif self.others:
+            self.pause_reason = _("{reason}; paused {seconds}s, its messages go to the other modems").format(
+                reason=reason, seconds=round(self._pause_s)
+            )
+        else:
+            self.pause_reason = _("{reason}; paused {seconds}s, its messages wait").format(
+                reason=reason, seconds=round(self._pause_s)
+            )
         self._pause_s = min(self._pause_s * 2, MODEM_FAULT_MAX_PAUSE_S)
         self.transport.note_error(self.pause_reason)
         self._record_health()

@@ -226,6 +226,19 @@ class DaemonProcess:
                 return
         raise AssertionError("smsd run did not report READY=1")
 
+    def wait_message(self, predicate: Callable[[str], bool], timeout: float = 20.0) -> str:
+        """The first sd_notify message (seen or to come) that satisfies predicate."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((m for m in self.messages if predicate(m)), None)
+            if found is not None:
+                return found
+            try:
+                self.messages.append(self.notify.recv(4096).decode())
+            except OSError:
+                continue
+        raise AssertionError(f"no such sd_notify message; got {self.messages}")
+
     def kill(self) -> None:
         import signal
 
@@ -265,3 +278,19 @@ def daemon(tmp_path: Path) -> Iterator[Callable[[Path], DaemonProcess]]:
         if d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait(10)
+
+
+def assert_ledger_books(store, accepted: int, *, reports: bool, slack: int) -> None:
+    """The ledger never under-counts what the far side accepted (issue 22). Submits left without
+    an answer are booked in doubt (certain = 0): with delivery reports every accepted submit is
+    confirmed, so the certain rows are exactly the accepted ones; without, certain <= accepted <=
+    all rows. A part marked in flight when a kill came may never have left: that over-count is
+    at most `slack` (the parts in flight at each kill)."""
+    certain = store.one("SELECT COUNT(*) AS n FROM ledger WHERE certain = 1")["n"]
+    total = store.one("SELECT COUNT(*) AS n FROM ledger")["n"]
+    shown = f"ledger {total} rows ({certain} certain), the far side accepted {accepted}"
+    if reports:
+        assert certain == accepted, shown
+    assert certain <= accepted <= total, shown
+    assert total - accepted <= slack, shown
+    print(f"\n{shown}")

@@ -25,18 +25,21 @@ def plan_of(store: Store, sql: str, params: object) -> str:
     return " | ".join(r["detail"] for r in store.rows("EXPLAIN QUERY PLAN " + sql, params))
 
 
-def claim_sql(quiet: bool) -> str:
+def claim_sql(quiet: bool, bulk_ok: bool = True) -> str:
     # the claim's own text, as claim_next runs it (read from the source, so the test follows a change)
     import inspect
 
     from smsd.store import outbox
 
-    src = inspect.getsource(outbox.Outbox.claim_next)
+    src = inspect.getsource(outbox.Outbox._next_due)
     body = src[src.index('f"""SELECT o.* FROM outbox o') + 4 : src.index('ORDER BY o.priority DESC, o.id LIMIT 1"""')]
     body = body.replace(
         '{"outbox_claim_quiet" if quiet else "outbox_claim"}', "outbox_claim_quiet" if quiet else "outbox_claim"
     )
     body = body.replace('{" AND o.quiet_ok = 1" if quiet else ""}', " AND o.quiet_ok = 1" if quiet else "")
+    body = body.replace(
+        '{"" if bulk_ok else "AND o.campaign_id IS NULL"}', "" if bulk_ok else "AND o.campaign_id IS NULL"
+    )
     return body + "ORDER BY o.priority DESC, o.id LIMIT 1"
 
 
@@ -44,6 +47,7 @@ def test_the_claim_walks_a_partial_index_that_leaves_held_work_out(store):
     params = {"now": ts(datetime.now(UTC)), "modem": "m1", "repin": ts(datetime.now(UTC))}
     assert "outbox_claim " in plan_of(store, claim_sql(False), params) + " "
     assert "outbox_claim_quiet" in plan_of(store, claim_sql(True), params)
+    assert "outbox_claim " in plan_of(store, claim_sql(False, bulk_ok=False), params) + " "
 
 
 def test_next_due_and_usage_are_index_seeks(store):

@@ -90,7 +90,7 @@ CASES = [
     (
         "config impossible value",
         lambda c, b: ["status", "--config", _bad_config(b, "v", BASE + MODEM + "price_fen = -1\n")],
-        "price_fen in [modems.m1] must be 0 or more",
+        "price_fen in [modems.m1] must be from 0 to 10000",
     ),
     ("config no modems", lambda c, b: ["status", "--config", _bad_config(b, "n", BASE)], "no modems"),
     (

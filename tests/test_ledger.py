@@ -108,7 +108,7 @@ def test_township_report_shows_only_its_subtree(office):
     text = cli(config_path, "report", "cost", "--by", "org").output
     assert "TOTAL" in text and f"{county['total']['fen'] / 100:.2f}" in text
     csv_out = cli(config_path, "report", "cost", "--by", "month", "--csv").output
-    assert csv_out.splitlines()[0] == "key,segments,fen,yuan"
+    assert csv_out.splitlines()[0] == "Month,Segments,Cost (fen),Cost (yuan),Of which unconfirmed"
 
 
 def test_budget_refusal_and_override_with_reason(office):
@@ -185,7 +185,8 @@ def test_archive_and_delivery_reports(office):
         send_all(store, {"m1": 6}, when)
         store.outbox.apply_report("m1", 1, "+8613800000001", 0, "delivered", now=when)
     out = cli(config_path, "report", "messages", "--csv").output.splitlines()
-    assert out[0] == "id,to,name,member_org,sent,delivered,state,segments,cost_fen,cost_yuan,campaign_id,modem,text"
+    # headers in the admin's language (this in-process run is in English), as in the Excel file
+    assert out[0] == "ID,Number,Name,Org unit,Sent,Delivered,State,Segments,Cost (fen),Cost (yuan),Campaign,Modem,Text"
     assert out[1].startswith(f"{mid},138****0001,") and ",delivered,1,6,0.06,,m1,档案记实：会议通知" in out[1]
     assert "+8613800000001" in cli(config_path, "report", "messages", "--csv", "--unmask").output
     assert cli(config_path, "report", "messages", "--xlsx", "--output", str(tmp_path / "a.xlsx")).exit_code == 0
@@ -286,7 +287,7 @@ def test_cost_report_in_excel_adds_up(office):
     ws = openpyxl.load_workbook(tmp_path / "c.xlsx").active
     rows = list(ws.iter_rows(values_only=True))
     assert "短信费用" in rows[0][0] and "2026-01-01" in rows[0][0]  # a title with the period
-    assert rows[1] == ("组织", "条数", "费用（分）", "费用（元）")
+    assert rows[1] == ("组织", "条数", "费用（分）", "费用（元）", "其中未确认")
     yuan = [r[3] for r in rows[2:]]
     assert all(isinstance(v, float) for v in yuan)
     assert round(sum(yuan[:-1]), 2) == yuan[-1]  # the total is the sum: numbers, not text

@@ -37,6 +37,7 @@ def tour_steps() -> list[tuple[str, list[str]]]:
 def normalise(line: str) -> str:
     line = re.sub(r"\d{4}-\d{2}-\d{2}(（周.）|[ T])\d{2}:\d{2}(:\d{2})?", "<time>", line)
     line = re.sub(r"\bm[12]\b", "m?", line)  # which of the two modems took it
+    line = re.sub(r"pid \d+", "pid <pid>", line)
     return " ".join(line.split())
 
 

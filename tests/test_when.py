@@ -121,12 +121,45 @@ def test_describe_echoes_the_resolved_time_in_full():
 
 
 def test_send_echoes_the_resolved_time(tmp_path):
+    from datetime import timedelta
+
     from smsd.cli import main
     from tests.conftest import write_config
 
     config = write_config(tmp_path, {"m1": "emulator"})
+    day = date.today() + timedelta(days=200)
     out = CliRunner().invoke(
-        main, ["send", "13800138000", "明天开会", "--at", "2099年12月1日 8:00", "--config", str(config)]
+        main,
+        [
+            "send",
+            "13800138000",
+            "明天开会",
+            "--at",
+            f"{day.year}年{day.month}月{day.day}日 8:00",
+            "--config",
+            str(config),
+        ],
     )
     assert out.exit_code == 0, out.output
-    assert "2099-12-01（周二）08:00" in out.output
+    assert f"{day:%Y-%m-%d}（周{when.WEEKDAYS[day.weekday()]}）08:00" in out.output
+
+
+@pytest.mark.parametrize("text", ["9999-12-31 23:59", "2200年1月1日 8:00"])
+def test_a_time_more_than_a_year_ahead_is_refused_in_one_line(tmp_path, text):
+    """9999-12-31 23:59 once crashed `send` (the expiry overflowed) and the HTTP API (500)."""
+    from smsd.cli import main
+    from tests.conftest import write_config
+
+    config = write_config(tmp_path, {"m1": "emulator"})
+    out = CliRunner().invoke(main, ["send", "13800138000", "开会", "--at", text, "--config", str(config)])
+    assert out.exit_code == 1 and out.output.count("\n") == 1, out.output
+    assert "Traceback" not in out.output
+
+
+def test_midnight_in_words_is_midnight_not_noon():
+    now = local(2026, 12, 1, 10)
+    assert when.parse("晚上12点", now) == local(2026, 12, 2, 0)
+    assert when.parse("今晚12点", now) == local(2026, 12, 2, 0)
+    assert when.parse("明晚12点", now) == local(2026, 12, 3, 0)
+    assert when.parse("中午12点", now) == local(2026, 12, 1, 12)
+    assert when.parse("下午12点", now) == local(2026, 12, 1, 12)

@@ -158,3 +158,62 @@ def test_inbound_is_answered_on_the_dispatcher_thread_and_a_slow_one_holds_sends
     finally:
         release.set()
         t.join(10)
+
+
+def ledger(store) -> list[tuple[int, int]]:
+    return [(r["certain"], r["price_fen"]) for r in store.rows("SELECT certain, price_fen FROM ledger ORDER BY id")]
+
+
+def test_a_submit_in_doubt_is_booked_as_such_and_never_under_billed(world):
+    """Issue 22: with no report to settle it, a submit without an answer is what the SIM most
+    likely paid: it is booked (in doubt), and the flagged resend the network accepted too."""
+    make, clock, provider = world
+    w = make()
+    w.transport.script("in_doubt", "accept")
+    mid = w.store.outbox.enqueue(TO, "hung once", now=clock.now, srr=False)
+    run([w])
+    assert ledger(w.store) == [(0, 6)]  # booked at once, marked in doubt
+    clock.now += timedelta(seconds=61)
+    run([w])
+    assert w.store.outbox.message(mid).state == "sent" and len(provider.sent) == 2
+    assert ledger(w.store) == [(0, 6), (1, 6)]  # both copies: the network most likely has both
+    totals = w.store.ledger.cost_report("month")["total"]
+    assert totals == {"segments": 2, "fen": 12, "doubt_segments": 1, "doubt_fen": 6}
+
+
+def test_a_report_makes_the_doubt_certain_without_a_second_row(world):
+    make, clock, provider = world
+    w = make()
+    w.transport.script("in_doubt", "accept")
+    mid = w.store.outbox.enqueue(TO, "hung, then reported", now=clock.now)
+    w.loop()  # the submit falls in doubt: booked as such
+    assert ledger(w.store) == [(0, 6)]
+    run([w])  # the network's report for it arrives: it had it
+    assert ledger(w.store) == [(1, 6)]  # the same row, now certain; no resend, no second row
+    assert w.store.outbox.message(mid).state == "delivered" and len(provider.sent) == 1
+
+
+def test_an_accepted_submit_that_cannot_be_recorded_is_held_never_resent(world):
+    """Issue 22: a worker that crashed while booking an accepted submit left the message
+    'sending', and it was sent again (unrecorded) at every restart. Now it holds the answer,
+    stops sending with the reason in its status, and books it when the database lets it."""
+    make, clock, provider = world
+    w = make()
+    first = w.store.outbox.enqueue(TO, "accepted", now=clock.now, srr=False)
+    second = w.store.outbox.enqueue(TO, "must wait", now=clock.now, srr=False)
+    w.store.conn.execute(
+        "CREATE TRIGGER refuse_sent BEFORE UPDATE OF state ON outbox_parts WHEN NEW.state = 'sent' "
+        "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+    )
+    w.store.conn.commit()
+    run([w], steps=5)
+    assert [m.text for m in provider.sent] == ["accepted"]  # sent once, not again, and nothing else
+    assert "could not be recorded" in w.pause_reason and "disk I/O error" in w.pause_reason
+    assert w.store.outbox.message(second).state == "queued"
+    w.store.conn.execute("DROP TRIGGER refuse_sent")
+    w.store.conn.commit()
+    w._paused_until = 0.0  # the pause's wait is over (the clock of the pause is monotonic time)
+    run([w], steps=5)
+    assert w.store.outbox.message(first).state == "sent" and w.pause_reason == ""
+    assert [m.text for m in provider.sent] == ["accepted", "must wait"]
+    assert ledger(w.store) == [(1, 6), (1, 6)]

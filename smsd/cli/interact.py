@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import click
 
@@ -293,5 +292,12 @@ def red_export(config_path: str, campaign_id: int | None, output: str | None) ->
     w = SafeCsvWriter(buf)
     w.writerow(fields)
     w.writerows([r.get(f) for f in fields] for r in rows)
-    Path(output).write_text(buf.getvalue(), encoding="utf-8-sig")  # Excel opens UTF-8 with a BOM correctly
+    from smsd.export import open_private
+
+    try:
+        with open_private(output, "w", encoding="utf-8-sig") as f:  # Excel opens UTF-8 with a BOM correctly
+            f.write(buf.getvalue())
+    except OSError as exc:
+        problem = _("{output}: cannot write ({strerror})").format(output=output, strerror=exc.strerror)
+        raise click.ClickException(problem) from None
     click.echo(_("{n} approved submission(s) written to {path}").format(n=len(rows), path=output))

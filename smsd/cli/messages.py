@@ -49,7 +49,10 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
 
         mid = admin.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
         msg = store.outbox.message_or_error(mid)
+        note = admin.waiting_note(store, cfg)
     click.echo(_("queued message {id} to {to} ({n} segment(s))").format(id=mid, to=mask(msg.to_number), n=msg.segments))
+    if note:
+        click.echo(_("note: {note}").format(note=note), err=True)
     if msg.not_before:
         from smsd import when
         from smsd.clock import parse_ts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -13,12 +14,14 @@ import click
 from smsd.cli.common import F, config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local, local_iso, utcnow
 from smsd.errors import InputError
-from smsd.export import SafeCsvWriter
+from smsd.export import SafeCsvWriter, open_private
 from smsd.i18n import _
 from smsd.phone import mask
 
 if TYPE_CHECKING:
     from smsd.store import Store
+
+MAX_BUDGET_FEN = 10**12  # ten billion yuan: far above any office's month, far below SQLite's integers
 
 
 def _date(value: str | None, name: str) -> str | None:
@@ -47,6 +50,7 @@ def _labels() -> dict[str, str]:
         "segments": _("Segments"),
         "fen": _("Cost (fen)"),
         "yuan": _("Cost (yuan)"),
+        "doubt_segments": _("Of which unconfirmed"),
         "name": _("Name"),
         "messages": _("Messages"),
         "sent": _("Sent"),
@@ -96,10 +100,16 @@ def _write(
             raise InputError("{output}: cannot write ({strerror})", output=output, strerror=exc.strerror) from None
         click.echo(_("wrote {n} row(s) to {path}").format(n=n, path=output), err=True)
         return n
-    stream = open(output, "w", newline="", encoding="utf-8-sig") if output else sys.stdout  # noqa: SIM115
+    try:
+        stream = open_private(output, "w", newline="", encoding="utf-8-sig") if output else sys.stdout
+    except OSError as exc:
+        raise InputError("{output}: cannot write ({strerror})", output=output, strerror=exc.strerror) from None
     try:
         w = SafeCsvWriter(stream)
-        w.writerow(columns)
+        labels = _labels()
+        if key_label:
+            labels["key"] = key_label
+        w.writerow([labels.get(c, c) for c in columns])  # headers in the admin's language, as in Excel
         n = 0
         for r in rows:
             w.writerow([r.get(c) for c in columns])
@@ -162,7 +172,7 @@ def report_cost(
         )
     rows = [{**r, "yuan": f"{r['fen'] / 100:.2f}"} for r in data["rows"]]
     total = {"key": _("TOTAL"), **data["total"], "yuan": f"{data['total']['fen'] / 100:.2f}"}
-    columns = ["key", "segments", "fen", "yuan"] + (["name"] if by == "campaign" else [])
+    columns = ["key", "segments", "fen", "yuan", "doubt_segments"] + (["name"] if by == "campaign" else [])
     if fmt == "json":
         echo_json({**data, "rows": rows})
     elif fmt == "xlsx":  # numbers as numbers: yuan is fen / 100, shown with two decimals
@@ -172,13 +182,26 @@ def report_cost(
         )
         _write(numeric, columns, fmt, output, title=title, key_label=_labels().get(by, by))
     elif fmt == "csv":
-        _write([*rows, total], columns, fmt, output)
+        _write([*rows, total], columns, fmt, output, key_label=_labels().get(by, by))
     else:
         table(
             [*rows, total],
-            [("key", by.upper(), 30), ("segments", _("SEGMENTS"), 10), ("fen", _("FEN"), 10), ("yuan", _("YUAN"), 10)]
+            [
+                ("key", _labels().get(by, by), 30),
+                ("segments", _("SEGMENTS"), 10),
+                ("fen", _("FEN"), 10),
+                ("yuan", _("YUAN"), 10),
+                ("doubt_segments", _("UNCONFIRMED"), 10),
+            ]
             + ([("name", _("NAME"), 20)] if by == "campaign" else []),
         )
+        if data["total"]["doubt_segments"]:
+            click.echo(
+                _(
+                    "{n} segment(s) ({yuan:.2f} yuan) are booked without the network's answer: most likely sent "
+                    "and paid, not confirmed"
+                ).format(n=data["total"]["doubt_segments"], yuan=data["total"]["doubt_fen"] / 100)
+            )
 
 
 @report.command("delivery")
@@ -305,8 +328,8 @@ def budget(ctx: click.Context, config_path: str, as_json: bool) -> None:
 @config_option
 @click.argument("org")
 @click.option("--month", required=True, metavar="YYYY-MM")
-@click.option("--yuan", type=click.FloatRange(0), help=_("The limit in yuan (or --fen)."))
-@click.option("--fen", type=click.IntRange(0), help=_("The limit in fen."))
+@click.option("--yuan", type=click.FloatRange(0, MAX_BUDGET_FEN / 100), help=_("The limit in yuan (or --fen)."))
+@click.option("--fen", type=click.IntRange(0, MAX_BUDGET_FEN), help=_("The limit in fen."))
 def budget_set(config_path: str, org: str, month: str, yuan: float | None, fen: int | None) -> None:
     """Set an org unit's budget for a month.
 
@@ -319,6 +342,8 @@ def budget_set(config_path: str, org: str, month: str, yuan: float | None, fen: 
         raise click.ClickException(_("--month {m!r}: use YYYY-MM").format(m=month))
     if (yuan is None) == (fen is None):
         raise click.ClickException(_("give the limit as --yuan or --fen (one of them)"))
+    if yuan is not None and not math.isfinite(yuan):  # click's FloatRange lets nan through
+        raise click.ClickException(_("--yuan {value!r}: give an amount such as 300 or 299.50").format(value=yuan))
     limit = fen if fen is not None else round((yuan or 0) * 100)
     with handled(), open_store(cfg) as store:
         if not store.members.org_exists(org):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from smsd.clock import ts, utcnow
+from smsd.clock import LOCAL, ts, utcnow
 from smsd.store.core import Repo
 
 
@@ -33,12 +33,14 @@ class Health(Repo):
         return self.rows("SELECT * FROM daemon_threads ORDER BY name")
 
     def modem_counts(self, since: datetime) -> dict[str, dict[str, int]]:
-        """Parts sent and messages received per modem since a time (for `smsd status`)."""
+        """Segments booked and messages received per modem since a time (for `smsd status`).
+
+        Sent is what the ledger holds, submits in doubt included: what the SIM most likely paid."""
         out: dict[str, dict[str, int]] = {}
         for r in self.rows(
-            "SELECT modem, COUNT(*) AS n, COALESCE(SUM(price_fen), 0) AS fen FROM outbox_parts "
-            "WHERE sent_at >= ? AND modem IS NOT NULL GROUP BY modem",
-            (ts(since),),
+            "SELECT modem, COUNT(*) AS n, COALESCE(SUM(price_fen), 0) AS fen FROM ledger INDEXED BY ledger_day "
+            "WHERE day >= ? AND sent_at >= ? GROUP BY modem",
+            (since.astimezone(LOCAL).date().isoformat(), ts(since)),
         ):
             out.setdefault(r["modem"], {})["sent"] = r["n"]
             out[r["modem"]]["cost_fen"] = r["fen"]

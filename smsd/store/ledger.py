@@ -23,6 +23,13 @@ GROUPS = {
 }
 
 
+# Segments booked in doubt (no answer from the network: most likely paid, not confirmed) beside the totals
+_DOUBT = (
+    "COALESCE(SUM(l.certain = 0), 0) AS doubt_segments, "
+    "COALESCE(SUM(CASE WHEN l.certain = 0 THEN l.price_fen ELSE 0 END), 0) AS doubt_fen"
+)
+
+
 def _filters(date_from: str | None, date_to: str | None, org: str | None, alias: str = "l") -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -54,19 +61,20 @@ class Ledger(Repo):
             )
         where, params = _filters(date_from, date_to, org)
         rows = self.rows(
-            f"SELECT {GROUPS[by]} AS key, COUNT(*) AS segments, SUM(l.price_fen) AS fen "
+            f"SELECT {GROUPS[by]} AS key, COUNT(*) AS segments, SUM(l.price_fen) AS fen, {_DOUBT} "
             f"FROM ledger l{where} GROUP BY key ORDER BY key",
             params,
         )
         total = self.one(
-            f"SELECT COUNT(*) AS segments, COALESCE(SUM(l.price_fen), 0) AS fen FROM ledger l{where}", params
+            f"SELECT COUNT(*) AS segments, COALESCE(SUM(l.price_fen), 0) AS fen, {_DOUBT} FROM ledger l{where}", params
         )
         if by == "campaign":
             names = {str(r["id"]): r["name"] for r in self.rows("SELECT id, name FROM campaigns")}
             for r in rows:
                 r["name"] = names.get(r["key"], "")
         assert total is not None  # an aggregate always has a row
-        return {"by": by, "rows": rows, "total": {"segments": int(total["segments"]), "fen": int(total["fen"])}}
+        totals = {k: int(total[k] or 0) for k in ("segments", "fen", "doubt_segments", "doubt_fen")}
+        return {"by": by, "rows": rows, "total": totals}
 
     def sum(self, org: str | None = None, month: str | None = None) -> int:
         where, params = _filters(None, None, org)

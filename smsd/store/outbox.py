@@ -25,7 +25,7 @@ from smsd import segments
 from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.i18n import _
-from smsd.phone import mask
+from smsd.phone import is_domestic, mask
 from smsd.store.core import Repo
 from smsd.store.records import OutboundMessage, Part, ProviderRef
 
@@ -198,12 +198,15 @@ class Outbox(Repo):
         repin_after_s: int = 3600,
         pacing: Pacing | None = None,
         reserved: int = 0,
+        prices: tuple[int, int] | None = None,
     ) -> OutboundMessage | None:
         """Atomically take the next due message for this modem, with a lease.
 
         With pacing: nothing non-urgent during quiet hours, and never beyond the SIM's
         hourly or daily cap of segments (less the reserved segments of messages already claimed
-        and not yet sent: an SMPP window). Messages of paused campaigns wait.
+        and not yet sent: an SMPP window). Messages of paused campaigns wait. prices (at home,
+        abroad) is what this transport pays per segment: each submit carries its price, so a submit
+        that falls in doubt is booked at it.
         """
         now = now or utcnow()
         quiet = int(pacing.is_quiet(now)) if pacing else 0
@@ -211,22 +214,12 @@ class Outbox(Repo):
             room = (self._room(modem, pacing, now) if pacing else 1 << 30) - reserved
             if room <= 0:
                 return None
-            # The partial index (outbox_claim, or outbox_claim_quiet in quiet hours) leaves out paused
-            # campaigns and, when quiet, everything not urgent: a held backlog is never walked.
-            row = self.one(
-                f"""SELECT o.* FROM outbox o INDEXED BY {"outbox_claim_quiet" if quiet else "outbox_claim"}
-                   WHERE o.state = 'queued' AND o.held = 0{" AND o.quiet_ok = 1" if quiet else ""}
-                     AND (o.not_before IS NULL OR o.not_before <= :now)
-                     AND (o.retry_at IS NULL OR o.retry_at <= :now)
-                     AND (o.expires_at IS NULL OR o.expires_at > :now)
-                     AND (o.modem IS NULL OR o.modem = :modem OR o.pinned_at <= :repin
-                          OR NOT EXISTS (SELECT 1 FROM outbox_parts p
-                                         WHERE p.message_id = o.id AND p.state <> 'pending'))
-                     AND (o.campaign_id IS NULL OR o.campaign_id NOT IN
-                          (SELECT id FROM campaigns WHERE state = 'paused'))
-                   ORDER BY o.priority DESC, o.id LIMIT 1""",
-                {"now": ts(now), "modem": modem, "repin": ts(now - timedelta(seconds=repin_after_s))},
-            )
+            # A broadcast leaves the caps' reserve to replies and single sends: when it would
+            # reach into it, the next message that is not a broadcast's is taken instead.
+            bulk_room = (self._bulk_room(modem, pacing, now) if pacing else 1 << 30) - reserved
+            row = self._next_due(modem, now, quiet, repin_after_s, bulk_room > 0)
+            if row is not None and row["campaign_id"] is not None and row["segments"] > bulk_room:
+                row = self._next_due(modem, now, quiet, repin_after_s, False)
             if row is None or row["segments"] > room:
                 return None
             ref = row["concat_ref"]
@@ -245,7 +238,8 @@ class Outbox(Repo):
                 "SELECT MIN(seq) AS seq FROM outbox_parts WHERE message_id = ? AND state = 'pending'", (row["id"],)
             )
             if first and first["seq"] is not None:
-                self._start_submit(row["id"], int(first["seq"]), modem, now)
+                price = None if prices is None else prices[0 if is_domestic(row["to_number"]) else 1]
+                self._start_submit(row["id"], int(first["seq"]), modem, now, price)
             self.event(
                 "outbox",
                 row["id"],
@@ -257,6 +251,29 @@ class Outbox(Repo):
         claimed = self.message(row["id"])
         assert claimed is not None
         return claimed
+
+    def _next_due(
+        self, modem: str, now: datetime, quiet: int, repin_after_s: int, bulk_ok: bool
+    ) -> dict[str, Any] | None:
+        """The next message this modem may take. The partial index (outbox_claim, or
+        outbox_claim_quiet in quiet hours) leaves out paused campaigns and, when quiet, everything
+        not urgent: a held backlog is never walked. Without bulk_ok (only the caps' reserve is
+        left) broadcasts' messages are passed over, so a reply or a single send behind them goes."""
+        return self.one(
+            f"""SELECT o.* FROM outbox o INDEXED BY {"outbox_claim_quiet" if quiet else "outbox_claim"}
+                   WHERE o.state = 'queued' AND o.held = 0{" AND o.quiet_ok = 1" if quiet else ""}
+                     {"" if bulk_ok else "AND o.campaign_id IS NULL"}
+                     AND (o.not_before IS NULL OR o.not_before <= :now)
+                     AND (o.retry_at IS NULL OR o.retry_at <= :now)
+                     AND (o.expires_at IS NULL OR o.expires_at > :now)
+                     AND (o.modem IS NULL OR o.modem = :modem OR o.pinned_at <= :repin
+                          OR NOT EXISTS (SELECT 1 FROM outbox_parts p
+                                         WHERE p.message_id = o.id AND p.state <> 'pending'))
+                     AND (o.campaign_id IS NULL OR o.campaign_id NOT IN
+                          (SELECT id FROM campaigns WHERE state = 'paused'))
+                   ORDER BY o.priority DESC, o.id LIMIT 1""",
+            {"now": ts(now), "modem": modem, "repin": ts(now - timedelta(seconds=repin_after_s))},
+        )
 
     def usage(self, modem: str, pacing: Pacing, now: datetime) -> tuple[int, int, str | None]:
         """Segments this modem sent in the last hour and today (local), and the oldest of the hour.
@@ -283,15 +300,24 @@ class Outbox(Repo):
         in_hour, in_day, _ = self.usage(modem, pacing, now)
         return min(pacing.hourly_cap - in_hour, pacing.daily_cap - in_day)
 
-    def held_until(self, modem: str, pacing: Pacing, now: datetime) -> datetime | None:
-        """When pacing lets this modem send again (None: it is not held back)."""
+    def _bulk_room(self, modem: str, pacing: Pacing, now: datetime) -> int:
+        """Segments a broadcast may still send now: the caps less their reserve for replies and single sends."""
+        in_hour, in_day, _ = self.usage(modem, pacing, now)
+        hour_res, day_res = pacing.reserve
+        return min(pacing.hourly_cap - hour_res - in_hour, pacing.daily_cap - day_res - in_day)
+
+    def held_until(self, modem: str, pacing: Pacing, now: datetime, *, bulk: bool = True) -> datetime | None:
+        """When pacing lets this modem send again (None: it is not held back); bulk: a broadcast's
+        message, which leaves the caps' reserve for replies and single sends (the hour's oldest
+        send leaving the window is when to look again)."""
         waits = []
         if pacing.is_quiet(now):
             waits.append(pacing.quiet_ends(now))
         in_hour, in_day, oldest = self.usage(modem, pacing, now)
-        if in_day >= pacing.daily_cap:
+        hour_res, day_res = pacing.reserve if bulk else (0, 0)
+        if in_day >= pacing.daily_cap - day_res:
             waits.append(pacing.day_start(now) + timedelta(days=1))
-        elif in_hour >= pacing.hourly_cap and oldest:
+        elif in_hour >= pacing.hourly_cap - hour_res and oldest:
             waits.append(parse_ts(oldest) + timedelta(hours=1, milliseconds=1))
         return max(waits) if waits else None
 
@@ -318,12 +344,15 @@ class Outbox(Repo):
     def parts(self, message_id: int) -> list[Part]:
         return self.all_of(Part, "SELECT * FROM outbox_parts WHERE message_id = ? ORDER BY seq", (message_id,))
 
-    def part_submitting(self, message_id: int, seq: int, modem: str, now: datetime | None = None) -> None:
-        """Committed before AT+CMGS: after a crash this part counts as 'maybe sent'."""
+    def part_submitting(
+        self, message_id: int, seq: int, modem: str, now: datetime | None = None, price_fen: int | None = None
+    ) -> None:
+        """Committed before AT+CMGS: after a crash this part counts as 'maybe sent' (and is booked
+        at price_fen, what the submit would cost)."""
         with self.tx():
-            self._start_submit(message_id, seq, modem, now or utcnow())
+            self._start_submit(message_id, seq, modem, now or utcnow(), price_fen)
 
-    def _start_submit(self, message_id: int, seq: int, modem: str, now: datetime) -> None:
+    def _start_submit(self, message_id: int, seq: int, modem: str, now: datetime, price_fen: int | None = None) -> None:
         """Mark the part submitting and log the submit in flight (idempotent); flag a resend."""
         if self.one(
             "SELECT 1 AS x FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_flight'", (message_id, seq)
@@ -353,9 +382,9 @@ class Outbox(Repo):
                 now,
             )
         self.conn.execute(
-            "INSERT INTO submits (message_id, seq, modem, state, resend, started_at) "
-            "VALUES (?, ?, ?, 'in_flight', ?, ?)",
-            (message_id, seq, modem, resend, ts(now)),
+            "INSERT INTO submits (message_id, seq, modem, state, resend, started_at, price_fen) "
+            "VALUES (?, ?, ?, 'in_flight', ?, ?, ?)",
+            (message_id, seq, modem, resend, ts(now), price_fen),
         )
 
     def _finish_submit(
@@ -370,7 +399,26 @@ class Outbox(Repo):
                 "UPDATE submits SET state = ?, cause = ?, provider_ref = ?, finished_at = ? WHERE id = ?",
                 (state, cause, ref, ts(now), row["id"]),
             )
+            if state == "in_doubt":
+                self._book_doubt(row, now)
         return row
+
+    def _book_doubt(self, submit: dict[str, Any], now: datetime) -> None:
+        """A submit without an answer is what the SIM most likely paid: booked now, marked in doubt
+        (certain = 0), made certain if a report or a late answer settles it. The ledger may count a
+        submit that never left; it never misses one that did."""
+        if submit["price_fen"] is None:  # a submit started before prices were carried (or by a test)
+            return
+        self._book(
+            submit["message_id"],
+            submit["seq"],
+            submit["modem"],
+            int(submit["price_fen"]),
+            now,
+            submit_id=submit["id"],
+            resend=bool(submit["resend"]),
+            certain=False,
+        )
 
     def part_sent(
         self,
@@ -453,8 +501,18 @@ class Outbox(Repo):
         *,
         submit_id: int | None = None,
         resend: bool = False,
+        certain: bool = True,
     ) -> None:
-        """One ledger row per accepted submit: price, campaign, paying org unit, account, modem, month."""
+        """One ledger row per accepted submit: price, campaign, paying org unit, account, modem, month.
+
+        A submit booked in doubt (certain = 0) is made certain, not booked twice, when it is settled."""
+        if submit_id is not None and certain:
+            cur = self.conn.execute(
+                "UPDATE ledger SET certain = 1, price_fen = ? WHERE submit_id = ? AND certain = 0",
+                (price_fen, submit_id),
+            )
+            if cur.rowcount:
+                return
         row = self.one(
             """SELECT o.campaign_id, c.owner_org, o.account, o.org, u.path AS member_org FROM outbox o
                LEFT JOIN campaigns c ON c.id = o.campaign_id LEFT JOIN members m ON m.id = o.member_id
@@ -472,7 +530,7 @@ class Outbox(Repo):
         local = now.astimezone(LOCAL)
         self.conn.execute(
             "INSERT OR IGNORE INTO ledger (message_id, seq, campaign_id, org, account, modem, price_fen, sent_at, "
-            "month, day, resend, submit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "month, day, resend, submit_id, certain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 seq,
@@ -486,6 +544,7 @@ class Outbox(Repo):
                 local.strftime("%Y-%m-%d"),
                 int(resend),
                 submit_id,
+                int(certain),
             ),
         )
 

@@ -495,3 +495,43 @@ def m012_expiry_index(db: Database) -> None:
         CREATE INDEX outbox_expiry ON outbox (expires_at) WHERE state = 'queued' AND expires_at IS NOT NULL;
         """
     )
+
+
+@migrations()
+def m013_ledger_books_doubt(db: Database) -> None:
+    """A submit without an answer is what the SIM (or account) most likely paid: it is booked
+    when it falls in doubt (certain = 0) and made certain when a report or a late answer settles
+    it. Each submit carries the price it would cost, set when it starts. A ledger row is unique
+    per submit (two submits of one part in the same millisecond are two rows, not one)."""
+    db.executescript(
+        """
+        ALTER TABLE submits ADD COLUMN price_fen INTEGER;
+        CREATE TABLE ledger_new (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            campaign_id INTEGER,
+            org TEXT,
+            account TEXT NOT NULL,
+            modem TEXT NOT NULL,
+            price_fen INTEGER NOT NULL,
+            sent_at TEXT NOT NULL,
+            month TEXT NOT NULL,
+            day TEXT NOT NULL,
+            resend INTEGER NOT NULL DEFAULT 0,
+            submit_id INTEGER,
+            certain INTEGER NOT NULL DEFAULT 1
+        );
+        INSERT INTO ledger_new (id, message_id, seq, campaign_id, org, account, modem, price_fen, sent_at, month,
+                                day, resend, submit_id)
+            SELECT id, message_id, seq, campaign_id, org, account, modem, price_fen, sent_at, month, day, resend,
+                   submit_id FROM ledger;
+        DROP TABLE ledger;
+        ALTER TABLE ledger_new RENAME TO ledger;
+        CREATE INDEX ledger_month ON ledger (month, org);
+        CREATE INDEX ledger_day ON ledger (day);
+        CREATE INDEX ledger_org ON ledger (org);
+        CREATE UNIQUE INDEX ledger_submit ON ledger (submit_id) WHERE submit_id IS NOT NULL;
+        CREATE UNIQUE INDEX ledger_part_time ON ledger (message_id, seq, sent_at) WHERE submit_id IS NULL;
+        """
+    )
