@@ -92,6 +92,47 @@ CASES = [
         lambda c, b: ["status", "--config", _bad_config(b, "v", BASE + MODEM + "price_fen = -1\n")],
         "price_fen in [modems.m1] must be from 0 to 10000",
     ),
+    (
+        "config price beyond any SIM's",
+        lambda c, b: [
+            "check-config",
+            "--config",
+            _bad_config(b, "pf", BASE + MODEM + "price_fen = 99999999999999999999\n"),
+        ],
+        "price_fen in [modems.m1] must be from 0 to 10000",  # it once crashed the worker after each submit
+    ),
+    (
+        "config price too high",
+        lambda c, b: ["check-config", "--config", _bad_config(b, "ph", BASE + MODEM + "price_fen = 9999999999\n")],
+        "price_fen in [modems.m1] must be from 0 to 10000",
+    ),
+    (
+        "config infinite timeout",
+        lambda c, b: ["check-config", "--config", _bad_config(b, "st", BASE + MODEM + "send_timeout_s = inf\n")],
+        "send_timeout_s in [modems.m1] must be greater than 0 and at most 600",
+    ),
+    (
+        "config nan timeout",
+        lambda c, b: ["check-config", "--config", _bad_config(b, "sn", BASE + MODEM + "command_timeout_s = nan\n")],
+        "command_timeout_s in [modems.m1] must be greater than 0",
+    ),
+    (
+        "config http port",
+        lambda c, b: ["check-config", "--config", _bad_config(b, "hp", BASE + MODEM + "[http]\nport = 70000\n")],
+        "port in [http] must be from 1 to 65535",
+    ),
+    (
+        "config priority",
+        lambda c, b: [
+            "check-config",
+            "--config",
+            _bad_config(b, "pr", BASE + MODEM + "[sending]\ndefault_priority = 12\n"),
+        ],
+        "default_priority in [sending] must be from 0 to 9",
+    ),
+    ("budget nan", lambda c, b: ["budget", "set", "大渡口区", "--month", "2026-12", "--yuan", "nan"], "--yuan"),
+    ("budget inf", lambda c, b: ["budget", "set", "大渡口区", "--month", "2026-12", "--yuan", "inf"], "--yuan"),
+    ("send at year 9999", lambda c, b: ["send", "13800138000", "x", "--at", "9999-12-31 23:59"], "more than a year"),
     ("config no modems", lambda c, b: ["status", "--config", _bad_config(b, "n", BASE)], "no modems"),
     (
         "config modem without port",

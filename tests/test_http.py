@@ -483,3 +483,86 @@ def test_api_sends_respect_the_clients_org_budget(bare_api):
         base + "/cgi-bin/sendsms", params={"username": "playsms", "password": TOKEN, "to": "13800138001", "text": "x"}
     )
     assert k.status_code == 402
+
+
+# ------------------------------------------------------------------ issue 22: the door, again
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"at": "明天8点"}, {"priority": 9}, {"report": False}],
+    ids=["at", "priority", "report"],
+)
+def test_an_idempotency_key_reused_with_any_other_option_is_409(bare_api, change):
+    base, _ = bare_api
+    body = {"to": "13800138000", "text": "同一条"}
+    first = httpx.post(base + "/v1/messages", json=body, headers={**AUTH, "Idempotency-Key": "opt"})
+    assert first.status_code == 201, first.text
+    other = httpx.post(base + "/v1/messages", json={**body, **change}, headers={**AUTH, "Idempotency-Key": "opt"})
+    assert other.status_code == 409 and other.json()["error"]["field"] == "Idempotency-Key", other.text
+    same = httpx.post(base + "/v1/messages", json=body, headers={**AUTH, "Idempotency-Key": "opt"})
+    assert same.status_code == 200 and same.json()["id"] == first.json()["id"]
+
+
+def test_the_same_relative_time_with_the_same_key_is_the_same_request(bare_api):
+    base, _ = bare_api
+    body = {"to": "13800138000", "text": "明早开会", "at": "明天8点"}
+    first = httpx.post(base + "/v1/messages", json=body, headers={**AUTH, "Idempotency-Key": "t"})
+    again = httpx.post(base + "/v1/messages", json=body, headers={**AUTH, "Idempotency-Key": "t"})
+    assert first.status_code == 201 and again.status_code == 200 and again.json()["id"] == first.json()["id"]
+
+
+def test_a_far_future_at_is_422_not_500(bare_api):
+    base, _ = bare_api
+    r = httpx.post(
+        base + "/v1/messages", json={"to": "13800138000", "text": "x", "at": "9999-12-31 23:59"}, headers=AUTH
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "at", r.text
+
+
+def test_sendsms_without_credentials_is_refused_before_its_body_is_read(bare_api):
+    """A POST to /cgi-bin/sendsms with no password in the query or X-Kannel headers: a body that
+    is not a small form is refused at once (the body was read first, up to max_body_bytes)."""
+    base, _ = bare_api
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /cgi-bin/sendsms?to=13800138000 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 200000\r\n\r\n"
+        )
+        sock.sendall(b"x" * 1000)  # the rest never comes
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:80]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /cgi-bin/sendsms HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 200000\r\n\r\n"
+        )
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:80]  # a form, but far larger than one with a password
+
+
+def test_a_client_trickling_its_headers_is_cut_off(bare_api, monkeypatch):
+    """Headers sent a byte at a time (each byte resetting uvicorn's keep-alive timer) no longer
+    hold a connection open: it is closed when the headers are not in within HEADERS_S."""
+    from smsd.http.timeouts import TimedH11Protocol
+
+    monkeypatch.setattr(TimedH11Protocol, "headers_s", 0.5)
+    base, _ = bare_api
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        closed = False
+        for _ in range(200):  # a byte each 0.05 s for up to 10 s: the server closes long before
+            try:
+                sock.sendall(b"X")
+                sock.settimeout(0.05)
+                if sock.recv(1) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+                break
+    assert closed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import zipfile
 from datetime import datetime, timedelta, timezone
 
@@ -74,6 +75,10 @@ def test_no_export_carries_a_live_formula(office):
     assert cli(path, "report", "messages", "--csv", "--output", str(tmp_path / "m.csv")).exit_code == 0
     assert cli(path, "report", "messages", "--xlsx", "--output", str(tmp_path / "m.xlsx")).exit_code == 0
     assert cli(path, "red", "export", "--output", str(tmp_path / "red.csv")).exit_code == 0
+    assert cli(path, "members", "export", str(tmp_path / "roster.xlsx")).exit_code == 0
+    roster = openpyxl.load_workbook(tmp_path / "roster.xlsx").active
+    names = [c for row in roster.iter_rows() for c in row if isinstance(c.value, str) and c.value.startswith("=")]
+    assert names and all(c.data_type == "s" for c in names)  # a member named =HYPERLINK(...) stays a name
     poll_csv = cli(path, "poll", "results", str(poll), "--csv").output
 
     cells = []
@@ -124,6 +129,41 @@ def test_after_purge_no_number_or_text_is_left_in_the_file_or_its_wal(office):
     assert not found, f"still in the database or its WAL after purge: {found}"
     with Store(cfg.database) as s:
         assert s.ledger.sum() > 0  # the cost record stays
+        # who got which message is gone too (a campaign's messages named the member)
+        assert s.one("SELECT COUNT(*) AS n FROM outbox WHERE member_id IS NOT NULL")["n"] == 0
+
+
+def test_purge_older_than_0d_takes_everything_already_sent(office):
+    tmp_path, path, cfg = office
+    with Store(cfg.database) as s:
+        s.outbox.enqueue("+8613812345679", "刚发的通知")
+        send_all(s, {"m1": 6}, datetime.now(CST))
+        waiting = s.outbox.enqueue("+8613812345678", "还在排队")
+    result = cli(path, "purge", "--older-than", "0d", "--yes")
+    assert result.exit_code == 0, result.output
+    with Store(cfg.database) as s:
+        texts = {m.text for m in s.outbox.messages(limit=10)}
+        assert texts == {"[purged]", "还在排队"} and s.outbox.message(waiting).text == "还在排队"
+
+
+def test_exports_are_0640_whatever_the_umask(office):
+    tmp_path, path, cfg = office
+    old = os.umask(0o022)
+    try:
+        (tmp_path / "old.csv").write_text("x")
+        os.chmod(tmp_path / "old.csv", 0o666)
+        outputs = {
+            "old.csv": ["report", "messages", "--csv", "--output", str(tmp_path / "old.csv")],
+            "c.xlsx": ["report", "cost", "--xlsx", "--output", str(tmp_path / "c.xlsx")],
+            "r.xlsx": ["members", "export", str(tmp_path / "r.xlsx")],
+            "red.csv": ["red", "export", "--output", str(tmp_path / "red.csv")],
+        }
+        for name, args in outputs.items():
+            result = cli(path, *args)
+            assert result.exit_code == 0, (name, result.output)
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+    finally:
+        os.umask(old)
 
 
 # ------------------------------------------------------------------ item 8: masking

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from collections.abc import Iterator
@@ -324,13 +323,31 @@ def budget(ctx: click.Context, config_path: str, as_json: bool) -> None:
     )
 
 
+def _fen_of_yuan(text: str) -> int:
+    """--yuan 300 or 299.50 as integer fen, exactly (no float): nan, inf, -1 and 0.001 are refused."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if (
+        not value.is_finite()
+        or value < 0
+        or value * 100 != (value * 100).to_integral_value()
+        or value * 100 > MAX_BUDGET_FEN
+    ):
+        raise click.ClickException(_("--yuan {value!r}: give an amount such as 300 or 299.50").format(value=text))
+    return int(value * 100)
+
+
 @budget.command("set")
 @config_option
 @click.argument("org")
 @click.option("--month", required=True, metavar="YYYY-MM")
-@click.option("--yuan", type=click.FloatRange(0, MAX_BUDGET_FEN / 100), help=_("The limit in yuan (or --fen)."))
+@click.option("--yuan", help=_("The limit in yuan (or --fen)."))
 @click.option("--fen", type=click.IntRange(0, MAX_BUDGET_FEN), help=_("The limit in fen."))
-def budget_set(config_path: str, org: str, month: str, yuan: float | None, fen: int | None) -> None:
+def budget_set(config_path: str, org: str, month: str, yuan: str | None, fen: int | None) -> None:
     """Set an org unit's budget for a month.
 
     \b
@@ -342,9 +359,7 @@ def budget_set(config_path: str, org: str, month: str, yuan: float | None, fen: 
         raise click.ClickException(_("--month {m!r}: use YYYY-MM").format(m=month))
     if (yuan is None) == (fen is None):
         raise click.ClickException(_("give the limit as --yuan or --fen (one of them)"))
-    if yuan is not None and not math.isfinite(yuan):  # click's FloatRange lets nan through
-        raise click.ClickException(_("--yuan {value!r}: give an amount such as 300 or 299.50").format(value=yuan))
-    limit = fen if fen is not None else round((yuan or 0) * 100)
+    limit = fen if fen is not None else _fen_of_yuan(yuan or "")
     with handled(), open_store(cfg) as store:
         if not store.members.org_exists(org):
             raise InputError("no org unit {org!r}", org=org)
@@ -364,7 +379,7 @@ def purge(config_path: str, older: str, yes: bool) -> None:
         smsd purge --older-than 180d --yes
     """
     m = re.fullmatch(r"(\d+)([dw])", older)
-    if not m or int(m.group(1)) == 0:
+    if not m:  # 0d is allowed: everything already sent or received (never what is still queued)
         raise click.ClickException(_("--older-than {v!r}: use a number of days or weeks, like 180d").format(v=older))
     days = int(m.group(1)) * (7 if m.group(2) == "w" else 1)
     cfg = load(config_path)

@@ -9,6 +9,7 @@ never touches the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -22,9 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smsd import admin, phone
+from smsd.clock import parse_ts
 from smsd.config import Config, HttpClient
 from smsd.errors import BudgetError, InputError, SmsdError
 from smsd.http.auth import RateLimiter, find_client, token_hash
+from smsd.http.timeouts import BODY_S
 from smsd.phone import mask
 from smsd.store import OutboundMessage, Store
 
@@ -57,6 +60,7 @@ class BatchRequest(BaseModel):
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger id or cursor is a 422, not a 500
 KANNEL_PATH = "/cgi-bin/sendsms"
+KANNEL_FORM_BYTES = 8192  # a sendsms form with its credentials: read this much at most before they are checked
 OPEN_PATHS = ("/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect")
 
 
@@ -82,20 +86,26 @@ class BodyGuard:
             else:
                 await _json(send, 401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
             return
+        if path == KANNEL_PATH and not self._authenticated(path, headers, scope, body_allowed=False):
+            # credentials only in a form body: read at most a small form, briefly, then check them
+            limit = min(limit, KANNEL_FORM_BYTES)
+            if "x-www-form-urlencoded" not in headers.get("content-type", ""):
+                await _plain(send, 403, "Authorization failed for sendsms")
+                return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             await _json(send, 413, "body", f"the body is larger than {limit} bytes")
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > limit:
-                await _json(send, 413, "body", f"the body is larger than {limit} bytes")
-                return
+        try:
+            body = await asyncio.wait_for(_read_body(receive, limit), BODY_S)
+        except TimeoutError:
+            await _json(send, 408, "body", f"the body did not arrive within {BODY_S:g} s")
+            return
+        if body is None:
+            return  # the client went away
+        if len(body) > limit:
+            await _json(send, 413, "body", f"the body is larger than {limit} bytes")
+            return
         sent = False
 
         async def replay() -> Any:
@@ -107,7 +117,9 @@ class BodyGuard:
 
         await self.app(scope, replay, send)
 
-    def _authenticated(self, path: str, headers: dict[str, str], scope: dict[str, Any]) -> bool:
+    def _authenticated(
+        self, path: str, headers: dict[str, str], scope: dict[str, Any], *, body_allowed: bool = True
+    ) -> bool:
         auth = headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         if find_client(self.cfg, token) is not None:
@@ -116,14 +128,28 @@ class BodyGuard:
             from urllib.parse import parse_qs
 
             q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            user = (q.get("username") or q.get("user") or [""])[-1]
-            password = (q.get("password") or q.get("pass") or [""])[-1]
+            user = (q.get("username") or q.get("user") or [headers.get("x-kannel-username", "")])[-1]
+            password = (q.get("password") or q.get("pass") or [headers.get("x-kannel-password", "")])[-1]
             if find_client(self.cfg, password, user) is not None:
                 return True
-            # Kannel clients may also put the credentials in a form body: a GET has none, a POST
-            # is read (at most max_body_bytes) and checked by the door itself.
-            return scope.get("method") == "POST"
+            # Kannel clients may also put the credentials in a form body: a GET has none, a POST's
+            # form is read (at most KANNEL_FORM_BYTES, within BODY_S) and checked by the door itself.
+            return body_allowed and scope.get("method") == "POST"
         return False
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The request body, stopping as soon as it passes limit (None: the client disconnected)."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += bytes(message.get("body", b""))
+        more = bool(message.get("more_body", False))
+        if len(body) > limit:
+            return body
+    return body
 
 
 async def _json(send: Any, status: int, field: str, message: str) -> None:
@@ -238,6 +264,20 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         with s.tx():
             s.event("http", client.name, "request", what, f"api:{client.name}")
 
+    def _same_options(first: OutboundMessage, req: SendRequest) -> bool:
+        """Was the first message made with this request's at, priority and report? The time is
+        read again as of the first request (明天8点 then means the same day it meant then)."""
+        priority = cfg.sending.default_priority if req.priority is None else req.priority
+        if priority != first.priority or bool(req.report and cfg.sending.status_reports) != bool(first.srr):
+            return False
+        if not req.at:
+            return first.not_before is None
+        try:
+            at = admin.parse_when(req.at, parse_ts(first.created_at))
+        except InputError:
+            return False
+        return first.not_before is not None and parse_ts(first.not_before) == at
+
     def reused(s: Store, key: str, req: SendRequest) -> OutboundMessage | None:
         """The message an Idempotency-Key already made, or None; 409 when the body differs."""
         first = s.outbox.message_by_dedup_key(key)
@@ -247,6 +287,13 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             same = first.to_number == phone.normalise(req.to) and first.text == req.text
         except InputError:
             same = False
+        if same and not _same_options(first, req):
+            raise ApiError(
+                409,
+                "Idempotency-Key",
+                "this Idempotency-Key was used for the same message with another at, priority or report; "
+                "use a new key for a new request",
+            )
         if not same:
             raise ApiError(
                 409,

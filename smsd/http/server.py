@@ -10,6 +10,7 @@ import uvicorn
 
 from smsd.config import Config
 from smsd.http.app import create_app
+from smsd.http.timeouts import TimedH11Protocol
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ class HttpServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            http=TimedH11Protocol,  # request headers must arrive within 10 s: slow clients are cut off
+            timeout_keep_alive=5,
+            limit_concurrency=200,  # beyond that, 503 at once instead of a pile of slow connections
         )
         self.server = uvicorn.Server(config)
         # The daemon owns SIGTERM/SIGINT: uvicorn (>= 0.29) installs signal handlers only when it

@@ -27,7 +27,8 @@ class Maintenance(Repo):
         with self.tx():
             out = self.conn.execute(
                 "UPDATE outbox SET text = '[purged]', to_number = substr(to_number, 1, 6) || '*****' || "
-                "substr(to_number, -4), dedup_key = NULL, purged = 1 WHERE purged = 0 AND created_at < ? "
+                "substr(to_number, -4), dedup_key = NULL, member_id = NULL, purged = 1 "
+                "WHERE (purged = 0 OR member_id IS NOT NULL) AND created_at < ? "
                 "AND state NOT IN ('queued', 'sending')",
                 (cutoff,),
             ).rowcount
