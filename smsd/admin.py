@@ -225,6 +225,8 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
                 "received_today": c.get("received", 0),
                 "cost_today_fen": c.get("cost_fen", 0),
                 "last_error": row.get("last_error") or "",
+                "last_incident": row.get("last_incident") or "",
+                "last_incident_at": local(row.get("last_incident_at")) if row.get("last_incident_at") else None,
                 "updated": local(row.get("updated_at")),
             }
         )
@@ -401,6 +403,14 @@ def _smsc_reachable(name: str, host: str, port: int) -> Check:
                 host=host, port=port, error=exc.strerror or exc
             ),
         )
+
+
+def resume(store: Store, cfg: Config, name: str, actor: str = "cli") -> bool:
+    """Ask the daemon to end a modem's pause now (after a raised quota or a topped-up SIM).
+    Returns whether that modem is paused now (as last recorded)."""
+    cfg.modem(name)  # an unknown name is a ConfigError naming the file
+    store.health.request_resume(name, actor)
+    return any(m["name"] == name and m["state"] == "paused" for m in store.health.modems())
 
 
 def daemon_check(cfg: Config) -> Check:

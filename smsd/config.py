@@ -173,6 +173,13 @@ class ModemConfig:
         choices=("transceiver", "transmitter+receiver"),
     )
     enquire_link_s: float = opt(30.0, "SMPP: an idle link is checked with enquire_link this often.", _seconds)
+    smpp_alphabet: str = opt(
+        "gsm7",
+        'SMPP: what data_coding 0 means at this SMSC, both ways: "gsm7" (SMPP\'s default alphabet), "latin1" or '
+        '"ascii" (many SMSCs and Jasmin pass such text through: "me@home.cn, $5" arrives as me¡home.cn, ¤5 when '
+        "this is wrong).",
+        choices=("gsm7", "latin1", "ascii"),
+    )
 
 
 @dataclass(frozen=True)

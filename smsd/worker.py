@@ -90,6 +90,10 @@ class Worker:
         self._in_batch = False
         self._answer_wanted = False
         self._unbooked: tuple[OutboundMessage, int, Result] | None = None  # accepted, not yet recorded
+        self._refusal_shown = False  # the modem's row says its last submit was refused
+        self._paused_at = utcnow()
+        self._busy_seen = 0
+        self._last_incident = ""
         self.others = others  # other transports can take this one's messages while it pauses
 
     @property
@@ -141,6 +145,9 @@ class Worker:
         health = self.transport.health()
         if self._paused_for_network and health.registered:
             self._paused_until, self._paused_for_network = 0.0, False  # the network is back: no need to wait
+        if self.pause_reason and self.store.health.resume_requested(self.name, self._paused_at):
+            log.info("modem.resume modem=%s: an admin asked to try again now", self.name)
+            self._paused_until, self._pause_s = 0.0, self.cfg.pause_s
         if self._unbooked is not None and time.monotonic() >= self._paused_until:
             self._record_held()
         if self._unbooked is None and self.pause_reason and time.monotonic() >= self._paused_until:
@@ -268,6 +275,7 @@ class Worker:
                 now=self.clock(),
             )
             log.warning("sms.in_doubt id=%s modem=%s error=%s", mid, self.name, result.reason)
+            self._incident(_("no answer to a submit: {reason}").format(reason=result.reason))
             # a hang or an unplug: reconnect; a late answer is still recognised
             return None if result.usable else ("lost", result.reason)
         if isinstance(result, NotSent):
@@ -277,8 +285,8 @@ class Worker:
             raise result
         self.sent_parts += 1
         self._pause_s = self.cfg.pause_s
-        if self.pause_reason:
-            self.pause_reason = ""
+        if self.pause_reason or self._refusal_shown:
+            self.pause_reason, self._refusal_shown = "", False
             self.transport.note_error("")
         try:
             done = self.store.outbox.part_sent(
@@ -430,11 +438,17 @@ class Worker:
             now=self.clock(),
         )
         log.warning("sms.refused id=%s modem=%s error=%r now=%s", mid, self.name, exc.reason, state)
+        # shown on the modem's row while refusals last (a +CMS ERROR burst), gone at the next success
+        self._refusal_shown = True
+        self.transport.note_error(_("last submit refused: {reason}").format(reason=exc.reason))
+        self._record_health()
         return None
 
     def _pause(self, reason: str, *, network: bool = False, hold: bool = False) -> None:
-        """Stop claiming for a while (30 s, doubling to 30 min while the fault repeats)."""
+        """Stop claiming for a while (30 s, doubling to 30 min while the fault repeats; `smsd
+        resume NAME` ends it at once)."""
         self._paused_until = time.monotonic() + self._pause_s
+        self._paused_at = self.clock()
         self._paused_for_network = network
         if hold:
             self.pause_reason = reason
@@ -502,6 +516,7 @@ class Worker:
             item.discharge,
             now=self.clock(),
             price_fen=self.cfg.price_fen,
+            alternatives=item.alternatives,
         )
         log.info(
             "sms.report modem=%s ref=%s outcome=%s message=%s",
@@ -516,16 +531,33 @@ class Worker:
     def _health_snapshot(self) -> tuple[Any, ...]:
         h = self.transport.health()
         paused = self._paused_until > time.monotonic()
-        return (h.ready, paused, h.registered, h.storage_used, h.storage_total, h.last_error, h.signal)
+        busy = h.counters.get("busy", 0)
+        return (h.ready, paused, h.registered, h.storage_used, h.storage_total, h.last_error, h.signal, busy)
 
     def _record_health_if_changed(self) -> None:
         if self._health_snapshot() != self._recorded:
             self._record_health()
 
+    def _incident(self, text: str) -> None:
+        """Kept on the modem's row with its time, after the trouble is over too."""
+        if self.store is None or not text:
+            return
+        try:
+            self.store.health.incident(self.name, text, self.clock())
+        except SmsdError as exc:
+            log.error("worker.health_not_saved modem=%s error=%s", self.name, exc)
+
     def _record_health(self) -> None:
         if self.store is None:
             return
         h = self.transport.health()
+        if h.last_error and h.last_error != self._last_incident:
+            self._incident(h.last_error)
+        self._last_incident = h.last_error
+        busy = h.counters.get("busy", 0)
+        if busy > self._busy_seen:
+            self._incident(_("the SMSC asked to slow down ({n} time(s))").format(n=busy))
+        self._busy_seen = busy
         self._recorded = self._health_snapshot()
         state = "ready" if h.ready else "down"
         if self._paused_until > time.monotonic():

@@ -124,6 +124,22 @@ def test_cms_bursts_transient_retry_and_permanent_fail(running):
     assert store.outbox.message(permanent).attempts == 1
 
 
+def test_a_cms_burst_shows_on_the_modem_row_while_it_lasts_and_stays_as_healed(running):
+    """Issue 22: during a +CMS ERROR burst the row said 就绪 with no error (README promised it)."""
+    emu, cfg, store, _ = running()
+    emu["m2"].fault("unplug")
+    wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)
+    emu["m1"].fault("cms", [2, 500])
+    [mid] = queue(store, 1, "burst")
+    wait_for(lambda: "+CMS ERROR: 500" in status(cfg)["m1"]["last_error"], timeout=15, interval=0.05)
+    wait_for(lambda: store.outbox.message(mid).state in ("sent", "delivered"), timeout=30)
+    wait_for(lambda: status(cfg)["m1"]["last_error"] == "", timeout=15)  # gone with the next success
+    m1 = status(cfg)["m1"]
+    assert "+CMS ERROR: 500" in m1["last_incident"] and m1["last_incident_at"]
+    table = CliRunner().invoke(main, ["status", "--config", str(cfg)]).output
+    assert "(healed)" in table and "CMS ERROR: 500" in table
+
+
 def test_sim_full_is_visible_and_inbound_arrives_when_room_returns(running):
     emu, cfg, store, _ = running()
     wait_for(lambda: status(cfg)["m1"]["state"] == "ready", timeout=15)

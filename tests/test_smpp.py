@@ -3,6 +3,7 @@ busy and account refusals, MO exactly once across a crash, caps across a window,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,8 +42,8 @@ def world(tmp_path, smsc):
     clock = Clock()
     made: list[Worker] = []
 
-    def worker(pacing: Pacing | None = None, window: int = 10, **kw) -> Worker:
-        cfg = ModemConfig(name="s1", kind="smpp", price_fen=4, pause_s=0.2, window=window)
+    def worker(pacing: Pacing | None = None, window: int = 10, pause_s: float = 0.2, **kw) -> Worker:
+        cfg = ModemConfig(name="s1", kind="smpp", price_fen=4, pause_s=pause_s, window=window)
         t = SmppTransport(
             "s1",
             "127.0.0.1",
@@ -173,7 +174,10 @@ def test_mo_committed_then_crash_before_the_ack_is_stored_once(world, smsc, tmp_
     assert w.store.one("SELECT COUNT(*) AS n FROM events WHERE event = 'duplicate_pdu'")["n"] == 1
     row = w.store.one("SELECT sender, text FROM inbox")
     assert row == {"sender": "+8613900000001", "text": "TP 2"}
-    smsc.deliver("+8613900000001", "TP 2", to="1069000101")  # the member votes again, later: a new message
+    # the member votes again, later (past the ten minutes in which an acknowledged deliver_sm may
+    # still come again because its ack was lost): a new message
+    clock.now += timedelta(minutes=11)
+    smsc.deliver("+8613900000001", "TP 2", to="1069000101")
     drive(w, lambda: w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 2)
 
 
@@ -332,3 +336,174 @@ def test_transmitter_and_receiver_links_carry_submits_and_deliveries_apart(smsc)
         wait_for(lambda: smsc.status()["pending"]["county_a"] == 0)  # acknowledged on the receiver link
     finally:
         t.close()
+
+
+# ------------------------------------------------------------------ issue 22: the link as others run it
+
+REPLY = ("同意，" + "我支部将按时完成学习任务并上报材料，" * 7)[:128]  # 256 octets in UCS-2
+
+
+def inbox_texts(w: Worker) -> list[str]:
+    return [r.text for r in w.store.inbox.recent(100)]
+
+
+def test_a_long_reply_in_message_payload_is_read_and_a_second_one_is_not_a_duplicate(world, smsc):
+    make, _clock = world
+    w = make()
+    assert len(REPLY) == 128
+    smsc.deliver("+8613900000001", REPLY, carry="payload")
+    smsc.deliver("+8613900000002", REPLY.replace("同意", "反对"), carry="payload")
+    drive(w, lambda: len(inbox_texts(w)) == 2)
+    assert sorted(inbox_texts(w)) == sorted([REPLY, REPLY.replace("同意", "反对")])
+
+
+def test_sar_parts_are_joined_into_one_message(world, smsc):
+    make, _clock = world
+    w = make()
+    smsc.deliver("+8613900000001", REPLY, carry="sar")
+    drive(w, lambda: len(inbox_texts(w)) >= 1 and not w.store.inbox.pending_parts())
+    assert inbox_texts(w) == [REPLY]
+
+
+def test_an_mo_whose_ack_was_lost_is_stored_once(world, smsc):
+    make, _clock = world
+    w = make()
+    smsc.fault("lose_ack", 1)  # the SMSC never hears our deliver_sm_resp, and delivers it again
+    smsc.deliver("+8613900000001", "收到")
+    drive(w, lambda: smsc.status()["pending"]["county_a"] == 0)
+    assert inbox_texts(w) == ["收到"]
+    assert [e for e in smsc.events if e["what"] == "acked"][0]["lost"] is True
+
+
+@pytest.mark.parametrize("form", ["decimal", "hex"])
+def test_receipts_naming_the_id_in_the_other_base_are_matched(world, smsc, form):
+    make, _clock = world
+    w = make()
+    smsc.fault("receipt_id", form)
+    ids = [w.store.outbox.enqueue(f"+86138000000{i:02d}", f"通知 {i}") for i in range(10)]
+    drive(w, lambda: all(w.store.outbox.message(i).state == "delivered" for i in ids))
+
+
+def test_an_smsc_that_reads_data_coding_0_as_latin1_gets_and_gives_ascii_text(tmp_path):
+    with Smsc(
+        port=0, accounts=[Account("county_a", "pw-a", "1069000101")], receipt_delay_ms=10, alphabet="latin1"
+    ) as s:
+        t = SmppTransport(
+            "s1", "127.0.0.1", s.port, system_id="county_a", password="pw-a", source_addr="1069000101",
+            alphabet="latin1",
+        )  # fmt: skip
+        w = Worker(
+            ModemConfig(name="s1", kind="smpp"), "", str(tmp_path / "smsd.db"), SendingConfig(), idle_wait_s=0.0,
+            transport=t,
+        )  # fmt: skip
+        w.store = Store(tmp_path / "smsd.db")
+        try:
+            w.store.outbox.enqueue(TO, "me@home.cn, $5")
+            s.deliver("+8613900000001", "me@home.cn, $5")
+            drive(w, lambda: bool(s.submitted) and bool(inbox_texts(w)))
+            assert s.submitted[0]["text"] == "me@home.cn, $5" and s.submitted[0]["hex"] == b"me@home.cn, $5".hex()
+            assert inbox_texts(w) == ["me@home.cn, $5"]
+        finally:
+            t.close()
+            w.store.close()
+
+
+def test_a_member_sms_mid_window_leaves_no_part_sent_unmarked(world, smsc):
+    """Issue 22: an MO in the middle of a window made the next round go out without being marked
+    'submitting' (a crash then resent them unflagged). Every submit the SMSC took is in `submits`."""
+    make, _clock = world
+    w = make()
+    ids = [w.store.outbox.enqueue(f"+86138000001{i:02d}", LONG) for i in range(10)]
+    assert w.transport.ensure_ready()
+    smsc.response_delay_ms = 5  # each round takes a little while: members' SMS land inside rounds
+    transport_submit = w.transport.submit_many
+
+    def submit_while_a_member_writes(items):
+        results = transport_submit(items)
+        n = len(smsc.submitted)
+        smsc.deliver(f"+86139{n:08d}", "TP 1")  # arrives before this round is booked
+        wait_for(w.transport.messages_waiting, timeout=10)
+        return results
+
+    w.transport.submit_many = submit_while_a_member_writes  # type: ignore[method-assign]
+    drive(w, lambda: all(w.store.outbox.message(i).state in ("sent", "delivered") for i in ids))
+    unmarked = w.store.one("SELECT COUNT(*) AS n FROM ledger WHERE submit_id IS NULL")["n"]
+    assert unmarked == 0  # every part the SMSC accepted had its submit in flight, committed before it left
+    submits = w.store.one("SELECT COUNT(*) AS n FROM submits WHERE state = 'accepted'")["n"]
+    assert submits == len([x for x in smsc.submitted if x["to"].startswith("86138")]) == 30
+
+
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        (b"\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x07" + b"\x00\x01", 0x02),  # truncated
+        (
+            b"\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x08"  # length patched below
+            + b"\x00"
+            + b"\x01\x01"
+            + b"123\x00"
+            + b"\x01\x01"
+            + b"\x00"
+            + b"\x00\x00\x00"
+            + b"\x00\x00"
+            + b"\x00\x00\x00\x00\x05hello",
+            0x0B,  # no destination
+        ),
+        (
+            b"\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x09"
+            + b"\x00"
+            + b"\x01\x01"
+            + b"123\x00"
+            + b"\x01\x01"
+            + b"456\x00"
+            + b"\x00\x00\x00"
+            + b"\x00\x00"
+            + b"\x00\x00\x00\x00\xc8hi",
+            0x01,  # sm_length beyond the PDU
+        ),
+    ],
+    ids=["truncated", "no-destination", "short-message-cut"],
+)
+def test_smsc_emulator_answers_malformed_submits_as_an_smsc_does(smsc, raw, status):
+    import socket
+    import struct
+
+    import smpplib.client
+
+    if raw[:4] == b"\x00\x00\x00\x00":
+        raw = struct.pack(">L", len(raw)) + raw[4:]
+    c = smpplib.client.Client("127.0.0.1", smsc.port, allow_unknown_opt_params=True)
+    c.connect()
+    c.bind_transceiver(system_id="county_a", password="pw-a")
+    try:
+        c._socket.sendall(raw)
+        c._socket.settimeout(5)
+        head = c._socket.recv(16)
+        length, command, got, _seq = struct.unpack(">LLLL", head)
+        assert got == status and command in (0x80000000, 0x80000004), (hex(command), hex(got))
+        assert smsc.submitted == []  # never taken, never logged as a message
+    finally:
+        with contextlib.suppress(OSError, socket.error):
+            c.disconnect()
+
+
+def test_a_paused_link_tries_again_when_asked_and_healed_trouble_stays_visible(world, smsc):
+    """Issue 22: a raised city quota waited for the end of a doubling pause; now `smsd resume`
+    ends it at once. A throttled burst leaves its trace on the row after it healed."""
+    make, _clock = world
+    w = make(pause_s=600.0)
+    w.others = False  # the only transport of this box (the daemon tells each worker)
+    smsc.fault("status", [1, 0x08])  # over quota (Jasmin's ESME_RSYSERR)
+    mid = w.store.outbox.enqueue(TO, "配额提高后发送")
+    drive(w, lambda: bool(w.pause_reason))
+    assert "its messages wait" in w.pause_reason  # no other modems on this box
+    assert w.store.outbox.message(mid).state == "queued"
+    w.store.health.request_resume("s1", "test")
+    drive(w, lambda: w.store.outbox.message(mid).state in ("sent", "delivered"), timeout=10)
+    assert w.pause_reason == ""
+    smsc.fault("throttle", 2)
+    other = w.store.outbox.enqueue(TO, "限速")
+    drive(w, lambda: w.store.outbox.message(other).state in ("sent", "delivered"))
+    row = lambda: next(m for m in w.store.health.modems() if m["name"] == "s1")  # noqa: E731
+    drive(w, lambda: "slow down" in (row()["last_incident"] or ""))
+    assert row()["last_error"] in ("", None)  # healed: no current error, the trace stays

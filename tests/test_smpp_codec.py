@@ -3,6 +3,7 @@ packed submit_sm compared byte for byte with smpplib's own encoder."""
 
 from __future__ import annotations
 
+import pytest
 import smpplib.smpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -71,3 +72,11 @@ def test_receipts_from_tlvs_or_text():
     assert (r.message_id, r.outcome) == ("X9", "failed") and r.status == 0x40 | 12
     assert codec.classify(codec.RTHROTTLED) == "busy" and codec.classify(codec.RSYSERR) == "account"
     assert codec.classify(codec.RINVDSTADR) == "permanent" and codec.classify(0x45) == "transient"
+
+
+@pytest.mark.parametrize(
+    "receipt, resp",
+    [("1193046", "123456"), ("1193046", "00123456"), ("77", "000000000000004d"), ("123456", "1193046")],
+)
+def test_a_receipt_id_in_the_other_base_has_the_resp_id_among_its_forms(receipt, resp):
+    assert resp in codec.id_forms(receipt) or resp.upper() in codec.id_forms(receipt)

@@ -19,6 +19,7 @@ COMMANDS = {
     "outbox": "smsd.cli.messages:outbox",
     "inbox": "smsd.cli.messages:inbox",
     "status": "smsd.cli.daemon:status",
+    "resume": "smsd.cli.daemon:resume",
     "members": "smsd.cli.members:members",
     "org": "smsd.cli.members:org",
     "templates": "smsd.cli.broadcast:templates",

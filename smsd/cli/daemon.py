@@ -49,6 +49,10 @@ def status(config_path: str, as_json: bool) -> None:
         return
     for m in data["modems"]:
         m["state_shown"] = shown(m["state"])
+        if not m["last_error"] and m["last_incident"]:  # healed, but not forgotten
+            at = m["last_incident_at"] or ""
+            at = at[11:16] if at[:10] == data["time"][:10] else at[:16]  # today: the time alone
+            m["last_error"] = _("(healed) {at} {what}").format(at=at, what=m["last_incident"])
     table(
         data["modems"],
         [
@@ -59,7 +63,7 @@ def status(config_path: str, as_json: bool) -> None:
             ("sent_today", _("SENT TODAY"), 10),
             ("received_today", _("RECEIVED TODAY"), 8),
             ("storage", _("SIM"), 6),
-            ("last_error", _("LAST ERROR"), 40),
+            ("last_error", _("LAST ERROR"), 60),
         ],
     )
     for w in data["webhooks"]:
@@ -80,6 +84,26 @@ def status(config_path: str, as_json: bool) -> None:
     )
     for alert in data["alerts"]:
         click.echo(_("warning: {alert}").format(alert=alert))
+
+
+@click.command()
+@config_option
+@click.argument("name")
+def resume(config_path: str, name: str) -> None:
+    """Ask the daemon to end modem NAME's pause now, instead of at the end of its wait (after the
+    city raised a quota, or a SIM was topped up). If the fault persists, it pauses again.
+
+    \b
+    Example:
+        smsd resume city
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        paused = admin.resume(store, cfg, name)  # closing the store wakes the daemon
+    if paused:
+        click.echo(_("{name}: asked to try again now").format(name=name))
+    else:
+        click.echo(_("{name} is not paused; it sends as usual").format(name=name))
 
 
 @click.command("check-config")

@@ -26,6 +26,7 @@ ESM_RECEIPT = 0x04  # esm_class bits 2-5: an SMSC delivery receipt
 # Command statuses (SMPP 3.4 section 5.1.3) this client treats specially.
 ROK = 0x00
 RINVMSGLEN = 0x01
+RINVCMDLEN = 0x02
 RSYSERR = 0x08
 RINVSRCADR = 0x0A
 RINVDSTADR = 0x0B
@@ -43,7 +44,7 @@ RINVESMCLASS = 0x43
 NAMES = {
     ROK: "ESME_ROK",
     RINVMSGLEN: "ESME_RINVMSGLEN",
-    0x02: "ESME_RINVCMDLEN",
+    RINVCMDLEN: "ESME_RINVCMDLEN",
     0x03: "ESME_RINVCMDID",
     0x04: "ESME_RINVBNDSTS",
     0x05: "ESME_RALYBND",
@@ -104,13 +105,24 @@ class PartBody:
     short_message: bytes
 
 
-def encode(text: str, concat_ref: int) -> list[PartBody]:
-    """A text as submit_sm bodies: one per segment, with a UDH when there is more than one."""
+ALPHABETS = ("gsm7", "latin1", "ascii")  # what data_coding 0 means at an SMSC (SMPP says: its default)
+
+
+def encode(text: str, concat_ref: int, default_alphabet: str = "gsm7") -> list[PartBody]:
+    """A text as submit_sm bodies: one per segment, with a UDH when there is more than one.
+
+    default_alphabet: what the SMSC reads data_coding 0 as. "gsm7": one septet per octet; "latin1"
+    or "ascii" (many SMSCs, and Jasmin, pass text through as such): the same segments, each
+    written in that character set ('?' for a GSM character it lacks)."""
     p = plan(text)
     total = p.segments
     out: list[PartBody] = []
     for i, chunk in enumerate(p.chunks, start=1):
         payload = bytes(chunk)  # septets one per octet, or UTF-16 bytes
+        if p.encoding == GSM7 and default_alphabet != "gsm7":
+            payload = gsm7.decode(list(chunk)).encode(
+                "latin-1" if default_alphabet == "latin1" else "ascii", errors="replace"
+            )
         dc = DC_DEFAULT if p.encoding == GSM7 else DC_UCS2
         if total == 1:
             out.append(PartBody(dc, 0, payload))
@@ -176,6 +188,57 @@ def pack_submit_sm(sequence: int, s: Submit) -> bytes:
     return struct.pack(">LLLL", 16 + len(body), SUBMIT_SM, 0, sequence) + body
 
 
+def check_submit_sm(raw: bytes) -> int:
+    """What an SMSC answers to a submit_sm's layout (SMPP 3.4 4.4.1): ROK, or the status for the
+    first thing wrong: a truncated PDU (ESME_RINVCMDLEN), a C-Octet string without its NUL or
+    longer than its field, an empty destination (ESME_RINVDSTADR), sm_length beyond the PDU or 254
+    (ESME_RINVMSGLEN), a TLV that runs past the end. smpplib's parser takes many of these."""
+    if len(raw) < 16 or struct.unpack(">L", raw[:4])[0] != len(raw):
+        return RINVCMDLEN
+    pos = 16
+
+    def cstring(limit: int) -> str | None:
+        nonlocal pos
+        end = raw.find(b"\x00", pos, pos + limit)
+        if end < 0:
+            return None
+        value, pos = raw[pos:end], end + 1
+        return value.decode("latin-1")
+
+    fields = [("service_type", 6, 0), ("source_addr", 21, RINVSRCADR), ("destination_addr", 21, RINVDSTADR)]
+    for i, (name, limit, status) in enumerate(fields):
+        if i > 0:
+            if pos + 2 > len(raw):
+                return RINVCMDLEN
+            pos += 2  # ton, npi
+        value = cstring(limit)
+        if value is None:
+            return status or RINVCMDLEN
+        if name == "destination_addr" and not value:
+            return RINVDSTADR
+    if pos + 3 > len(raw):
+        return RINVCMDLEN
+    pos += 3  # esm_class, protocol_id, priority_flag
+    for _field in ("schedule_delivery_time", "validity_period"):
+        if cstring(17) is None:
+            return RINVCMDLEN
+    if pos + 5 > len(raw):
+        return RINVCMDLEN
+    sm_length = raw[pos + 4]
+    pos += 5
+    if pos + sm_length > len(raw):
+        return RINVMSGLEN
+    pos += sm_length
+    while pos < len(raw):  # optional parameters: tag, length, value
+        if pos + 4 > len(raw):
+            return RINVCMDLEN
+        length = struct.unpack(">H", raw[pos + 2 : pos + 4])[0]
+        pos += 4 + length
+        if pos > len(raw):
+            return RINVCMDLEN
+    return ROK
+
+
 @dataclass(frozen=True)
 class Decoded:
     text: str
@@ -205,13 +268,16 @@ def _split_udh(body: bytes) -> tuple[bytes, tuple[int, int, int] | None]:
     return rest, concat
 
 
-def decode(data_coding: int, esm_class: int, short_message: bytes) -> Decoded:
-    """A deliver_sm's text (and its concatenation header); ValueError when it cannot be read."""
+def decode(data_coding: int, esm_class: int, short_message: bytes, default_alphabet: str = "gsm7") -> Decoded:
+    """A deliver_sm's text (and its concatenation header); ValueError when it cannot be read.
+    default_alphabet: what this SMSC means by data_coding 0 (see encode)."""
     body, concat = (short_message, None)
     if esm_class & ESM_UDHI:
         body, concat = _split_udh(short_message)
     dc = data_coding & 0xFF
     alphabet = _alphabet(dc)
+    if dc == DC_DEFAULT and default_alphabet != "gsm7":
+        alphabet = default_alphabet
     if alphabet == "ucs2":
         text = body.decode("utf-16-be", errors="surrogatepass")
     elif alphabet == "gsm7":
@@ -289,6 +355,20 @@ def receipt(text: str, receipted_message_id: str | None = None, message_state: i
     return Receipt(mid, stat, fields.get("err", "000"), done)
 
 
+def id_forms(message_id: str) -> tuple[str, ...]:
+    """The other ways an SMSC may write the same message id in a receipt than in its
+    submit_sm_resp (Kannel's msg-id-type): a decimal id as hex (lower and upper case), a hex id
+    as decimal. Tried in turn when the id as written matches nothing."""
+    out: list[str] = []
+    if message_id.isdigit() and len(message_id) <= 40:
+        n = int(message_id)
+        for width in (0, 8, 10, 12, 16, 20, 32):  # hex ids are often zero-padded to a fixed width
+            out += [f"{n:0{width}x}", f"{n:0{width}X}"]
+    if re.fullmatch(r"[0-9A-Fa-f]{1,32}", message_id):
+        out += [str(int(message_id, 16)), message_id.lower(), message_id.upper()]
+    return tuple(dict.fromkeys(x for x in out if x != message_id))
+
+
 def receipt_text(message_id: str, stat: str, submitted: datetime, done: datetime, err: str = "000") -> str:
     """The appendix B text an SMSC puts in a receipt's short_message."""
     dlvrd = "001" if stat == "DELIVRD" else "000"
@@ -307,5 +387,7 @@ __all__ = [
     "receipt",
     "receipt_text",
     "classify",
+    "check_submit_sm",
+    "id_forms",
     "status_name",
 ]

@@ -42,6 +42,9 @@ FAULTS = {
     "down": "close every connection and refuse new ones (1), or come back (0)",
     "receipt_stat": "the stat of the next receipts (DELIVRD, UNDELIV, ...)",
     "receipt_delay_ms": "time until a receipt is sent",
+    "lose_ack": "the next COUNT deliver_sm_resp are lost on the way: the deliver_sm is sent again",
+    "receipt_id": "how receipts name the message: 'tlv' (receipted_message_id, the default), 'decimal' (text only, "
+    "the id in decimal while submit_sm_resp gives it in hex) or 'hex' (text only, hex for a decimal id)",
 }
 
 BIND_COMMANDS = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver": "trx"}
@@ -96,6 +99,7 @@ class Smsc:
         log_path: str | Path | None = None,
         receipt_delay_ms: int = 1000,
         response_delay_ms: int = 0,
+        alphabet: str = "gsm7",
     ) -> None:
         self.host, self.port = host, port
         self.accounts = {a.system_id: a for a in (accounts or [Account("smsd", "secret")])}
@@ -103,6 +107,8 @@ class Smsc:
         self.receipt_delay_ms = receipt_delay_ms
         self.response_delay_ms = response_delay_ms
         self.receipt_stat = "DELIVRD"
+        self.receipt_id = "tlv"
+        self.alphabet = alphabet  # what data_coding 0 means here (Jasmin and many SMSCs: Latin-1)
         self._faults: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._sessions: list[Session] = []
@@ -172,6 +178,10 @@ class Smsc:
             self.receipt_stat = str(value or "DELIVRD").upper()
         elif name == "receipt_delay_ms":
             self.receipt_delay_ms = int(value)
+        elif name == "receipt_id":
+            if value not in ("tlv", "decimal", "hex"):
+                raise ValueError("receipt_id is tlv, decimal or hex")
+            self.receipt_id = str(value)
         elif name == "status":
             count, code = (value if isinstance(value, list | tuple) else [1, value])[:2]
             with self._lock:
@@ -180,13 +190,29 @@ class Smsc:
             with self._lock:
                 self._faults[name] = int(value if value is not None else 1)
 
-    def deliver(self, sender: str, text: str, to: str = "", account: str = "", ref: int | None = None) -> int:
+    def deliver(
+        self, sender: str, text: str, to: str = "", account: str = "", ref: int | None = None, carry: str = "udh"
+    ) -> int:
         """An MO message from a member to an account (by name, or the one whose number prefixes
-        ``to``, or the first). Returns how many parts it took."""
+        ``to``, or the first). Returns how many parts it took. carry: a long text as UDH parts
+        ("udh"), as parts with the sar_ TLVs ("sar"), or whole in one message_payload TLV
+        ("payload", as SMSCs and Jasmin pass an MO over 254 octets)."""
         acc = self._route(to, account)
         to = to or acc.number or "10690000"
-        bodies = codec.encode(text, ref if ref is not None else next(self._ids) & 0xFF)
-        for body in bodies:
+        ref = ref if ref is not None else next(self._ids) & 0xFF
+        bodies = codec.encode(text, ref, self.alphabet)
+        extra: list[dict[str, Any]] = [{} for _ in bodies]
+        if carry == "payload":
+            whole = b"".join(b.short_message[6:] if b.esm_class & codec.ESM_UDHI else b.short_message for b in bodies)
+            bodies = [codec.PartBody(bodies[0].data_coding, 0, b"")]
+            extra = [{"message_payload": whole}]
+        elif carry == "sar" and len(bodies) > 1:
+            extra = [
+                {"sar_msg_ref_num": ref, "sar_total_segments": len(bodies), "sar_segment_seqnum": i}
+                for i in range(1, len(bodies) + 1)
+            ]
+            bodies = [codec.PartBody(b.data_coding, 0, b.short_message[6:]) for b in bodies]
+        for body, more in zip(bodies, extra, strict=True):
             fields = {
                 "service_type": "",
                 "source_addr_ton": 1 if sender.startswith("+") else 0,
@@ -198,6 +224,7 @@ class Smsc:
                 "esm_class": body.esm_class,
                 "data_coding": body.data_coding,
                 "short_message": body.short_message,
+                **more,
             }
             self._queue(acc.system_id, fields, "mo")
         return len(bodies)
@@ -224,7 +251,11 @@ class Smsc:
             return self.status()
         if op == "text":
             parts = self.deliver(
-                request["from"], request["text"], to=request.get("to", ""), account=request.get("account", "")
+                request["from"],
+                request["text"],
+                to=request.get("to", ""),
+                account=request.get("account", ""),
+                carry=request.get("carry", "udh"),
             )
             return {"parts": parts}
         if op == "fault":
@@ -313,6 +344,15 @@ class Smsc:
 
     def _handle(self, s: Session, raw: bytes) -> None:
         command_id, status, sequence = struct.unpack(">LLL", raw[4:16])
+        if command_id == codec.SUBMIT_SM:
+            problem = codec.check_submit_sm(raw)
+            if problem:  # answered as an SMSC does, never taken (or logged) as a message
+                self._event("malformed", s, status=codec.status_name(problem))
+                if problem == codec.RINVCMDLEN:
+                    self._send(s, "generic_nack", sequence=sequence, status=problem)
+                else:
+                    self._send(s, "submit_sm_resp", sequence=sequence, status=problem)
+                return
         try:
             pdu = smpplib.smpp.parse_pdu(raw, client=s, allow_unknown_opt_params=True)
         except Exception:
@@ -387,7 +427,8 @@ class Smsc:
             self._send(s, "submit_sm_resp", sequence=pdu.sequence, status=fault[1])
             self._event("refused", s, status=codec.status_name(fault[1]))
             return
-        message_id = uuid.uuid4().hex[:16]
+        # ids are hex; with receipt_id = "hex" they are decimal here and hex in the receipt's text
+        message_id = str(uuid.uuid4().int % 10**12) if self.receipt_id == "hex" else uuid.uuid4().hex[:16]
         record = self._decode(s, pdu, message_id)
         with self._lock:
             self.submitted.append(record)
@@ -414,7 +455,7 @@ class Smsc:
         dc, esm = int(pdu.data_coding or 0), int(pdu.esm_class or 0)
         short = pdu.short_message or b""
         try:
-            d = codec.decode(dc, esm, short)
+            d = codec.decode(dc, esm, short, self.alphabet)
             text, error = d.text, None
             udh = {"ref": d.ref, "total": d.total, "seq": d.seq} if d.ref is not None else None
         except (ValueError, UnicodeDecodeError) as exc:
@@ -457,7 +498,12 @@ class Smsc:
     def _receipt(self, account: str, r: dict[str, Any]) -> None:
         stat = self.receipt_stat
         submitted = datetime.fromisoformat(r["submitted"])
-        text = codec.receipt_text(r["message_id"], stat, submitted, datetime.now(UTC))
+        shown = r["message_id"]
+        if self.receipt_id == "decimal":
+            shown = str(int(shown, 16))
+        elif self.receipt_id == "hex":
+            shown = f"{int(shown):x}"
+        text = codec.receipt_text(shown, stat, submitted, datetime.now(UTC))
         state = {v: k for k, v in codec.STATES.items()}.get(stat, 7)
         fields = {
             "service_type": "",
@@ -470,9 +516,9 @@ class Smsc:
             "esm_class": codec.ESM_RECEIPT,
             "data_coding": 0,
             "short_message": text.encode("ascii"),
-            "receipted_message_id": r["message_id"],
-            "message_state": state,
         }
+        if self.receipt_id == "tlv":
+            fields.update(receipted_message_id=r["message_id"], message_state=state)
         self._queue(account, fields, "receipt")
 
     def _queue(self, account: str, fields: dict[str, Any], kind: str) -> None:
@@ -513,11 +559,17 @@ class Smsc:
             hit = next((p for p in items if p.sent_on is s and p.sequence == sequence), None)
             if hit is None:
                 return
-            if status == 0:
+            lost = self._faults.get("lose_ack", 0) > 0
+            if lost:  # the answer never arrived here: the SMSC delivers it again, as after a timeout
+                self._faults["lose_ack"] -= 1
+                hit.sent_on, hit.sequence = None, None
+            elif status == 0:
                 items.remove(hit)
             else:  # the client could not take it now: offer it again on the next bind
                 hit.sent_on, hit.sequence = None, None
-        self._event("acked", s, id=hit.id, kind=hit.kind, status=codec.status_name(status))
+        self._event("acked", s, id=hit.id, kind=hit.kind, status=codec.status_name(status), lost=lost)
+        if lost:
+            self._flush(s.account.system_id)
 
     def _event(self, what: str, s: Session, **detail: Any) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ from smsd.store.red import Red
 from smsd.store.senders import Senders
 from smsd.store.webhooks import Webhooks
 
-SCHEMA_VERSION = 13  # the number of migrations in schema.py (tests/test_store.py checks it)
+SCHEMA_VERSION = 14  # the number of migrations in schema.py (tests/test_store.py checks it)
 
 
 class Store(Core):

@@ -16,6 +16,31 @@ class Health(Repo):
         with self.tx():
             self.db.table("modems").upsert({"name": name, **health, "updated_at": ts(now or utcnow())}, pk="name")
 
+    def incident(self, name: str, text: str, now: datetime | None = None) -> None:
+        """Something went wrong on this modem (it may heal at once): kept with its time for `smsd status`."""
+        with self.tx():
+            self.conn.execute(
+                "INSERT INTO modems (name, last_incident, last_incident_at, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET last_incident = excluded.last_incident, "
+                "last_incident_at = excluded.last_incident_at",
+                (name, text, ts(now or utcnow()), ts(now or utcnow())),
+            )
+
+    def request_resume(self, name: str, actor: str, now: datetime | None = None) -> None:
+        """Ask the daemon to end this modem's pause now (a raised quota, a SIM topped up)."""
+        now = now or utcnow()
+        with self.tx():
+            self.conn.execute(
+                "INSERT INTO modems (name, resume_requested_at, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET resume_requested_at = excluded.resume_requested_at",
+                (name, ts(now), ts(now)),
+            )
+            self.event("modem", name, "resume", "asked to try again now", actor, now)
+
+    def resume_requested(self, name: str, since: datetime) -> bool:
+        row = self.one("SELECT resume_requested_at AS at FROM modems WHERE name = ?", (name,))
+        return bool(row and row["at"] and row["at"] >= ts(since))
+
     def modems(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM modems ORDER BY name")
 

@@ -51,10 +51,15 @@ class Inbox(Repo):
         # redelivers after a crash must not swallow the member's identical message next week.
         window = getattr(item, "redelivery_window_s", None)
         since = ts(now - timedelta(seconds=window)) if window else ""
+        # ... and, over SMPP, for a while after it was acknowledged: the acknowledgement may have been
+        # lost on the way (the link dropped after it was written), and the SMSC then delivers it again
+        after_ack = getattr(item, "redelivery_after_ack_s", None)
+        acked_since = ts(now - timedelta(seconds=after_ack)) if after_ack else "9"
         with self.tx():
             if self.one(
-                "SELECT id FROM inbox_parts WHERE modem = ? AND pdu_hash = ? AND sim_deleted = 0 AND received_at >= ?",
-                (modem, digest, since),
+                "SELECT id FROM inbox_parts WHERE modem = ? AND pdu_hash = ? "
+                "AND ((sim_deleted = 0 AND received_at >= ?) OR received_at >= ?)",
+                (modem, digest, since, acked_since),
             ):
                 self.event("inbox", None, "duplicate_pdu", f"modem={modem} hash={digest[:12]}", f"worker:{modem}", now)
                 return None, True

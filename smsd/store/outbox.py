@@ -891,25 +891,32 @@ class Outbox(Repo):
         window_days: int = 3,
         now: datetime | None = None,
         price_fen: int | None = None,
+        alternatives: Iterable[ProviderRef] = (),
     ) -> tuple[int, int] | None:
-        """Match a status report to the newest sent part with (modem, TP-MR, recipient).
+        """Match a status report to the newest sent part with (modem, TP-MR, recipient); the
+        reference as written first, then its alternatives (an SMSC that writes a receipt's id in
+        decimal and its submit_sm_resp's in hex, or the reverse).
 
         A report that matches no part but the recipient of a submit in doubt on this modem is the
         network saying it had that submit: it is settled as accepted (and billed at price_fen)."""
         now = now or utcnow()
+        digits = recipient.lstrip("+")[-11:]
         with self.tx():
-            cands = self.rows(
-                # the (modem, reference) index: a seek, not a walk over every part the modem sent in
-                # the window (the planner prefers (modem, sent_at) for the ORDER BY otherwise)
-                """SELECT p.message_id, p.seq, o.to_number FROM outbox_parts p INDEXED BY outbox_parts_report
-                   JOIN outbox o ON o.id = p.message_id
-                   WHERE p.modem = ? AND p.provider_ref = ? AND p.sent_at >= ?
-                     AND p.state IN ('sent', 'delivered', 'failed')
-                   ORDER BY p.sent_at DESC LIMIT 20""",
-                (modem, ref, ts(now - timedelta(days=window_days))),
-            )
-            digits = recipient.lstrip("+")[-11:]
-            match = next((c for c in cands if c["to_number"].lstrip("+")[-11:] == digits), None)
+            match = None
+            for form in (ref, *alternatives):
+                cands = self.rows(
+                    # the (modem, reference) index: a seek, not a walk over every part the modem sent in
+                    # the window (the planner prefers (modem, sent_at) for the ORDER BY otherwise)
+                    """SELECT p.message_id, p.seq, o.to_number FROM outbox_parts p INDEXED BY outbox_parts_report
+                       JOIN outbox o ON o.id = p.message_id
+                       WHERE p.modem = ? AND p.provider_ref = ? AND p.sent_at >= ?
+                         AND p.state IN ('sent', 'delivered', 'failed')
+                       ORDER BY p.sent_at DESC LIMIT 20""",
+                    (modem, form, ts(now - timedelta(days=window_days))),
+                )
+                match = next((c for c in cands if c["to_number"].lstrip("+")[-11:] == digits), None)
+                if match is not None:
+                    break
             if match is None and price_fen is not None:
                 match = self._report_settles_doubt(modem, ref, digits, price_fen, now, window_days)
             self.conn.execute(

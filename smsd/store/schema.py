@@ -535,3 +535,16 @@ def m013_ledger_books_doubt(db: Database) -> None:
         CREATE UNIQUE INDEX ledger_part_time ON ledger (message_id, seq, sent_at) WHERE submit_id IS NULL;
         """
     )
+
+
+@migrations()
+def m014_incidents_and_resume(db: Database) -> None:
+    """A modem's last incident stays visible after it healed (a drop, a timeout, throttling, a
+    refusal), with its time; an admin may ask a paused transport to try again at once."""
+    db.executescript(
+        """
+        ALTER TABLE modems ADD COLUMN last_incident TEXT;
+        ALTER TABLE modems ADD COLUMN last_incident_at TEXT;
+        ALTER TABLE modems ADD COLUMN resume_requested_at TEXT;
+        """
+    )

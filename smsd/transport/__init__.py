@@ -33,6 +33,7 @@ def make(cfg: ModemConfig, port: str) -> Transport:
             password=cfg.password,
             system_type=cfg.system_type,
             source_addr=cfg.source_addr,
+            alphabet=cfg.smpp_alphabet,
             window=cfg.window,
             bind=cfg.smpp_bind,
             enquire_link_s=cfg.enquire_link_s,

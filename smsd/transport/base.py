@@ -95,6 +95,7 @@ class Received:
     sent_at: datetime | None
     error: str | None = None
     redelivery_window_s: float | None = None  # how long the same key counts as a redelivery (None: while held)
+    redelivery_after_ack_s: float | None = None  # and after it was acknowledged (an ack may be lost on the way)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class DeliveryReport:
     status: int
     outcome: Outcome
     discharge: datetime | None
+    alternatives: tuple[str, ...] = ()  # the same id written otherwise (decimal for hex, ...), tried after it
 
 
 @dataclass(frozen=True)

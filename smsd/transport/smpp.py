@@ -63,6 +63,9 @@ RESPONSES = {  # command_id and body of the responses this client sends
 # An SMSC delivers an unacknowledged deliver_sm again within minutes of the next bind; the same
 # body later than this is a new message (a member's second "QR"), never taken for a redelivery.
 REDELIVERY_S = 6 * 3600.0
+# Acknowledged is not proof the SMSC heard it: a deliver_sm_resp lost on the way (the link
+# dropped after it was written) brings the same deliver_sm again, seconds or minutes later.
+REDELIVERY_AFTER_ACK_S = 600.0
 
 
 class SmppTransport(Transport):
@@ -84,11 +87,13 @@ class SmppTransport(Transport):
         connect_timeout_s: float = 5.0,
         busy_give_up_s: float = 30.0,
         bind: str = "transceiver",
+        alphabet: str = "gsm7",
     ) -> None:
         super().__init__(name)
         self.host, self.tcp_port = host, port
         self.system_id, self.password, self.system_type = system_id, password, system_type
         self.source_addr = source_addr
+        self.alphabet = alphabet  # what data_coding 0 means at this SMSC, both ways
         self.window = max(1, window)
         self.enquire_link_s = enquire_link_s
         self.response_timeout_s = response_timeout_s
@@ -340,7 +345,7 @@ class SmppTransport(Transport):
         bodies: dict[int, list[codec.PartBody]] = {}
         for n, i in enumerate(todo):
             message, seq = items[i]
-            parts = bodies.setdefault(message.id, codec.encode(message.text, message.concat_ref))
+            parts = bodies.setdefault(message.id, codec.encode(message.text, message.concat_ref, self.alphabet))
             if not 1 <= seq <= len(parts):
                 results[i] = Refused(f"part {seq} of {len(parts)} does not exist", "permanent")
                 continue
@@ -458,7 +463,8 @@ class SmppTransport(Transport):
                     if self._inbound and self._inbound[0] is pdu:
                         self._inbound.popleft()
             # Committed: now acknowledge, on the link it came on. An ack lost on the way gives a
-            # redelivery, recognised by its key.
+            # redelivery, recognised by its key (the store keeps a key as a redelivery for
+            # REDELIVERY_AFTER_ACK_S after the ack, REDELIVERY_S while it is not acknowledged).
             taken: list[str] = []
             for pdu, link, key, item in items:
                 receipt = isinstance(item, DeliveryReport)
@@ -481,12 +487,26 @@ class SmppTransport(Transport):
         return batch() if callable(batch) else contextlib.nullcontext()
 
     def _item(self, pdu: Any) -> tuple[str, Received | DeliveryReport]:
-        """A deliver_sm as a receipt or an inbound message; key: its body, the same on redelivery."""
+        """A deliver_sm as a receipt or an inbound message; key: its body, the same on redelivery.
+
+        The text is in short_message, or in the message_payload TLV (any MO over 254 octets, a
+        128-character Chinese reply among them); a long MO comes as UDH parts or with the sar_
+        TLVs (reference, total, number)."""
         sender = _text(pdu.source_addr)
         short = pdu.short_message or b""
+        payload = getattr(pdu, "message_payload", None)
+        if not short and payload:
+            short = payload if isinstance(payload, bytes) else str(payload).encode("latin-1")
         esm = int(pdu.esm_class or 0)
+        sar = (
+            getattr(pdu, "sar_msg_ref_num", None),
+            getattr(pdu, "sar_total_segments", None),
+            getattr(pdu, "sar_segment_seqnum", None),
+        )
         # what the SMSC sends again on a redelivery (a new sequence number, the same message)
         key = f"smpp:{sender}:{_text(pdu.destination_addr)}:{esm}:{int(pdu.data_coding or 0)}:{short.hex()}"
+        if None not in sar:
+            key += f":sar{sar[0]}/{sar[1]}/{sar[2]}"
         if esm & 0x3C == codec.ESM_RECEIPT or getattr(pdu, "receipted_message_id", None):
             try:
                 r = codec.receipt(
@@ -497,18 +517,32 @@ class SmppTransport(Transport):
                 outcome: Outcome = (
                     "delivered" if r.outcome == "delivered" else "pending" if r.outcome == "pending" else "failed"
                 )
-                return key, DeliveryReport(r.message_id, sender, r.status, outcome, r.done)
+                return key, DeliveryReport(
+                    r.message_id, sender, r.status, outcome, r.done, alternatives=codec.id_forms(r.message_id)
+                )
             except ValueError as exc:
                 return key, Received(key, None, "", "", None, None, f"unreadable receipt: {exc}")
         if not sender:
             return key, Received(key, None, "", "", None, None, "deliver_sm without a source address")
         number = "+" + sender if int(pdu.source_addr_ton or 0) == 1 and sender.isdigit() else sender
         try:
-            d = codec.decode(int(pdu.data_coding or 0), esm, short)
+            d = codec.decode(int(pdu.data_coding or 0), esm, short, self.alphabet)
         except (ValueError, UnicodeDecodeError) as exc:
             return key, Received(key, None, "", "", None, None, f"undecodable deliver_sm: {exc}")
         concat = Concatenation(d.ref, d.total, d.seq) if d.ref is not None and d.total and d.seq else None
-        return key, Received(key, number, d.text, d.text, concat, datetime.now(UTC), redelivery_window_s=REDELIVERY_S)
+        ref, total, seq = sar
+        if concat is None and ref is not None and total and seq and 1 <= int(seq) <= int(total) and int(total) > 1:
+            concat = Concatenation(int(ref), int(total), int(seq))
+        return key, Received(
+            key,
+            number,
+            d.text,
+            d.text,
+            concat,
+            datetime.now(UTC),
+            redelivery_window_s=REDELIVERY_S,
+            redelivery_after_ack_s=REDELIVERY_AFTER_ACK_S,
+        )
 
     # ------------------------------------------------------------ upkeep
 
