@@ -217,9 +217,7 @@ def plan(
     tmpl = tpl.load(cfg.templates_dir, template) if template else tpl.parse("text", text or "")
     if not tmpl.text.strip():
         raise InputError("the message text is empty")
-    for org in orgs:
-        if not store.members.org_exists(org):
-            raise InputError("no org unit {org!r} (see `smsd members list --json` for paths)", org=org)
+    orgs = tuple(store.members.resolve_org(org) for org in orgs)  # 八桥镇 finds 大渡口区/八桥镇
     numbers = read_numbers(numbers_file) if numbers_file else []
     selecting = bool(orgs or groups or everyone)
 
@@ -241,14 +239,14 @@ def plan(
                     counts[0] += 1
                 continue
             values = {**member_variables(m, now, number), **(variables or {})}
-            try:
+            try:  # a text that cannot be made or sent for one member names that member
                 body = tmpl.render(values)
                 if confirm and "QR" not in body.upper():
                     body += CONFIRM_SUFFIX
+                encoding, parts = admin.check_text(body)
             except InputError as exc:
-                who = m.name if m else f"{mask(number)} (not a member)"
+                who = f"{m.name} ({mask(number)})" if m else f"{mask(number)} (not a member)"
                 raise InputError("{error} for {who}", error=exc, who=who) from None
-            encoding, parts = admin.check_text(body)
             yield Recipient(m.id if m else None, m.name if m else "", number, body, parts, encoding)
 
     skipped_box = [0]

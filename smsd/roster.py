@@ -20,12 +20,24 @@ from smsd.i18n import _
 from smsd.phone import normalise
 
 HEADERS = {
-    "name": ("name", "姓名", "名字"),
-    "phone": ("phone", "mobile", "手机", "手机号", "手机号码", "电话", "联系电话"),
-    "org": ("org", "org_unit", "组织", "党组织", "所在党组织", "单位", "所在支部"),
+    "name": ("name", "姓名", "名字", "党员姓名"),
+    "phone": ("phone", "mobile", "手机", "手机号", "手机号码", "电话", "联系电话", "联系方式", "移动电话"),
+    "org": (
+        "org", "org_unit", "组织", "党组织", "所在党组织", "所属党组织", "党组织名称", "单位", "所在单位",
+        "所在支部", "所在党支部", "党支部", "支部", "支部名称", "所属支部", "所属党支部", "党支部名称",
+    ),
     "tags": ("tags", "roles", "groups", "role", "group", "角色", "身份", "职务", "分组", "类别"),
-    "joined": ("joined", "join_date", "入党日期", "入党时间", "入党年月日"),
+    "joined": ("joined", "join_date", "入党日期", "入党时间", "入党年月日", "入党年月"),
+}  # fmt: skip
+# The org path in separate columns, as most offices keep it: township, then village or community
+# (the branch is the org column). Joined into one path: 八桥镇/一村/一村党支部.
+LEVELS = {
+    "county": ("区县", "县区", "区（县）", "县（区）", "县", "区"),
+    "township": ("乡镇", "乡镇（街道）", "乡镇(街道)", "乡镇/街道", "镇街", "镇（街道）", "街道", "镇", "乡"),
+    "village": ("村（社区）", "村(社区)", "村/社区", "村居", "村", "社区", "村社区"),
 }
+# Lines under the table that are not members: totals, signatures, notes.
+FOOTER = re.compile(r"^\s*(合\s*计|总\s*计|小\s*计|共计|制表|填表|审核|负责人|联系人|备注|说明|注[:：]|单位盖章)")
 TAG_SPLIT = re.compile(r"[,，;；、/|\s]+")
 # Limits on untrusted files: a roster is a few thousand short rows.
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -51,12 +63,13 @@ class MemberRow:
 class ImportResult:
     rows: list[MemberRow]
     errors: list[str]
+    warnings: list[str] = field(default_factory=list)  # imported all the same, but the admin should know
 
 
 HEADER_SEARCH_ROWS = 10  # a title, a date line or merged cells may sit above the headers
 
 
-def read(path: str | Path, sheet: str | None = None) -> ImportResult:
+def read(path: str | Path, sheet: str | None = None, under: str | None = None) -> ImportResult:
     """Parse and check every row; nothing is written here. The header row is the first of the
     first ten rows that names a name and a phone column; with .xlsx, the sheet is `sheet` or the
     first sheet that has such a row (a notes sheet in front is passed over)."""
@@ -102,12 +115,31 @@ def read(path: str | Path, sheet: str | None = None) -> ImportResult:
     columns = _columns(header, p)
     rows: list[MemberRow] = []
     errors: list[str] = []
+    warnings: list[str] = []
+    if "org" not in columns and not any(k in columns for k in LEVELS):
+        seen_headers = ", ".join(str(h).strip() for h in header if h is not None and str(h).strip())
+        warnings.append(
+            _(
+                "no org column found (such as 组织, 所在党支部 or 乡镇/村 columns): the members are imported "
+                "without an org unit; the headers are {headers}"
+            ).format(headers=seen_headers)
+        )
     seen: dict[str, int] = {}
     for line, cells in table[at + 1 :]:
         if not any(str(c).strip() for c in cells if c is not None):
             continue
+        lead = str(_cell(cells, columns["name"]) or "").strip()
+        if FOOTER.match(lead) and not str(_cell(cells, columns["phone"]) or "").strip():
+            continue  # 合计 40人, 制表人：..., notes under the table
+        if _is_template_example(cells, columns):
+            warnings.append(
+                _("line {line}: the template's example row (张三, 13800138000) is still there: skipped").format(
+                    line=line
+                )
+            )
+            continue
         try:
-            row = _row(line, cells, columns, header)
+            row = _row(line, cells, columns, header, warnings)
         except InputError as exc:
             errors.append(_("line {line}: {error}").format(line=line, error=exc))
             continue
@@ -120,7 +152,36 @@ def read(path: str | Path, sheet: str | None = None) -> ImportResult:
             continue
         seen[row.phone] = line
         rows.append(row)
-    return ImportResult(rows, errors)
+    if under:
+        prefix = org_path(under)
+        for r in rows:
+            if r.org and r.org != prefix and not r.org.startswith(prefix + "/"):
+                r.org = f"{prefix}/{r.org}"
+    if not rows and not errors:
+        raise InputError(
+            "{path}: the sheet has headers (line {line}) but no members under them", path=p, line=header_line
+        )
+    return ImportResult(rows, errors, warnings)
+
+
+def _is_template_example(cells: list[Any], columns: dict[str, int]) -> bool:
+    """The example row of `smsd members template`, left as it was written."""
+    name, phone, org, tags = TEMPLATE_EXAMPLE[:4]
+    levels = [str(_cell(cells, columns.get(k)) or "").strip() for k in ("county", "township", "village")]
+    written = org_path("/".join([*levels, str(_cell(cells, columns.get("org")) or "")]))
+    return (
+        str(_cell(cells, columns["name"]) or "").strip() == name
+        and _phone_digits(_cell(cells, columns["phone"])) == phone
+        and written in (org, org_path("/".join(LEVEL_EXAMPLE[2:5])))
+        and sorted(t for t in TAG_SPLIT.split(str(_cell(cells, columns.get("tags")) or "")) if t)
+        == sorted(TAG_SPLIT.split(tags))
+    )
+
+
+def _phone_digits(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return re.sub(r"\D", "", str(value or ""))
 
 
 def _is_header(cells: list[Any]) -> bool:
@@ -242,10 +303,10 @@ def _xlsx(p: Path, sheet: str | None = None) -> list[tuple[int, list[Any]]]:
                     sheet=sheet,
                     sheetnames=", ".join(wb.sheetnames),
                 )
-            return _sheet_rows(p, wb[sheet])
+            return _sheet_rows(p, wb[sheet], _merged_ranges(p, sheet))
         first: list[tuple[int, list[Any]]] | None = None
         for ws in wb.worksheets:
-            rows = _sheet_rows(p, ws)
+            rows = _sheet_rows(p, ws, _merged_ranges(p, ws.title))
             if first is None:
                 first = rows
             if _header_index(rows) is not None:
@@ -255,7 +316,59 @@ def _xlsx(p: Path, sheet: str | None = None) -> list[tuple[int, list[Any]]]:
         wb.close()
 
 
-def _sheet_rows(p: Path, ws: Any) -> list[tuple[int, list[Any]]]:
+def _merged_ranges(p: Path, title: str) -> list[tuple[int, int, int, int]]:
+    """The sheet's merged cells as (first row, first column, last row, last column), 1-based.
+
+    openpyxl's read-only mode (kept for memory: a roster may be large) does not read them, so
+    they come from the sheet's XML: workbook.xml names the sheet, its relationship the part."""
+    import posixpath
+    import zipfile
+    from xml.etree import ElementTree
+
+    from openpyxl.utils.cell import range_boundaries
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    try:
+        with zipfile.ZipFile(p) as z:
+            book = ElementTree.fromstring(z.read("xl/workbook.xml"))
+            rid = next((s.get(rel) for s in book.iter(main + "sheet") if s.get("name") == title), None)
+            rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+            target = next((r.get("Target", "") for r in rels if r.get("Id") == rid), "")
+            part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+            out = []
+            with z.open(part) as f:
+                for _event, el in ElementTree.iterparse(f):
+                    if el.tag == main + "mergeCell" and el.get("ref"):
+                        c1, r1, c2, r2 = range_boundaries(el.get("ref", ""))
+                        if r1 and r2 and c1 and c2:
+                            out.append((r1, c1, r2, c2))
+                    elif el.tag == main + "row":
+                        el.clear()  # keep memory flat over a long sheet
+            return out
+    except (KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError, OSError):
+        return []
+
+
+def _fill_merged(rows: dict[int, list[Any]], merged: list[tuple[int, int, int, int]]) -> None:
+    """Every cell of a merge takes its value (所在支部 merged down over a branch's rows)."""
+    for r1, c1, r2, c2 in merged:
+        if c1 > MAX_COLUMNS or r2 - r1 > MAX_ROWS:
+            continue
+        top = rows.get(r1)
+        value = top[c1 - 1] if top is not None and c1 - 1 < len(top) else None
+        if value is None:
+            continue
+        for r in range(r1, r2 + 1):
+            cells = rows.setdefault(r, [])
+            for c in range(c1, min(c2, MAX_COLUMNS) + 1):
+                while len(cells) < c:
+                    cells.append(None)
+                if cells[c - 1] is None:
+                    cells[c - 1] = value
+
+
+def _sheet_rows(p: Path, ws: Any, merged: list[tuple[int, int, int, int]] | None = None) -> list[tuple[int, list[Any]]]:
     declared_rows, declared_cols = ws.max_row or 0, ws.max_column or 0
     if declared_rows > MAX_ROWS or declared_cols > 16 * MAX_COLUMNS:
         raise InputError(
@@ -267,22 +380,32 @@ def _sheet_rows(p: Path, ws: Any) -> list[tuple[int, list[Any]]]:
             declared_cols=declared_cols,
             MAX_ROWS=MAX_ROWS,
         )
-    out = []
+    every: dict[int, list[Any]] = {}
     # Columns are bounded up front: a single cell at XFD1048576 must not make every row 16,384 wide.
     for i, row in enumerate(ws.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
         cells = list(row)
         _check_cells(p, i, cells)
-        if any(c is not None and str(c).strip() for c in cells):
-            out.append((i, cells))
-    return out
+        every[i] = cells
+    if merged:
+        _fill_merged(every, merged)
+    return [(i, every[i]) for i in sorted(every) if any(c is not None and str(c).strip() for c in every[i])]
+
+
+def _header_name(h: Any) -> str:
+    """A header as written, without the spaces, line breaks and width differences of a typed one."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", str(h or "")).strip().lower()
+    return re.sub(r"\s+", "", text).replace("(", "（").replace(")", "）")
 
 
 def _columns(header: list[Any], p: Path) -> dict[str, int]:
-    names = [str(h or "").strip().lower() for h in header]
-    columns = {}
-    for key, aliases in HEADERS.items():
+    names = [_header_name(h) for h in header]
+    columns: dict[str, int] = {}
+    for key, aliases in (*HEADERS.items(), *LEVELS.items()):
+        wanted = {_header_name(a) for a in aliases}
         for i, n in enumerate(names):
-            if n in aliases:
+            if n in wanted and i not in columns.values():
                 columns[key] = i
                 break
     missing = [k for k in ("name", "phone") if k not in columns]
@@ -302,7 +425,35 @@ def _cell(cells: list[Any], i: int | None) -> Any:
     return cells[i]
 
 
-def _row(line: int, cells: list[Any], columns: dict[str, int], header: list[Any]) -> MemberRow:
+def _refuse_control(cells: list[Any], header: list[Any]) -> None:
+    """A NUL, a line break (Alt+Enter in Excel) or another control character in a cell is refused
+    with its column: it would break a message, a table or an export later."""
+    for i, c in enumerate(cells):
+        if isinstance(c, str) and any(unicodedata_category(ch) == "Cc" for ch in c.strip()):
+            column = str(_cell(header, i) or i + 1).strip()
+            raise InputError(
+                "the cell under {column} contains a control character (a line break or NUL); remove it",
+                column=column,
+            )
+
+
+def unicodedata_category(ch: str) -> str:
+    import unicodedata
+
+    return unicodedata.category(ch)
+
+
+def org_path(text: str) -> str:
+    """An org path as typed: full-width ／, backslashes and spaces around parts are all /."""
+    for slash in ("／", "\\", "＼", "|"):
+        text = text.replace(slash, "/")
+    return "/".join(part.strip() for part in text.split("/") if part.strip())
+
+
+def _row(
+    line: int, cells: list[Any], columns: dict[str, int], header: list[Any], warnings: list[str] | None = None
+) -> MemberRow:
+    _refuse_control(cells, header)
     name = str(_cell(cells, columns["name"]) or "").strip()
     if not name:
         raise InputError("the name is empty")
@@ -316,9 +467,27 @@ def _row(line: int, cells: list[Any], columns: dict[str, int], header: list[Any]
             strip=phone_cell.strip(),
         )
     phone = normalise(str(phone_cell or ""))
-    org = "/".join(p.strip() for p in str(_cell(cells, columns.get("org")) or "").split("/") if p.strip())
+    levels = [str(_cell(cells, columns.get(k)) or "").strip() for k in ("county", "township", "village")]
+    org = org_path("/".join([*levels, str(_cell(cells, columns.get("org")) or "")]))
     tags = [t for t in TAG_SPLIT.split(str(_cell(cells, columns.get("tags")) or "").strip()) if t]
-    joined = parse_date(_cell(cells, columns.get("joined")))
+    raw_joined = _cell(cells, columns.get("joined"))
+    try:
+        joined = parse_date(raw_joined)
+    except InputError as exc:  # the member is imported without it, never dropped for it
+        joined = None
+        if warnings is not None:
+            warnings.append(
+                _("line {line}: {error}; {name} is imported without a joining date").format(
+                    line=line, error=exc, name=name
+                )
+            )
+    if joined is not None and len(joined) == 7 and warnings is not None:
+        warnings.append(
+            _(
+                "line {line}: joining date {value} has no day: kept as {joined}; {name} gets no anniversary "
+                "greeting until the day is filled in"
+            ).format(line=line, value=raw_joined, joined=joined, name=name)
+        )
     used = set(columns.values())
     extras = {
         str(h).strip(): str(c).strip()
@@ -329,20 +498,29 @@ def _row(line: int, cells: list[Any], columns: dict[str, int], header: list[Any]
 
 
 def parse_date(value: Any) -> str | None:
-    """'2001-07-01', '2001/7/1', '2001年7月1日', '2001.07.01' or an Excel date -> 'YYYY-MM-DD'."""
+    """'2001-07-01', '2001/7/1', '2001年7月1日', '2001.07.01', '20010701' or an Excel date ->
+    'YYYY-MM-DD'; a month alone ('2001.07', '2001-07', '2001年07月', '200107') -> 'YYYY-MM'."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    m = re.fullmatch(r"\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*", str(value))
-    if not m:
-        raise InputError("joining date {value!r}: use YYYY-MM-DD", value=value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 20010701 typed into a number cell
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text) or re.fullmatch(
+        r"(\d{4})(\d{2})(\d{2})", text
+    )
+    month = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?", text) or re.fullmatch(r"(\d{4})(\d{2})", text)
     try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
+        if m:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
+        if month:
+            return date(int(month.group(1)), int(month.group(2)), 1).isoformat()[:7]
     except ValueError:
         raise InputError("joining date {value!r} does not exist", value=value) from None
+    raise InputError("joining date {value!r}: use YYYY-MM-DD", value=value)
 
 
 TEMPLATE_HEADERS = ["姓名", "手机", "组织", "角色", "入党日期"]
@@ -354,15 +532,34 @@ def _phone_text(phone: str) -> str:
     return phone[3:] if phone.startswith("+86") else phone
 
 
-def write_xlsx(path: str | Path, rows: Iterable[list[Any]], headers: list[str], title: str) -> int:
+def write_xlsx(
+    path: str | Path,
+    rows: Iterable[list[Any]],
+    headers: list[str],
+    title: str,
+    more: tuple[tuple[str, list[str], list[list[Any]]], ...] = (),
+) -> int:
     """A roster workbook: headers in row 1, phone numbers stored as text (Excel must not round
-    them to 1.38001E+10). Returns the number of data rows."""
+    them to 1.38001E+10); `more` sheets after it (title, headers, rows). Returns the number of
+    data rows of the first sheet."""
     import openpyxl
-    from openpyxl.styles import Font
 
     wb = openpyxl.Workbook()
     ws = wb.active
     assert ws is not None
+    n = _fill_sheet(ws, title, headers, rows)
+    for sheet_title, sheet_headers, sheet_rows in more:
+        _fill_sheet(wb.create_sheet(sheet_title), sheet_title, sheet_headers, sheet_rows)
+    from smsd.export import open_private
+
+    with open_private(path, "wb") as f:
+        wb.save(f)
+    return n
+
+
+def _fill_sheet(ws: Any, title: str, headers: list[str], rows: Iterable[list[Any]]) -> int:
+    from openpyxl.styles import Font
+
     ws.title = title
     ws.append(headers)
     for cell in ws[1]:
@@ -379,18 +576,21 @@ def write_xlsx(path: str | Path, rows: Iterable[list[Any]], headers: list[str], 
             ws.cell(row=n + 1, column=phone_col).number_format = "@"
     if phone_col is not None:
         ws.cell(row=1, column=phone_col).number_format = "@"
-    for col, width in zip("ABCDE", (10, 14, 34, 20, 12), strict=False):
+    for col, width in zip("ABCDEFG", (10, 14, 34, 20, 12, 20, 12), strict=False):
         ws.column_dimensions[col].width = width
-    from smsd.export import open_private
-
-    with open_private(path, "wb") as f:
-        wb.save(f)
     return n
 
 
+LEVEL_HEADERS = ["姓名", "手机", "乡镇（街道）", "村（社区）", "所在党支部", "角色", "入党日期"]
+LEVEL_EXAMPLE = ["张三", "13800138000", "八桥镇", "一村", "一村党支部", "支部书记,村干部", "2001-07-01"]
+
+
 def write_template(path: str | Path) -> None:
-    """A blank roster with the expected headers and one example row to overwrite."""
-    write_xlsx(path, [TEMPLATE_EXAMPLE], TEMPLATE_HEADERS, "花名册")
+    """A blank roster with the expected headers and one example row to overwrite; a second sheet
+    shows the other form, the org levels in their own columns (import it with --sheet)."""
+    write_xlsx(
+        path, [TEMPLATE_EXAMPLE], TEMPLATE_HEADERS, "花名册", more=(("分列填写", LEVEL_HEADERS, [LEVEL_EXAMPLE]),)
+    )
 
 
 def member_rows(members: Iterable[Any]) -> tuple[list[str], list[list[Any]]]:

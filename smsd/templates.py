@@ -13,6 +13,12 @@ from smsd.errors import InputError
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+class _Text(string.Template):
+    """${name} as usual, and a roster's own column by its Chinese header in braces: ${职务}."""
+
+    braceidpattern = r"(?a:[_a-z][_a-z0-9]*)|[\u3400-\u9fff（）()][\u3400-\u9fff（）()_0-9a-z]*"
+
+
 @dataclass(frozen=True)
 class Template:
     name: str
@@ -22,7 +28,7 @@ class Template:
     @functools.cached_property
     def variables(self) -> list[str]:
         found: list[str] = []
-        for m in string.Template.pattern.finditer(self.text):
+        for m in _Text.pattern.finditer(self.text):
             var = m.group("named") or m.group("braced")
             if var and var not in found:
                 found.append(var)
@@ -30,11 +36,11 @@ class Template:
 
     @functools.cached_property
     def _compiled(self) -> string.Template:
-        return string.Template(self.text)
+        return _Text(self.text)
 
     def check(self) -> None:
         """A `$` that starts no placeholder (`${name` left open, `$5`) is an error that says where."""
-        for m in string.Template.pattern.finditer(self.text):
+        for m in _Text.pattern.finditer(self.text):
             if m.group("invalid") is not None:
                 at = m.start()
                 line = self.text.count("\n", 0, at) + 1

@@ -155,9 +155,7 @@ def broadcast(
             confirm=confirm,
         )
         if owner:
-            if not store.members.org_exists(owner):
-                raise InputError("no org unit {owner!r} for --owner", owner=owner)
-            plan.owner_org = owner.strip("/")
+            plan.owner_org = store.members.resolve_org(owner)
         if not dry_run:
             bc.check_budget(store, plan, over_budget)  # refuse before asking for confirmation
         summary = plan.summary(unmask=unmask, store=store if as_json else None)

@@ -39,15 +39,25 @@ def members() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--skip-invalid", is_flag=True, help=_("Import the good rows even when some rows are bad."))
 @click.option("--sheet", default=None, help=_("The Excel sheet to read [default: the first one with the headers]."))
-def members_import(config_path: str, path: str, skip_invalid: bool, sheet: str | None) -> None:
+@click.option(
+    "--under",
+    default=None,
+    metavar="ORG",
+    help=_(
+        "Put every org path of the file under this unit (a township's roster without the county: --under 大渡口区)."
+    ),
+)
+def members_import(config_path: str, path: str, skip_invalid: bool, sheet: str | None, under: str | None) -> None:
     """Import members from PATH (.xlsx or .csv); re-importing updates by phone number.
 
-    Columns (Chinese or English headers): 姓名/name, 手机/phone, 组织/org
-    (a path like 大渡口区/八桥镇/某村党支部), 角色/roles (comma-separated),
-    入党日期/joined (YYYY-MM-DD); other columns are kept as extras for templates.
-    The header row may sit under a title (the first ten rows are searched). Nothing is
-    imported when a row is bad, unless --skip-invalid is given. `smsd members template`
-    writes a blank roster to start from.
+    Columns (Chinese or English headers): 姓名/name, 手机/phone, 组织/所在党支部/org
+    (a path like 大渡口区/八桥镇/某村党支部, or the levels in their own columns: 乡镇（街道）,
+    村（社区）, 所在党支部), 角色/roles (comma-separated), 入党日期/joined (2001-07-01,
+    2001.07, 20010701, ...); other columns are kept as extras for templates. The header row
+    may sit under a title (the first ten rows are searched); merged cells give every row
+    their value; totals and signatures under the table are passed over. Nothing is imported
+    when a row is bad, unless --skip-invalid is given. `smsd members template` writes a
+    blank roster to start from.
 
     \b
     Example:
@@ -57,7 +67,9 @@ def members_import(config_path: str, path: str, skip_invalid: bool, sheet: str |
     """
     cfg = load(config_path)
     with handled():
-        result = roster.read(path, sheet=sheet)
+        result = roster.read(path, sheet=sheet, under=under)
+        for w in result.warnings:
+            click.echo(_("warning: {w}").format(w=w), err=True)
         if result.errors and not skip_invalid:
             for e in result.errors[:20]:
                 click.echo(e, err=True)
@@ -120,6 +132,7 @@ def members_export(config_path: str, path: str, orgs: tuple[str, ...], groups: t
         raise click.ClickException(_("{path}: the export is an Excel file; name it .xlsx").format(path=path))
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
+        orgs = tuple(store.members.resolve_org(o) for o in orgs)
         headers, rows = roster.member_rows(store.members.iterate(orgs=orgs, tags=groups))
         try:
             n = roster.write_xlsx(path, rows, headers, "花名册")
@@ -146,6 +159,7 @@ def members_list(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
+        orgs = tuple(store.members.resolve_org(o) for o in orgs)
         rows = [m.as_dict() for m in store.members.select(orgs=orgs, tags=groups, limit=limit)]
     for r in rows:
         if not unmask:
@@ -244,3 +258,21 @@ def org_tree(config_path: str, as_json: bool) -> None:
         click.echo(f"{'  ' * depth}{label}  {counts}")
     if not units:
         click.echo(_("no org units yet: import a roster with a 组织 column"))
+
+
+@org.command("remove")
+@config_option
+@click.argument("path")
+def org_remove(config_path: str, path: str) -> None:
+    """Remove an org unit that has no members (a typo from an old import, a merged village),
+    with its empty sub-units. A unit with members is refused.
+
+    \b
+    Example:
+        smsd org remove 大渡口区/八桥镇/旧村党支部
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        unit = store.members.resolve_org(path)
+        n = store.members.remove_org(unit, "cli")
+    click.echo(_("removed {path} ({n} unit(s))").format(path=unit, n=n))

@@ -36,6 +36,19 @@ def _date(value: str | None, name: str) -> str | None:
         raise click.ClickException(f"{name}: {exc}") from None
 
 
+def _org(store: Store, org: str | None) -> str | None:
+    """--org as an admin writes it (八桥镇 for 大渡口区/八桥镇); a name that is no unit of the tree
+    but was billed to (an API client's org) is taken as it is."""
+    if not org or store.members.org_exists(org):
+        return org
+    try:
+        return store.members.resolve_org(org)
+    except InputError:
+        if store.ledger.sum(org):
+            return org
+        raise
+
+
 def _labels() -> dict[str, str]:
     """Column headings of an Excel report, in the admin's language."""
     return {
@@ -167,7 +180,7 @@ def report_cost(
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
         data = store.ledger.cost_report(
-            by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org
+            by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=_org(store, org)
         )
     rows = [{**r, "yuan": f"{r['fen'] / 100:.2f}"} for r in data["rows"]]
     total = {"key": _("TOTAL"), **data["total"], "yuan": f"{data['total']['fen'] / 100:.2f}"}
@@ -259,7 +272,10 @@ def report_messages(
 
     def rows(store: Store) -> Iterator[dict[str, Any]]:
         for r in store.ledger.archive(
-            date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org, campaign=campaign
+            date_from=_date(date_from, "--from"),
+            date_to=_date(date_to, "--to"),
+            org=_org(store, org),
+            campaign=campaign,
         ):
             r["to"] = r["to_number"] if unmask else mask(r["to_number"])
             # files carry the offset (one zone everywhere: logs, exports); the table shows local time
@@ -361,8 +377,7 @@ def budget_set(config_path: str, org: str, month: str, yuan: str | None, fen: in
         raise click.ClickException(_("give the limit as --yuan or --fen (one of them)"))
     limit = fen if fen is not None else _fen_of_yuan(yuan or "")
     with handled(), open_store(cfg) as store:
-        if not store.members.org_exists(org):
-            raise InputError("no org unit {org!r}", org=org)
+        org = store.members.resolve_org(org)
         store.ledger.set_budget(org, month, limit, "cli")
     click.echo(_("budget of {org} for {month}: {yuan:.2f} yuan").format(org=org, month=month, yuan=limit / 100))
 

@@ -51,6 +51,61 @@ class Members(Repo):
     def org_exists(self, path: str) -> bool:
         return self.one("SELECT 1 AS x FROM org_units WHERE path = ?", (path.strip("/"),)) is not None
 
+    def resolve_org(self, text: str) -> str:
+        """An org unit as an admin names it: its full path, or its own name (八桥镇) or the end of
+        its path (八桥镇/一村党支部) when that names one unit. Otherwise an InputError that lists
+        the units it could mean, or suggests the closest names."""
+        from smsd.roster import org_path
+
+        path = org_path(text)
+        if self.org_exists(path):
+            return path
+        found = [
+            r["path"] for r in self.rows("SELECT path FROM org_units WHERE path LIKE ? ORDER BY path", ("%/" + path,))
+        ]
+        if len(found) == 1:
+            return str(found[0])
+        if found:
+            raise InputError(
+                "org unit {org!r} could be {units}; give the full path",
+                field="org",
+                value=text,
+                org=text,
+                units=", ".join(found[:5]),
+            )
+        import difflib
+
+        units: list[str] = [str(r["path"]) for r in self.rows("SELECT path FROM org_units ORDER BY path")]
+        names: dict[str, str] = {u.rsplit("/", 1)[-1]: u for u in units}
+        close = difflib.get_close_matches(path, list(names), n=3, cutoff=0.5)
+        close += [u for u in difflib.get_close_matches(path, units, n=3, cutoff=0.5) if u not in close]
+        hint = ", ".join(dict.fromkeys(str(names.get(c, c)) for c in close))
+        if hint:
+            raise InputError("no org unit {org!r}; did you mean {hint}?", field="org", value=text, org=text, hint=hint)
+        raise InputError("no org unit {org!r} (`smsd org tree` shows them)", field="org", value=text, org=text)
+
+    def remove_org(self, path: str, actor: str, now: datetime | None = None) -> int:
+        """Remove an org unit that has no members in it or below it (with its empty sub-units);
+        returns how many units went. A unit with members is refused with their number."""
+        path = path.strip("/")
+        now = now or utcnow()
+        with self.tx():
+            if not self.org_exists(path):
+                raise InputError("no org unit {org!r}", field="org", value=path, org=path)
+            row = self.one(
+                "SELECT COUNT(*) AS n FROM members m JOIN org_units o ON o.id = m.org_id "
+                "WHERE o.path = ? OR o.path LIKE ? || '/%'",
+                (path, path),
+            )
+            n = int(row["n"]) if row else 0
+            if n:
+                raise InputError(
+                    "org unit {org!r} has {n} member(s); move or remove them first", field="org", org=path, n=n
+                )
+            cur = self.conn.execute("DELETE FROM org_units WHERE path = ? OR path LIKE ? || '/%'", (path, path))
+            self.event("org_unit", path, "removed", f"{cur.rowcount} unit(s)", actor, now)
+            return int(cur.rowcount)
+
     def upsert(
         self,
         rows: list[MemberRow],
