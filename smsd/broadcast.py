@@ -7,6 +7,7 @@ what ``Store.create_campaign(plan)`` then queues.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -135,6 +136,24 @@ class Plan:
         }
 
 
+_ASKS_RECEIPT = re.compile(r"回复?\s*[“\"「『]?\s*(QR|确认)", re.IGNORECASE)
+_RELATIVE_DAYS = ("今天", "今日", "明天", "明日", "后天", "大后天", "今晚", "今夜", "明晚", "今早", "明早", "昨天")
+
+
+def asks_for_receipt(text: str) -> bool:
+    """Does the text ask members to reply QR (or 确认)? meeting_notice does."""
+    return bool(_ASKS_RECEIPT.search(text))
+
+
+def relative_days(text: str) -> list[str]:
+    """The words in a text that mean a day relative to when it is read (今天, 明天, 今晚, ...)."""
+    found: list[str] = []
+    for word in sorted(_RELATIVE_DAYS, key=len, reverse=True):
+        if word in text and not any(word in f for f in found):
+            found.append(word)
+    return found
+
+
 def _local(when: datetime) -> str:
     return when.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
 
@@ -217,6 +236,8 @@ def plan(
     tmpl = tpl.load(cfg.templates_dir, template) if template else tpl.parse("text", text or "")
     if not tmpl.text.strip():
         raise InputError("the message text is empty")
+    implied_confirm = not confirm and asks_for_receipt(tmpl.text)
+    confirm = confirm or implied_confirm  # a text that asks members to reply QR must count their QR
     orgs = tuple(store.members.resolve_org(org) for org in orgs)  # 八桥镇 finds 大渡口区/八桥镇
     numbers = read_numbers(numbers_file) if numbers_file else []
     selecting = bool(orgs or groups or everyone)
@@ -282,6 +303,22 @@ def plan(
         notes.append(_("no finish time: no modem is enabled, or the queue would take more than a year"))
     starts_at, why = _first_send(store, cfg, ahead, start, now, urgent, not_before)
     days = max(0.0, ((eta - (starts_at or now)).total_seconds() / 86400) if eta else 0.0)
+    if implied_confirm:
+        notes.append(_("the text asks members to reply QR: their replies are counted as receipts (as with --confirm)"))
+    relative = relative_days(" ".join([tmpl.text, *(variables or {}).values()]))
+    read_on = {d.astimezone(LOCAL).date() for d in (starts_at or start, eta) if d is not None}
+    if relative and read_on - {now.astimezone(LOCAL).date()}:
+        last = max(read_on)
+        notes.append(
+            _(
+                "the text says {words}, but members read it on {days}, not today: write the date instead "
+                "(such as {example})"
+            ).format(
+                words="、".join(relative),
+                days=" – ".join(sorted({f"{d.month}月{d.day}日" for d in read_on})),
+                example=f"{(last + timedelta(days=1)).month}月{(last + timedelta(days=1)).day}日",
+            )
+        )
     return Plan(
         starts_at=starts_at,
         starts_why=why,

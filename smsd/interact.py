@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from smsd import admin, broadcast
 from smsd import templates as tpl
-from smsd.clock import utcnow
+from smsd.clock import local, utcnow
 from smsd.config import Config
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
@@ -30,10 +31,15 @@ def create_poll(
     policy: str = "first",
     announce: bool = False,
     invite: bool = False,
+    review: Callable[[broadcast.Plan], None] | None = None,
     actor: str = "cli",
     now: datetime | None = None,
 ) -> tuple[int, int | None]:
-    """A poll with its audience frozen now; with invite, a campaign announcing it. (poll id, campaign id)"""
+    """A poll with its audience frozen now; with invite, a campaign announcing it. (poll id, campaign id)
+
+    With invite, the invitations are planned first, like a broadcast (recipients, cost, ETA,
+    budget), and `review(plan)` is called before anything is written: it shows the plan and may
+    stop here by raising (a dry run, or the admin saying no)."""
     now = now or utcnow()
     if len(options) < 2:
         raise InputError("a poll needs at least two options", field="option", msg_id="poll_options")
@@ -52,9 +58,26 @@ def create_poll(
             value=closes,
             closes=closes,
         )
+    orgs = tuple(store.members.resolve_org(o) for o in orgs)
     members = store.members.select(orgs=orgs, tags=groups)
     if not members:
         raise InputError("no members match this audience")
+    plan = None
+    if invite:
+        listing = "；".join(f"{i}.{o}" for i, o in enumerate(options, start=1))
+        plan = broadcast.plan(
+            store,
+            cfg,
+            orgs=orgs,
+            groups=groups,
+            everyone=everyone,
+            template="poll_invitation",
+            variables={"question": question, "options": listing},
+            now=now,
+        )
+        broadcast.check_budget(store, plan, None)
+        if review is not None:
+            review(plan)
     pid = store.polls.create(
         question,
         options,
@@ -68,18 +91,7 @@ def create_poll(
         now=now,
     )
     cid = None
-    if invite:
-        listing = "；".join(f"{i}.{o}" for i, o in enumerate(options, start=1))
-        plan = broadcast.plan(
-            store,
-            cfg,
-            orgs=orgs,
-            groups=groups,
-            everyone=everyone,
-            template="poll_invitation",
-            variables={"question": question, "options": listing},
-            now=now,
-        )
+    if plan is not None:
         plan.poll_id = pid
         cid = store.campaigns.create(plan, name=f"投票{pid}", actor=actor, now=now)
     return pid, cid
@@ -94,8 +106,12 @@ def results_csv(results: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetime | None = None) -> int:
-    """Send the notice again, with a reminder prefix, to recipients who have not confirmed."""
+def remind(
+    store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetime | None = None, again: bool = False
+) -> int:
+    """Send the notice again, with a reminder prefix, to recipients who have not confirmed. A
+    campaign reminded before is reminded again only with again=True (a second round is a choice,
+    never a repeated command)."""
     now = now or utcnow()
     campaign = store.campaigns.get(cid)
     if not campaign.confirm:
@@ -123,7 +139,20 @@ def remind(store: Store, cfg: Config, cid: int, actor: str = "cli", now: datetim
         raise InputError("campaign {cid} was cancelled; there is nothing to remind of", field="campaign", cid=cid)
     pending = store.receipts.of_campaign(cid)["pending"]
     template = tpl.load(cfg.templates_dir, "reminder")
-    rounds = sum(1 for e in store.events("campaign", cid) if e["event"] == "reminded")
+    earlier = [e for e in store.events("campaign", cid) if e["event"] == "reminded"]
+    rounds = len(earlier)
+    if earlier and not again:
+        raise InputError(
+            "campaign {cid} was already reminded {rounds} time(s), last at {at}; {n} have still not "
+            "confirmed: add --again to remind them once more",
+            field="campaign",
+            msg_id="reminded_before",
+            campaign=cid,
+            cid=cid,
+            rounds=rounds,
+            at=local(earlier[-1]["at"]),
+            n=len(pending),
+        )
     items = []
     for p in pending:
         text = template.render({"name": p["name"] or "", "text": store.campaigns.first_text(cid, p["phone"])})

@@ -43,6 +43,7 @@ BRACKETS = "[]()<>\"'"  # 【TP 2】 as some phone apps wrap a reply, quotes aro
 CJK = re.compile(r"^[\u4e00-\u9fff]+")
 LATIN = re.compile(r"^[a-z]+|^\?")
 SPELLED = re.compile(r"^(?:[a-z] )+[a-z](?![a-z])")  # "t p 2": a keyword typed with spaces between letters
+CJK_SPELLED = re.compile(r"^[\u4e00-\u9fff](?: [\u4e00-\u9fff])+")  # "退 订", "投 票 2": the same in Chinese
 
 
 def normalise(text: str) -> str:
@@ -88,6 +89,11 @@ def parse(text: str, known: Callable[[str], bool]) -> Parsed:
     if m:
         run = m.group(0)
         candidates += [(run[:n], n) for n in range(min(len(run), 6), 0, -1)]
+    m = CJK_SPELLED.match(t)
+    if m:
+        ends = [i + 1 for i, ch in enumerate(m.group(0)) if ch != " "]
+        run = m.group(0).replace(" ", "")
+        candidates += [(run[:n], ends[n - 1]) for n in range(min(len(run), 6), 1, -1)]
     for keyword, end in candidates:
         if not known(keyword):
             continue

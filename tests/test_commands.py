@@ -434,3 +434,18 @@ def test_red_message_keyword_is_stripped_for_every_form_and_alias(world, text):
     Conversation(store, d).member_says(B, "HDZ 春风十里")  # the same words: a duplicate whatever the keyword
     subs = store.rows("SELECT text FROM red_submissions")
     assert [s["text"] for s in subs] == ["春风十里"]
+
+
+@pytest.mark.parametrize("text", ["退 订", "退　订", "退订。", "【退订】", "退 订！", "TD", "t d", "退订短信"])
+def test_opt_outs_get_the_tolerance_votes_get(world, text):
+    """Issue 22: 退 订 (with a space) was taken as feedback."""
+    store, _, _, d = world
+    Conversation(store, d).member_says(A, text)
+    assert store.senders.is_opted_out(A), text
+
+
+def test_a_spaced_chinese_vote_is_a_vote(world):
+    store, _, _, d = world
+    poll_for(store, [A])
+    Conversation(store, d).member_says(A, "投 票 2")
+    assert store.one("SELECT option FROM votes")["option"] == 2

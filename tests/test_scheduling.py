@@ -149,3 +149,64 @@ def test_dry_run_tells_when_it_starts_the_budget_and_how_many_days(tmp_path):
     assert out.exit_code == 0, out.output
     assert "warning: 5000 messages at 300/hour on 2 SIM(s): about" in out.output
     assert "budget of 大渡口区/八桥镇 for" in out.output and "left after" in out.output
+
+
+# ------------------------------------------------------------------ issue 22: scheduling truths
+
+
+def test_a_reminder_round_twice_needs_again(env):
+    cfg, store, _ = env
+    cid = confirm_campaign(cfg, store, urgent=False)
+    drain(store, NOW)
+    assert interact.remind(store, cfg, cid, now=NOW + timedelta(hours=1)) == 5
+    drain(store, NOW + timedelta(hours=1))
+    with pytest.raises(InputError) as err:
+        interact.remind(store, cfg, cid, now=NOW + timedelta(hours=2))
+    assert err.value.msg_id == "reminded_before" and "--again" in str(err.value)
+    assert interact.remind(store, cfg, cid, now=NOW + timedelta(hours=2), again=True) == 5
+
+
+def test_a_template_that_asks_for_a_receipt_counts_the_replies_without_confirm(env):
+    from smsd.dispatch import Dispatcher
+    from tests.conversation import Conversation
+
+    cfg, store, _ = env
+    plan = bc.plan(store, cfg, everyone=True, template="meeting_notice", now=NOW,
+                   variables={"time": "12月3日上午9点", "place": "党群服务中心", "topic": "支部书记会议"})  # fmt: skip
+    assert plan.confirm and any("QR" in n for n in plan.notes)
+    cid = store.campaigns.create(plan, name="会议", actor="test", now=NOW)
+    drain(store, NOW)
+    Conversation(store, Dispatcher(store, cfg, clock=lambda: NOW + timedelta(minutes=5))).member_says(
+        "+8613800000001", "收到"
+    )
+    assert len(store.receipts.of_campaign(cid)["confirmed"]) == 1
+
+
+@pytest.mark.parametrize("text", ["明天下午3点开会", "今晚8点开会", "请于今天下班前上报"])
+def test_a_relative_day_in_a_notice_held_to_another_day_is_warned_of(tmp_path, text):
+    config = write_config(tmp_path, {"m1": "emulator"}, sending={"quiet_hours": "21:00-08:00"})
+    cfg = load(config)
+    with Store(tmp_path / "smsd.db") as store:
+        store.members.upsert([MemberRow(1, "张三", "+8613800000001", "大渡口区", [], None)])
+        late = bc.plan(store, cfg, everyone=True, text=text, now=NOW)  # 21:00: held until 08:00 tomorrow
+        assert any("not today" in n for n in late.notes), late.notes
+        morning = bc.plan(store, cfg, everyone=True, text=text, now=NOW - timedelta(hours=10))  # 11:00
+        assert not any("not today" in n for n in morning.notes), morning.notes
+        dated = bc.plan(store, cfg, everyone=True, text="12月3日下午3点开会", now=NOW)
+        assert not any("not today" in n for n in dated.notes)
+
+
+def test_poll_invitations_are_shown_and_asked_for_like_a_broadcast(env):
+    cfg, store, config = env
+    args = ["poll", "create", "--question", "同意吗？", "--option", "同意", "--option", "反对", "--all",
+            "--closes", "后天18点", "--invite", "--config", str(config)]  # fmt: skip
+    dry = CliRunner().invoke(main, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "recipients: 5" in dry.output and "cost: 0.30 yuan" in dry.output, dry.output
+    assert store.one("SELECT COUNT(*) AS n FROM polls")["n"] == 0  # a dry run creates nothing
+    asked = CliRunner().invoke(main, args)  # not a terminal, no --yes: nothing is created
+    assert asked.exit_code == 1 and "--yes" in asked.output, asked.output
+    assert store.outbox.queue_depth() == {} and store.one("SELECT COUNT(*) AS n FROM polls")["n"] == 0
+    done = CliRunner().invoke(main, [*args, "--yes"])
+    assert done.exit_code == 0, done.output
+    assert store.outbox.queue_depth() == {"queued": 5}

@@ -325,18 +325,20 @@ def campaign_receipts(config_path: str, campaign_id: int, unmask: bool, as_json:
 @campaign.command("remind")
 @config_option
 @click.argument("campaign_id", type=int)
-def campaign_remind(config_path: str, campaign_id: int) -> None:
-    """Send the notice again to those who have not confirmed it.
+@click.option("--again", is_flag=True, help=_("Remind once more a campaign that was reminded before."))
+def campaign_remind(config_path: str, campaign_id: int, again: bool) -> None:
+    """Send the notice again to those who have not confirmed it (a second round needs --again).
 
     \b
     Example:
         smsd campaign remind 3
+        smsd campaign remind 3 --again
     """
     from smsd import interact
 
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        n = interact.remind(store, cfg, campaign_id)
+        n = interact.remind(store, cfg, campaign_id, again=again)
     click.echo(_("{n} reminder(s) queued").format(n=n))
 
 

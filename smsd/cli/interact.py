@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import sys
+from typing import Any
 
 import click
 
 from smsd import interact
 from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local
+from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
 from smsd.i18n import _
 
@@ -70,6 +73,8 @@ def poll(ctx: click.Context, config_path: str, as_json: bool) -> None:
     help=_("Which vote of a member counts."),
 )
 @click.option("--invite", is_flag=True, help=_("Also send the poll_invitation template to the audience."))
+@click.option("--dry-run", is_flag=True, help=_("With --invite: show recipients, cost and ETA; create nothing."))
+@click.option("--yes", is_flag=True, help=_("With --invite: do not ask for confirmation."))
 def poll_create(
     config_path: str,
     question: str,
@@ -81,15 +86,38 @@ def poll_create(
     closes: str,
     policy: str,
     invite: bool,
+    dry_run: bool,
+    yes: bool,
 ) -> None:
-    """Create a poll; members vote with TP <option> (or 投票 <option>).
+    """Create a poll; members vote with TP <option> (or 投票 <option>). With --invite, the
+    invitations are shown first like a broadcast (recipients, cost, ETA) and sent only after
+    you say yes (or with --yes).
 
     \b
     Example:
         smsd poll create --question "年度优秀支部推荐" --option 一村 --option 二村 --org 大渡口区/八桥镇 \\
             --closes '12月1日 18点' --invite
     """
+    if dry_run and not invite:
+        raise click.ClickException(_("--dry-run shows the invitations: add --invite"))
     cfg = load(config_path)
+
+    def review(plan: Any) -> None:
+        from smsd.cli.broadcast import _print_plan
+
+        _print_plan(plan.summary())
+        if dry_run:
+            raise click.exceptions.Exit(0)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InputError("not a terminal: add --yes to send without confirmation")
+            click.confirm(
+                _("Send to {n} recipients for {yuan} yuan?").format(
+                    n=plan.recipient_count, yuan=f"{plan.cost_fen / 100:.2f}"
+                ),
+                abort=True,
+            )
+
     with handled(), open_store(cfg) as store:
         pid, cid = interact.create_poll(
             store,
@@ -103,6 +131,7 @@ def poll_create(
             closes=closes,
             policy=policy,
             invite=invite,
+            review=review,
         )
         poll = store.polls.get(pid)
     click.echo(
