@@ -18,7 +18,7 @@ from smsd import admin, pacing
 from smsd import templates as tpl
 from smsd.clock import LOCAL, utcnow
 from smsd.config import Config
-from smsd.errors import InputError
+from smsd.errors import BudgetError, InputError
 from smsd.i18n import _
 from smsd.phone import mask, normalise
 from smsd.store import Member, Store
@@ -426,11 +426,23 @@ def check_budget(store: Store, plan: Plan, override_reason: str | None) -> str |
     after = spent + queued + plan.cost_fen
     if after <= budget["limit_fen"]:
         return None
-    figures = (
-        f"budget of {budget['org']} for {month}: {budget['limit_fen'] / 100:.2f} yuan; spent "
-        f"{spent / 100:.2f}, queued {queued / 100:.2f}, this broadcast {plan.cost_fen / 100:.2f}: "
-        f"{(after - budget['limit_fen']) / 100:.2f} yuan over"
-    )
+    params = {
+        "org": budget["org"],
+        "month": month,
+        "limit": f"{budget['limit_fen'] / 100:.2f}",
+        "spent": f"{spent / 100:.2f}",
+        "queued": f"{queued / 100:.2f}",
+        "this": f"{plan.cost_fen / 100:.2f}",
+        "over": f"{(after - budget['limit_fen']) / 100:.2f}",
+    }
     if not override_reason:
-        raise InputError(figures + '; to send anyway add --over-budget "reason"')
+        raise BudgetError(
+            "budget of {org} for {month}: {limit} yuan; spent {spent}, queued {queued}, this broadcast {this}: "
+            '{over} yuan over; to send anyway add --over-budget "reason"',
+            **params,
+        )
+    figures = (
+        "budget of {org} for {month}: {limit} yuan; spent {spent}, queued {queued}, this broadcast {this}: "
+        "{over} yuan over"
+    ).format(**params)
     return f"{figures}; overridden: {override_reason}"

@@ -346,6 +346,9 @@ def _text_of(p: Path) -> str:
     )
 
 
+FULL_WIDTH = "“”‘’＝【】［］：，（）"  # what a Chinese input method types for " = [ ] : , ( )
+
+
 def _toml_line(exc: tomllib.TOMLDecodeError) -> int:
     m = re.search(r"at line (\d+)", str(exc))
     return int(m.group(1)) if m else 0
@@ -373,12 +376,23 @@ def load(path: str | Path | None = None) -> Config:
             "{path}: cannot read config file: {value}", path=p, value=getattr(exc, "strerror", None) or exc
         ) from None
     except tomllib.TOMLDecodeError as exc:
+        shown = _shown_line(p, _toml_line(exc))
+        wide = "".join(dict.fromkeys(ch for ch in shown if ch in FULL_WIDTH))
+        if wide:
+            raise ConfigError(
+                "{path}: not valid TOML at line {line}{shown}: {chars} were typed by a Chinese input method; "
+                'type quotes, = and brackets in English mode ("..." and [...])',
+                path=p,
+                line=_toml_line(exc),
+                shown=shown,
+                chars=" ".join(wide),
+            ) from None
         raise ConfigError(
             "{path}: not valid TOML at line {line}: {error}{shown}",
             path=p,
             line=_toml_line(exc),
             error=str(exc).split(" (at line")[0],
-            shown=_shown_line(p, _toml_line(exc)),
+            shown=shown,
         ) from None
     return parse(raw, p.resolve())
 

@@ -9,6 +9,7 @@ config file is reported properly by the command itself, in the environment's lan
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -41,11 +42,16 @@ def configured_language(argv: list[str]) -> str:
 
     try:
         path = config_path(_config_argument(argv))
-        raw = tomllib.loads(Path(path).read_bytes().decode("utf-8-sig"))
-        value = raw.get("daemon", {}).get("language", "")
-        return value if isinstance(value, str) else ""
-    except (OSError, ValueError, AttributeError):
+        text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError:
         return ""
+    try:
+        value = tomllib.loads(text).get("daemon", {}).get("language", "")
+        return value if isinstance(value, str) else ""
+    except (ValueError, AttributeError):
+        # a file TOML cannot read still says which language its admin reads: the error is in it
+        m = re.search(r"""^\s*language\s*[=＝]\s*["“”']?(zh_CN|en)\b""", text, re.M)
+        return m.group(1) if m else ""
 
 
 def run() -> None:

@@ -14,6 +14,7 @@ from smsd.clock import local, utcnow
 from smsd.config import Config
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
+from smsd.i18n import _
 from smsd.store import Store
 
 
@@ -100,7 +101,7 @@ def create_poll(
 def results_csv(results: dict[str, Any]) -> str:
     out = io.StringIO()
     w = SafeCsvWriter(out)
-    w.writerow(["option", "label", "votes", "percent"])
+    w.writerow([_("Option"), _("Label"), _("Votes"), _("Percent")])
     for o in results["options"]:
         w.writerow([o["option"], o["label"], o["votes"], o["percent"]])
     return out.getvalue()

@@ -134,3 +134,13 @@ def test_systemd_hears_the_modems_come_up(tmp_path, daemon):
     d = daemon(config)
     d.wait_message(lambda m: "STATUS=2/2 modems ready" in m, timeout=30)
     assert d.terminate() == 0
+
+
+def test_the_udev_rule_survives_change_events_and_names_adapters_without_a_serial():
+    """`udevadm trigger` sends "change": a rule that matched only "add" created no /dev/smsd-*
+    (and a later change dropped them); CH340 and PL2303 pools have no serial number."""
+    rules = (Path(__file__).resolve().parent.parent / "systemd" / "99-smsd-modems.rules").read_text()
+    lines = [x for x in rules.splitlines() if x.strip() and not x.startswith("#")]
+    assert lines and all('ACTION!="remove"' in x for x in lines)
+    assert 'ACTION=="add"' not in rules
+    assert any('ENV{ID_SERIAL_SHORT}!="?*"' in x and "ID_PATH_TAG" in x for x in lines)

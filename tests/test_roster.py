@@ -129,6 +129,6 @@ def test_list_by_org_subtree_and_group_show_remove(env):
     )
     assert {r["id"] for r in both} == {i + 1 for i in range(60) if i % 3 == 0 and i % 4 == 0}
     shown = run(config, "members", "show", "13800000001")
-    assert "党员1" in shown.output and "opted_out" in shown.output
+    assert "党员1" in shown.output and "Opted out: no" in shown.output and "备注: 备注1" in shown.output
     assert run(config, "members", "remove", "13800000001").exit_code == 0
     assert run(config, "members", "show", "13800000001").exit_code == 1

@@ -9,7 +9,7 @@ import click
 
 from smsd import broadcast as bc
 from smsd import templates as tpl
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
+from smsd.cli.common import ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local, utcnow
 from smsd.errors import InputError
 from smsd.i18n import _
@@ -170,9 +170,8 @@ def broadcast(
         if not yes:
             if not sys.stdin.isatty():
                 raise InputError("not a terminal: add --yes to send without confirmation")
-            click.confirm(
-                _("Send to {n} recipients for {yuan} yuan?").format(n=summary["recipients"], yuan=summary["cost_yuan"]),
-                abort=True,
+            ask_yes(
+                _("Send to {n} recipients for {yuan} yuan?").format(n=summary["recipients"], yuan=summary["cost_yuan"])
             )
         label = bc.campaign_name(name, template, text, _vars(variables))
         # Checked again inside the transaction that queues it: two broadcasts cannot both pass one budget.
@@ -212,11 +211,11 @@ def campaign(ctx: click.Context, config_path: str, as_json: bool) -> None:
         rows,
         [
             ("id", "ID", 5),
-            ("name", _("NAME"), 20),
+            ("name", _("TITLE"), 20),
             ("state", _("STATE"), 9),
             ("recipients", _("RECIPIENTS"), 10),
             ("segments", _("SEGMENTS"), 8),
-            ("yuan", _("EST. YUAN"), 9),
+            ("yuan", _("EST. YUAN"), 12),
             ("created", _("CREATED"), 19),
         ],
     )
@@ -277,7 +276,7 @@ def _transition(action: str, help_text: str):  # type: ignore[no-untyped-def]
         cfg = load(config_path)
         with handled(), open_store(cfg) as store:
             state = store.campaigns.set_state(campaign_id, action)
-        click.echo(_("campaign {id} is now {state}").format(id=campaign_id, state=state))
+        click.echo(_("campaign {id} is now {state}").format(id=campaign_id, state=shown(state)))
 
     return command
 
@@ -365,8 +364,9 @@ def templates_list(config_path: str) -> None:
     cfg = load(config_path)
     with handled():
         found = tpl.load_all(cfg.templates_dir)
-    rows = [{"name": t.name, "vars": ", ".join(t.variables), "about": t.description} for t in found.values()]
-    columns = [("name", _("NAME"), 24), ("vars", _("VARIABLES"), 30), ("about", _("ABOUT"), 60)]
+    # a shipped template's description is in the catalogue; an office's own stays as written
+    rows = [{"name": t.name, "vars": ", ".join(t.variables), "about": _(t.description)} for t in found.values()]
+    columns = [("name", _("TEMPLATE"), 24), ("vars", _("VARIABLES"), 30), ("about", _("ABOUT"), 60)]
     click.echo(_("Message templates (for broadcasts and notices):"))
     table([r for r in rows if not r["name"].startswith("reply_")], columns)
     click.echo("")

@@ -127,6 +127,47 @@ def shown(code: str | None) -> str:
     return labels.get(code or "", code or "")
 
 
+def shown_actor(actor: str | None) -> str:
+    """Who did it, as the admin reads it: 命令行, 短信猫 m1, 守护进程, 接口 edu-platform, ..."""
+    actor = actor or ""
+    kind, _sep, name = actor.partition(":")
+    labels = {
+        "cli": _("command line"),
+        "daemon": _("daemon"),
+        "dispatcher": _("replies"),
+        "scheduler": _("scheduler"),
+        "sms": _("member's SMS"),
+    }
+    if kind == "worker" and name:
+        return _("modem {name}").format(name=name)
+    if kind == "api" and name:
+        return _("API {name}").format(name=name)
+    return labels.get(actor, actor)
+
+
+YES = ("是", "是的", "好", "确认", "确定", "y", "yes", "s")
+NO = ("否", "不", "不是", "取消", "n", "no", "")
+
+
+def ask_yes(question: str) -> None:
+    """Ask yes or no on the terminal (是/否, or y/n); anything but yes stops the command."""
+    while True:
+        answer = click.prompt(
+            f"{question} [{_('yes')}/{_('no')}]", default="", show_default=False, prompt_suffix=" "
+        ).strip()
+        low = answer.lower()
+        if low in YES or answer == _("yes"):
+            return
+        if low in NO or answer == _("no"):
+            raise click.Abort()
+        click.echo(_("answer {yes} or {no}").format(yes=_("yes"), no=_("no")), err=True)
+
+
+def pad(text: str, width: int) -> str:
+    """text and spaces to `width` columns (CJK counts double)."""
+    return text + " " * max(0, width - _width(text))
+
+
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, int]]) -> None:
     """Print rows as an aligned table; columns are (key, heading, max width); CJK counts double."""
     if not rows:

@@ -57,7 +57,7 @@ def status(config_path: str, as_json: bool) -> None:
         data["modems"],
         [
             ("name", _("MODEM"), 8),
-            ("state_shown", _("STATE"), 7),
+            ("state_shown", _("STATE"), 14),
             ("signal", _("SIGNAL"), 6),
             ("operator", _("OPERATOR"), 14),
             ("sent_today", _("SENT TODAY"), 10),

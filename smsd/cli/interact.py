@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from smsd import interact
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
+from smsd.cli.common import ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
@@ -36,9 +36,11 @@ def poll(ctx: click.Context, config_path: str, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
+    policies = {"first": _("first vote"), "last": _("last vote")}
     for r in rows:
         r["opts"] = " / ".join(r["options"])
         r["closes"] = local(r["closes_at"])
+        r["policy"] = policies.get(r["policy"], r["policy"])
     table(
         rows,
         [
@@ -46,7 +48,7 @@ def poll(ctx: click.Context, config_path: str, as_json: bool) -> None:
             ("question", _("QUESTION"), 30),
             ("opts", _("OPTIONS"), 30),
             ("closes", _("CLOSES"), 19),
-            ("policy", _("COUNTS"), 6),
+            ("policy", _("COUNTS"), 10),
         ],
     )
 
@@ -111,11 +113,10 @@ def poll_create(
         if not yes:
             if not sys.stdin.isatty():
                 raise InputError("not a terminal: add --yes to send without confirmation")
-            click.confirm(
+            ask_yes(
                 _("Send to {n} recipients for {yuan} yuan?").format(
                     n=plan.recipient_count, yuan=f"{plan.cost_fen / 100:.2f}"
-                ),
-                abort=True,
+                )
             )
 
     with handled(), open_store(cfg) as store:
@@ -164,7 +165,11 @@ def poll_results(config_path: str, poll_id: int, as_json: bool, as_csv: bool) ->
     if as_csv:
         click.echo(interact.results_csv(results), nl=False)
         return
-    click.echo(f"{results['question']}  ({results['votes']}/{results['audience']} {_('voted')})")
+    click.echo(
+        f"{results['question']}  （"
+        + _("{votes} of {audience} voted").format(votes=results["votes"], audience=results["audience"])
+        + "）"
+    )
     for o in results["options"]:
         bar = "█" * round(o["percent"] / 5)
         click.echo(f"{o['option']:>2}. {o['label']:<10} {o['votes']:>5} {o['percent']:>5.1f}%  {bar}")
@@ -319,7 +324,7 @@ def red_export(config_path: str, campaign_id: int | None, output: str | None) ->
     buf = io.StringIO()
     fields = ["id", "campaign", "name", "org", "text", "submitted_at"]
     w = SafeCsvWriter(buf)
-    w.writerow(fields)
+    w.writerow([_("ID"), _("Campaign"), _("Name"), _("Org unit"), _("Text"), _("Submitted")])
     w.writerows([r.get(f) for f in fields] for r in rows)
     from smsd.export import open_private
 

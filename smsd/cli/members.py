@@ -8,6 +8,7 @@ import click
 
 from smsd import roster
 from smsd.cli.common import (
+    _width,
     config_option,
     echo_json,
     handled,
@@ -18,6 +19,7 @@ from smsd.cli.common import (
     table,
     unmask_option,
 )
+from smsd.clock import local
 from smsd.errors import InputError
 from smsd.i18n import _
 from smsd.phone import mask
@@ -203,8 +205,22 @@ def members_show(config_path: str, member: str, unmask: bool, as_json: bool) -> 
     if as_json:
         echo_json(row)
         return
-    for k in ("id", "name", "phone", "org", "tags", "joined", "opted_out", "opted_out_at", "extras"):
-        click.echo(f"{k:>12}: {row[k] if row[k] is not None else ''}")
+    import json
+
+    extras = row["extras"] if isinstance(row["extras"], dict) else json.loads(row["extras"] or "{}")
+    fields = [
+        (_("ID"), row["id"]),
+        (_("Name"), row["name"]),
+        (_("Phone"), row["phone"]),
+        (_("Org unit"), row["org"] or ""),
+        (_("Roles"), row["tags"] or ""),
+        (_("Joined"), row["joined"] or ""),
+        (_("Opted out"), (_("yes, since {at}").format(at=local(row["opted_out_at"])) if row["opted_out"] else _("no"))),
+        *((str(k), v) for k, v in extras.items()),
+    ]
+    width = max(_width(label) for label, _value in fields)
+    for label, value in fields:
+        click.echo(f"{' ' * (width - _width(label))}{label}: {'' if value is None else value}")
 
 
 @members.command("remove")

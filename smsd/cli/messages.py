@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from smsd import notes
 from smsd.cli.common import (
+    _width,
     config_option,
     echo_json,
     handled,
@@ -12,7 +14,9 @@ from smsd.cli.common import (
     load,
     masked,
     open_store,
+    pad,
     shown,
+    shown_actor,
     table,
     unmask_option,
 )
@@ -21,6 +25,22 @@ from smsd.i18n import _
 from smsd.phone import mask
 
 STATES = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "expired")
+
+
+def _state(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--state as the table shows it (已送达, 失败, ...) or as its code (delivered, failed, ...)."""
+    if value is None:
+        return None
+    if value in STATES:
+        return value
+    for code in STATES:
+        if shown(code) == value:
+            return code
+    raise click.BadParameter(
+        _("{value!r} is not a state; use one of {states}").format(
+            value=value, states=", ".join(f"{shown(s)} ({s})" for s in STATES)
+        )
+    )
 
 
 @click.command()
@@ -62,7 +82,9 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
 
 @click.group(invoke_without_command=True)
 @config_option
-@click.option("--state", type=click.Choice(STATES), help=_("Only messages in this state."))
+@click.option(
+    "--state", callback=_state, metavar="STATE", help=_("Only messages in this state (已送达 or delivered, ...).")
+)
 @click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True, help=_("At most this many."))
 @click.option("--unmask", is_flag=True, help=_("Show full phone numbers."))
 @json_option
@@ -94,6 +116,7 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
         r["created"] = local(m.created_at)
         r["dup"] = "!" if m.possible_duplicate else ""
         r["state"] = shown(m.state)
+        r["last_error"] = notes.shown(m.last_error)
     table(
         rows,
         [
@@ -130,36 +153,43 @@ def outbox_show(config_path: str, message_id: int, unmask: bool, as_json: bool) 
     if as_json:
         echo_json(view)
         return
-    for key in (
-        "id",
-        "state",
-        "to_number",
-        "segments",
-        "encoding",
-        "priority",
-        "modem",
-        "attempts",
-        "possible_duplicate",
-        "last_error",
-        "cost_fen",
-    ):
-        click.echo(f"{key:>18}: {view[key] if view[key] is not None else ''}")
-    click.echo(f"{'text':>18}: {view['text']}")
+    flags = [_("may arrive twice") if view["possible_duplicate"] else "", _("resent {n} time(s)").format(
+        n=view["resends"]) if view.get("resends") else ""]  # fmt: skip
+    alphabet = _("Chinese (UCS-2)") if view["encoding"] == "ucs2" else _("GSM 7-bit")
+    fields = [
+        (_("ID"), view["id"]),
+        (_("State"), shown(view["state"])),
+        (_("To"), view["to_number"]),
+        (_("Segments"), f"{view['segments']}（{alphabet}）"),
+        (_("Priority"), view["priority"]),
+        (_("Modem"), view["modem"] or ""),
+        (_("Send at"), local(view["not_before"]) if view.get("not_before") else _("at once")),
+        (_("Refusals"), view["attempts"]),
+        (_("Flags"), "，".join(f for f in flags if f)),
+        (_("Last error"), notes.shown(view["last_error"])),
+        (_("Cost (fen)"), view["cost_fen"]),
+        (_("Text"), view["text"]),
+    ]
+    width = max(_width(label) for label, _value in fields)
+    for label, value in fields:
+        click.echo(f"{' ' * (width - _width(label))}{label}: {'' if value is None else value}")
     for part in view["parts"]:
         part["state"] = shown(part["state"])
+        part["sent"] = local(part["sent_at"]) if part.get("sent_at") else ""
     table(
         view["parts"],
         [
             ("seq", "#", 3),
             ("state", _("STATE"), 10),
             ("modem", _("MODEM"), 8),
-            ("provider_ref", "REF", 5),
+            ("provider_ref", _("REFERENCE"), 18),
             ("price_fen", _("FEN"), 4),
-            ("sent_at", _("SENT (UTC)"), 24),
+            ("sent", _("SENT"), 19),
         ],
     )
     for e in view["events"]:
-        click.echo(f"  {local(e['at'])}  {e['event']:<18} {e['actor']:<12} {e['detail']}")
+        click.echo(f"  {local(e['at'])}  {pad(notes.event(e['event']), 12)} {pad(shown_actor(e['actor']), 12)} "
+                   f"{notes.shown(e['detail'])}")  # fmt: skip
 
 
 @outbox.command("cancel")

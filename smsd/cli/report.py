@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from smsd.cli.common import F, config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.cli.common import F, ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local, local_iso, utcnow
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter, open_private
@@ -47,6 +47,23 @@ def _org(store: Store, org: str | None) -> str | None:
         if store.ledger.sum(org):
             return org
         raise
+
+
+def _row_label(key: str) -> str:
+    """A report row's group as the admin reads it; the codes the store groups by stay in JSON."""
+    labels = {
+        "(unassigned)": _("(no org unit)"),
+        "(none)": _("(no campaign)"),
+        "-": _("(not sent yet)"),
+        "(direct)": _("(single sends)"),
+        "(campaign)": _("(broadcasts)"),
+        "(replies)": _("(replies to members)"),
+    }
+    if key in labels:
+        return labels[key]
+    if key.startswith("(api:") and key.endswith(")"):
+        return _("(API {name})").format(name=key[5:-1])
+    return key
 
 
 def _labels() -> dict[str, str]:
@@ -182,13 +199,16 @@ def report_cost(
         data = store.ledger.cost_report(
             by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=_org(store, org)
         )
-    rows = [{**r, "yuan": f"{r['fen'] / 100:.2f}"} for r in data["rows"]]
+    rows = [{**r, "key": _row_label(r["key"]), "yuan": f"{r['fen'] / 100:.2f}"} for r in data["rows"]]
     total = {"key": _("TOTAL"), **data["total"], "yuan": f"{data['total']['fen'] / 100:.2f}"}
     columns = ["key", "segments", "fen", "yuan", "doubt_segments"] + (["name"] if by == "campaign" else [])
     if fmt == "json":
-        echo_json({**data, "rows": rows})
+        echo_json({**data, "rows": [{**r, "yuan": f"{r['fen'] / 100:.2f}"} for r in data["rows"]]})  # codes kept
     elif fmt == "xlsx":  # numbers as numbers: yuan is fen / 100, shown with two decimals
-        numeric = [{**r, "yuan": r["fen"] / 100} for r in [*data["rows"], {"key": _("TOTAL"), **data["total"]}]]
+        numeric = [
+            {**r, "key": _row_label(r["key"]), "yuan": r["fen"] / 100}
+            for r in [*data["rows"], {"key": _("TOTAL"), **data["total"]}]
+        ]
         title = _("SMS cost by {by}, {period}").format(
             by=_labels().get(by, by), period=_period(_date(date_from, "--from"), _date(date_to, "--to"))
         )
@@ -205,7 +225,7 @@ def report_cost(
                 ("yuan", _("YUAN"), 10),
                 ("doubt_segments", _("UNCONFIRMED"), 10),
             ]
-            + ([("name", _("NAME"), 20)] if by == "campaign" else []),
+            + ([("name", _("TITLE"), 20)] if by == "campaign" else []),
         )
         if data["total"]["doubt_segments"]:
             click.echo(
@@ -235,13 +255,16 @@ def report_delivery(
     columns = ["key", "messages", "sent", "delivered", "failed", "pending", "dropped"]
     if fmt == "json":
         echo_json(rows)
-    elif fmt in ("csv", "xlsx"):
+        return
+    rows = [{**r, "key": _row_label(r["key"])} for r in rows]
+    if fmt in ("csv", "xlsx"):
         title = _("Delivery by {by}, {period}").format(
             by=_labels().get(by, by), period=_period(_date(date_from, "--from"), _date(date_to, "--to"))
         )
         _write(rows, columns, fmt, output, title=title, key_label=_labels().get(by, by))
     else:
-        table(rows, [(c, c.upper(), 12) for c in columns])
+        labels = {**_labels(), "key": _labels().get(by, by)}
+        table(rows, [(c, labels[c], 30 if c == "key" else 10) for c in columns])
 
 
 @report.command("messages")
@@ -283,6 +306,8 @@ def report_messages(
             r["sent"] = stamp(r["sent_at"])
             r["delivered"] = stamp(r["delivered_at"])
             r["cost_yuan"] = r["cost_fen"] / 100 if fmt == "xlsx" else f"{r['cost_fen'] / 100:.2f}"
+            if fmt != "json":
+                r["state"] = shown(r["state"])  # JSON keeps the code
             yield r
 
     with handled(), open_store(cfg) as store:
@@ -401,7 +426,7 @@ def purge(config_path: str, older: str, yes: bool) -> None:
     if not yes:
         if not sys.stdin.isatty():
             raise click.ClickException(_("not a terminal: add --yes to purge"))
-        click.confirm(_("Anonymise every message older than {d} days?").format(d=days), abort=True)
+        ask_yes(_("Anonymise every message older than {d} days?").format(d=days))
     with handled(), open_store(cfg) as store:
         counts = store.maintenance.purge(utcnow() - timedelta(days=days), "cli")
     click.echo(

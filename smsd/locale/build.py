@@ -30,6 +30,7 @@ LANGUAGES = ("zh_CN",)
 STAMP = datetime(2026, 11, 28)  # fixed dates: a rebuild changes the files only when a message changes
 KEYWORDS = {
     "_": None,
+    "N_": None,
     "InputError": (1,),
     "ConfigError": (1,),
     "StoreError": (1,),
@@ -70,6 +71,10 @@ def extract() -> Catalog:
             cat.add(message, locations=[(f"{folder}/{filename}", lineno)], auto_comments=comments)
     for text, filename, lineno in _docstrings(ROOT / "smsd" / "cli"):
         cat.add(text, locations=[(filename, lineno)], flags=("command-help",))
+    for path in sorted((ROOT / "templates").glob("*.txt")):  # the shipped templates' ## descriptions
+        about = " ".join(x[2:].strip() for x in path.read_text(encoding="utf-8").splitlines() if x.startswith("##"))
+        if about:
+            cat.add(about, locations=[(f"templates/{path.name}", 1)], flags=("template-description",))
     click_dir = Path(click.__file__).parent
     for filename, lineno, message, comments, _context in extract_from_dir(
         click_dir, keywords=CLICK_KEYWORDS, method_map=[("**.py", "python")]
