@@ -30,6 +30,10 @@ FORMS = [
         "(`smsd outbox retry` sends it again)"
     ),
     N_(
+        "part {seq}: the daemon stopped {n} times while it was in flight; it may have reached the member, so it is "
+        "not sent again by itself (`smsd outbox retry` sends it again)"
+    ),
+    N_(
         "part {seq}: {modem} accepted it without a message reference; its delivery report cannot be matched, "
         "so it stays 'sent'"
     ),

@@ -57,13 +57,7 @@ def test_a_second_daemon_on_the_same_database_is_refused_and_leaves_the_first_al
     config = write_config(tmp_path, {"m1": "emulator"})
     first = daemon(config)
     wait_for(lambda: status(config)["modems"][0]["state"] == "ready", timeout=20, interval=0.1)
-    second = subprocess.run(
-        [sys.executable, "-m", "smsd", "run", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ZH,
-    )
+    second = cli("run", config=config)  # a daemon that must not start: it returns at once
     assert second.returncode == 1
     assert second.stderr.count("\n") == 1 and f"pid {first.proc.pid}" in second.stderr, second.stderr
     assert "Traceback" not in second.stderr
@@ -83,13 +77,7 @@ def test_an_emulator_folder_that_cannot_be_made_is_one_line_everywhere(tmp_path)
         out = cli(*args, config=config)
         assert out.returncode == 1, (args, out.stdout, out.stderr)
         assert "Traceback" not in out.stderr and "file" in out.stdout + out.stderr
-    run = subprocess.run(
-        [sys.executable, "-m", "smsd", "run", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ZH,
-    )
+    run = cli("run", config=config)
     assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
     assert "[emulator] dir" in run.stderr and "Traceback" not in run.stderr
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from smsd.pacing import Pacing
 
 OPEN_STATES = ("queued", "sending")
+MAX_RESTART_DOUBTS = 5  # stops with the same part in flight before it is no longer sent again by itself
 
 
 class Outbox(Repo):
@@ -740,11 +741,21 @@ class Outbox(Repo):
         with self.tx():
             rows = self.rows(sql, (ts(now),) if only_expired_leases else ())
             for r in rows:
+                stuck = self._in_flight_at_restarts(r["id"])
                 self._flag_in_flight(r["id"], "the daemon stopped while the modem had it", "daemon", now)
                 self.conn.execute(
                     "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'",
                     (r["id"],),
                 )
+                if stuck is not None:
+                    reason = (
+                        f"part {stuck}: the daemon stopped {MAX_RESTART_DOUBTS} times while it was in flight; it "
+                        "may have reached the member, so it is not sent again by itself (`smsd outbox retry` "
+                        "sends it again)"
+                    )
+                    self.conn.execute("UPDATE outbox SET possible_duplicate = 1 WHERE id = ?", (r["id"],))
+                    self._settle_failed(r["id"], reason, reason, "daemon", now)
+                    continue
                 self.conn.execute(
                     "UPDATE outbox SET state = 'queued', lease_owner = NULL, lease_until = NULL, "
                     "updated_at = ? WHERE id = ?",
@@ -759,6 +770,18 @@ class Outbox(Repo):
                     now,
                 )
         return len(rows)
+
+    def _in_flight_at_restarts(self, message_id: int) -> int | None:
+        """The part of this message that was in flight at MAX_RESTART_DOUBTS stops already (this one
+        included): a daemon that dies again and again on it, or cannot record it, must not send it
+        at every start."""
+        row = self.one(
+            "SELECT p.seq, (SELECT COUNT(*) FROM submits s WHERE s.message_id = p.message_id AND s.seq = p.seq "
+            "AND s.state = 'in_doubt' AND s.cause = 'restart') AS n FROM outbox_parts p "
+            "WHERE p.message_id = ? AND p.state = 'submitting'",
+            (message_id,),
+        )
+        return int(row["seq"]) if row and row["n"] + 1 >= MAX_RESTART_DOUBTS else None
 
     def expire_due(self, now: datetime | None = None) -> int:
         now = now or utcnow()
