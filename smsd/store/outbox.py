@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from smsd.pacing import Pacing
 
 OPEN_STATES = ("queued", "sending")
-MAX_RESTART_DOUBTS = 5  # stops with the same part in flight before it is no longer sent again by itself
+MAX_RESTART_DOUBTS = 10  # stops (or run-out leases) with the same part in flight before it is no longer sent by itself
 
 
 class Outbox(Repo):
