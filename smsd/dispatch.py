@@ -24,7 +24,7 @@ from smsd.store import InboundMessage, Member, Store
 
 log = logging.getLogger(__name__)
 
-APOLOGY = "抱歉，系统暂时无法处理您的短信，请稍后再试。"
+APOLOGY = "抱歉，系统暂时无法处理您的短信，请稍后再试。"  # when even reply_apology.txt cannot be rendered
 PING_PONG_S = 60  # an answer this soon after our SMS, to text no command accepts, may be a machine's
 
 
@@ -63,7 +63,7 @@ class Dispatcher:
                     return "already handled"
                 sender = phone_or_none(row.sender)
                 if sender and not self.store.senders.is_flagged(sender):
-                    self._queue_reply(inbox_id, sender, APOLOGY, now)
+                    self._queue_reply(inbox_id, sender, self._apology(), now)
                 self.store.inbox.mark_handled(
                     inbox_id, state="error", kind="error", command=None, normalized=row.text, member_id=None, now=now
                 )
@@ -210,8 +210,17 @@ class Dispatcher:
             text = template.render(reply.variables)
         except InputError:
             log.exception("dispatch.bad_template template=%s", reply.template)
-            text = APOLOGY
+            text = self._apology()
         self._queue_reply(inbox_id, sender, text, now, member_id=member.id if member else None)
+
+    def _apology(self) -> str:
+        """templates/reply_apology.txt (an office may reword it); the built-in text if it cannot be read."""
+        try:
+            template = self._templates.get("reply_apology") or tpl.load(self.cfg.templates_dir, "reply_apology")
+            return template.render({})
+        except Exception:  # noqa: BLE001 - the apology itself must never fail
+            log.exception("dispatch.bad_template template=reply_apology")
+            return APOLOGY
 
     def _queue_reply(self, inbox_id: int, sender: str, text: str, now: datetime, member_id: int | None = None) -> None:
         self.store.outbox.enqueue(  # inside the dispatch transaction: a savepoint, one commit for all

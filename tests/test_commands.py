@@ -284,6 +284,26 @@ def test_a_crashing_handler_gets_the_fixed_apology(world):
     assert row.state == "error"
 
 
+def test_an_offices_own_apology_is_the_one_sent(tmp_path):
+    """templates/reply_apology.txt was never read: an office's rewording of it was ignored."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "reply_apology.txt").write_text("八桥镇党委：系统忙，请稍后再发。\n", encoding="utf-8")
+    cfg = config.load(write_config(tmp_path, {"m1": "emulator"}, daemon={"templates_dir": "own"}))
+
+    def boom(ctx):
+        raise RuntimeError("boom")
+
+    reg = registry.Registry()
+    reg.add(registry.Command("boom", ("BOOM",), "BOOM", "crash", boom))
+    with Store(cfg.database) as store:
+        store.members.upsert([MemberRow(2, "张三", A, "大渡口区", [], None)])
+        Conversation(store, Dispatcher(store, cfg, registry=reg, clock=Clock())).run(f"""
+            {A} > boom
+            {A} < 八桥镇党委：系统忙，请稍后再发。
+        """)
+
+
 def test_registry_refuses_duplicate_keywords():
     reg = registry.load()
     with pytest.raises(registry.DuplicateKeyword, match="'TP' of 'x' is already 'vote'"):
