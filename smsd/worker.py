@@ -262,14 +262,10 @@ class Worker:
         if isinstance(result, Refused):
             return self._refused(mid, result)
         if isinstance(result, InDoubt):
-            self.store.outbox.send_failed(
+            self.store.outbox.submit_in_doubt(
                 mid,
                 error=result.reason,
-                permanent=False,
-                maybe_sent=True,
-                refused=False,
                 cause=result.cause,
-                backoff_s=1,
                 grace_s=self.cfg.send_timeout_s,
                 modem=self.name,
                 now=self.clock(),
@@ -402,16 +398,7 @@ class Worker:
     def _unsent(self, mid: int, reason: str, *, backoff_s: int) -> None:
         """Nothing of the message left, through no fault of its own: back to the queue, uncharged."""
         assert self.store is not None
-        self.store.outbox.send_failed(
-            mid,
-            error=reason,
-            permanent=False,
-            maybe_sent=False,
-            refused=False,
-            backoff_s=backoff_s,
-            modem=self.name,
-            now=self.clock(),
-        )
+        self.store.outbox.submit_not_sent(mid, error=reason, backoff_s=backoff_s, modem=self.name, now=self.clock())
 
     def _prices(self) -> tuple[int, int]:
         return (self.cfg.price_fen, self.cfg.international_price_fen)
@@ -428,11 +415,10 @@ class Worker:
             self._unsent(mid, exc.reason, backoff_s=0)
             log.warning("sms.modem_refused id=%s modem=%s error=%r: modem paused", mid, self.name, exc.reason)
             return ("pause", exc.reason, exc.network)
-        state = self.store.outbox.send_failed(
+        state = self.store.outbox.submit_refused(
             mid,
             error=exc.reason,
             permanent=exc.kind == "permanent",
-            maybe_sent=False,
             backoff_s=self.sending.retry_backoff_s,
             modem=self.name,
             now=self.clock(),

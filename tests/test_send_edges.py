@@ -116,7 +116,7 @@ def test_two_submits_without_an_answer_fail_instead_of_a_third(make_emulator, wo
 def test_crash_resends_do_not_use_up_attempts(tmp_path):
     """Four crashes mid-submit, then one transient refusal: the message is still queued (a fifth
     crash with the same part in flight would fail it: see MAX_RESTART_DOUBTS)."""
-    from smsd.store.outbox import MAX_RESTART_DOUBTS
+    from smsd.policy import MAX_RESTART_DOUBTS
 
     store = Store(tmp_path / "smsd.db")
     mid = store.outbox.enqueue(TO, "x", max_attempts=2)
@@ -124,9 +124,7 @@ def test_crash_resends_do_not_use_up_attempts(tmp_path):
         assert store.outbox.claim_next("m1").id == mid
         store.outbox.recover()  # what start-up does after a kill -9
     store.outbox.claim_next("m1")
-    state = store.outbox.send_failed(
-        mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=0, modem="m1"
-    )
+    state = store.outbox.submit_refused(mid, error="+CMS ERROR: 500", permanent=False, backoff_s=0, modem="m1")
     msg = store.outbox.message(mid)
     assert state == "queued" and msg.attempts == 1 and msg.resends == MAX_RESTART_DOUBTS - 1
     store.close()

@@ -121,14 +121,10 @@ def test_report_matches_the_right_recipient_and_modem(store):
 def test_transient_failure_backs_off_then_fails_after_max_attempts(store):
     mid = store.outbox.enqueue(TO, "x", max_attempts=2, now=T0)
     store.outbox.claim_next("m1", now=T0)
-    state = store.outbox.send_failed(
-        mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=30, modem="m1", now=T0
-    )
+    state = store.outbox.submit_refused(mid, error="+CMS ERROR: 500", permanent=False, backoff_s=30, modem="m1", now=T0)
     assert state == "queued" and store.outbox.claim_next("m1", now=T0 + timedelta(seconds=29)) is None
     assert store.outbox.claim_next("m1", now=T0 + timedelta(seconds=30)).id == mid
-    state = store.outbox.send_failed(
-        mid, error="+CMS ERROR: 500", permanent=False, maybe_sent=False, backoff_s=30, modem="m1", now=T0
-    )
+    state = store.outbox.submit_refused(mid, error="+CMS ERROR: 500", permanent=False, backoff_s=30, modem="m1", now=T0)
     assert state == "failed" and store.outbox.message(mid).last_error == "+CMS ERROR: 500"
 
 
@@ -136,9 +132,7 @@ def test_permanent_failure_fails_at_once(store):
     mid = store.outbox.enqueue(TO, "x", now=T0)
     store.outbox.claim_next("m1", now=T0)
     assert (
-        store.outbox.send_failed(
-            mid, error="+CMS ERROR: 21", permanent=True, maybe_sent=False, backoff_s=30, modem="m1", now=T0
-        )
+        store.outbox.submit_refused(mid, error="+CMS ERROR: 21", permanent=True, backoff_s=30, modem="m1", now=T0)
         == "failed"
     )
 

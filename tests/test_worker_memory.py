@@ -222,7 +222,7 @@ def test_an_accepted_submit_that_cannot_be_recorded_is_held_never_resent(world):
 def test_a_part_in_flight_at_every_stop_is_not_sent_at_every_start(tmp_path):
     """A daemon that dies on one message (or cannot record it) again and again must not send
     it at every start: the tenth stop with the same part in flight fails it, flagged."""
-    from smsd.store.outbox import MAX_RESTART_DOUBTS
+    from smsd.policy import MAX_RESTART_DOUBTS
 
     with Store(tmp_path / "smsd.db") as store:
         mid = store.outbox.enqueue(TO, "每次启动都在发送中", now=datetime(2026, 11, 28, tzinfo=UTC))

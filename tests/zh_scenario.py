@@ -40,8 +40,8 @@ def drive(store: Store, now: datetime, *, doubt_every: int = 0) -> None:
         for part in store.outbox.parts(msg.id):
             store.outbox.part_submitting(msg.id, part.seq, "m1", now, 6)
             if doubt_every and i % doubt_every == 1:
-                store.outbox.send_failed(msg.id, error="m1: no answer", permanent=False, maybe_sent=True,
-                                         backoff_s=1, grace_s=1, modem="m1", now=now)  # fmt: skip
+                store.outbox.submit_in_doubt(msg.id, error="m1: no answer", cause="timeout", grace_s=1, modem="m1",
+                                             now=now)  # fmt: skip
                 break
             store.outbox.part_sent(msg.id, part.seq, ref=100 + i, price_fen=6, modem="m1", now=now)
         i += 1

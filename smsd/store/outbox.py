@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smsd import segments
+from smsd import policy, segments
 from smsd.clock import LOCAL, parse_ts, ts, utcnow
 from smsd.errors import InputError
 from smsd.i18n import _
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from smsd.pacing import Pacing
 
 OPEN_STATES = ("queued", "sending")
-MAX_RESTART_DOUBTS = 10  # stops (or run-out leases) with the same part in flight before it is no longer sent by itself
 
 
 class Outbox(Repo):
@@ -549,83 +548,96 @@ class Outbox(Repo):
             ),
         )
 
-    def send_failed(
+    def submit_refused(
+        self, message_id: int, *, error: str, permanent: bool, backoff_s: float, modem: str, now: datetime | None = None
+    ) -> str:
+        """The network refused the part in flight (it counts as an attempt). Returns the new state."""
+        now = now or utcnow()
+        with self.tx():
+            self._close_submits(message_id, "refused", error, now)
+            self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (message_id,))
+            msg = self.one("SELECT attempts, max_attempts FROM outbox WHERE id = ?", (message_id,))
+            assert msg is not None
+            decision = policy.after_refusal(
+                error=error,
+                permanent=permanent,
+                attempts=msg["attempts"],
+                max_attempts=msg["max_attempts"],
+                backoff_s=backoff_s,
+            )
+            return self._apply(message_id, decision, modem, now)
+
+    def submit_not_sent(
+        self, message_id: int, *, error: str, backoff_s: float, modem: str, now: datetime | None = None
+    ) -> str:
+        """Nothing of the part reached the network: back to the queue, no attempt used, uncharged."""
+        now = now or utcnow()
+        with self.tx():
+            self._close_submits(message_id, "not_sent", error, now)
+            return self._apply(message_id, policy.after_not_sent(error=error, backoff_s=backoff_s), modem, now)
+
+    def submit_in_doubt(
         self,
         message_id: int,
         *,
         error: str,
-        permanent: bool,
-        maybe_sent: bool,
-        backoff_s: int,
+        cause: str,
+        grace_s: float,
         modem: str,
         now: datetime | None = None,
-        refused: bool = True,
-        cause: str = "timeout",
-        grace_s: float | None = None,
     ) -> str:
-        """A submit failed. Returns the message's new state.
-
-        - maybe_sent (no answer after the PDU was written): the submit is in doubt; the part waits
-          grace_s for a late answer, then is resent once; a second doubt fails the message.
-        - refused (the network said no): counts as an attempt; permanent or max_attempts fail it.
-        - neither (nothing reached the modem): back to the queue after backoff_s, no attempt used.
-        """
+        """No answer after the part was written: the network may have it (booked, unconfirmed)."""
         now = now or utcnow()
         with self.tx():
-            seqs = [
-                p["seq"]
-                for p in self.rows(
-                    "SELECT seq FROM outbox_parts WHERE message_id = ? AND state = 'submitting'", (message_id,)
-                )
-            ]
-            if maybe_sent:
-                return self._in_doubt(message_id, seqs, error, modem, cause, now, grace_s or backoff_s)
+            seqs = self._submitting(message_id)
             for seq in seqs:
-                self._finish_submit(message_id, seq, "refused" if refused else "not_sent", now, cause=error, ref=None)
+                self._finish_submit(message_id, seq, "in_doubt", now, cause=cause, ref=None)
             self.conn.execute(
                 "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
             )
-            if refused:
-                self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (message_id,))
-            msg = self.one("SELECT attempts, max_attempts FROM outbox WHERE id = ?", (message_id,))
-            assert msg is not None
-            if refused and (permanent or msg["attempts"] >= msg["max_attempts"]):
-                why = "permanent error" if permanent else f"{msg['attempts']} refusals"
-                return self._settle_failed(message_id, f"{why}: {error}", error, modem, now)
-            delay = backoff_s * 2 ** max(0, msg["attempts"] - 1) if refused else backoff_s
-            return self._requeue(message_id, error, modem, now, delay)
+            which = ", ".join(str(s) for s in seqs) or "?"
+            self.event(
+                "outbox",
+                message_id,
+                "in_doubt",
+                f"part {which}: no answer from {modem} ({error}); the network may have it",
+                f"worker:{modem}",
+                now,
+            )
+            doubts = {seq: self._doubts(message_id, seq, restart=False) for seq in seqs}
+            return self._apply(message_id, policy.after_doubt(modem=modem, doubts=doubts, grace_s=grace_s), modem, now)
 
-    def _in_doubt(
-        self, message_id: int, seqs: list[int], error: str, modem: str, cause: str, now: datetime, grace_s: float
-    ) -> str:
-        for seq in seqs:
-            self._finish_submit(message_id, seq, "in_doubt", now, cause=cause, ref=None)
+    def _submitting(self, message_id: int) -> list[int]:
+        return [
+            int(p["seq"])
+            for p in self.rows(
+                "SELECT seq FROM outbox_parts WHERE message_id = ? AND state = 'submitting'", (message_id,)
+            )
+        ]
+
+    def _doubts(self, message_id: int, seq: int, *, restart: bool) -> int:
+        """Answerless submits of a part: those of stops (restart) or the others."""
+        row = self.one(
+            "SELECT COUNT(*) AS n FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_doubt' "
+            f"AND cause {'=' if restart else '<>'} 'restart'",
+            (message_id, seq),
+        )
+        return int(row["n"]) if row else 0
+
+    def _close_submits(self, message_id: int, state: str, error: str, now: datetime) -> None:
+        """The parts in flight did not leave (refused, or not sent): their submits close, they wait again."""
+        for seq in self._submitting(message_id):
+            self._finish_submit(message_id, seq, state, now, cause=error, ref=None)
         self.conn.execute(
             "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'", (message_id,)
         )
-        which = ", ".join(str(s) for s in seqs) or "?"
-        self.event(
-            "outbox",
-            message_id,
-            "in_doubt",
-            f"part {which}: no answer from {modem} ({error}); the network may have it",
-            f"worker:{modem}",
-            now,
-        )
-        for seq in seqs:
-            n = self.one(
-                "SELECT COUNT(*) AS n FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_doubt' "
-                "AND cause <> 'restart'",
-                (message_id, seq),
-            )
-            if n and n["n"] >= 2:
-                reason = (
-                    f"part {seq}: no answer to two submits; it may have reached the member, so it is not sent a "
-                    "third time (`smsd outbox retry` sends it again)"
-                )
+
+    def _apply(self, message_id: int, decision: policy.Decision, modem: str, now: datetime) -> str:
+        if isinstance(decision, policy.Fail):
+            if decision.maybe_arrived:
                 self.conn.execute("UPDATE outbox SET possible_duplicate = 1 WHERE id = ?", (message_id,))
-                return self._settle_failed(message_id, reason, reason, modem, now)
-        return self._requeue(message_id, f"no answer from {modem}: waiting for a late answer", modem, now, grace_s)
+            return self._settle_failed(message_id, decision.why, decision.error, modem, now)
+        return self._requeue(message_id, decision.error, modem, now, decision.delay_s)
 
     def _requeue(self, message_id: int, error: str, modem: str, now: datetime, delay: float) -> str:
         self.conn.execute(
@@ -741,20 +753,18 @@ class Outbox(Repo):
         with self.tx():
             rows = self.rows(sql, (ts(now),) if only_expired_leases else ())
             for r in rows:
-                stuck = self._in_flight_at_restarts(r["id"])
+                stopped = None
+                for seq in self._submitting(r["id"]):  # this stop counts too
+                    stopped = policy.after_stop(seq=seq, stops=self._doubts(r["id"], seq, restart=True) + 1)
+                    if stopped is not None:
+                        break
                 self._flag_in_flight(r["id"], "the daemon stopped while the modem had it", "daemon", now)
                 self.conn.execute(
                     "UPDATE outbox_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'",
                     (r["id"],),
                 )
-                if stuck is not None:
-                    reason = (
-                        f"part {stuck}: the daemon stopped {MAX_RESTART_DOUBTS} times while it was in flight; it "
-                        "may have reached the member, so it is not sent again by itself (`smsd outbox retry` "
-                        "sends it again)"
-                    )
-                    self.conn.execute("UPDATE outbox SET possible_duplicate = 1 WHERE id = ?", (r["id"],))
-                    self._settle_failed(r["id"], reason, reason, "daemon", now)
+                if stopped is not None:
+                    self._apply(r["id"], stopped, "daemon", now)
                     continue
                 self.conn.execute(
                     "UPDATE outbox SET state = 'queued', lease_owner = NULL, lease_until = NULL, "
@@ -770,18 +780,6 @@ class Outbox(Repo):
                     now,
                 )
         return len(rows)
-
-    def _in_flight_at_restarts(self, message_id: int) -> int | None:
-        """The part of this message that was in flight at MAX_RESTART_DOUBTS stops already (this one
-        included): a daemon that dies again and again on it, or cannot record it, must not send it
-        at every start."""
-        row = self.one(
-            "SELECT p.seq, (SELECT COUNT(*) FROM submits s WHERE s.message_id = p.message_id AND s.seq = p.seq "
-            "AND s.state = 'in_doubt' AND s.cause = 'restart') AS n FROM outbox_parts p "
-            "WHERE p.message_id = ? AND p.state = 'submitting'",
-            (message_id,),
-        )
-        return int(row["seq"]) if row and row["n"] + 1 >= MAX_RESTART_DOUBTS else None
 
     def expire_due(self, now: datetime | None = None) -> int:
         now = now or utcnow()
