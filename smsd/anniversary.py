@@ -20,7 +20,7 @@ from smsd.broadcast import member_variables
 from smsd.clock import utcnow
 from smsd.config import Config
 from smsd.errors import InputError
-from smsd.store import Store
+from smsd.store import QueueOptions, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
     send_at = cfg.pacing(cfg.modems[0]).quiet_ends(now).astimezone(tz)
     late = send_at.date() != local.date()  # the evening's quiet hours: the next morning, "yesterday"
     end_of_day = datetime.combine(send_at.date() + timedelta(days=1), time(0), tz)
-    items = []
+    items: list[tuple[str, str, QueueOptions]] = []
     for md in due_month_days(local):
         for m in store.members.anniversaries(md):
             values = {**member_variables(m, now), "day": "昨天" if late else "今天"}

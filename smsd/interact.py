@@ -15,7 +15,7 @@ from smsd.config import Config
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
 from smsd.i18n import _
-from smsd.store import Store
+from smsd.store import QueueOptions, Store
 
 
 def create_poll(
@@ -154,7 +154,7 @@ def remind(
             at=local(earlier[-1]["at"]),
             n=len(pending),
         )
-    items = []
+    items: list[tuple[str, str, QueueOptions]] = []
     for p in pending:
         text = template.render({"name": p["name"] or "", "text": store.campaigns.first_text(cid, p["phone"])})
         admin.check_text(text)

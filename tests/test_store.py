@@ -298,3 +298,21 @@ def test_a_ucs2_part_with_a_lone_surrogate_is_stored_not_left_on_the_sim(store):
     inbox_id, duplicate = store.inbox.save("m1", received_from_pdu(pdu_hex), now=T0)
     assert inbox_id is not None and not duplicate
     assert store.inbox.recent()[0].text.startswith("\ufffd")
+
+
+def test_the_queue_options_type_names_exactly_what_enqueue_takes():
+    """QueueOptions types enqueue's keywords (mypy refuses a misspelt one); it must not drift from
+    the options the insert really takes."""
+    import inspect
+
+    from smsd.store import QueueOptions
+    from smsd.store.outbox import Outbox
+
+    taken = {
+        name
+        for name, p in inspect.signature(Outbox._insert_message).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert set(QueueOptions.__annotations__) == taken
+    with pytest.raises(TypeError):
+        Outbox._insert_message(None, "+8613800138000", "x", "cli", None, priorty=9)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from smsd.store.members import Members
 from smsd.store.outbox import Outbox
 from smsd.store.polls import Polls
 from smsd.store.receipts import Receipts
-from smsd.store.records import Campaign, InboundMessage, Member, OutboundMessage, Part, Poll
+from smsd.store.records import Campaign, InboundMessage, Member, OutboundMessage, Part, Poll, QueueOptions
 from smsd.store.red import Red
 from smsd.store.senders import Senders
 from smsd.store.webhooks import Webhooks
@@ -124,4 +124,5 @@ __all__ = [
     "OutboundMessage",
     "Part",
     "Poll",
+    "QueueOptions",
 ]

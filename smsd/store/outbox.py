@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from smsd import policy, segments
 from smsd.clock import LOCAL, parse_ts, ts, utcnow
@@ -27,7 +27,7 @@ from smsd.errors import InputError
 from smsd.i18n import _
 from smsd.phone import is_domestic, mask
 from smsd.store.core import Repo
-from smsd.store.records import OutboundMessage, Part, ProviderRef
+from smsd.store.records import OutboundMessage, Part, ProviderRef, QueueOptions
 
 if TYPE_CHECKING:
     from smsd.pacing import Pacing
@@ -39,12 +39,19 @@ class Outbox(Repo):
     # ------------------------------------------------------------ queueing
 
     def enqueue(
-        self, to: str, text: str, *, created_by: str = "cli", now: datetime | None = None, **options: Any
+        self,
+        to: str,
+        text: str,
+        *,
+        created_by: str = "cli",
+        now: datetime | None = None,
+        **options: Unpack[QueueOptions],
     ) -> int:
         """Queue one message (its parts are planned now); a known dedup_key returns the first id.
 
-        Options: priority, not_before, expires_at, srr, validity_minutes, max_attempts,
-        campaign_id, member_id, account, dedup_key, quiet_ok.
+        The options (QueueOptions: priority, not_before, expires_at, srr, validity_minutes,
+        max_attempts, campaign_id, member_id, account, dedup_key, quiet_ok, org) are typed: mypy
+        refuses a misspelt one, and so does Python at the call.
         """
         now = now or utcnow()
         with self.tx():
@@ -52,7 +59,7 @@ class Outbox(Repo):
 
     def enqueue_many(
         self,
-        items: list[tuple[str, str, dict[str, Any]]],
+        items: list[tuple[str, str, QueueOptions]],
         *,
         created_by: str = "cli",
         now: datetime | None = None,

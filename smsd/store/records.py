@@ -12,7 +12,8 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, TypedDict, TypeVar
 
 R = TypeVar("R", bound="Record")
 
@@ -50,6 +51,23 @@ class Record:
     def as_dict(self) -> dict[str, Any]:
         """For JSON and exports: every field by name."""
         return {name: getattr(self, name) for name in _names(type(self))}
+
+
+class QueueOptions(TypedDict, total=False):
+    """How a message is queued (Outbox.enqueue's options; each one's default is enqueue's)."""
+
+    priority: int
+    not_before: datetime | None
+    expires_at: datetime | None
+    srr: bool
+    validity_minutes: int | None
+    max_attempts: int
+    campaign_id: int | None
+    member_id: int | None
+    account: str | None
+    dedup_key: str | None
+    quiet_ok: bool
+    org: str | None
 
 
 @dataclass(frozen=True, slots=True)
