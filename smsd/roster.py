@@ -17,6 +17,7 @@ from typing import Any
 
 from smsd.errors import InputError
 from smsd.i18n import _
+from smsd.orgpath import org_path
 from smsd.phone import normalise
 
 HEADERS = {
@@ -441,13 +442,6 @@ def unicodedata_category(ch: str) -> str:
     import unicodedata
 
     return unicodedata.category(ch)
-
-
-def org_path(text: str) -> str:
-    """An org path as typed: full-width ／, backslashes and spaces around parts are all /."""
-    for slash in ("／", "\\", "＼", "|"):
-        text = text.replace(slash, "/")
-    return "/".join(part.strip() for part in text.split("/") if part.strip())
 
 
 def _row(

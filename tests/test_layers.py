@@ -33,6 +33,7 @@ FORBIDDEN = {
         "smsd.http",
         "smsd.admin",
         "smsd.broadcast",
+        "smsd.roster",
         "smsd.interact",
         "smsd.dispatch",
         "smsd.worker",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
+from smsd.orgpath import org_path
 from smsd.phone import mask
 from smsd.store.core import Repo
 from smsd.store.records import Member
@@ -55,8 +56,6 @@ class Members(Repo):
         """An org unit as an admin names it: its full path, or its own name (八桥镇) or the end of
         its path (八桥镇/一村党支部) when that names one unit. Otherwise an InputError that lists
         the units it could mean, or suggests the closest names."""
-        from smsd.roster import org_path
-
         path = org_path(text)
         if self.org_exists(path):
             return path
