@@ -12,7 +12,7 @@ from typing import Any
 
 from smsd import lock, segments, when
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
-from smsd.config import EMULATOR_PORT, Config
+from smsd.config import EMULATOR_PORT, Config, ModemConfig
 from smsd.errors import BudgetError, InputError, ModemError
 from smsd.i18n import _
 from smsd.phone import is_domestic, mask, normalise
@@ -135,16 +135,24 @@ def waiting_note(store: Store, cfg: Config, now: datetime | None = None) -> str:
     for m in cfg.modems:
         if not m.enabled:
             continue
-        pacing = cfg.pacing(m)
-        in_hour, in_day, _oldest = store.outbox.usage(m.name, pacing, now)
-        if in_hour < m.hourly_cap and in_day < m.daily_cap:
+        _hour, _day, capped_until = cap_state(store, cfg, m, now)
+        if capped_until is None:
             return ""
-        frees.append(store.outbox.held_until(m.name, pacing, now, bulk=False) or now)
+        frees.append(capped_until)
     if not frees:
         return ""
     return _("every modem is at its hourly or daily cap: the message goes at about {at}").format(
         at=when.describe(min(frees))
     )
+
+
+def cap_state(store: Store, cfg: Config, m: ModemConfig, now: datetime) -> tuple[int, int, datetime | None]:
+    """A modem's segments this hour and today, and, when it is at a cap, when it sends again."""
+    pacing = cfg.pacing(m)
+    in_hour, in_day, _oldest = store.outbox.usage(m.name, pacing, now)
+    if in_hour < m.hourly_cap and in_day < m.daily_cap:
+        return in_hour, in_day, None
+    return in_hour, in_day, store.outbox.held_until(m.name, pacing, now, bulk=False) or now
 
 
 def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: datetime) -> None:
@@ -194,14 +202,11 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
     for m in cfg.modems:
         row = known.get(m.name, {})
         c = counts.get(m.name, {})
-        pacing = cfg.pacing(m)
-        in_hour, in_day, _oldest = store.outbox.usage(m.name, pacing, now)
-        capped = in_hour >= m.hourly_cap or in_day >= m.daily_cap
-        frees = store.outbox.held_until(m.name, pacing, now, bulk=False) if capped else None
+        in_hour, in_day, frees = cap_state(store, cfg, m, now)
         state = row.get("state") or "unknown"
         if pid is None:
             state = "not_running"  # whatever the last record says, nothing runs it now
-        elif capped and state == "ready":
+        elif frees is not None and state == "ready":
             state = "capped"
         modems.append(
             {

@@ -387,18 +387,25 @@ def _chunks(total: int, size: int = 65536):
         sent += size
 
 
+def raw_answer(base: str, *chunks: bytes) -> bytes:
+    """Send these bytes as they are (a request the rest of which never comes); the first answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        for chunk in chunks:
+            sock.sendall(chunk)
+        return sock.recv(4096)
+
+
 def test_an_unauthenticated_chunked_body_is_refused_before_it_is_read(bare_api):
     """A 64 MB chunked upload without a token: the answer comes after the first chunk, before
     the rest is sent (on main the body was read and parsed: daemon memory 93 -> 278 MB)."""
     base, _ = bare_api
-    host, port = base.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(
-            b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n"
-        )
-        sock.sendall(b"10000\r\n" + b"x" * 65536 + b"\r\n")  # 64 KB of 64 MB; the rest never comes
-        answer = sock.recv(4096)
+    answer = raw_answer(
+        base,
+        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n",
+        b"10000\r\n" + b"x" * 65536 + b"\r\n",  # 64 KB of 64 MB; the rest never comes
+    )
     assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
 
 
@@ -524,21 +531,18 @@ def test_sendsms_without_credentials_is_refused_before_its_body_is_read(bare_api
     """A POST to /cgi-bin/sendsms with no password in the query or X-Kannel headers: a body that
     is not a small form is refused at once (the body was read first, up to max_body_bytes)."""
     base, _ = bare_api
-    host, port = base.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(
-            b"POST /cgi-bin/sendsms?to=13800138000 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
-            b"Content-Length: 200000\r\n\r\n"
-        )
-        sock.sendall(b"x" * 1000)  # the rest never comes
-        answer = sock.recv(4096)
+    answer = raw_answer(
+        base,
+        b"POST /cgi-bin/sendsms?to=13800138000 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 200000\r\n\r\n",
+        b"x" * 1000,  # the rest never comes
+    )
     assert answer.startswith(b"HTTP/1.1 403"), answer[:80]
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(
-            b"POST /cgi-bin/sendsms HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            b"Content-Length: 200000\r\n\r\n"
-        )
-        answer = sock.recv(4096)
+    answer = raw_answer(
+        base,
+        b"POST /cgi-bin/sendsms HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 200000\r\n\r\n",
+    )
     assert answer.startswith(b"HTTP/1.1 413"), answer[:80]  # a form, but far larger than one with a password
 
 
