@@ -46,9 +46,22 @@ def _accounts(specs: tuple[str, ...]) -> list[Account]:
     type=click.IntRange(0),
     help=_("Time until a requested delivery receipt is sent."),
 )
+@click.option(
+    "--alphabet",
+    type=click.Choice(["gsm7", "latin1", "ascii"]),
+    default="gsm7",
+    show_default=True,
+    help=_("What data_coding 0 means here (Jasmin and many SMSCs: latin1)."),
+)
 @click.pass_context
 def smsc(
-    ctx: click.Context, host: str, port: int, accounts: tuple[str, ...], directory: str, receipt_delay_ms: int
+    ctx: click.Context,
+    host: str,
+    port: int,
+    accounts: tuple[str, ...],
+    directory: str,
+    receipt_delay_ms: int,
+    alphabet: str,
 ) -> None:
     """Run an SMPP 3.4 SMSC emulator until Ctrl+C or SIGTERM.
 
@@ -64,7 +77,14 @@ def smsc(
     if ctx.invoked_subcommand is not None:
         return
     folder = Path(directory)
-    server = Smsc(host, port, _accounts(accounts), log_path=folder / "submits.jsonl", receipt_delay_ms=receipt_delay_ms)
+    server = Smsc(
+        host,
+        port,
+        _accounts(accounts),
+        log_path=folder / "submits.jsonl",
+        receipt_delay_ms=receipt_delay_ms,
+        alphabet=alphabet,
+    )
     control = ControlServer(folder, server.handle, "smsc")
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait takes them
@@ -104,15 +124,24 @@ def _send(directory: str, payload: dict[str, Any]) -> Any:
 @click.option("--from", "sender", required=True, help=_("The member's number."))
 @click.option("--to", default="", help=_("The number it was sent to (picks the account by its NUMBER)."))
 @click.option("--account", default="", help=_("The account that receives it (instead of --to)."))
+@click.option(
+    "--carry",
+    type=click.Choice(["udh", "sar", "payload"]),
+    default="udh",
+    show_default=True,
+    help=_("A long text as UDH parts, as parts with the sar_ TLVs, or whole in message_payload."),
+)
 @click.argument("text")
-def smsc_text(directory: str, sender: str, to: str, account: str, text: str) -> None:
+def smsc_text(directory: str, sender: str, to: str, account: str, carry: str, text: str) -> None:
     """Deliver an MO message (a member's SMS) to a bound client.
 
     \b
     Example:
         smsd smsc text --from +8613800000001 --to 1069000101 "TP 2"
+        smsd smsc text --from +8613800000001 --carry payload "同意，……（128 个字）"
     """
-    result = _send(directory, {"op": "text", "from": sender, "to": to, "account": account, "text": text})
+    payload = {"op": "text", "from": sender, "to": to, "account": account, "text": text, "carry": carry}
+    result = _send(directory, payload)
     click.echo(_("queued in {n} part(s)").format(n=result["parts"]))
 
 
@@ -134,6 +163,8 @@ def smsc_fault(directory: str, name: str, values: tuple[str, ...]) -> None:
         refuse_binds 1|0       refuse binds / accept them again
         receipt_stat STAT      stat of the next receipts (DELIVRD, UNDELIV)
         receipt_delay_ms MS    time until a receipt is sent
+        lose_ack COUNT         the next COUNT deliver_sm_resp are lost: the deliver_sm comes again
+        receipt_id FORM        tlv (receipted_message_id), decimal or hex (the id in the receipt's text only)
 
     \b
     Example:
