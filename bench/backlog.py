@@ -32,6 +32,8 @@ from smsd.roster import MemberRow  # noqa: E402
 from smsd.sim.emulator import Emulator  # noqa: E402
 from smsd.sim.modem import ModemOptions  # noqa: E402
 from smsd.store import Store  # noqa: E402
+from tests.sql import one as sql_one  # noqa: E402
+from tests.sql import rows as sql_rows
 
 QUICK = os.environ.get("SMSD_BENCH_QUICK") == "1"
 MEMBERS = 20_000 if QUICK else 100_000
@@ -124,7 +126,7 @@ def broadcast(cfg: Path) -> dict:
 
 def count(db: Path, sql: str) -> int:
     with Store(db) as store:
-        return int(store.one(sql)["n"])
+        return int(sql_one(store, sql)["n"])
 
 
 def held(tmp: Path, emu: Emulator) -> list[dict]:
@@ -202,8 +204,9 @@ def drain(tmp: Path, emu: Emulator) -> list[dict]:
     with Store(db) as store:
         times = [
             r["sent_at"]
-            for r in store.rows(
-                "SELECT sent_at FROM outbox WHERE state IN ('sent', 'delivered') AND priority <> 9 ORDER BY sent_at"
+            for r in sql_rows(
+                store,
+                "SELECT sent_at FROM outbox WHERE state IN ('sent', 'delivered') AND priority <> 9 ORDER BY sent_at",
             )
         ]
     from smsd.clock import parse_ts

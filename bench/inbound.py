@@ -19,6 +19,7 @@ from bench.throughput import start_daemon, write_config  # noqa: E402
 from smsd.sim.emulator import Emulator  # noqa: E402
 from smsd.sim.modem import ModemOptions  # noqa: E402
 from smsd.store import Store  # noqa: E402
+from tests.sql import one as sql_one  # noqa: E402
 
 N = 10 if os.environ.get("SMSD_BENCH_QUICK") == "1" else 30
 
@@ -47,7 +48,7 @@ def run(busy: bool) -> dict:
             t0 = time.time()
             emu["m1"].deliver(sender, "帮助")  # +CMTI goes out now
             while True:
-                row = store.one("SELECT received_at FROM inbox WHERE sender = ?", (sender,))
+                row = sql_one(store, "SELECT received_at FROM inbox WHERE sender = ?", (sender,))
                 if row:
                     stored.append(iso(row["received_at"]) - t0)
                     break

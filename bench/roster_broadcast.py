@@ -17,6 +17,7 @@ import openpyxl  # noqa: E402
 from bench._common import measure, report  # noqa: E402
 from smsd import broadcast, config, roster  # noqa: E402
 from smsd.store import Store  # noqa: E402
+from tests.sql import one as sql_one  # noqa: E402
 
 N = 5000
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,7 @@ def main() -> None:
     rows.append(r)
     cid, r = measure("queue 5,000-recipient campaign", lambda: store.campaigns.create(plan, name="bench"))
     rows.append(r)
-    queued = store.one("SELECT COUNT(*) AS n FROM outbox WHERE campaign_id = ?", (cid,))["n"]
+    queued = sql_one(store, "SELECT COUNT(*) AS n FROM outbox WHERE campaign_id = ?", (cid,))["n"]
     store.close()
     assert queued == N, queued
     report(

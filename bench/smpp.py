@@ -36,6 +36,7 @@ from bench.throughput import proc_cpu, proc_hwm_mb, start_daemon  # noqa: E402
 from smsd.control import request  # noqa: E402
 from smsd.store import Store  # noqa: E402
 from tests import kannel  # noqa: E402
+from tests.sql import rows as sql_rows  # noqa: E402
 
 QUICK = os.environ.get("SMSD_BENCH_QUICK") == "1"
 N = 600 if QUICK else 3000
@@ -184,7 +185,7 @@ def jasmin_case(n: int) -> dict | None:
             wait(lambda: depth().get("queued", 0) + depth().get("sending", 0) == 0, 600)
             stamps = [
                 datetime.fromisoformat(r["sent_at"]).timestamp()
-                for r in store.rows("SELECT sent_at FROM outbox_parts WHERE sent_at IS NOT NULL")
+                for r in sql_rows(store, "SELECT sent_at FROM outbox_parts WHERE sent_at IS NOT NULL")
             ]
         accepted = (len(stamps) - 1) / (max(stamps) - min(stamps))
         cpu = proc_cpu(proc.pid) - cpu0

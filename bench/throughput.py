@@ -26,6 +26,7 @@ from bench._common import report  # noqa: E402
 from smsd.sim.emulator import Emulator  # noqa: E402
 from smsd.sim.modem import ModemOptions  # noqa: E402
 from smsd.store import Store  # noqa: E402
+from tests.sql import one as sql_one  # noqa: E402
 
 QUICK = os.environ.get("SMSD_BENCH_QUICK") == "1"
 CLK = os.sysconf("SC_CLK_TCK")
@@ -105,7 +106,7 @@ def run_case(modems: int, delay_ms: int, n: int) -> dict:
                 for i in range(n)
             ]
         )
-        pdus = store.one("SELECT COUNT(*) AS n FROM outbox_parts")["n"]
+        pdus = sql_one(store, "SELECT COUNT(*) AS n FROM outbox_parts")["n"]
     proc = start_daemon(config, tmp)
     cpu0 = proc_cpu(proc.pid)
     t0 = time.monotonic()

@@ -149,10 +149,10 @@ def waiting_note(store: Store, cfg: Config, now: datetime | None = None) -> str:
 def cap_state(store: Store, cfg: Config, m: ModemConfig, now: datetime) -> tuple[int, int, datetime | None]:
     """A modem's segments this hour and today, and, when it is at a cap, when it sends again."""
     pacing = cfg.pacing(m)
-    in_hour, in_day, _oldest = store.outbox.usage(m.name, pacing, now)
+    in_hour, in_day, _oldest = store.claims.usage(m.name, pacing, now)
     if in_hour < m.hourly_cap and in_day < m.daily_cap:
         return in_hour, in_day, None
-    return in_hour, in_day, store.outbox.held_until(m.name, pacing, now, bulk=False) or now
+    return in_hour, in_day, store.claims.held_until(m.name, pacing, now, bulk=False) or now
 
 
 def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: datetime) -> None:
@@ -186,7 +186,7 @@ def message_view(store: Store, message_id: int) -> dict[str, Any]:
     return {
         **msg.as_dict(),
         "parts": [p.as_dict() for p in parts],
-        "events": store.events("outbox", message_id),
+        "events": [e.as_dict() for e in store.events("outbox", message_id)],
         "cost_fen": sum(p.price_fen or 0 for p in parts),
     }
 

@@ -374,7 +374,7 @@ def queue_eta(store: Store, cfg: Config, segments: int, ahead: int, start: datet
     queued before them, on the enabled modems, from what each SIM has sent this hour and today,
     with quiet hours and caps."""
     modems = [m for m in cfg.modems if m.enabled]
-    usage = [store.outbox.usage(m.name, cfg.pacing(m), start)[:2] for m in modems]
+    usage = [store.claims.usage(m.name, cfg.pacing(m), start)[:2] for m in modems]
     return pacing.eta(
         segments, [cfg.pacing(m) for m in modems], start, cfg.sending.seconds_per_segment, ahead=ahead, used=usage
     )

@@ -90,7 +90,7 @@ class Daemon:
 
     def _run(self) -> int:
         self.store = Store(self.cfg.database)
-        recovered = self.store.outbox.recover()
+        recovered = self.store.submits.recover()
         if recovered:
             log.warning("outbox.recovered count=%s (messages found 'sending' at start-up are queued again)", recovered)
         ports = self._start_emulator()
@@ -270,8 +270,8 @@ class Daemon:
     def _housekeeping(self) -> None:
         store = Store(self.cfg.database)
         try:
-            expired = store.outbox.expire_due()
-            stale = store.outbox.recover(only_expired_leases=True)
+            expired = store.claims.expire_due()
+            stale = store.submits.recover(only_expired_leases=True)
             joined = store.inbox.release_incomplete(INCOMPLETE_AFTER_S)
             store.campaigns.finish_done()
             if expired or stale or joined:

@@ -140,7 +140,7 @@ def remind(
         raise InputError("campaign {cid} was cancelled; there is nothing to remind of", field="campaign", cid=cid)
     pending = store.receipts.of_campaign(cid)["pending"]
     template = tpl.load(cfg.templates_dir, "reminder")
-    earlier = [e for e in store.events("campaign", cid) if e["event"] == "reminded"]
+    earlier = [e for e in store.events("campaign", cid) if e.event == "reminded"]
     rounds = len(earlier)
     if earlier and not again:
         raise InputError(
@@ -151,7 +151,7 @@ def remind(
             campaign=cid,
             cid=cid,
             rounds=rounds,
-            at=local(earlier[-1]["at"]),
+            at=local(earlier[-1].at),
             n=len(pending),
         )
     items: list[tuple[str, str, QueueOptions]] = []

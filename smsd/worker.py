@@ -166,7 +166,7 @@ class Worker:
                 if time.monotonic() >= self._paused_until and not self.stopping.is_set() and self._window_round():
                     return
             elif time.monotonic() >= self._paused_until and not self.stopping.is_set():
-                msg = self.store.outbox.claim_next(
+                msg = self.store.claims.claim_next(
                     self.name,
                     now=self.clock(),
                     lease_s=self.sending.lease_s,
@@ -215,11 +215,11 @@ class Worker:
         if self._paused_until > time.monotonic():
             timeout = min(timeout, self._paused_until - time.monotonic())
         now = self.clock()
-        due = self.store.outbox.next_due(now) if self.store else None
+        due = self.store.claims.next_due(now) if self.store else None
         if due and parse_ts(due) > now:  # a due one that was not claimed is held by pacing or a pin
             timeout = min(timeout, (parse_ts(due) - now).total_seconds())
         if self.pacing and self.store:
-            held = self.store.outbox.held_until(self.name, self.pacing, now)
+            held = self.store.claims.held_until(self.name, self.pacing, now)
             if held:
                 timeout = min(timeout, max(0.01, (held - now).total_seconds()))
         return max(0.01, timeout)
@@ -240,11 +240,11 @@ class Worker:
             if part.state not in ("pending", "submitting"):  # 'submitting': marked by the claim itself
                 continue
             if self.stopping.is_set():
-                self.store.outbox.release(mid, "daemon stopping between parts", f"worker:{self.name}", self.clock())
+                self.store.submits.release(mid, "daemon stopping between parts", f"worker:{self.name}", self.clock())
                 return
             seq = part.seq
             if part.state == "pending":
-                self.store.outbox.part_submitting(mid, seq, self.name, self.clock(), self._price(msg))
+                self.store.submits.part_submitting(mid, seq, self.name, self.clock(), self._price(msg))
             try:
                 result: Result = self.transport.submit(outgoing, seq)
             except TransportOutcome as exc:
@@ -262,7 +262,7 @@ class Worker:
         if isinstance(result, Refused):
             return self._refused(mid, result)
         if isinstance(result, InDoubt):
-            self.store.outbox.submit_in_doubt(
+            self.store.submits.submit_in_doubt(
                 mid,
                 error=result.reason,
                 cause=result.cause,
@@ -285,7 +285,7 @@ class Worker:
             self.pause_reason, self._refusal_shown = "", False
             self.transport.note_error("")
         try:
-            done = self.store.outbox.part_sent(
+            done = self.store.submits.part_sent(
                 mid, seq, ref=result, price_fen=self._price(msg), modem=self.name, now=self.clock()
             )
         except Exception as exc:  # noqa: BLE001 - whatever it was, the accepted part must not be sent again
@@ -369,7 +369,7 @@ class Worker:
         store = self.store
         reserved = sum(m.segments for m, _ in self._active)
         while claim and len(self._active) < self.transport.window and not self.stopping.is_set():
-            msg = store.outbox.claim_next(
+            msg = store.claims.claim_next(
                 self.name,
                 now=now,
                 lease_s=self.sending.lease_s,
@@ -385,20 +385,20 @@ class Worker:
             self._active.append((msg, todo))
         for msg, todo in self._active:
             if todo:
-                store.outbox.part_submitting(msg.id, todo[0], self.name, now, self._price(msg))
+                store.submits.part_submitting(msg.id, todo[0], self.name, now, self._price(msg))
 
     def _release_active(self, reason: str) -> None:
         assert self.store is not None
         held = self._unbooked[0].id if self._unbooked else None
         for msg, _todo in self._active:
             if msg.id != held:  # the network has its part: it must not go back to the queue
-                self.store.outbox.release(msg.id, reason, f"worker:{self.name}", self.clock())
+                self.store.submits.release(msg.id, reason, f"worker:{self.name}", self.clock())
         self._active = []
 
     def _unsent(self, mid: int, reason: str, *, backoff_s: int) -> None:
         """Nothing of the message left, through no fault of its own: back to the queue, uncharged."""
         assert self.store is not None
-        self.store.outbox.submit_not_sent(mid, error=reason, backoff_s=backoff_s, modem=self.name, now=self.clock())
+        self.store.submits.submit_not_sent(mid, error=reason, backoff_s=backoff_s, modem=self.name, now=self.clock())
 
     def _prices(self) -> tuple[int, int]:
         return (self.cfg.price_fen, self.cfg.international_price_fen)
@@ -415,7 +415,7 @@ class Worker:
             self._unsent(mid, exc.reason, backoff_s=0)
             log.warning("sms.modem_refused id=%s modem=%s error=%r: modem paused", mid, self.name, exc.reason)
             return ("pause", exc.reason, exc.network)
-        state = self.store.outbox.submit_refused(
+        state = self.store.submits.submit_refused(
             mid,
             error=exc.reason,
             permanent=exc.kind == "permanent",
@@ -488,12 +488,12 @@ class Worker:
 
     def late_accept(self, item: LateAccept) -> None:
         assert self.store is not None
-        mid = self.store.outbox.late_answer(self.name, item.provider_ref, self.cfg.price_fen, now=self.clock())
+        mid = self.store.submits.late_answer(self.name, item.provider_ref, self.cfg.price_fen, now=self.clock())
         log.warning("sms.late_answer modem=%s ref=%s message=%s", self.name, item.provider_ref, mid or "unmatched")
 
     def report(self, item: DeliveryReport) -> None:
         assert self.store is not None
-        match = self.store.outbox.apply_report(
+        match = self.store.reports.apply_report(
             self.name,
             item.provider_ref,
             item.recipient,

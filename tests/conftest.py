@@ -14,6 +14,7 @@ import pytest
 import serial
 
 from smsd.sim.emulator import Emulator, ModemOptions
+from tests.sql import one as sql_one
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = re.compile(rb"\r\n(OK|ERROR|COMMAND NOT SUPPORT|\+CM[ES] ERROR: [^\r]*)\r\n|\r\n> ")
@@ -286,8 +287,8 @@ def assert_ledger_books(store, accepted: int, *, reports: bool, slack: int) -> N
     confirmed, so the certain rows are exactly the accepted ones; without, certain <= accepted <=
     all rows. A part marked in flight when a kill came may never have left: that over-count is
     at most `slack` (the parts in flight at each kill)."""
-    certain = store.one("SELECT COUNT(*) AS n FROM ledger WHERE certain = 1")["n"]
-    total = store.one("SELECT COUNT(*) AS n FROM ledger")["n"]
+    certain = sql_one(store, "SELECT COUNT(*) AS n FROM ledger WHERE certain = 1")["n"]
+    total = sql_one(store, "SELECT COUNT(*) AS n FROM ledger")["n"]
     shown = f"ledger {total} rows ({certain} certain), the far side accepted {accepted}"
     if reports:
         assert certain == accepted, shown

@@ -17,6 +17,8 @@ from smsd import pdu
 from smsd.dispatch import Dispatcher
 from smsd.store import Store
 from smsd.transport.gsm import received_from_pdu
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 CST = timezone(timedelta(hours=8))
 _SEQUENCE = itertools.count(1)  # distinct SCTS per SMS: an identical PDU would be (rightly) a duplicate
@@ -31,7 +33,7 @@ class Conversation:
         self.sent = 0
 
     def _last_outbox_id(self) -> int:
-        row = self.store.one("SELECT MAX(id) AS n FROM outbox")
+        row = sql_one(self.store, "SELECT MAX(id) AS n FROM outbox")
         return int(row["n"] or 0)
 
     def member_says(self, sender: str, text: str) -> None:
@@ -43,7 +45,8 @@ class Conversation:
         self.dispatcher.run_once()
 
     def replies(self) -> list[tuple[str, str]]:
-        rows = self.store.rows(
+        rows = sql_rows(
+            self.store,
             "SELECT id, to_number, text FROM outbox WHERE id > ? AND created_by = 'dispatcher' ORDER BY id",
             (self.seen_reply_id,),
         )

@@ -10,6 +10,7 @@ from smsd import anniversary, config
 from smsd.roster import MemberRow
 from smsd.store import Store
 from tests.conftest import write_config
+from tests.sql import rows as sql_rows
 
 CST = timezone(timedelta(hours=8))
 
@@ -36,7 +37,7 @@ def greetings(cfg) -> list[tuple[str, str]]:
     with Store(cfg.database) as s:
         return [
             (r["to_number"], r["text"])
-            for r in s.rows("SELECT to_number, text FROM outbox WHERE account = 'anniversary' ORDER BY id")
+            for r in sql_rows(s, "SELECT to_number, text FROM outbox WHERE account = 'anniversary' ORDER BY id")
         ]
 
 
@@ -64,7 +65,7 @@ def test_one_greeting_per_due_member_across_double_fire_and_restart(env):
 def test_greetings_expire_at_the_end_of_the_day(env):
     with Store(env.database) as s:
         anniversary.queue_due(s, env, datetime(2026, 7, 1, 8, 30, tzinfo=CST))
-        rows = s.rows("SELECT expires_at FROM outbox WHERE account = 'anniversary'")
+        rows = sql_rows(s, "SELECT expires_at FROM outbox WHERE account = 'anniversary'")
     assert {r["expires_at"] for r in rows} == {"2026-07-01T16:00:00.000Z"}  # midnight in Shanghai
 
 
@@ -91,16 +92,16 @@ def test_an_evening_catch_up_sends_next_morning_saying_yesterday_and_never_expir
     evening = datetime(2026, 7, 1, 22, 0, tzinfo=CST)
     with Store(env.database) as s:
         assert anniversary.queue_due(s, env, evening) == 2
-        rows = s.rows("SELECT not_before, expires_at, text FROM outbox WHERE account = 'anniversary'")
+        rows = sql_rows(s, "SELECT not_before, expires_at, text FROM outbox WHERE account = 'anniversary'")
         assert {r["not_before"] for r in rows} == {"2026-07-02T00:00:00.000Z"}  # 08:00 the next morning
         assert {r["expires_at"] for r in rows} == {"2026-07-02T16:00:00.000Z"}  # the end of that day
         assert all("昨天是您入党" in r["text"] for r in rows)
         pacing = env.pacing(env.modems[0])
         assert isinstance(pacing, Pacing)
         midnight = datetime(2026, 7, 2, 0, 0, 1, tzinfo=CST)
-        assert s.outbox.expire_due(midnight) == 0  # today's midnight no longer takes them
+        assert s.claims.expire_due(midnight) == 0  # today's midnight no longer takes them
         morning = datetime(2026, 7, 2, 8, 0, 1, tzinfo=CST)
-        assert s.outbox.claim_next("m1", now=morning, pacing=pacing) is not None
+        assert s.claims.claim_next("m1", now=morning, pacing=pacing) is not None
 
 
 def test_an_expired_greeting_is_shown_in_status(env):
@@ -112,7 +113,7 @@ def test_an_expired_greeting_is_shown_in_status(env):
     now = datetime.now(CST)
     with Store(env.database) as s:
         mid = s.outbox.enqueue("+8613800000001", "过期的通知", expires_at=now - timedelta(minutes=1))
-        assert s.outbox.expire_due(now) == 1 and s.outbox.message(mid).state == "expired"
+        assert s.claims.expire_due(now) == 1 and s.outbox.message(mid).state == "expired"
     out = CliRunner().invoke(main, ["status", "--config", str(env.path)])
     assert out.exit_code == 0, out.output
     assert "1 expired" in out.output and "1 message(s) expired unsent" in out.output

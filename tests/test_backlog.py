@@ -10,6 +10,8 @@ import pytest
 from smsd.clock import LOCAL, ts
 from smsd.pacing import Pacing
 from smsd.store import Store
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 A = "+8613800138000"
 
@@ -22,16 +24,16 @@ def store(tmp_path):
 
 
 def plan_of(store: Store, sql: str, params: object) -> str:
-    return " | ".join(r["detail"] for r in store.rows("EXPLAIN QUERY PLAN " + sql, params))
+    return " | ".join(r["detail"] for r in sql_rows(store, "EXPLAIN QUERY PLAN " + sql, params))
 
 
 def claim_sql(quiet: bool, bulk_ok: bool = True) -> str:
     # the claim's own text, as claim_next runs it (read from the source, so the test follows a change)
     import inspect
 
-    from smsd.store import outbox
+    from smsd.store import claims
 
-    src = inspect.getsource(outbox.Outbox._next_due)
+    src = inspect.getsource(claims.Claims._next_due)
     body = src[src.index('f"""SELECT o.* FROM outbox o') + 4 : src.index('ORDER BY o.priority DESC, o.id LIMIT 1"""')]
     body = body.replace(
         '{"outbox_claim_quiet" if quiet else "outbox_claim"}', "outbox_claim_quiet" if quiet else "outbox_claim"
@@ -81,9 +83,9 @@ def test_a_delivery_report_is_matched_by_a_seek_on_its_reference(store):
     (modem, sent_at) index for the ORDER BY): over SMPP, thousands of receipts a minute."""
     import inspect
 
-    from smsd.store import outbox
+    from smsd.store import reports
 
-    src = inspect.getsource(outbox.Outbox.apply_report)
+    src = inspect.getsource(reports.Reports.apply_report)
     sql = src[src.index('"""SELECT p.message_id') + 3 : src.index('ORDER BY p.sent_at DESC LIMIT 20"""')]
     plan = plan_of(store, sql + "ORDER BY p.sent_at DESC LIMIT 20", ("m1", "abc", "2026"))
     assert "outbox_parts_report" in plan and "outbox_parts_modem_sent" not in plan
@@ -95,17 +97,17 @@ def test_a_held_quiet_backlog_is_not_claimed_but_an_urgent_one_is(store):
         store.outbox.enqueue(f"+86138000{i:05d}", "通知", now=night)
     urgent = store.outbox.enqueue(A, "紧急", priority=9, quiet_ok=True, now=night)
     pacing = Pacing()
-    assert store.outbox.claim_next("m1", now=night, pacing=pacing).id == urgent
-    assert store.outbox.claim_next("m1", now=night, pacing=pacing) is None
-    assert store.outbox.claim_next("m1", now=night + timedelta(hours=9), pacing=pacing) is not None
+    assert store.claims.claim_next("m1", now=night, pacing=pacing).id == urgent
+    assert store.claims.claim_next("m1", now=night, pacing=pacing) is None
+    assert store.claims.claim_next("m1", now=night + timedelta(hours=9), pacing=pacing) is not None
 
 
 def _send(store: Store, when: datetime, n: int = 1, modem: str = "m1") -> None:
     for _ in range(n):
         mid = store.outbox.enqueue(A, "x", now=when)
-        msg = store.outbox.claim_next(modem, now=when)
+        msg = store.claims.claim_next(modem, now=when)
         assert msg is not None and msg.id == mid
-        store.outbox.part_sent(mid, 1, ref=1, price_fen=10, modem=modem, now=when)
+        store.submits.part_sent(mid, 1, ref=1, price_fen=10, modem=modem, now=when)
 
 
 @pytest.mark.parametrize(
@@ -133,13 +135,16 @@ def test_usage_counts_exactly_at_the_edges_of_the_hour_and_the_local_day(store, 
         if not is_probe:
             _send(store, t, n, modem)
             continue
-        in_hour, in_day, oldest = store.outbox.usage("m1", pacing, t)
-        hour = store.one(
+        in_hour, in_day, oldest = store.claims.usage("m1", pacing, t)
+        hour = sql_one(
+            store,
             "SELECT COUNT(*) AS n, MIN(sent_at) AS o FROM outbox_parts WHERE modem = 'm1' AND sent_at > ?",
             (ts(t - timedelta(hours=1)),),
         )
-        day = store.one(
-            "SELECT COUNT(*) AS n FROM outbox_parts WHERE modem = 'm1' AND sent_at >= ?", (ts(pacing.day_start(t)),)
+        day = sql_one(
+            store,
+            "SELECT COUNT(*) AS n FROM outbox_parts WHERE modem = 'm1' AND sent_at >= ?",
+            (ts(pacing.day_start(t)),),
         )
         assert (in_hour, in_day, oldest) == (hour["n"], day["n"], hour["o"]), t
 
@@ -155,13 +160,13 @@ def test_pausing_a_campaign_takes_its_messages_out_of_the_claim_and_resume_puts_
     plan = broadcast.plan(store, cfg, numbers_file=str(numbers), text="会议通知")
     cid = store.campaigns.create(plan, name="t")
     store.campaigns.set_state(cid, "pause")
-    assert store.one("SELECT COUNT(*) AS n FROM outbox WHERE held = 1")["n"] == 50
-    assert store.outbox.claim_next("m1") is None
+    assert sql_one(store, "SELECT COUNT(*) AS n FROM outbox WHERE held = 1")["n"] == 50
+    assert store.claims.claim_next("m1") is None
     other = store.outbox.enqueue(A, "单条")
-    assert store.outbox.claim_next("m1").id == other
+    assert store.claims.claim_next("m1").id == other
     store.campaigns.set_state(cid, "resume")
-    assert store.one("SELECT COUNT(*) AS n FROM outbox WHERE held = 1")["n"] == 0
-    assert store.outbox.claim_next("m1").campaign_id == cid
+    assert sql_one(store, "SELECT COUNT(*) AS n FROM outbox WHERE held = 1")["n"] == 0
+    assert store.claims.claim_next("m1").campaign_id == cid
 
 
 def test_a_second_campaign_waits_for_the_first_and_its_eta_matches_the_drain(tmp_path):
@@ -196,20 +201,20 @@ def test_a_second_campaign_waits_for_the_first_and_its_eta_matches_the_drain(tmp
         while True:
             sent_any = False
             for name, pacing in modems.items():
-                msg = store.outbox.claim_next(name, now=t, pacing=pacing)
+                msg = store.claims.claim_next(name, now=t, pacing=pacing)
                 if msg is None:
                     continue
-                store.outbox.part_sent(msg.id, 1, ref=1, price_fen=6, modem=name, now=t)
+                store.submits.part_sent(msg.id, 1, ref=1, price_fen=6, modem=name, now=t)
                 sent_any = True
                 if msg.campaign_id == cid2:
                     last_sent = t
-            expired += store.outbox.expire_due(t)
+            expired += store.claims.expire_due(t)
             if sent_any:
                 t += step
                 continue
             if not store.outbox.queue_depth().get("queued"):
                 break
-            waits = [store.outbox.held_until(n, p, t) for n, p in modems.items()]
+            waits = [store.claims.held_until(n, p, t) for n, p in modems.items()]
             t = min(w for w in waits if w is not None)
         assert expired == 0
         assert last_sent is not None and abs((last_sent - second.eta).total_seconds()) <= 3600, (last_sent, second.eta)

@@ -91,8 +91,8 @@ def test_a_modem_at_its_cap_says_so_and_when_it_frees_up_and_replies_keep_a_rese
         now = utcnow()
         for i in range(18):
             mid = store.outbox.enqueue(f"+86138{i:08d}", "已发", now=now - timedelta(minutes=30))
-            store.outbox.claim_next("m1", now=now - timedelta(minutes=30))
-            store.outbox.part_sent(mid, 1, ref=i, price_fen=6, modem="m1", now=now - timedelta(minutes=30))
+            store.claims.claim_next("m1", now=now - timedelta(minutes=30))
+            store.submits.part_sent(mid, 1, ref=i, price_fen=6, modem="m1", now=now - timedelta(minutes=30))
         cid = store.conn.execute(
             "INSERT INTO campaigns (name, text, created_by, created_at, updated_at) VALUES ('c', 'x', 'test', ?, ?)",
             (now.isoformat(), now.isoformat()),

@@ -11,6 +11,7 @@ from smsd import pdu
 from smsd.cli import main
 from smsd.store import Store
 from tests.conftest import write_config
+from tests.sql import rows as sql_rows
 from tests.test_roster import make_xlsx
 
 
@@ -47,7 +48,7 @@ def test_dry_run_shows_exactly_what_the_real_run_queues(env):
     assert real.exit_code == 0, real.output
     cid = json.loads(real.output)["campaign"]
     with Store(tmp_path / "smsd.db") as s:
-        queued = s.rows("SELECT to_number, text, segments FROM outbox WHERE campaign_id = ? ORDER BY id", (cid,))
+        queued = sql_rows(s, "SELECT to_number, text, segments FROM outbox WHERE campaign_id = ? ORDER BY id", (cid,))
     assert [(r["phone"], r["text"], r["segments"]) for r in plan["list"]] == [
         (q["to_number"], q["text"], q["segments"]) for q in queued
     ]
@@ -110,21 +111,21 @@ def test_campaign_pause_resume_cancel(env):
     tmp_path, config = env
     cid = json.loads(run(config, "broadcast", *SELECT, "--text", "x", "--yes", "--json").output)["campaign"]
     with Store(tmp_path / "smsd.db") as s:
-        first = s.outbox.claim_next("m1")
+        first = s.claims.claim_next("m1")
         assert first.campaign_id == cid
         assert run(config, "campaign", "pause", str(cid)).exit_code == 0
-        assert s.outbox.claim_next("m1") is None
+        assert s.claims.claim_next("m1") is None
         assert "cannot pause" in run(config, "campaign", "pause", str(cid)).stderr
         assert run(config, "campaign", "resume", str(cid)).exit_code == 0
-        second = s.outbox.claim_next("m2")
+        second = s.claims.claim_next("m2")
         assert second.campaign_id == cid
-        s.outbox.part_submitting(second.id, 1, "m2")
-        s.outbox.part_sent(second.id, 1, ref=1, price_fen=6, modem="m2")
+        s.submits.part_submitting(second.id, 1, "m2")
+        s.submits.part_sent(second.id, 1, ref=1, price_fen=6, modem="m2")
         assert run(config, "campaign", "cancel", str(cid)).exit_code == 0
-        assert s.events("campaign", cid)[-1]["detail"] == "23 queued messages cancelled"
+        assert s.events("campaign", cid)[-1].detail == "23 queued messages cancelled"
         states = {
             r["state"]: r["n"]
-            for r in s.rows("SELECT state, COUNT(*) AS n FROM outbox WHERE campaign_id = ? GROUP BY state", (cid,))
+            for r in sql_rows(s, "SELECT state, COUNT(*) AS n FROM outbox WHERE campaign_id = ? GROUP BY state", (cid,))
         }
         assert states == {"sending": 1, "sent": 1, "cancelled": 23}
     status = json.loads(run(config, "campaign", "status", str(cid), "--json").output)

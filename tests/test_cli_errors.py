@@ -31,7 +31,7 @@ def setup(tmp_path):
     with Store(tmp_path / "smsd.db") as s:
         s.outbox.enqueue("+8613800138000", "already here")
         mid = s.outbox.enqueue("+8613800138001", "sending now")
-        s.outbox.claim_next("m1")
+        s.claims.claim_next("m1")
     bad = tmp_path / "bad"
     bad.mkdir()
     return tmp_path, config, bad, mid

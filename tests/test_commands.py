@@ -16,6 +16,8 @@ from smsd.roster import MemberRow
 from smsd.store import Store
 from tests.conftest import write_config
 from tests.conversation import Conversation
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=CST)
@@ -164,9 +166,9 @@ def _confirm_campaign(store, cfg, numbers):
     store.conn.execute("UPDATE campaigns SET confirm = 1 WHERE id = ?", (cid,))
     for m in store.outbox.messages(limit=100):
         if m.campaign_id == cid:
-            store.outbox.claim_next("m1")
-            store.outbox.part_submitting(m.id, 1, "m1")
-            store.outbox.part_sent(m.id, 1, ref=1, price_fen=6, modem="m1")
+            store.claims.claim_next("m1")
+            store.submits.part_submitting(m.id, 1, "m1")
+            store.submits.part_sent(m.id, 1, ref=1, price_fen=6, modem="m1")
     return cid
 
 
@@ -408,7 +410,7 @@ def test_a_flagged_number_still_has_its_commands_counted(world):
         {A} > TP 2
         {A} <
     """)
-    assert store.one("SELECT option FROM votes")["option"] == 2
+    assert sql_one(store, "SELECT option FROM votes")["option"] == 2
 
 
 @pytest.mark.parametrize("text", ["T", "t", "T P 2", "Ｔ　Ｐ　２", "T 2", "TP2"])
@@ -417,7 +419,7 @@ def test_one_letter_never_unsubscribes_and_spelled_tp_is_a_vote(world, text):
     poll_for(store, [A])
     Conversation(store, d).member_says(A, text)
     assert not store.senders.is_opted_out(A)
-    vote = store.one("SELECT option FROM votes")
+    vote = sql_one(store, "SELECT option FROM votes")
     assert (vote is not None) == ("p" in text.lower() or "Ｐ" in text)
 
 
@@ -452,7 +454,7 @@ def test_red_message_keyword_is_stripped_for_every_form_and_alias(world, text):
     store.red.open("建党节红段子征集", 30, "test")
     Conversation(store, d).member_says(A, text)
     Conversation(store, d).member_says(B, "HDZ 春风十里")  # the same words: a duplicate whatever the keyword
-    subs = store.rows("SELECT text FROM red_submissions")
+    subs = sql_rows(store, "SELECT text FROM red_submissions")
     assert [s["text"] for s in subs] == ["春风十里"]
 
 
@@ -468,4 +470,4 @@ def test_a_spaced_chinese_vote_is_a_vote(world):
     store, _, _, d = world
     poll_for(store, [A])
     Conversation(store, d).member_says(A, "投 票 2")
-    assert store.one("SELECT option FROM votes")["option"] == 2
+    assert sql_one(store, "SELECT option FROM votes")["option"] == 2

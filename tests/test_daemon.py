@@ -16,6 +16,7 @@ import pytest
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
 from tests.conftest import assert_ledger_books, wait_for, write_config
+from tests.sql import one as sql_one
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,7 +130,9 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
         # With reports, every accepted submit asked for one: once all are in, every submit a crash
         # left in doubt is settled. Without, the doubts stay booked as such.
         if reports:
-            wait_for(lambda: store.one("SELECT COUNT(*) AS n FROM status_reports")["n"] >= submits(emu), timeout=60)
+            wait_for(
+                lambda: sql_one(store, "SELECT COUNT(*) AS n FROM status_reports")["n"] >= submits(emu), timeout=60
+            )
         assert_ledger_books(store, submits(emu), reports=reports, slack=kills * 2)
         assert d.terminate() == 0
         assert store.integrity_ok()

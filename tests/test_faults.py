@@ -26,6 +26,7 @@ from smsd.sim.modem import ModemOptions
 from smsd.store import Store
 from smsd.worker import Worker
 from tests.conftest import wait_for, write_config
+from tests.sql import one as sql_one
 
 
 def status(config_path) -> dict:
@@ -254,7 +255,7 @@ def test_random_and_mutated_inbound_pdus_never_stop_the_worker(pdus):
                 emu["m1"].deliver_pdu(p)
             wait_for(lambda: (w.loop(), emu["m1"].memory("ME").used + emu["m1"].memory("SM").used == 0)[1], timeout=10)
             assert w.driver.ready
-            stored = w.store.one("SELECT COUNT(*) AS n FROM inbox_parts")["n"]
+            stored = sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox_parts")["n"]
             assert stored >= 1  # every PDU kept (identical ones count once)
         finally:
             w.driver.close()

@@ -85,8 +85,8 @@ def test_logs_and_exports_carry_one_zone_with_its_offset(tmp_path, capsys):
     config = write_config(tmp_path, {"m1": "emulator"})
     with Store(tmp_path / "smsd.db") as store:
         mid = store.outbox.enqueue("+8613800138000", "档案")
-        msg = store.outbox.claim_next("m1")
-        store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1")
+        msg = store.claims.claim_next("m1")
+        store.submits.part_sent(mid, 1, ref=1, price_fen=6, modem="m1")
         assert msg is not None
     csv_text = run(config, "report", "messages", "--csv").stdout
     sent = csv_text.splitlines()[1].split(",")[4]

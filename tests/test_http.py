@@ -125,8 +125,8 @@ def test_send_idempotent_retry_status_batch_and_inbound_cursor(api):
     assert sorted(texts) == sorted(["家长您好，收到", "YJ 课程很好"]) and len(page["messages"]) == 1
     assert c.get("/v1/inbound", params={"since": rest["next_cursor"]}).json()["messages"] == []
     with Store(tmp_path / "smsd.db") as store:
-        events = [e for e in store.events(limit=100) if e["entity"] == "http"]
-    assert {e["actor"] for e in events} == {"api:edu"} and len(events) >= 6  # refusals write nothing
+        events = [e for e in store.events(limit=100) if e.entity == "http"]
+    assert {e.actor for e in events} == {"api:edu"} and len(events) >= 6  # refusals write nothing
 
 
 def test_unmodified_kannel_clients(api):

@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "jasmin"))
 import jasmin_stack  # noqa: E402
 
+from tests.sql import one as sql_one  # noqa: E402
+
 A_NUMBER, B_NUMBER = "1069000101", "1069000102"
 pytestmark = pytest.mark.slow
 
@@ -139,7 +141,7 @@ def test_two_counties_share_the_citys_jasmin(tmp_path, city, daemon):
             lambda: store.outbox.queue_depth().get("sent", 0) + store.outbox.queue_depth().get("delivered", 0) == 4,
             timeout=90,
         )
-        assert store.one("SELECT MAX(attempts) AS a FROM outbox")["a"] == 0
+        assert sql_one(store, "SELECT MAX(attempts) AS a FROM outbox")["a"] == 0
     b_texts = lambda: [s for s in carrier.submitted if s["text"].startswith("乙县通知")]  # noqa: E731
     wait_for(lambda: len(b_texts()) >= 4, timeout=60)  # Jasmin accepted them; its queue forwards them
     b_sent = b_texts()

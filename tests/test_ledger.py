@@ -16,6 +16,8 @@ from smsd.cli import main
 from smsd.roster import MemberRow
 from smsd.store import Store
 from tests.conftest import wait_for, write_config
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 CST = timezone(timedelta(hours=8))
 ORGS = ["大渡口区", "大渡口区/八桥镇", "大渡口区/八桥镇/一村党支部", "大渡口区/跳磴镇", "大渡口区/跳磴镇/二村党支部"]
@@ -26,12 +28,14 @@ def send_all(store, modem_prices, when):
     i = 0
     while True:
         modem = list(modem_prices)[i % len(modem_prices)]
-        msg = store.outbox.claim_next(modem, now=when)
+        msg = store.claims.claim_next(modem, now=when)
         if msg is None:
             return
         for part in store.outbox.parts(msg.id):
-            store.outbox.part_submitting(msg.id, part.seq, modem, when)
-            store.outbox.part_sent(msg.id, part.seq, ref=part.seq, price_fen=modem_prices[modem], modem=modem, now=when)
+            store.submits.part_submitting(msg.id, part.seq, modem, when)
+            store.submits.part_sent(
+                msg.id, part.seq, ref=part.seq, price_fen=modem_prices[modem], modem=modem, now=when
+            )
         i += 1
 
 
@@ -62,7 +66,7 @@ def test_every_report_total_equals_the_ledger_sum(tmp_path_factory, specs, price
             plan.owner_org = owner
             store.campaigns.create(plan, name=f"c{k}", now=when)
             send_all(store, prices, when)
-        rows = store.rows("SELECT price_fen FROM ledger")
+        rows = sql_rows(store, "SELECT price_fen FROM ledger")
         paid = sum(r["price_fen"] for r in rows)
         assert paid == store.ledger.sum()
         for by in ("org", "month", "day", "modem", "campaign", "account"):
@@ -127,8 +131,8 @@ def test_budget_refusal_and_override_with_reason(office):
     with Store(cfg.database) as store:
         [c] = store.campaigns.recent()
         events = store.events("campaign", c.id)
-    override = [e for e in events if e["event"] == "budget_override"]
-    assert override and "县委紧急通知，经王部长批准" in override[0]["detail"] and "over" in override[0]["detail"]
+    override = [e for e in events if e.event == "budget_override"]
+    assert override and "县委紧急通知，经王部长批准" in override[0].detail and "over" in override[0].detail
     listing = json.loads(cli(config_path, "budget", "--json").output)
     assert listing[0]["limit_fen"] == 20
 
@@ -159,8 +163,8 @@ def test_backup_while_the_daemon_sends(tmp_path, make_emulator, daemon):
         for i in range(400):
             store.outbox.enqueue(f"+86138{i:08d}", f"backup test {i}")
         d = daemon(config_path)
-        wait_for(lambda: store.one("SELECT COUNT(*) AS n FROM ledger")["n"] >= 50, timeout=30)
-        committed = store.one("SELECT COUNT(*) AS n FROM ledger")["n"]
+        wait_for(lambda: sql_one(store, "SELECT COUNT(*) AS n FROM ledger")["n"] >= 50, timeout=30)
+        committed = sql_one(store, "SELECT COUNT(*) AS n FROM ledger")["n"]
         result = cli(config_path, "backup", str(tmp_path / "copy.db"))
         assert result.exit_code == 0, result.stderr
         still_sending = store.outbox.queue_depth().get("queued", 0)
@@ -183,7 +187,7 @@ def test_archive_and_delivery_reports(office):
     with Store(cfg.database) as store:
         mid = store.outbox.enqueue("+8613800000001", "档案记实：会议通知", now=when)
         send_all(store, {"m1": 6}, when)
-        store.outbox.apply_report("m1", 1, "+8613800000001", 0, "delivered", now=when)
+        store.reports.apply_report("m1", 1, "+8613800000001", 0, "delivered", now=when)
     out = cli(config_path, "report", "messages", "--csv").output.splitlines()
     # headers in the admin's language (this in-process run is in English), as in the Excel file
     assert out[0] == "ID,Number,Name,Org unit,Sent,Delivered,State,Segments,Cost (fen),Cost (yuan),Campaign,Modem,Text"
@@ -239,7 +243,7 @@ def test_two_concurrent_broadcasts_cannot_both_pass_one_budget(office):
     assert isinstance(outcome["first"], int)
     assert isinstance(outcome["second"], InputError) and "budget of 大渡口区/八桥镇" in str(outcome["second"])
     with Store(cfg.database) as store:
-        assert len(store.rows("SELECT id FROM campaigns")) == 1
+        assert len(sql_rows(store, "SELECT id FROM campaigns")) == 1
 
 
 def test_replies_to_a_townships_members_are_booked_to_that_township(office):

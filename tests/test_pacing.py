@@ -11,6 +11,8 @@ from smsd.pacing import Pacing, eta
 from smsd.store import Store
 from smsd.worker import Worker
 from tests.conftest import wait_for
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 CST = timezone(timedelta(hours=8))
 
@@ -47,7 +49,7 @@ def step(workers, n=1):
 def sent_count(db, modem=None) -> int:
     with Store(db) as s:
         q = "SELECT COUNT(*) AS n FROM outbox_parts WHERE sent_at IS NOT NULL"
-        return s.one(q + (" AND modem = ?" if modem else ""), (modem,) if modem else ())["n"]
+        return sql_one(s, q + (" AND modem = ?" if modem else ""), (modem,) if modem else ())["n"]
 
 
 @pytest.fixture
@@ -71,7 +73,7 @@ def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, closers):
     with Store(db) as s:
         assert s.outbox.message(urgent).state in ("sent", "delivered")
         assert [s.outbox.message(i).state for i in held] == ["queued"] * 3
-        assert s.outbox.held_until("m1", w.pacing, clock()) == datetime(2026, 11, 28, 8, 0, tzinfo=CST)
+        assert s.claims.held_until("m1", w.pacing, clock()) == datetime(2026, 11, 28, 8, 0, tzinfo=CST)
     clock.now = datetime(2026, 11, 28, 7, 59, 59, tzinfo=CST)
     step([w], 5)
     assert sent_count(db) == 1
@@ -97,7 +99,8 @@ def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, closers):
             for m in ("m1", "m2"):
                 times = [
                     row["sent_at"]
-                    for row in s.rows(
+                    for row in sql_rows(
+                        s,
                         "SELECT sent_at FROM outbox_parts WHERE modem = ? AND sent_at IS NOT NULL ORDER BY sent_at",
                         (m,),
                     )

@@ -19,6 +19,7 @@ from smsd.pacing import Pacing
 from smsd.roster import MemberRow
 from smsd.store import Store
 from tests.conftest import write_config
+from tests.sql import one as sql_one
 
 NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)  # 21:00 in Asia/Shanghai
 TEXT = "${name}同志：请于周五下午三点到镇党委会议室参加支部书记会议。"
@@ -37,14 +38,14 @@ def env(tmp_path):
 
 
 def claim(store: Store, now: datetime, pacing: Pacing | None = None):
-    return store.outbox.claim_next("m1", now=now, pacing=pacing)
+    return store.claims.claim_next("m1", now=now, pacing=pacing)
 
 
 def drain(store: Store, now: datetime) -> int:
     n = 0
     while (msg := claim(store, now)) is not None:
         for part in store.outbox.parts(msg.id):
-            store.outbox.part_sent(msg.id, part.seq, ref=n % 256, price_fen=6, modem="m1", now=now)
+            store.submits.part_sent(msg.id, part.seq, ref=n % 256, price_fen=6, modem="m1", now=now)
         n += 1
     return n
 
@@ -93,7 +94,7 @@ def test_an_urgent_campaigns_reminders_are_urgent(env):
     pacing = Pacing(quiet=(datetime.min.time().replace(hour=21), datetime.min.time().replace(hour=8)))
     first = claim(store, night, pacing)
     assert first is not None  # urgent notices go at night
-    store.outbox.part_sent(first.id, 1, ref=0, price_fen=6, modem="m1", now=night)
+    store.submits.part_sent(first.id, 1, ref=0, price_fen=6, modem="m1", now=night)
     drain(store, night)
     interact.remind(store, cfg, cid, now=night)
     reminders = [m for m in store.outbox.messages(state="queued") if m.campaign_id == cid]
@@ -105,7 +106,7 @@ def test_a_cancelled_campaign_shows_what_was_sent_and_is_named_by_its_topic(env)
     cfg, store, config = env
     cid = confirm_campaign(cfg, store, urgent=False)
     first = claim(store, NOW)
-    store.outbox.part_sent(first.id, 1, ref=1, price_fen=6, modem="m1", now=NOW)
+    store.submits.part_sent(first.id, 1, ref=1, price_fen=6, modem="m1", now=NOW)
     out = CliRunner().invoke(main, ["campaign", "cancel", str(cid), "--config", str(config)])
     assert out.exit_code == 0, out.output
     out = CliRunner().invoke(main, ["campaign", "status", str(cid), "--config", str(config)])
@@ -203,10 +204,10 @@ def test_poll_invitations_are_shown_and_asked_for_like_a_broadcast(env):
     dry = CliRunner().invoke(main, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "recipients: 5" in dry.output and "cost: 0.30 yuan" in dry.output, dry.output
-    assert store.one("SELECT COUNT(*) AS n FROM polls")["n"] == 0  # a dry run creates nothing
+    assert sql_one(store, "SELECT COUNT(*) AS n FROM polls")["n"] == 0  # a dry run creates nothing
     asked = CliRunner().invoke(main, args)  # not a terminal, no --yes: nothing is created
     assert asked.exit_code == 1 and "--yes" in asked.output, asked.output
-    assert store.outbox.queue_depth() == {} and store.one("SELECT COUNT(*) AS n FROM polls")["n"] == 0
+    assert store.outbox.queue_depth() == {} and sql_one(store, "SELECT COUNT(*) AS n FROM polls")["n"] == 0
     done = CliRunner().invoke(main, [*args, "--yes"])
     assert done.exit_code == 0, done.output
     assert store.outbox.queue_depth() == {"queued": 5}

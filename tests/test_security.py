@@ -22,6 +22,8 @@ from smsd.roster import MemberRow
 from smsd.store import Store
 from tests.conftest import write_config
 from tests.conversation import Conversation
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 from tests.test_ledger import send_all
 
 CST = timezone(timedelta(hours=8))
@@ -70,7 +72,7 @@ def test_no_export_carries_a_live_formula(office):
         )
         d = Dispatcher(s, cfg)
         Conversation(s, d).member_says("+8613800000002", f"HDZ {EVIL}")
-        red = s.rows("SELECT id FROM red_submissions")[0]["id"]
+        red = sql_rows(s, "SELECT id FROM red_submissions")[0]["id"]
         s.red.review(red, True, "", "test")
     assert cli(path, "report", "messages", "--csv", "--output", str(tmp_path / "m.csv")).exit_code == 0
     assert cli(path, "report", "messages", "--xlsx", "--output", str(tmp_path / "m.xlsx")).exit_code == 0
@@ -108,8 +110,8 @@ def test_after_purge_no_number_or_text_is_left_in_the_file_or_its_wal(office):
         for n, t in zip(numbers, texts, strict=True):
             s.outbox.enqueue(n, t, now=old, dedup_key=f"campaign:9:{n}")
         send_all(s, {"m1": 6}, old)
-        for part in s.rows("SELECT message_id, seq, provider_ref, modem FROM outbox_parts"):
-            s.outbox.apply_report(
+        for part in sql_rows(s, "SELECT message_id, seq, provider_ref, modem FROM outbox_parts"):
+            s.reports.apply_report(
                 "m1",
                 part["provider_ref"],
                 numbers[0] if part["message_id"] == 1 else numbers[1],
@@ -130,7 +132,7 @@ def test_after_purge_no_number_or_text_is_left_in_the_file_or_its_wal(office):
     with Store(cfg.database) as s:
         assert s.ledger.sum() > 0  # the cost record stays
         # who got which message is gone too (a campaign's messages named the member)
-        assert s.one("SELECT COUNT(*) AS n FROM outbox WHERE member_id IS NOT NULL")["n"] == 0
+        assert sql_one(s, "SELECT COUNT(*) AS n FROM outbox WHERE member_id IS NOT NULL")["n"] == 0
 
 
 def test_purge_older_than_0d_takes_everything_already_sent(office):
@@ -201,7 +203,7 @@ def test_replies_to_strangers_have_a_global_cap_and_nobody_abroad_is_answered(of
             conv.member_says(f"+8613900{i:06d}", "帮助")
         conv.member_says("+447700900123", "帮助")
         conv.member_says("+16502530000", "TD")
-        replies = s.rows("SELECT to_number FROM outbox WHERE created_by = 'dispatcher'")
+        replies = sql_rows(s, "SELECT to_number FROM outbox WHERE created_by = 'dispatcher'")
     assert len(replies) == cfg.commands.stranger_replies_per_hour
     assert all(r["to_number"].startswith("+86") for r in replies)
 

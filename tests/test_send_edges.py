@@ -17,6 +17,8 @@ from smsd.sim.modem import ModemOptions
 from smsd.store import Store
 from smsd.worker import Worker
 from tests.conftest import wait_for
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 TO = "+8613800138000"
 
@@ -28,7 +30,7 @@ def accepted(emu, name: str = "m1") -> list[dict]:
 
 
 def ledger_rows(store: Store) -> list[dict]:
-    return store.rows("SELECT * FROM ledger ORDER BY id")
+    return sql_rows(store, "SELECT * FROM ledger ORDER BY id")
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_a_late_cmgs_is_recorded_not_resent(make_emulator, worker_on):
     assert len(accepted(emu)) == 1
     assert msg.attempts == 0 and msg.resends == 0 and msg.possible_duplicate == 0
     assert len(ledger_rows(w.store)) == 1
-    assert [e["event"] for e in w.store.events("outbox", mid)].count("in_doubt_settled") == 1
+    assert [e.event for e in w.store.events("outbox", mid)].count("in_doubt_settled") == 1
 
 
 def test_a_lost_answer_is_resent_once_flagged_and_every_accepted_submit_billed(make_emulator, worker_on):
@@ -121,10 +123,10 @@ def test_crash_resends_do_not_use_up_attempts(tmp_path):
     store = Store(tmp_path / "smsd.db")
     mid = store.outbox.enqueue(TO, "x", max_attempts=2)
     for _ in range(MAX_RESTART_DOUBTS - 1):
-        assert store.outbox.claim_next("m1").id == mid
-        store.outbox.recover()  # what start-up does after a kill -9
-    store.outbox.claim_next("m1")
-    state = store.outbox.submit_refused(mid, error="+CMS ERROR: 500", permanent=False, backoff_s=0, modem="m1")
+        assert store.claims.claim_next("m1").id == mid
+        store.submits.recover()  # what start-up does after a kill -9
+    store.claims.claim_next("m1")
+    state = store.submits.submit_refused(mid, error="+CMS ERROR: 500", permanent=False, backoff_s=0, modem="m1")
     msg = store.outbox.message(mid)
     assert state == "queued" and msg.attempts == 1 and msg.resends == MAX_RESTART_DOUBTS - 1
     store.close()
@@ -141,7 +143,7 @@ def test_a_submit_answered_without_a_reference_is_recorded_as_unknown(make_emula
     step_until([w], lambda: w.store.outbox.message(mid).state == "sent")
     [part] = w.store.outbox.parts(mid)
     assert part.provider_ref is None and part.provider_ref_unknown == 1
-    assert "no_reference" in [e["event"] for e in w.store.events("outbox", mid)]
+    assert "no_reference" in [e.event for e in w.store.events("outbox", mid)]
     assert len(ledger_rows(w.store)) == 1
 
 
@@ -186,7 +188,7 @@ def test_a_two_line_urc_without_its_pdu_does_not_eat_the_next_line(make_emulator
     wait_for(lambda: w.driver.health.signal == 7)
     emu["m1"].deliver("+8613800000001", "still heard")
     step_until([w], lambda: [m.text for m in w.store.inbox.recent(5)] == ["still heard"])
-    assert w.store.one("SELECT COUNT(*) AS n FROM inbox_parts")["n"] == 1
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox_parts")["n"] == 1
 
 
 def test_sent_messages_and_drafts_on_the_sim_are_not_inbound(make_emulator, worker_on):
@@ -198,8 +200,8 @@ def test_sent_messages_and_drafts_on_the_sim_are_not_inbound(make_emulator, work
     emu["m1"].deliver("+8613800000001", "a real one")
     w = worker_on(emu)
     step_until([w], lambda: [m.text for m in w.store.inbox.recent(5)] == ["a real one"])
-    assert w.store.one("SELECT COUNT(*) AS n FROM inbox_parts")["n"] == 1
-    assert w.store.one("SELECT COUNT(*) AS n FROM inbox WHERE undecodable = 1")["n"] == 0
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox_parts")["n"] == 1
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox WHERE undecodable = 1")["n"] == 0
     assert emu["m1"].memory("SM").used + emu["m1"].memory("ME").used == 2  # left on the SIM
 
 

@@ -18,6 +18,8 @@ from smsd.store import Store
 from smsd.transport.smpp import SmppTransport
 from smsd.worker import Worker
 from tests.conftest import wait_for
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 TO = "+8613800138000"
 LONG = "党员政治生日快乐，请按时参加支部主题党日活动。" * 7  # 154 characters: three UCS-2 parts
@@ -74,7 +76,7 @@ def drive(w: Worker, until, timeout: float = 20.0) -> None:
 
 
 def states(w: Worker) -> dict[str, int]:
-    return {r["state"]: r["n"] for r in w.store.rows("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
+    return {r["state"]: r["n"] for r in sql_rows(w.store, "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
 
 
 def test_a_window_sends_everything_once_with_the_county_number_and_receipts_mark_it_delivered(world, smsc):
@@ -90,7 +92,7 @@ def test_a_window_sends_everything_once_with_the_county_number_and_receipts_mark
     long_parts = sorted((s for s in smsc.submitted if s["to"] == TO.lstrip("+")), key=lambda s: s["udh"]["seq"])
     assert "".join(s["text"] for s in long_parts) == LONG
     assert {s["udh"]["total"] for s in long_parts} == {3} and len({s["udh"]["ref"] for s in long_parts}) == 1
-    assert w.store.one("SELECT COUNT(*) AS n, SUM(price_fen) AS fen FROM ledger") == {"n": 28, "fen": 28 * 4}
+    assert sql_one(w.store, "SELECT COUNT(*) AS n, SUM(price_fen) AS fen FROM ledger") == {"n": 28, "fen": 28 * 4}
     msg = w.store.outbox.message(ids[-1])
     assert msg.resends == 0 and msg.attempts == 0 and msg.possible_duplicate == 0
 
@@ -104,7 +106,7 @@ def test_throttling_slows_down_and_sends_everything_without_counting_attempts(wo
         w.store.outbox.enqueue(f"+86138001381{i:02d}", f"消息{i}", now=clock.now, srr=False)
     drive(w, lambda: states(w) == {"sent": 12})
     assert len(smsc.submitted) == 12
-    assert w.store.one("SELECT MAX(attempts) AS a FROM outbox")["a"] == 0
+    assert sql_one(w.store, "SELECT MAX(attempts) AS a FROM outbox")["a"] == 0
     assert w.transport.counters["busy"] == 9
 
 
@@ -118,10 +120,10 @@ def test_over_quota_pauses_the_transport_keeps_messages_queued_and_they_go_when_
     health = w.store.health.modems()[0]
     assert health["state"] == "paused" and "ESME_RSYSERR" in health["last_error"]
     assert all(w.store.outbox.message(i).state == "queued" for i in ids)
-    assert w.store.one("SELECT COUNT(*) AS n FROM ledger")["n"] == 0
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM ledger")["n"] == 0
     smsc.fault("status", [0, 0])  # the city raised the quota
     drive(w, lambda: states(w) == {"sent": 5})
-    assert w.store.one("SELECT MAX(attempts) AS a FROM outbox")["a"] == 0
+    assert sql_one(w.store, "SELECT MAX(attempts) AS a FROM outbox")["a"] == 0
 
 
 def test_a_bad_number_fails_at_once_and_the_rest_of_the_window_goes(world, smsc):
@@ -142,7 +144,7 @@ def test_no_answer_is_in_doubt_and_the_resend_is_flagged(world, smsc):
     smsc.fault("no_response", 1)
     mid = w.store.outbox.enqueue(TO, "没有回音", now=clock.now, srr=False)
     drive(w, lambda: w.store.outbox.message(mid).state == "queued" and w.store.outbox.message(mid).attempts == 0
-          and w.store.one("SELECT COUNT(*) AS n FROM submits WHERE state = 'in_doubt'")["n"] == 1)  # fmt: skip
+          and sql_one(w.store, "SELECT COUNT(*) AS n FROM submits WHERE state = 'in_doubt'")["n"] == 1)  # fmt: skip
     clock.now += timedelta(seconds=120)  # past the grace for a late answer
     drive(w, lambda: w.store.outbox.message(mid).state == "sent")
     msg = w.store.outbox.message(mid)
@@ -165,20 +167,20 @@ def test_mo_committed_then_crash_before_the_ack_is_stored_once(world, smsc, tmp_
     smsc.deliver("+8613900000001", "TP 2", to="1069000101")
     with pytest.raises(KeyboardInterrupt):
         drive(w, lambda: False, timeout=10)
-    assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 1  # committed
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox")["n"] == 1  # committed
     assert smsc.status()["pending"]["county_a"] == 1  # not acknowledged
     w.transport.close()  # the process died: its connection with it
     w.transport._answer = answer  # type: ignore[method-assign]
     drive(w, lambda: smsc.status()["pending"]["county_a"] == 0)  # redelivered, recognised, acknowledged
-    assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 1
-    assert w.store.one("SELECT COUNT(*) AS n FROM events WHERE event = 'duplicate_pdu'")["n"] == 1
-    row = w.store.one("SELECT sender, text FROM inbox")
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox")["n"] == 1
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM events WHERE event = 'duplicate_pdu'")["n"] == 1
+    row = sql_one(w.store, "SELECT sender, text FROM inbox")
     assert row == {"sender": "+8613900000001", "text": "TP 2"}
     # the member votes again, later (past the ten minutes in which an acknowledged deliver_sm may
     # still come again because its ack was lost): a new message
     clock.now += timedelta(minutes=11)
     smsc.deliver("+8613900000001", "TP 2", to="1069000101")
-    drive(w, lambda: w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 2)
+    drive(w, lambda: sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox")["n"] == 2)
 
 
 def test_a_failed_batch_commits_nothing_and_acknowledges_nothing(world, smsc):
@@ -199,11 +201,11 @@ def test_a_failed_batch_commits_nothing_and_acknowledges_nothing(world, smsc):
         smsc.deliver(f"+861390000000{i}", f"TP {i + 1}", to="1069000101")
     wait_for(lambda: len(w.transport._inbound) == 3)
     assert w.transport.receive() == 0
-    assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 0  # the batch rolled back whole
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox")["n"] == 0  # the batch rolled back whole
     assert smsc.status()["pending"]["county_a"] == 3
     w.store.inbox.save = save  # type: ignore[method-assign]
     drive(w, lambda: smsc.status()["pending"]["county_a"] == 0)
-    assert w.store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 3
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox")["n"] == 3
 
 
 def test_caps_hold_across_a_window(world, smsc):
@@ -276,7 +278,7 @@ def test_an_unacknowledged_mo_counts_as_a_redelivery_only_for_a_while(tmp_path):
         assert store.inbox.save("s1", item, t0)[1] is False  # stored; the crash comes before the ack
         assert store.inbox.save("s1", item, t0 + timedelta(minutes=5))[1] is True  # the redelivery
         assert store.inbox.save("s1", item, t0 + timedelta(days=2))[1] is False  # a new "QR", two days on
-        assert store.one("SELECT COUNT(*) AS n FROM inbox")["n"] == 2
+        assert sql_one(store, "SELECT COUNT(*) AS n FROM inbox")["n"] == 2
 
 
 def test_stopping_ends_a_throttled_wait_at_once(world, smsc):
@@ -427,9 +429,9 @@ def test_a_member_sms_mid_window_leaves_no_part_sent_unmarked(world, smsc):
 
     w.transport.submit_many = submit_while_a_member_writes  # type: ignore[method-assign]
     drive(w, lambda: all(w.store.outbox.message(i).state in ("sent", "delivered") for i in ids))
-    unmarked = w.store.one("SELECT COUNT(*) AS n FROM ledger WHERE submit_id IS NULL")["n"]
+    unmarked = sql_one(w.store, "SELECT COUNT(*) AS n FROM ledger WHERE submit_id IS NULL")["n"]
     assert unmarked == 0  # every part the SMSC accepted had its submit in flight, committed before it left
-    submits = w.store.one("SELECT COUNT(*) AS n FROM submits WHERE state = 'accepted'")["n"]
+    submits = sql_one(w.store, "SELECT COUNT(*) AS n FROM submits WHERE state = 'accepted'")["n"]
     assert submits == len([x for x in smsc.submitted if x["to"].startswith("86138")]) == 30
 
 

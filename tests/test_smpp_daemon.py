@@ -19,6 +19,7 @@ from smsd.roster import MemberRow
 from smsd.smsc.server import Account, Smsc
 from smsd.store import Store
 from tests.conftest import assert_ledger_books, wait_for, write_config
+from tests.sql import one as sql_one
 
 NUMBER = "1069000101"
 
@@ -103,7 +104,7 @@ def test_sigkill_while_draining_300_over_smpp_with_mo_loses_nothing(tmp_path, sm
             lambda: store.outbox.queue_depth().get("queued", 0) + store.outbox.queue_depth().get("sending", 0) == 0,
             timeout=120,
         )
-        stored = lambda: store.one("SELECT COUNT(*) AS n FROM status_reports")["n"]  # noqa: E731
+        stored = lambda: sql_one(store, "SELECT COUNT(*) AS n FROM status_reports")["n"]  # noqa: E731
         if reports:
             try:
                 wait_for(lambda: stored() >= len(smsc.submitted), timeout=60)

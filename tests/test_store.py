@@ -12,6 +12,7 @@ from smsd import pdu
 from smsd.errors import InputError, StoreError
 from smsd.store import Store
 from smsd.transport.gsm import received_from_pdu
+from tests.sql import one as sql_one
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))
@@ -28,7 +29,7 @@ def store(tmp_path):
 def test_wal_and_schema(store):
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"outbox", "outbox_parts", "inbox", "inbox_parts", "events", "modems", "counters", "status_reports"} <= set(
-        store.db.table_names()
+        store.table_names()
     )
 
 
@@ -38,7 +39,7 @@ def test_enqueue_plans_parts_and_logs_an_event(store):
     assert (msg.state, msg.segments, msg.encoding) == ("queued", 2, "ucs2")
     assert [p.seq for p in store.outbox.parts(mid)] == [1, 2]
     [ev] = store.events("outbox", mid)
-    assert ev["event"] == "queued" and "138****8000" in ev["detail"] and TO not in ev["detail"]
+    assert ev.event == "queued" and "138****8000" in ev.detail and TO not in ev.detail
 
 
 def test_dedup_key_makes_enqueue_idempotent(store):
@@ -51,10 +52,10 @@ def test_claim_order_priority_schedule_and_lease(store):
     low = store.outbox.enqueue(TO, "low", priority=1, now=T0)
     later = store.outbox.enqueue(TO, "later", priority=9, not_before=T0 + timedelta(hours=1), now=T0)
     high = store.outbox.enqueue(TO, "high", priority=9, now=T0)
-    assert store.outbox.claim_next("m1", now=T0).id == high
-    assert store.outbox.claim_next("m2", now=T0).id == low
-    assert store.outbox.claim_next("m1", now=T0) is None
-    assert store.outbox.claim_next("m1", now=T0 + timedelta(hours=1)).id == later
+    assert store.claims.claim_next("m1", now=T0).id == high
+    assert store.claims.claim_next("m2", now=T0).id == low
+    assert store.claims.claim_next("m1", now=T0) is None
+    assert store.claims.claim_next("m1", now=T0 + timedelta(hours=1)).id == later
     claimed = store.outbox.message(high)
     assert claimed.state == "sending" and claimed.lease_owner == "m1"
     assert claimed.attempts == 0  # attempts count the network's refusals only
@@ -70,7 +71,7 @@ def test_concurrent_claims_never_take_the_same_message(tmp_path):
 
     def worker(name):
         with Store(path) as s:
-            while (m := s.outbox.claim_next(name, now=T0)) is not None:
+            while (m := s.claims.claim_next(name, now=T0)) is not None:
                 with lock:
                     taken.append(m.id)
 
@@ -84,26 +85,26 @@ def test_concurrent_claims_never_take_the_same_message(tmp_path):
 
 def test_parts_sent_then_delivered_by_reports(store):
     mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
-    m = store.outbox.claim_next("m1", now=T0)
+    m = store.claims.claim_next("m1", now=T0)
     for seq, mr in ((1, 10), (2, 11)):
-        store.outbox.part_submitting(mid, seq, "m1", T0)
-        done = store.outbox.part_sent(mid, seq, ref=mr, price_fen=6, modem="m1", now=T0)
+        store.submits.part_submitting(mid, seq, "m1", T0)
+        done = store.submits.part_sent(mid, seq, ref=mr, price_fen=6, modem="m1", now=T0)
     assert done and store.outbox.message(mid).state == "sent"
     assert m.concat_ref is not None
-    assert store.outbox.apply_report("m1", 10, "13800138000", 0, "delivered", now=T0) == (mid, 1)
+    assert store.reports.apply_report("m1", 10, "13800138000", 0, "delivered", now=T0) == (mid, 1)
     assert store.outbox.message(mid).state == "sent"
-    assert store.outbox.apply_report("m1", 11, TO, 0, "delivered", now=T0) == (mid, 2)
+    assert store.reports.apply_report("m1", 11, TO, 0, "delivered", now=T0) == (mid, 2)
     assert store.outbox.message(mid).state == "delivered"
-    assert store.outbox.apply_report("m1", 99, TO, 0, "delivered", now=T0) is None  # unmatched, but kept
-    assert store.one("SELECT COUNT(*) AS n FROM status_reports")["n"] == 3
+    assert store.reports.apply_report("m1", 99, TO, 0, "delivered", now=T0) is None  # unmatched, but kept
+    assert sql_one(store, "SELECT COUNT(*) AS n FROM status_reports")["n"] == 3
 
 
 def test_failed_report_fails_the_message(store):
     mid = store.outbox.enqueue(TO, "x", now=T0)
-    store.outbox.claim_next("m1", now=T0)
-    store.outbox.part_submitting(mid, 1, "m1", T0)
-    store.outbox.part_sent(mid, 1, ref=5, price_fen=6, modem="m1", now=T0)
-    store.outbox.apply_report("m1", 5, TO, 0x41, "failed", now=T0)
+    store.claims.claim_next("m1", now=T0)
+    store.submits.part_submitting(mid, 1, "m1", T0)
+    store.submits.part_sent(mid, 1, ref=5, price_fen=6, modem="m1", now=T0)
+    store.reports.apply_report("m1", 5, TO, 0x41, "failed", now=T0)
     assert store.outbox.message(mid).state == "failed"
 
 
@@ -111,28 +112,32 @@ def test_report_matches_the_right_recipient_and_modem(store):
     a = store.outbox.enqueue("+8613800000001", "a", now=T0)
     b = store.outbox.enqueue("+8613800000002", "b", now=T0)
     for mid, modem in ((a, "m1"), (b, "m2")):
-        store.outbox.claim_next(modem, now=T0)
-        store.outbox.part_submitting(mid, 1, modem, T0)
-        store.outbox.part_sent(mid, 1, ref=7, price_fen=6, modem=modem, now=T0)
-    assert store.outbox.apply_report("m2", 7, "+8613800000002", 0, "delivered", now=T0) == (b, 1)
+        store.claims.claim_next(modem, now=T0)
+        store.submits.part_submitting(mid, 1, modem, T0)
+        store.submits.part_sent(mid, 1, ref=7, price_fen=6, modem=modem, now=T0)
+    assert store.reports.apply_report("m2", 7, "+8613800000002", 0, "delivered", now=T0) == (b, 1)
     assert store.outbox.message(a).state == "sent"
 
 
 def test_transient_failure_backs_off_then_fails_after_max_attempts(store):
     mid = store.outbox.enqueue(TO, "x", max_attempts=2, now=T0)
-    store.outbox.claim_next("m1", now=T0)
-    state = store.outbox.submit_refused(mid, error="+CMS ERROR: 500", permanent=False, backoff_s=30, modem="m1", now=T0)
-    assert state == "queued" and store.outbox.claim_next("m1", now=T0 + timedelta(seconds=29)) is None
-    assert store.outbox.claim_next("m1", now=T0 + timedelta(seconds=30)).id == mid
-    state = store.outbox.submit_refused(mid, error="+CMS ERROR: 500", permanent=False, backoff_s=30, modem="m1", now=T0)
+    store.claims.claim_next("m1", now=T0)
+    state = store.submits.submit_refused(
+        mid, error="+CMS ERROR: 500", permanent=False, backoff_s=30, modem="m1", now=T0
+    )
+    assert state == "queued" and store.claims.claim_next("m1", now=T0 + timedelta(seconds=29)) is None
+    assert store.claims.claim_next("m1", now=T0 + timedelta(seconds=30)).id == mid
+    state = store.submits.submit_refused(
+        mid, error="+CMS ERROR: 500", permanent=False, backoff_s=30, modem="m1", now=T0
+    )
     assert state == "failed" and store.outbox.message(mid).last_error == "+CMS ERROR: 500"
 
 
 def test_permanent_failure_fails_at_once(store):
     mid = store.outbox.enqueue(TO, "x", now=T0)
-    store.outbox.claim_next("m1", now=T0)
+    store.claims.claim_next("m1", now=T0)
     assert (
-        store.outbox.submit_refused(mid, error="+CMS ERROR: 21", permanent=True, backoff_s=30, modem="m1", now=T0)
+        store.submits.submit_refused(mid, error="+CMS ERROR: 21", permanent=True, backoff_s=30, modem="m1", now=T0)
         == "failed"
     )
 
@@ -140,37 +145,37 @@ def test_permanent_failure_fails_at_once(store):
 def test_crash_in_flight_is_resent_and_flagged(store):
     """The documented in-flight case: 'submitting' at start-up -> queued again, possible duplicate."""
     mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
-    store.outbox.claim_next("m1", now=T0)
-    store.outbox.part_submitting(mid, 1, "m1", T0)
-    store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
-    store.outbox.part_submitting(mid, 2, "m1", T0)
+    store.claims.claim_next("m1", now=T0)
+    store.submits.part_submitting(mid, 1, "m1", T0)
+    store.submits.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
+    store.submits.part_submitting(mid, 2, "m1", T0)
     # kill -9 here
-    assert store.outbox.recover(now=T0) == 1
+    assert store.submits.recover(now=T0) == 1
     msg = store.outbox.message(mid)
     assert msg.state == "queued" and msg.possible_duplicate == 1
     assert [p.state for p in store.outbox.parts(mid)] == ["sent", "pending"]
-    assert [e["event"] for e in store.events("outbox", mid)][-2:] == ["possible_duplicate", "recovered"]
-    again = store.outbox.claim_next("m1", now=T0)
+    assert [e.event for e in store.events("outbox", mid)][-2:] == ["possible_duplicate", "recovered"]
+    again = store.claims.claim_next("m1", now=T0)
     assert again.concat_ref == msg.concat_ref  # same modem, same reference: the handset can join
 
 
 def test_crash_between_parts_is_not_a_duplicate(store):
     mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
-    store.outbox.claim_next("m1", now=T0)
-    store.outbox.part_submitting(mid, 1, "m1", T0)
-    store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
-    store.outbox.recover(now=T0)
+    store.claims.claim_next("m1", now=T0)
+    store.submits.part_submitting(mid, 1, "m1", T0)
+    store.submits.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
+    store.submits.recover(now=T0)
     assert store.outbox.message(mid).possible_duplicate == 0
 
 
 def test_half_sent_message_stays_with_its_modem_then_moves_whole(store):
     mid = store.outbox.enqueue(TO, "党员" * 40, now=T0)
-    store.outbox.claim_next("m1", now=T0)
-    store.outbox.part_submitting(mid, 1, "m1", T0)
-    store.outbox.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
-    store.outbox.release(mid, "modem m1 down", now=T0)
-    assert store.outbox.claim_next("m2", now=T0 + timedelta(minutes=5), repin_after_s=3600) is None
-    moved = store.outbox.claim_next("m2", now=T0 + timedelta(hours=2), repin_after_s=3600)
+    store.claims.claim_next("m1", now=T0)
+    store.submits.part_submitting(mid, 1, "m1", T0)
+    store.submits.part_sent(mid, 1, ref=1, price_fen=6, modem="m1", now=T0)
+    store.submits.release(mid, "modem m1 down", now=T0)
+    assert store.claims.claim_next("m2", now=T0 + timedelta(minutes=5), repin_after_s=3600) is None
+    moved = store.claims.claim_next("m2", now=T0 + timedelta(hours=2), repin_after_s=3600)
     assert moved.id == mid and moved.modem == "m2" and moved.possible_duplicate == 1
     assert [p.state for p in store.outbox.parts(mid)] == [
         "submitting",
@@ -180,9 +185,9 @@ def test_half_sent_message_stays_with_its_modem_then_moves_whole(store):
 
 def test_unsent_message_moves_to_any_modem(store):
     mid = store.outbox.enqueue(TO, "x", now=T0)
-    store.outbox.claim_next("m1", now=T0)
-    store.outbox.release(mid, "modem m1 down", now=T0)
-    assert store.outbox.claim_next("m2", now=T0).id == mid
+    store.claims.claim_next("m1", now=T0)
+    store.submits.release(mid, "modem m1 down", now=T0)
+    assert store.claims.claim_next("m2", now=T0).id == mid
     assert store.outbox.message(mid).attempts == 0  # neither the claim nor the release is a refusal
 
 
@@ -192,8 +197,8 @@ def test_concat_reference_counter_is_per_modem_and_survives_reopen(tmp_path):
     for _ in range(3):
         with Store(path) as s:
             mid = s.outbox.enqueue(TO, "党员" * 40, now=T0)
-            refs.append(s.outbox.claim_next("m1", now=T0).concat_ref)
-            s.outbox.release(mid, "test", now=T0)
+            refs.append(s.claims.claim_next("m1", now=T0).concat_ref)
+            s.submits.release(mid, "test", now=T0)
             s.outbox.cancel(mid, "test", now=T0)
     assert refs == [1, 2, 3]
 
@@ -201,7 +206,7 @@ def test_concat_reference_counter_is_per_modem_and_survives_reopen(tmp_path):
 def test_expiry_cancel_and_retry(store):
     a = store.outbox.enqueue(TO, "a", expires_at=T0 + timedelta(hours=1), now=T0)
     b = store.outbox.enqueue(TO, "b", now=T0)
-    assert store.outbox.expire_due(T0 + timedelta(hours=2)) == 1 and store.outbox.message(a).state == "expired"
+    assert store.claims.expire_due(T0 + timedelta(hours=2)) == 1 and store.outbox.message(a).state == "expired"
     store.outbox.cancel(b, "cli", now=T0)
     with pytest.raises(InputError, match="only queued"):
         store.outbox.cancel(b, "cli", now=T0)

@@ -14,6 +14,7 @@ from smsd.cli import main
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
 from tests.conftest import wait_for, write_config
+from tests.sql import rows as sql_rows
 from tests.test_roster import make_xlsx
 
 SPELLINGS = ["TP {o}", "ＴＰ　{o}", "tp{o}", "投票，{o}", "投票{o}", "Tp {o} 张三", "{o}", "tp：{o}"]
@@ -106,7 +107,7 @@ def test_two_hundred_voters_counted_exactly_and_answered_once(world):
     for number, n in sent_by.items():
         assert replies[number] == n, f"{number} sent {n} SMS and got {replies[number]} replies"
     assert all(replies[s] == 0 for s in strangers)
-    late = store.rows("SELECT text FROM outbox WHERE to_number = ? AND created_by = 'dispatcher'", (members[185],))
+    late = sql_rows(store, "SELECT text FROM outbox WHERE to_number = ? AND created_by = 'dispatcher'", (members[185],))
     assert late and late[0]["text"].startswith("投票“是否同意年度计划？”已结束")
 
 
@@ -119,7 +120,7 @@ def test_an_auto_responder_is_stopped_within_the_loop_limit(world):
     wait_for(lambda: store.senders.is_flagged(robot), timeout=30, interval=0.05)
     settle(store, 4)
     assert sent_to(emu)[robot] == 4  # the notice and three replies; the fourth auto-reply got none
-    assert len(store.rows("SELECT id FROM inbox WHERE sender LIKE ?", ("%13800000042",))) == 4
+    assert len(sql_rows(store, "SELECT id FROM inbox WHERE sender LIKE ?", ("%13800000042",))) == 4
     assert "138****0042  " in cli("inbox", "--flagged") and "the same text 4 times" in cli("inbox", "--flagged")
 
 

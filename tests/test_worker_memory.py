@@ -12,6 +12,8 @@ from smsd.config import ModemConfig, SendingConfig
 from smsd.store import Store
 from smsd.transport.memory import MemoryTransport, Provider
 from smsd.worker import Worker
+from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 TO = "+8613800138000"
 
@@ -64,7 +66,7 @@ def test_a_late_answer_is_recorded_and_nothing_is_resent(world):
     run([w])
     msg = w.store.outbox.message(mid)
     assert msg.state in ("sent", "delivered") and msg.resends == 0 and msg.possible_duplicate == 0
-    assert len(provider.sent) == 1 and w.store.one("SELECT COUNT(*) AS n FROM ledger")["n"] == 1
+    assert len(provider.sent) == 1 and sql_one(w.store, "SELECT COUNT(*) AS n FROM ledger")["n"] == 1
 
 
 def test_no_answer_twice_resends_once_then_fails(world):
@@ -161,7 +163,9 @@ def test_inbound_is_answered_on_the_dispatcher_thread_and_a_slow_one_holds_sends
 
 
 def ledger(store) -> list[tuple[int, int]]:
-    return [(r["certain"], r["price_fen"]) for r in store.rows("SELECT certain, price_fen FROM ledger ORDER BY id")]
+    return [
+        (r["certain"], r["price_fen"]) for r in sql_rows(store, "SELECT certain, price_fen FROM ledger ORDER BY id")
+    ]
 
 
 def test_a_submit_in_doubt_is_booked_as_such_and_never_under_billed(world):
@@ -227,10 +231,10 @@ def test_a_part_in_flight_at_every_stop_is_not_sent_at_every_start(tmp_path):
     with Store(tmp_path / "smsd.db") as store:
         mid = store.outbox.enqueue(TO, "每次启动都在发送中", now=datetime(2026, 11, 28, tzinfo=UTC))
         for stop in range(1, MAX_RESTART_DOUBTS + 1):
-            claimed = store.outbox.claim_next("m1", prices=(6, 0))
+            claimed = store.claims.claim_next("m1", prices=(6, 0))
             assert claimed is not None and claimed.id == mid, stop
-            store.outbox.recover()
+            store.submits.recover()
         msg = store.outbox.message(mid)
         assert msg.state == "failed" and msg.possible_duplicate == 1 and f"{MAX_RESTART_DOUBTS} times" in msg.last_error
-        assert store.outbox.claim_next("m1") is None
-        assert store.one("SELECT COUNT(*) AS n FROM ledger WHERE certain = 0")["n"] == MAX_RESTART_DOUBTS
+        assert store.claims.claim_next("m1") is None
+        assert sql_one(store, "SELECT COUNT(*) AS n FROM ledger WHERE certain = 0")["n"] == MAX_RESTART_DOUBTS

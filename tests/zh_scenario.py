@@ -19,6 +19,7 @@ i18n.select(None)
 
 from smsd.cli import main  # noqa: E402
 from smsd.store import Store  # noqa: E402
+from tests.sql import rows as sql_rows  # noqa: E402
 
 tmp, config = Path(sys.argv[1]), sys.argv[2]
 runner = CliRunner()
@@ -36,14 +37,14 @@ def run(name: str, *args: str, ok: bool = True) -> str:
 
 def drive(store: Store, now: datetime, *, doubt_every: int = 0) -> None:
     i = 0
-    while (msg := store.outbox.claim_next("m1", now=now, prices=(6, 0))) is not None:
+    while (msg := store.claims.claim_next("m1", now=now, prices=(6, 0))) is not None:
         for part in store.outbox.parts(msg.id):
-            store.outbox.part_submitting(msg.id, part.seq, "m1", now, 6)
+            store.submits.part_submitting(msg.id, part.seq, "m1", now, 6)
             if doubt_every and i % doubt_every == 1:
-                store.outbox.submit_in_doubt(msg.id, error="m1: no answer", cause="timeout", grace_s=1, modem="m1",
+                store.submits.submit_in_doubt(msg.id, error="m1: no answer", cause="timeout", grace_s=1, modem="m1",
                                              now=now)  # fmt: skip
                 break
-            store.outbox.part_sent(msg.id, part.seq, ref=100 + i, price_fen=6, modem="m1", now=now)
+            store.submits.part_sent(msg.id, part.seq, ref=100 + i, price_fen=6, modem="m1", now=now)
         i += 1
 
 
@@ -71,11 +72,11 @@ run("broadcast", "broadcast", "--org", "八桥镇", "--template", "meeting_notic
 now = datetime.now(UTC)
 with Store(tmp / "smsd.db") as store:
     drive(store, now, doubt_every=5)
-    for p in store.rows("SELECT message_id, seq, provider_ref FROM outbox_parts WHERE state = 'sent' LIMIT 4"):
+    for p in sql_rows(store, "SELECT message_id, seq, provider_ref FROM outbox_parts WHERE state = 'sent' LIMIT 4"):
         to = store.outbox.message(p["message_id"]).to_number
-        store.outbox.apply_report("m1", p["provider_ref"], to, 0, "delivered", now=now)
-    p = store.rows("SELECT message_id, seq, provider_ref FROM outbox_parts WHERE state = 'sent' LIMIT 1")[0]
-    store.outbox.apply_report("m1", p["provider_ref"], store.outbox.message(p["message_id"]).to_number, 0x45,
+        store.reports.apply_report("m1", p["provider_ref"], to, 0, "delivered", now=now)
+    p = sql_rows(store, "SELECT message_id, seq, provider_ref FROM outbox_parts WHERE state = 'sent' LIMIT 1")[0]
+    store.reports.apply_report("m1", p["provider_ref"], store.outbox.message(p["message_id"]).to_number, 0x45,
                               "failed", now=now)  # fmt: skip
 run("outbox", "outbox")
 run("outbox failed", "outbox", "--state", "失败")

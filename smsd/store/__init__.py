@@ -9,11 +9,14 @@ inbox.py, ...) that share the connection.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from smsd.errors import StoreError
 from smsd.store.campaigns import Campaigns
+from smsd.store.claims import Claims
 from smsd.store.core import DIR_MODE, FILE_MODE, Core, _access_hint, _set_mode
 from smsd.store.health import Health
 from smsd.store.inbox import Inbox
@@ -23,9 +26,11 @@ from smsd.store.members import Members
 from smsd.store.outbox import Outbox
 from smsd.store.polls import Polls
 from smsd.store.receipts import Receipts
-from smsd.store.records import Campaign, InboundMessage, Member, OutboundMessage, Part, Poll, QueueOptions
+from smsd.store.records import Campaign, Event, InboundMessage, Member, OutboundMessage, Part, Poll, QueueOptions
 from smsd.store.red import Red
+from smsd.store.reports import Reports
 from smsd.store.senders import Senders
+from smsd.store.submits import Submits
 from smsd.store.webhooks import Webhooks
 
 SCHEMA_VERSION = 14  # the number of migrations in schema.py (tests/test_store.py checks it)
@@ -34,10 +39,14 @@ SCHEMA_VERSION = 14  # the number of migrations in schema.py (tests/test_store.p
 class Store(Core):
     """One connection to the smsd database, and the repositories that share it.
 
-    ``store.outbox``, ``store.inbox``, ``store.members`` ... each group the verbs of one concept;
-    a transaction (``with store.tx():``) spans whichever of them are called inside it."""
+    ``store.outbox``, ``store.claims``, ``store.submits``, ``store.inbox``, ``store.members`` ...
+    each group the verbs of one concept; a transaction (``with store.tx():``) spans whichever of
+    them are called inside it."""
 
     outbox: Outbox
+    claims: Claims
+    submits: Submits
+    reports: Reports
     campaigns: Campaigns
     inbox: Inbox
     members: Members
@@ -79,6 +88,7 @@ class Store(Core):
             for suffix in ("", "-wal", "-shm"):
                 _set_mode(self.path.with_name(self.path.name + suffix), FILE_MODE)
             self.outbox, self.campaigns, self.inbox = Outbox(self), Campaigns(self), Inbox(self)
+            self.claims, self.submits, self.reports = Claims(self), Submits(self), Reports(self)
             self.members, self.senders, self.polls = Members(self), Senders(self), Polls(self)
             self.receipts, self.red, self.ledger = Receipts(self), Red(self), Ledger(self)
             self.webhooks, self.health, self.maintenance = Webhooks(self), Health(self), Maintenance(self)
@@ -97,10 +107,50 @@ class Store(Core):
         on an up-to-date database does not pay for them) and record the version in user_version."""
         from smsd.store.schema import migrations
 
-        with self.tx():  # one process migrates; the other waits, then finds nothing pending
-            if migrations.pending(self.db):
-                migrations.apply(self.db)
+        with self._tx():  # one process migrates; the other waits, then finds nothing pending
+            if migrations.pending(self._db):
+                migrations.apply(self._db)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------ what spans repositories
+
+    @contextmanager
+    def tx(self) -> Iterator[None]:
+        """A write transaction spanning whichever verbs are called inside it (nested: a savepoint)."""
+        with self._tx():
+            yield
+
+    def event(
+        self,
+        entity: str,
+        entity_id: int | str | None,
+        event: str,
+        detail: str = "",
+        actor: str = "daemon",
+        now: datetime | None = None,
+    ) -> None:
+        """Append to the event log (inside the transaction that made the change, if any)."""
+        self._event(entity, entity_id, event, detail, actor, now)
+
+    def events(self, entity: str | None = None, entity_id: int | str | None = None, limit: int = 1000) -> list[Event]:
+        """The newest events (entity None), or one entity's in order."""
+        if entity is None:
+            return self._all_of(Event, "SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
+        return self._all_of(
+            Event,
+            "SELECT * FROM events WHERE entity = ? AND entity_id = ? ORDER BY id LIMIT ?",
+            (entity, str(entity_id), limit),
+        )
+
+    def data_version(self) -> int:
+        """Changes when another connection commits: the daemon's cheap 'anything new?'."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def integrity_ok(self) -> bool:
+        return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    def table_names(self) -> tuple[str, ...]:
+        return tuple(self._db.table_names())
 
     def close(self) -> None:
         self.conn.close()
@@ -119,6 +169,7 @@ __all__ = [
     "StoreError",
     "FILE_MODE",
     "Campaign",
+    "Event",
     "InboundMessage",
     "Member",
     "OutboundMessage",

@@ -34,7 +34,7 @@ class Campaigns(Repo):
         budget_check runs inside the same write transaction: it raises to refuse, or returns the
         note of an override; no other broadcast can be queued between the check and the insert."""
         now = now or utcnow()
-        with self.tx():
+        with self._tx():
             if budget_check is not None:
                 budget_note = budget_check(self.store) or budget_note
             values = {
@@ -77,8 +77,8 @@ class Campaigns(Repo):
                     (recipients, segments, segments * plan.price_fen, cid),
                 )
             if budget_note:
-                self.event("campaign", cid, "budget_override", budget_note, actor, now)
-            self.event(
+                self._event("campaign", cid, "budget_override", budget_note, actor, now)
+            self._event(
                 "campaign",
                 cid,
                 "created",
@@ -89,32 +89,32 @@ class Campaigns(Repo):
         return cid
 
     def first_text(self, cid: int, phone: str) -> str:
-        row = self.one(
+        row = self._one(
             "SELECT text FROM outbox WHERE campaign_id = ? AND to_number = ? ORDER BY id LIMIT 1", (cid, phone)
         )
         return row["text"] if row else ""
 
     def get(self, cid: int) -> Campaign:
-        row = self.one_of(Campaign, "SELECT * FROM campaigns WHERE id = ?", (cid,))
+        row = self._one_of(Campaign, "SELECT * FROM campaigns WHERE id = ?", (cid,))
         if row is None:
             raise InputError("no campaign with id {cid} (see `smsd campaign list`)", cid=cid)
         return row
 
     def recent(self, limit: int = 50) -> list[Campaign]:
-        return self.all_of(Campaign, "SELECT * FROM campaigns ORDER BY id DESC LIMIT ?", (limit,))
+        return self._all_of(Campaign, "SELECT * FROM campaigns ORDER BY id DESC LIMIT ?", (limit,))
 
     def progress(self, cid: int) -> dict[str, Any]:
         """Messages per state, segments still to send, cost so far (fen)."""
         states = {
             r["state"]: r["n"]
-            for r in self.rows("SELECT state, COUNT(*) AS n FROM outbox WHERE campaign_id = ? GROUP BY state", (cid,))
+            for r in self._rows("SELECT state, COUNT(*) AS n FROM outbox WHERE campaign_id = ? GROUP BY state", (cid,))
         }
-        cost = self.one(
+        cost = self._one(
             "SELECT COALESCE(SUM(p.price_fen), 0) AS fen FROM outbox_parts p JOIN outbox o ON o.id = "
             "p.message_id WHERE o.campaign_id = ? AND p.sent_at IS NOT NULL",
             (cid,),
         )
-        parts_left = self.one(
+        parts_left = self._one(
             "SELECT COUNT(*) AS n FROM outbox_parts p JOIN outbox o ON o.id = p.message_id "
             "WHERE o.campaign_id = ? AND p.state IN ('pending', 'submitting') "
             "AND o.state IN ('queued', 'sending')",
@@ -128,7 +128,7 @@ class Campaigns(Repo):
 
     def queue_position(self, cid: int) -> tuple[int, int, int]:
         """(its segments left, segments queued ahead of its last message, its priority)."""
-        last = self.one(
+        last = self._one(
             "SELECT MAX(id) AS id, MAX(priority) AS priority FROM outbox WHERE campaign_id = ? "
             "AND state IN ('queued', 'sending')",
             (cid,),
@@ -143,7 +143,7 @@ class Campaigns(Repo):
         """pause / resume / cancel; cancel also cancels every message not yet sent."""
         now = now or utcnow()
         src, dst = TRANSITIONS[action]
-        with self.tx():
+        with self._tx():
             row = self.get(cid)
             if row.state in ("cancelled", "done") or (src and row.state != src):
                 raise InputError(
@@ -158,7 +158,7 @@ class Campaigns(Repo):
             if action == "cancel":
                 ids = [
                     r["id"]
-                    for r in self.rows("SELECT id FROM outbox WHERE campaign_id = ? AND state = 'queued'", (cid,))
+                    for r in self._rows("SELECT id FROM outbox WHERE campaign_id = ? AND state = 'queued'", (cid,))
                 ]
                 self.conn.execute(
                     "UPDATE outbox SET state = 'cancelled', finished_at = ?, updated_at = ? "
@@ -166,14 +166,14 @@ class Campaigns(Repo):
                     (ts(now), ts(now), cid),
                 )
                 detail = f"{len(ids)} queued messages cancelled"
-            self.event("campaign", cid, dst, detail, actor, now)
+            self._event("campaign", cid, dst, detail, actor, now)
         return dst
 
     def finish_done(self, now: datetime | None = None) -> int:
         """Mark running campaigns with nothing left to send as done."""
         now = now or utcnow()
-        with self.tx():
-            rows = self.rows(
+        with self._tx():
+            rows = self._rows(
                 "SELECT c.id FROM campaigns c WHERE c.state = 'running' AND NOT EXISTS (SELECT 1 FROM "
                 "outbox o WHERE o.campaign_id = c.id AND o.state IN ('queued', 'sending'))"
             )
@@ -181,11 +181,11 @@ class Campaigns(Repo):
                 self.conn.execute(
                     "UPDATE campaigns SET state = 'done', updated_at = ? WHERE id = ?", (ts(now), r["id"])
                 )
-                self.event("campaign", r["id"], "done", "", "daemon", now)
+                self._event("campaign", r["id"], "done", "", "daemon", now)
         return len(rows)
 
     def api_campaign(self, campaign_id: int, client: str) -> Campaign | None:
         """A campaign this API client created (others are not found)."""
-        return self.one_of(
+        return self._one_of(
             Campaign, "SELECT * FROM campaigns WHERE id = ? AND created_by = ?", (campaign_id, f"api:{client}")
         )

@@ -34,13 +34,15 @@ _SAVEPOINTS = itertools.count(1)
 
 
 class Core:
-    """A connection with its helpers; the repositories' common base."""
+    """A connection with its private helpers (SQL, transactions, the event log): the repositories'
+    common base. None of it is public: a repository's public face is its verbs, each returning a
+    record, a tuple or iterator of records, or a scalar (tests/test_store_api.py walks them)."""
 
     path: Path
     conn: sqlite3.Connection
 
     @property
-    def db(self) -> Database:
+    def _db(self) -> Database:
         """sqlite-utils on this connection (schema work, upserts); imported when first used."""
         cached = self.__dict__.get("_db")
         if cached is None:
@@ -54,7 +56,7 @@ class Core:
     # ------------------------------------------------------------ transactions
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE: no lock upgrade, no BUSY surprise)."""
         if self.conn.in_transaction:  # nested: a savepoint, released or rolled back with this block
             name = f"sp{next(_SAVEPOINTS)}"
@@ -88,18 +90,18 @@ class Core:
                 self.conn.execute("ROLLBACK")
                 raise StoreError("database {path}: commit failed: {error}", path=self.path, error=exc) from None
 
-    def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self._execute(sql, params).fetchall()]
 
-    def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+    def _one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         row = self._execute(sql, params).fetchone()
         return dict(row) if row else None
 
-    def one_of(self, kind: type[R], sql: str, params: Any = ()) -> R | None:
+    def _one_of(self, kind: type[R], sql: str, params: Any = ()) -> R | None:
         row = self._execute(sql, params).fetchone()
         return kind.of(row) if row else None
 
-    def all_of(self, kind: type[R], sql: str, params: Any = ()) -> list[R]:
+    def _all_of(self, kind: type[R], sql: str, params: Any = ()) -> list[R]:
         return list(kind.each(self._execute(sql, params)))
 
     def _execute(self, sql: str, params: Any) -> sqlite3.Cursor:
@@ -108,16 +110,9 @@ class Core:
         except OverflowError:  # an id or cursor of 23 digits: no such row, and no traceback
             raise InputError("a number in the request is too large to be an id") from None
 
-    def data_version(self) -> int:
-        """Changes when another connection commits: the daemon's cheap 'anything new?'."""
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def integrity_ok(self) -> bool:
-        return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
-
     # ------------------------------------------------------------ events and counters
 
-    def event(
+    def _event(
         self,
         entity: str,
         entity_id: Any,
@@ -132,15 +127,7 @@ class Core:
             (ts(now or utcnow()), entity, None if entity_id is None else str(entity_id), event, detail, actor),
         )
 
-    def events(self, entity: str | None = None, entity_id: Any = None, limit: int = 1000) -> list[dict[str, Any]]:
-        if entity is None:
-            return self.rows("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
-        return self.rows(
-            "SELECT * FROM events WHERE entity = ? AND entity_id = ? ORDER BY id LIMIT ?",
-            (entity, str(entity_id), limit),
-        )
-
-    def next_counter(self, name: str, modulo: int | None = None) -> int:
+    def _next_counter(self, name: str, modulo: int | None = None) -> int:
         """Increment a persistent counter and return its new value (mod modulo) (inside a tx)."""
         row = self.conn.execute(
             "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 "
@@ -149,7 +136,7 @@ class Core:
         ).fetchone()
         return int(row[0]) % modulo if modulo else int(row[0])
 
-    def counter(self, name: str) -> int:
+    def _counter(self, name: str) -> int:
         row = self.conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
@@ -165,8 +152,8 @@ class Repo(Core):
         self.path, self.conn, self.on_close = store.path, store.conn, None
 
     @property
-    def db(self) -> Database:
-        return self.store.db
+    def _db(self) -> Database:
+        return self.store._db
 
 
 # The database, its WAL and the wake-up socket are shared with the admins' group (smsd), whatever

@@ -13,12 +13,12 @@ class Health(Repo):
     """Modems and daemon threads, as last recorded."""
 
     def update(self, name: str, now: datetime | None = None, **health: Any) -> None:
-        with self.tx():
-            self.db.table("modems").upsert({"name": name, **health, "updated_at": ts(now or utcnow())}, pk="name")
+        with self._tx():
+            self._db.table("modems").upsert({"name": name, **health, "updated_at": ts(now or utcnow())}, pk="name")
 
     def incident(self, name: str, text: str, now: datetime | None = None) -> None:
         """Something went wrong on this modem (it may heal at once): kept with its time for `smsd status`."""
-        with self.tx():
+        with self._tx():
             self.conn.execute(
                 "INSERT INTO modems (name, last_incident, last_incident_at, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET last_incident = excluded.last_incident, "
@@ -29,24 +29,24 @@ class Health(Repo):
     def request_resume(self, name: str, actor: str, now: datetime | None = None) -> None:
         """Ask the daemon to end this modem's pause now (a raised quota, a SIM topped up)."""
         now = now or utcnow()
-        with self.tx():
+        with self._tx():
             self.conn.execute(
                 "INSERT INTO modems (name, resume_requested_at, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET resume_requested_at = excluded.resume_requested_at",
                 (name, ts(now), ts(now)),
             )
-            self.event("modem", name, "resume", "asked to try again now", actor, now)
+            self._event("modem", name, "resume", "asked to try again now", actor, now)
 
     def resume_requested(self, name: str, since: datetime) -> bool:
-        row = self.one("SELECT resume_requested_at AS at FROM modems WHERE name = ?", (name,))
+        row = self._one("SELECT resume_requested_at AS at FROM modems WHERE name = ?", (name,))
         return bool(row and row["at"] and row["at"] >= ts(since))
 
     def modems(self) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM modems ORDER BY name")
+        return self._rows("SELECT * FROM modems ORDER BY name")
 
     def record_thread(self, name: str, state: str, crashes: int, last_error: str, now: datetime | None = None) -> None:
         """The daemon's supervisor notes each thread's state for `smsd status`."""
-        with self.tx():
+        with self._tx():
             self.conn.execute(
                 "INSERT INTO daemon_threads (name, state, crashes, last_error, updated_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET state = excluded.state, crashes = excluded.crashes, "
@@ -55,21 +55,21 @@ class Health(Repo):
             )
 
     def threads(self) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM daemon_threads ORDER BY name")
+        return self._rows("SELECT * FROM daemon_threads ORDER BY name")
 
     def modem_counts(self, since: datetime) -> dict[str, dict[str, int]]:
         """Segments booked and messages received per modem since a time (for `smsd status`).
 
         Sent is what the ledger holds, submits in doubt included: what the SIM most likely paid."""
         out: dict[str, dict[str, int]] = {}
-        for r in self.rows(
+        for r in self._rows(
             "SELECT modem, COUNT(*) AS n, COALESCE(SUM(price_fen), 0) AS fen FROM ledger INDEXED BY ledger_day "
             "WHERE day >= ? AND sent_at >= ? GROUP BY modem",
             (since.astimezone(LOCAL).date().isoformat(), ts(since)),
         ):
             out.setdefault(r["modem"], {})["sent"] = r["n"]
             out[r["modem"]]["cost_fen"] = r["fen"]
-        for r in self.rows(
+        for r in self._rows(
             "SELECT modem, COUNT(*) AS n FROM inbox WHERE received_at >= ? GROUP BY modem", (ts(since),)
         ):
             out.setdefault(r["modem"], {})["received"] = r["n"]

@@ -55,13 +55,13 @@ class Inbox(Repo):
         # lost on the way (the link dropped after it was written), and the SMSC then delivers it again
         after_ack = getattr(item, "redelivery_after_ack_s", None)
         acked_since = ts(now - timedelta(seconds=after_ack)) if after_ack else "9"
-        with self.tx():
-            if self.one(
+        with self._tx():
+            if self._one(
                 "SELECT id FROM inbox_parts WHERE modem = ? AND pdu_hash = ? "
                 "AND ((sim_deleted = 0 AND received_at >= ?) OR received_at >= ?)",
                 (modem, digest, since, acked_since),
             ):
-                self.event("inbox", None, "duplicate_pdu", f"modem={modem} hash={digest[:12]}", f"worker:{modem}", now)
+                self._event("inbox", None, "duplicate_pdu", f"modem={modem} hash={digest[:12]}", f"worker:{modem}", now)
                 return None, True
             c = decoded.concat if decoded else None
             cur = self.conn.execute(
@@ -86,7 +86,7 @@ class Inbox(Repo):
                 return self._assemble([part_id], modem, "", f"[undecodable PDU: {error}]", now, undecodable=True), False
             if c is None or c.total <= 1:
                 return self._assemble([part_id], modem, decoded.sender, decoded.text, now), False
-            group = self.rows(
+            group = self._rows(
                 "SELECT id, seq, raw_text FROM inbox_parts WHERE inbox_id IS NULL AND modem = ? AND sender = ? "
                 "AND ref = ? AND total = ? ORDER BY seq, id",
                 (modem, decoded.sender, c.ref, c.total),
@@ -101,7 +101,7 @@ class Inbox(Repo):
     def mark_deleted_from_sim(self, modem: str, pdu_hex: str) -> None:
         """The modem deleted its copy: an identical PDU from now on is a new message."""
         digest = hashlib.sha1(pdu_hex.upper().encode()).hexdigest()
-        with self.tx():
+        with self._tx():
             self.conn.execute(
                 "UPDATE inbox_parts SET sim_deleted = 1 WHERE modem = ? AND pdu_hash = ? AND sim_deleted = 0",
                 (modem, digest),
@@ -118,7 +118,7 @@ class Inbox(Repo):
         incomplete: bool = False,
         undecodable: bool = False,
     ) -> int:
-        first = self.one("SELECT scts FROM inbox_parts WHERE id = ?", (part_ids[0],))
+        first = self._one("SELECT scts FROM inbox_parts WHERE id = ?", (part_ids[0],))
         cur = self.conn.execute(
             "INSERT INTO inbox (modem, sender, text, parts, incomplete, undecodable, scts, received_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -136,7 +136,7 @@ class Inbox(Repo):
         inbox_id = int(cur.lastrowid or 0)
         self.conn.executemany("UPDATE inbox_parts SET inbox_id = ? WHERE id = ?", [(inbox_id, i) for i in part_ids])
         flags = " incomplete" if incomplete else (" undecodable" if undecodable else "")
-        self.event(
+        self._event(
             "inbox",
             inbox_id,
             "received",
@@ -151,14 +151,14 @@ class Inbox(Repo):
         now = now or utcnow()
         cutoff = ts(now - timedelta(seconds=older_than_s))
         released = 0
-        with self.tx():
-            groups = self.rows(
+        with self._tx():
+            groups = self._rows(
                 "SELECT modem, sender, ref, total, MIN(received_at) AS first FROM inbox_parts WHERE inbox_id IS NULL "
                 "AND total > 1 GROUP BY modem, sender, ref, total HAVING first <= ?",
                 (cutoff,),
             )
             for g in groups:
-                parts = self.rows(
+                parts = self._rows(
                     "SELECT id, seq, raw_text FROM inbox_parts WHERE inbox_id IS NULL AND modem = ? AND sender = ? "
                     "AND ref = ? AND total = ? ORDER BY seq, id",
                     (g["modem"], g["sender"], g["ref"], g["total"]),
@@ -173,21 +173,21 @@ class Inbox(Repo):
 
     def recent(self, limit: int = 50, state: str | None = None) -> list[InboundMessage]:
         if state:
-            return self.all_of(
+            return self._all_of(
                 InboundMessage, "SELECT * FROM inbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
             )
-        return self.all_of(InboundMessage, "SELECT * FROM inbox ORDER BY id DESC LIMIT ?", (limit,))
+        return self._all_of(InboundMessage, "SELECT * FROM inbox ORDER BY id DESC LIMIT ?", (limit,))
 
     def pending_parts(self) -> int:
-        row = self.one("SELECT COUNT(*) AS n FROM inbox_parts WHERE inbox_id IS NULL")
+        row = self._one("SELECT COUNT(*) AS n FROM inbox_parts WHERE inbox_id IS NULL")
         return int(row["n"]) if row else 0
 
     def new(self, limit: int = 100) -> list[InboundMessage]:
-        return self.all_of(InboundMessage, "SELECT * FROM inbox WHERE state = 'new' ORDER BY id LIMIT ?", (limit,))
+        return self._all_of(InboundMessage, "SELECT * FROM inbox WHERE state = 'new' ORDER BY id LIMIT ?", (limit,))
 
     def claim(self, inbox_id: int) -> InboundMessage | None:
         """Inside the dispatcher's transaction: the message, if nobody handled it yet."""
-        return self.one_of(InboundMessage, "SELECT * FROM inbox WHERE id = ? AND state = 'new'", (inbox_id,))
+        return self._one_of(InboundMessage, "SELECT * FROM inbox WHERE id = ? AND state = 'new'", (inbox_id,))
 
     def mark_handled(
         self,
@@ -212,10 +212,10 @@ class Inbox(Repo):
             + (" AND i.feedback_read = 0" if unread_only else "")
             + " ORDER BY i.id DESC LIMIT ?"
         )
-        return self.rows(sql, (limit,))
+        return self._rows(sql, (limit,))
 
     def mark_feedback_read(self, inbox_id: int, actor: str) -> None:
-        with self.tx():
+        with self._tx():
             if (
                 self.conn.execute(
                     "UPDATE inbox SET feedback_read = 1 WHERE id = ? AND kind = 'feedback'", (inbox_id,)
@@ -223,7 +223,7 @@ class Inbox(Repo):
                 == 0
             ):
                 raise InputError("no feedback message {inbox_id} (see `smsd inbox --feedback`)", inbox_id=inbox_id)
-            self.event("inbox", inbox_id, "read", "", actor)
+            self._event("inbox", inbox_id, "read", "", actor)
 
     def since(self, cursor: int, limit: int, grant: tuple[str, ...] = ("*",)) -> list[dict[str, Any]]:
         """Inbound SMS after a cursor that a grant covers: '*' all, 'unhandled' text no command
@@ -236,7 +236,7 @@ class Inbox(Repo):
             if "unhandled" in grant:
                 conds.append("(command IS NULL AND kind IN ('feedback', 'stranger'))")
             where = " AND (" + (" OR ".join(conds) or "0") + ")"
-        return self.rows(
+        return self._rows(
             "SELECT id, modem, sender, text, received_at, kind, command, parts, incomplete FROM inbox "
             f"WHERE id > ?{where} ORDER BY id LIMIT ?",
             (*params, limit),

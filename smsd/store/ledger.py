@@ -60,16 +60,16 @@ class Ledger(Repo):
                 GROUPS=", ".join(GROUPS),
             )
         where, params = _filters(date_from, date_to, org)
-        rows = self.rows(
+        rows = self._rows(
             f"SELECT {GROUPS[by]} AS key, COUNT(*) AS segments, SUM(l.price_fen) AS fen, {_DOUBT} "
             f"FROM ledger l{where} GROUP BY key ORDER BY key",
             params,
         )
-        total = self.one(
+        total = self._one(
             f"SELECT COUNT(*) AS segments, COALESCE(SUM(l.price_fen), 0) AS fen, {_DOUBT} FROM ledger l{where}", params
         )
         if by == "campaign":
-            names = {str(r["id"]): r["name"] for r in self.rows("SELECT id, name FROM campaigns")}
+            names = {str(r["id"]): r["name"] for r in self._rows("SELECT id, name FROM campaigns")}
             for r in rows:
                 r["name"] = names.get(r["key"], "")
         assert total is not None  # an aggregate always has a row
@@ -81,7 +81,7 @@ class Ledger(Repo):
         if month:
             where += (" AND" if where else " WHERE") + " l.month = ?"
             params.append(month)
-        row = self.one(f"SELECT COALESCE(SUM(l.price_fen), 0) AS fen FROM ledger l{where}", params)
+        row = self._one(f"SELECT COALESCE(SUM(l.price_fen), 0) AS fen FROM ledger l{where}", params)
         return int(row["fen"]) if row else 0
 
     # ------------------------------------------------------------ budgets
@@ -90,32 +90,32 @@ class Ledger(Repo):
         now = now or utcnow()
         if limit_fen < 0:
             raise InputError("a budget cannot be negative")
-        with self.tx():
+        with self._tx():
             self.conn.execute(
                 "INSERT INTO budgets (org, month, limit_fen, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (org, month) DO UPDATE SET limit_fen = excluded.limit_fen, "
                 "set_by = excluded.set_by, set_at = excluded.set_at",
                 (org.strip("/"), month, limit_fen, actor, ts(now)),
             )
-            self.event("budget", f"{org}:{month}", "set", f"{limit_fen} fen", actor, now)
+            self._event("budget", f"{org}:{month}", "set", f"{limit_fen} fen", actor, now)
 
     def budgets(self, month: str | None = None) -> list[dict[str, Any]]:
         if month:
-            return self.rows("SELECT * FROM budgets WHERE month = ? ORDER BY org", (month,))
-        return self.rows("SELECT * FROM budgets ORDER BY month DESC, org")
+            return self._rows("SELECT * FROM budgets WHERE month = ? ORDER BY org", (month,))
+        return self._rows("SELECT * FROM budgets ORDER BY month DESC, org")
 
     def budget_for(self, org: str, month: str) -> dict[str, Any] | None:
         """The budget that governs an org unit: its own, or its nearest ancestor's."""
         parts = org.strip("/").split("/")
         for i in range(len(parts), 0, -1):
-            row = self.one("SELECT * FROM budgets WHERE org = ? AND month = ?", ("/".join(parts[:i]), month))
+            row = self._one("SELECT * FROM budgets WHERE org = ? AND month = ?", ("/".join(parts[:i]), month))
             if row:
                 return row
         return None
 
     def committed_fen(self, org: str, price_fen: int) -> int:
         """Segments queued (not yet sent) for this org subtree (its campaigns and its API sends), at a price."""
-        row = self.one(
+        row = self._one(
             "SELECT COUNT(*) AS n FROM outbox_parts p JOIN outbox o ON o.id = p.message_id LEFT JOIN campaigns c "
             "ON c.id = o.campaign_id WHERE p.state IN ('pending', 'submitting') AND o.state IN ('queued', 'sending') "
             "AND (COALESCE(o.org, c.owner_org) = ? OR COALESCE(o.org, c.owner_org) LIKE ? || '/%')",
@@ -148,7 +148,7 @@ class Ledger(Repo):
             + (" WHERE " + " AND ".join(where) if where else "")
             + " GROUP BY key ORDER BY key"
         )
-        return self.rows(sql, params)
+        return self._rows(sql, params)
 
     def archive(
         self,

@@ -24,7 +24,7 @@ class Maintenance(Repo):
         so nothing purged is left in the database file or beside it."""
         now = now or utcnow()
         cutoff = ts(before)
-        with self.tx():
+        with self._tx():
             out = self.conn.execute(
                 "UPDATE outbox SET text = '[purged]', to_number = substr(to_number, 1, 6) || '*****' || "
                 "substr(to_number, -4), dedup_key = NULL, member_id = NULL, purged = 1 "
@@ -61,7 +61,7 @@ class Maintenance(Repo):
             self.conn.execute(
                 "UPDATE votes SET member_id = -rowid, inbox_id = NULL WHERE voted_at < ? AND member_id > 0", (cutoff,)
             )
-            self.event(
+            self._event(
                 "archive", None, "purged", f"before {cutoff}: {out} sent, {inbox} received, {red} red", actor, now
             )
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -27,7 +27,7 @@ class Members(Repo):
         parts = [p for p in path.split("/") if p]
         for i in range(len(parts)):
             sub = "/".join(parts[: i + 1])
-            row = self.one("SELECT id FROM org_units WHERE path = ?", (sub,))
+            row = self._one("SELECT id FROM org_units WHERE path = ?", (sub,))
             if row is None:
                 cur = self.conn.execute(
                     "INSERT INTO org_units (path, name, parent_id) VALUES (?, ?, ?)", (sub, parts[i], parent_id)
@@ -41,7 +41,7 @@ class Members(Repo):
         """Every org unit path with its own members and the members of its whole subtree."""
         own = {
             r["path"]: r["n"]
-            for r in self.rows(
+            for r in self._rows(
                 "SELECT o.path, COUNT(m.id) AS n FROM org_units o LEFT JOIN members m ON m.org_id = o.id GROUP BY o.id"
             )
         }
@@ -50,7 +50,7 @@ class Members(Repo):
         return [(p, own[p], total[p]) for p in paths]
 
     def org_exists(self, path: str) -> bool:
-        return self.one("SELECT 1 AS x FROM org_units WHERE path = ?", (path.strip("/"),)) is not None
+        return self._one("SELECT 1 AS x FROM org_units WHERE path = ?", (path.strip("/"),)) is not None
 
     def resolve_org(self, text: str) -> str:
         """An org unit as an admin names it: its full path, or its own name (八桥镇) or the end of
@@ -60,7 +60,7 @@ class Members(Repo):
         if self.org_exists(path):
             return path
         found = [
-            r["path"] for r in self.rows("SELECT path FROM org_units WHERE path LIKE ? ORDER BY path", ("%/" + path,))
+            r["path"] for r in self._rows("SELECT path FROM org_units WHERE path LIKE ? ORDER BY path", ("%/" + path,))
         ]
         if len(found) == 1:
             return str(found[0])
@@ -74,7 +74,7 @@ class Members(Repo):
             )
         import difflib
 
-        units: list[str] = [str(r["path"]) for r in self.rows("SELECT path FROM org_units ORDER BY path")]
+        units: list[str] = [str(r["path"]) for r in self._rows("SELECT path FROM org_units ORDER BY path")]
         names: dict[str, str] = {u.rsplit("/", 1)[-1]: u for u in units}
         close = difflib.get_close_matches(path, list(names), n=3, cutoff=0.5)
         close += [u for u in difflib.get_close_matches(path, units, n=3, cutoff=0.5) if u not in close]
@@ -88,10 +88,10 @@ class Members(Repo):
         returns how many units went. A unit with members is refused with their number."""
         path = path.strip("/")
         now = now or utcnow()
-        with self.tx():
+        with self._tx():
             if not self.org_exists(path):
                 raise InputError("no org unit {org!r}", field="org", value=path, org=path)
-            row = self.one(
+            row = self._one(
                 "SELECT COUNT(*) AS n FROM members m JOIN org_units o ON o.id = m.org_id "
                 "WHERE o.path = ? OR o.path LIKE ? || '/%'",
                 (path, path),
@@ -102,7 +102,7 @@ class Members(Repo):
                     "org unit {org!r} has {n} member(s); move or remove them first", field="org", org=path, n=n
                 )
             cur = self.conn.execute("DELETE FROM org_units WHERE path = ? OR path LIKE ? || '/%'", (path, path))
-            self.event("org_unit", path, "removed", f"{cur.rowcount} unit(s)", actor, now)
+            self._event("org_unit", path, "removed", f"{cur.rowcount} unit(s)", actor, now)
             return int(cur.rowcount)
 
     def upsert(
@@ -117,14 +117,14 @@ class Members(Repo):
         every 500 rows (a bar for a large roster)."""
         now = now or utcnow()
         added = updated = 0
-        with self.tx():
+        with self._tx():
             orgs: dict[str, int | None] = {}
             for i, r in enumerate(rows, start=1):
                 if progress is not None and i % 500 == 0:
                     progress(500)
                 if r.org not in orgs:
                     orgs[r.org] = self.org_id(r.org)
-                existing = self.one(
+                existing = self._one(
                     "SELECT id, name, org_id, joined, extras, (SELECT group_concat(tag, char(10)) FROM "
                     "(SELECT tag FROM member_tags t WHERE t.member_id = members.id ORDER BY tag)) AS tags "
                     "FROM members WHERE phone = ?",
@@ -163,7 +163,7 @@ class Members(Repo):
                 self.conn.executemany(
                     "INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?, ?)", [(mid, t) for t in r.tags]
                 )
-            self.event("members", None, "imported", f"added={added} updated={updated}", actor, now)
+            self._event("members", None, "imported", f"added={added} updated={updated}", actor, now)
         return added, updated
 
     _SELECT = """SELECT m.*, o.path AS org, (SELECT group_concat(tag, ',') FROM member_tags t
@@ -175,7 +175,7 @@ class Members(Repo):
         """Members in any of the org subtrees and with any of the tags (no filter: everyone)."""
         where, params = self._selection(orgs, tags)
         sql = self._SELECT + where + " ORDER BY m.id" + (f" LIMIT {int(limit)}" if limit else "")
-        return self.all_of(Member, sql, params)
+        return self._all_of(Member, sql, params)
 
     def iterate(self, *, orgs: tuple[str, ...] = (), tags: tuple[str, ...] = ()) -> Iterator[Member]:
         """The same members as select(), read in batches: a 100,000-member roster is never in memory."""
@@ -198,37 +198,37 @@ class Members(Repo):
         """A member by id or phone; InputError names what was not found."""
         key_s = str(key)
         if key_s.isdigit() and len(key_s) < 11:
-            row = self.one_of(Member, self._SELECT + " WHERE m.id = ?", (int(key_s),))
+            row = self._one_of(Member, self._SELECT + " WHERE m.id = ?", (int(key_s),))
         else:
             from smsd.phone import normalise
 
-            row = self.one_of(Member, self._SELECT + " WHERE m.phone = ?", (normalise(key_s),))
+            row = self._one_of(Member, self._SELECT + " WHERE m.phone = ?", (normalise(key_s),))
         if row is None:
             raise InputError("no member {key_s!r} (see `smsd members list`)", key_s=key_s)
         return row
 
     def by_phone(self, phone: str) -> Member | None:
-        return self.one_of(Member, self._SELECT + " WHERE m.phone = ?", (phone,))
+        return self._one_of(Member, self._SELECT + " WHERE m.phone = ?", (phone,))
 
     def remove(self, key: str | int, actor: str = "cli", now: datetime | None = None) -> Member:
-        with self.tx():
+        with self._tx():
             row = self.get(key)
             self.conn.execute("DELETE FROM member_tags WHERE member_id = ?", (row.id,))
             self.conn.execute("DELETE FROM members WHERE id = ?", (row.id,))
-            self.event("members", row.id, "removed", f"{row.name} {mask(row.phone)}", actor, now)
+            self._event("members", row.id, "removed", f"{row.name} {mask(row.phone)}", actor, now)
         return row
 
     def set_opt_out(self, member_id: int, opted_out: bool, actor: str, now: datetime | None = None) -> None:
         now = now or utcnow()
-        with self.tx():
+        with self._tx():
             self.conn.execute(
                 "UPDATE members SET opted_out = ?, opted_out_at = ?, updated_at = ? WHERE id = ?",
                 (int(opted_out), ts(now) if opted_out else None, ts(now), member_id),
             )
-            self.event("members", member_id, "opted_out" if opted_out else "opted_in", "", actor, now)
+            self._event("members", member_id, "opted_out" if opted_out else "opted_in", "", actor, now)
 
     def anniversaries(self, month_day: str) -> list[Member]:
         """Members whose joining date falls on MM-DD (not opted out)."""
-        return self.all_of(
+        return self._all_of(
             Member, self._SELECT + " WHERE substr(m.joined, 6, 5) = ? AND m.opted_out = 0 ORDER BY m.id", (month_day,)
         )

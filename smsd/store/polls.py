@@ -30,7 +30,7 @@ class Polls(Repo):
         now: datetime | None = None,
     ) -> int:
         now = now or utcnow()
-        with self.tx():
+        with self._tx():
             cur = self.conn.execute(
                 "INSERT INTO polls (question, options, audience, opens_at, closes_at, policy, announce, created_by, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -50,21 +50,21 @@ class Polls(Repo):
             self.conn.executemany(
                 "INSERT INTO poll_audience (poll_id, member_id) VALUES (?, ?)", [(pid, m) for m in member_ids]
             )
-            self.event("poll", pid, "created", f"{len(options)} options, {len(member_ids)} members", actor, now)
+            self._event("poll", pid, "created", f"{len(options)} options, {len(member_ids)} members", actor, now)
         return pid
 
     def get(self, pid: int) -> Poll:
-        row = self.one_of(Poll, "SELECT * FROM polls WHERE id = ?", (pid,))
+        row = self._one_of(Poll, "SELECT * FROM polls WHERE id = ?", (pid,))
         if row is None:
             raise InputError("no poll with id {pid} (see `smsd poll list`)", pid=pid)
         return row
 
     def all(self) -> list[Poll]:
-        return self.all_of(Poll, "SELECT * FROM polls ORDER BY id DESC")
+        return self._all_of(Poll, "SELECT * FROM polls ORDER BY id DESC")
 
     def polls_for(self, member_id: int, now: datetime) -> list[Poll]:
         """Polls open now whose audience includes the member."""
-        return self.all_of(
+        return self._all_of(
             Poll,
             "SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
             "AND p.opens_at <= ? AND p.closes_at > ? ORDER BY p.id",
@@ -73,12 +73,12 @@ class Polls(Repo):
 
     def any_open(self, now: datetime) -> bool:
         return (
-            self.one("SELECT 1 AS x FROM polls WHERE opens_at <= ? AND closes_at > ?", (ts(now), ts(now))) is not None
+            self._one("SELECT 1 AS x FROM polls WHERE opens_at <= ? AND closes_at > ?", (ts(now), ts(now))) is not None
         )
 
     def last_poll_for(self, member_id: int) -> Poll | None:
         """The member's most recently closed (or closing) poll."""
-        return self.one_of(
+        return self._one_of(
             Poll,
             "SELECT p.* FROM polls p JOIN poll_audience a ON a.poll_id = p.id WHERE a.member_id = ? "
             "ORDER BY p.closes_at DESC LIMIT 1",
@@ -87,7 +87,7 @@ class Polls(Repo):
 
     def in_audience(self, pid: int, member_id: int) -> bool:
         return (
-            self.one("SELECT 1 AS x FROM poll_audience WHERE poll_id = ? AND member_id = ?", (pid, member_id))
+            self._one("SELECT 1 AS x FROM poll_audience WHERE poll_id = ? AND member_id = ?", (pid, member_id))
             is not None
         )
 
@@ -95,7 +95,7 @@ class Polls(Repo):
         self, pid: int, member_id: int, option: int, inbox_id: int, policy: str, now: datetime
     ) -> tuple[str, int | None]:
         """('new' | 'changed' | 'duplicate', the option counted before)."""
-        prev = self.one("SELECT option FROM votes WHERE poll_id = ? AND member_id = ?", (pid, member_id))
+        prev = self._one("SELECT option FROM votes WHERE poll_id = ? AND member_id = ?", (pid, member_id))
         if prev is None:
             self.conn.execute(
                 "INSERT INTO votes (poll_id, member_id, option, inbox_id, voted_at) VALUES (?, ?, ?, ?, ?)",
@@ -115,10 +115,10 @@ class Polls(Repo):
         poll = self.get(pid)
         counts = {
             r["option"]: r["n"]
-            for r in self.rows("SELECT option, COUNT(*) AS n FROM votes WHERE poll_id = ? GROUP BY option", (pid,))
+            for r in self._rows("SELECT option, COUNT(*) AS n FROM votes WHERE poll_id = ? GROUP BY option", (pid,))
         }
         total = sum(counts.values())
-        audience = self.one("SELECT COUNT(*) AS n FROM poll_audience WHERE poll_id = ?", (pid,))
+        audience = self._one("SELECT COUNT(*) AS n FROM poll_audience WHERE poll_id = ?", (pid,))
         assert audience is not None
         options = [
             {
@@ -141,9 +141,9 @@ class Polls(Repo):
 
     def close(self, pid: int, actor: str, now: datetime | None = None) -> None:
         now = now or utcnow()
-        with self.tx():
+        with self._tx():
             poll = self.get(pid)
             if poll.closes_at <= ts(now):
                 raise InputError("poll {pid} is already closed", pid=pid)
             self.conn.execute("UPDATE polls SET closes_at = ? WHERE id = ?", (ts(now), pid))
-            self.event("poll", pid, "closed", "", actor, now)
+            self._event("poll", pid, "closed", "", actor, now)

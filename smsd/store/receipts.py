@@ -14,14 +14,14 @@ class Receipts(Repo):
 
     def latest_notice(self, phone: str) -> dict[str, Any] | None:
         """The newest campaign message that reached this number, with its campaign's flags."""
-        return self.one(
+        return self._one(
             "SELECT o.campaign_id, c.confirm, c.poll_id FROM outbox o JOIN campaigns c ON c.id = o.campaign_id "
             "WHERE o.to_number = ? AND o.state IN ('sent', 'delivered', 'sending') ORDER BY o.id DESC LIMIT 1",
             (phone,),
         )
 
     def latest_confirm_campaign(self, phone: str) -> dict[str, Any] | None:
-        return self.one(
+        return self._one(
             "SELECT c.* FROM outbox o JOIN campaigns c ON c.id = o.campaign_id WHERE o.to_number = ? "
             "AND c.confirm = 1 AND o.state IN ('sent', 'delivered', 'sending') ORDER BY o.id DESC LIMIT 1",
             (phone,),
@@ -37,7 +37,7 @@ class Receipts(Repo):
 
     def of_campaign(self, cid: int) -> dict[str, list[dict[str, Any]]]:
         """Recipients of a confirm campaign, split into confirmed and not yet confirmed."""
-        rows = self.rows(
+        rows = self._rows(
             "SELECT DISTINCT o.to_number AS phone, o.member_id, m.name, r.confirmed_at FROM outbox o "
             "LEFT JOIN members m ON m.id = o.member_id LEFT JOIN receipts r ON r.campaign_id = o.campaign_id "
             "AND r.phone = o.to_number WHERE o.campaign_id = ? AND o.dedup_key NOT LIKE '%:remind:%' "

@@ -227,3 +227,16 @@ class Poll(Record):
     def __post_init__(self) -> None:
         if isinstance(self.options, str):  # as stored: a JSON list
             object.__setattr__(self, "options", tuple(json.loads(self.options)))
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Record):
+    """One line of the append-only event log: what happened to which entity, by whom, when."""
+
+    id: int
+    at: str
+    entity: str
+    event: str
+    entity_id: str | None = None
+    detail: str = ""
+    actor: str = "daemon"

@@ -16,20 +16,20 @@ class Red(Repo):
 
     def open(self, name: str, max_length: int, actor: str, now: datetime | None = None) -> int:
         now = now or utcnow()
-        with self.tx():
+        with self._tx():
             cur = self.conn.execute(
                 "INSERT INTO red_campaigns (name, max_length, created_by, created_at) VALUES (?, ?, ?, ?)",
                 (name, max_length, actor, ts(now)),
             )
             rid = int(cur.lastrowid or 0)
-            self.event("red", rid, "opened", name, actor, now)
+            self._event("red", rid, "opened", name, actor, now)
         return rid
 
     def current(self) -> dict[str, Any] | None:
-        return self.one("SELECT * FROM red_campaigns WHERE state = 'open' ORDER BY id DESC LIMIT 1")
+        return self._one("SELECT * FROM red_campaigns WHERE state = 'open' ORDER BY id DESC LIMIT 1")
 
     def close(self, rid: int, actor: str) -> None:
-        with self.tx():
+        with self._tx():
             if (
                 self.conn.execute(
                     "UPDATE red_campaigns SET state = 'closed' WHERE id = ? AND state = 'open'", (rid,)
@@ -37,11 +37,11 @@ class Red(Repo):
                 == 0
             ):
                 raise InputError("no open red-message campaign {rid}", rid=rid)
-            self.event("red", rid, "closed", "", actor)
+            self._event("red", rid, "closed", "", actor)
 
     def duplicate(self, rid: int, key: str) -> bool:
         return (
-            self.one("SELECT 1 AS x FROM red_submissions WHERE red_campaign_id = ? AND text_key = ?", (rid, key))
+            self._one("SELECT 1 AS x FROM red_submissions WHERE red_campaign_id = ? AND text_key = ?", (rid, key))
             is not None
         )
 
@@ -65,12 +65,12 @@ class Red(Repo):
         if rid:
             sql += " AND s.red_campaign_id = ?"
             params.append(rid)
-        return self.rows(sql + " ORDER BY s.id", params)
+        return self._rows(sql + " ORDER BY s.id", params)
 
     def review(self, sid: int, approve: bool, reason: str, actor: str, now: datetime | None = None) -> dict[str, Any]:
         now = now or utcnow()
-        with self.tx():
-            row = self.one("SELECT * FROM red_submissions WHERE id = ?", (sid,))
+        with self._tx():
+            row = self._one("SELECT * FROM red_submissions WHERE id = ?", (sid,))
             if row is None:
                 raise InputError("no red-message submission {sid} (see `smsd red list`)", sid=sid)
             state = "approved" if approve else "rejected"
@@ -78,7 +78,7 @@ class Red(Repo):
                 "UPDATE red_submissions SET state = ?, reason = ?, reviewed_at = ?, reviewed_by = ? WHERE id = ?",
                 (state, reason or None, ts(now), actor, sid),
             )
-            self.event(
+            self._event(
                 "red",
                 row["red_campaign_id"],
                 state,

@@ -20,7 +20,7 @@ class Webhooks(Repo):
         )
 
     def due(self, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
-        return self.rows(
+        return self._rows(
             "SELECT w.*, i.sender, i.text, i.received_at, i.modem, i.command, i.kind FROM webhook_deliveries w "
             "JOIN inbox i ON i.id = w.inbox_id WHERE w.state = 'pending' AND w.next_attempt_at <= ? "
             "ORDER BY w.id LIMIT ?",
@@ -28,7 +28,7 @@ class Webhooks(Repo):
         )
 
     def done(self, wid: int, now: datetime) -> None:
-        with self.tx():
+        with self._tx():
             self.conn.execute(
                 "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, "
                 "delivered_at = ?, last_error = NULL WHERE id = ?",
@@ -36,8 +36,8 @@ class Webhooks(Repo):
             )
 
     def failed(self, wid: int, error: str, backoff_s: float, now: datetime) -> None:
-        with self.tx():
-            row = self.one("SELECT attempts FROM webhook_deliveries WHERE id = ?", (wid,))
+        with self._tx():
+            row = self._one("SELECT attempts FROM webhook_deliveries WHERE id = ?", (wid,))
             attempts = int(row["attempts"]) + 1 if row else 1
             delay = min(backoff_s * 2 ** (attempts - 1), 3600)
             self.conn.execute(
@@ -46,12 +46,12 @@ class Webhooks(Repo):
             )
 
     def status(self) -> list[dict[str, Any]]:
-        return self.rows(
+        return self._rows(
             "SELECT forward, SUM(state = 'pending') AS pending, SUM(state = 'delivered') AS delivered, "
             "MAX(CASE WHEN state = 'pending' THEN last_error END) AS last_error FROM webhook_deliveries "
             "GROUP BY forward ORDER BY forward"
         )
 
     def next_due(self) -> str | None:
-        row = self.one("SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE state = 'pending'")
+        row = self._one("SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE state = 'pending'")
         return row["t"] if row else None
