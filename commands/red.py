@@ -17,13 +17,13 @@ def handle(ctx: Context) -> Reply:
     text = ctx.raw_argument.strip()
     if not text:
         raise CommandError("reply_red_empty")
-    if len(text) > campaign["max_length"]:
-        raise CommandError("reply_red_too_long", limit=campaign["max_length"], length=len(text))
+    if len(text) > campaign.max_length:
+        raise CommandError("reply_red_too_long", limit=campaign.max_length, length=len(text))
     key = hashlib.sha1(re.sub(r"[\W_]+", "", normalise(text)).encode()).hexdigest()
-    if ctx.store.red.duplicate(campaign["id"], key):
+    if ctx.store.red.duplicate(campaign.id, key):
         raise CommandError("reply_red_duplicate")
-    ctx.store.red.submit(campaign["id"], ctx.member, text, key, ctx.inbox_id, ctx.now)
-    return Reply("reply_red_ok", {"campaign": campaign["name"]})
+    ctx.store.red.submit(campaign.id, ctx.member, text, key, ctx.inbox_id, ctx.now)
+    return Reply("reply_red_ok", {"campaign": campaign.name})
 
 
 COMMAND = Command("red", ("HDZ", "红段子"), "HDZ <内容>", "submit a red message", handle)

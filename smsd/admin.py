@@ -17,6 +17,7 @@ from smsd.errors import BudgetError, InputError, ModemError
 from smsd.i18n import _
 from smsd.phone import is_domestic, mask, normalise
 from smsd.store import Store
+from smsd.store.summaries import ModemDay, ModemHealth
 
 MAX_SEGMENTS = 10
 
@@ -163,20 +164,20 @@ def check_org_budget(store: Store, cfg: Config, org: str, segments: int, when: d
     if budget is None:
         return
     price = max((m.price_fen for m in cfg.modems if m.enabled), default=0)
-    spent = store.ledger.sum(budget["org"], month)
-    queued = store.ledger.committed_fen(budget["org"], price)
+    spent = store.ledger.sum(budget.org, month)
+    queued = store.ledger.committed_fen(budget.org, price)
     after = spent + queued + segments * price
-    if after > budget["limit_fen"]:
+    if after > budget.limit_fen:
         raise BudgetError(
             "budget of {org} for {month}: {limit_fen:.2f} yuan; spent {spent:.2f}, queued "
             "{queued:.2f}, this {segments:.2f}: {after:.2f} yuan over",
-            org=budget["org"],
+            org=budget.org,
             month=month,
-            limit_fen=budget["limit_fen"] / 100,
+            limit_fen=budget.limit_fen / 100,
             spent=spent / 100,
             queued=queued / 100,
             segments=segments * price / 100,
-            after=(after - budget["limit_fen"]) / 100,
+            after=(after - budget.limit_fen) / 100,
         )
 
 
@@ -195,15 +196,15 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
     """Per modem: state, signal, operator, sent today, last error; and the queue."""
     now = now or utcnow()
     midnight = now.astimezone(LOCAL).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-    counts = store.health.modem_counts(midnight)
-    known = {m["name"]: m for m in store.health.modems()}
+    counts = {c.modem: c for c in store.health.modem_counts(midnight)}
+    known = {m.name: m for m in store.health.modems()}
     pid = lock.running(cfg.database)
     modems = []
     for m in cfg.modems:
-        row = known.get(m.name, {})
-        c = counts.get(m.name, {})
+        row = known.get(m.name) or ModemHealth(name=m.name, updated_at="")
+        c = counts.get(m.name) or ModemDay(modem=m.name)
         in_hour, in_day, frees = cap_state(store, cfg, m, now)
-        state = row.get("state") or "unknown"
+        state = row.state or "unknown"
         if pid is None:
             state = "not_running"  # whatever the last record says, nothing runs it now
         elif frees is not None and state == "ready":
@@ -211,7 +212,7 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
         modems.append(
             {
                 "name": m.name,
-                "port": row.get("port") or m.port,
+                "port": row.port or m.port,
                 "enabled": m.enabled,
                 "state": state,
                 "sent_hour": in_hour,
@@ -219,20 +220,18 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
                 "hourly_cap": m.hourly_cap,
                 "daily_cap": m.daily_cap,
                 "capped_until": local(ts(frees)) if frees else None,
-                "registered": None if row.get("registered") is None else bool(row.get("registered")),
-                "signal": row.get("signal"),
-                "operator": row.get("operator"),
-                "model": row.get("model"),
-                "storage": f"{row.get('storage_used')}/{row.get('storage_total')}"
-                if row.get("storage_total")
-                else None,
-                "sent_today": c.get("sent", 0),
-                "received_today": c.get("received", 0),
-                "cost_today_fen": c.get("cost_fen", 0),
-                "last_error": row.get("last_error") or "",
-                "last_incident": row.get("last_incident") or "",
-                "last_incident_at": local(row.get("last_incident_at")) if row.get("last_incident_at") else None,
-                "updated": local(row.get("updated_at")),
+                "registered": None if row.registered is None else bool(row.registered),
+                "signal": row.signal,
+                "operator": row.operator,
+                "model": row.model,
+                "storage": f"{row.storage_used}/{row.storage_total}" if row.storage_total else None,
+                "sent_today": c.sent,
+                "received_today": c.received,
+                "cost_today_fen": c.cost_fen,
+                "last_error": row.last_error or "",
+                "last_incident": row.last_incident or "",
+                "last_incident_at": local(row.last_incident_at) if row.last_incident_at else None,
+                "updated": local(row.updated_at),
             }
         )
     alerts = []
@@ -258,8 +257,8 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
                     at=entry["capped_until"],
                 )
             )
-        row = known.get(entry["name"], {})
-        total, used = row.get("storage_total"), row.get("storage_used")
+        health = known.get(str(entry["name"]))
+        total, used = (health.storage_total, health.storage_used) if health else (None, None)
         if total and used is not None and used >= total:
             alerts.append(
                 _(
@@ -273,20 +272,20 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
         )
     threads = store.health.threads()
     for t in threads:
-        if t["state"] != "running" and t["state"] != "stopped" and pid is not None:
+        if t.state != "running" and t.state != "stopped" and pid is not None:
             alerts.append(
                 _("daemon thread {name} is {state} after {crashes} crash(es): {error}").format(
-                    name=t["name"], state=t["state"], crashes=t["crashes"], error=t["last_error"]
+                    name=t.name, state=t.state, crashes=t.crashes, error=t.last_error
                 )
             )
     return {
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
         "modems": modems,
-        "queue": store.outbox.queue_depth(),
+        "queue": store.outbox.queue_depth().nonzero(),
         "expired_7d": expired,
         "inbound_parts_waiting": store.inbox.pending_parts(),
-        "webhooks": store.webhooks.status(),
-        "threads": threads,
+        "webhooks": [w.as_dict() for w in store.webhooks.status()],
+        "threads": [t.as_dict() for t in threads],
         "alerts": alerts,
         "time": local(ts(now)),
     }
@@ -415,7 +414,7 @@ def resume(store: Store, cfg: Config, name: str, actor: str = "cli") -> bool:
     Returns whether that modem is paused now (as last recorded)."""
     cfg.modem(name)  # an unknown name is a ConfigError naming the file
     store.health.request_resume(name, actor)
-    return any(m["name"] == name and m["state"] == "paused" for m in store.health.modems())
+    return any(m.name == name and m.state == "paused" for m in store.health.modems())
 
 
 def daemon_check(cfg: Config) -> Check:

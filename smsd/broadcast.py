@@ -395,13 +395,13 @@ def budget_figures(store: Store, plan: Plan) -> dict[str, Any] | None:
     budget = store.ledger.budget_for(plan.owner_org, month)
     if budget is None:
         return None
-    spent = store.ledger.sum(budget["org"], month)
-    queued = store.ledger.committed_fen(budget["org"], plan.price_fen)
-    left = budget["limit_fen"] - spent - queued
+    spent = store.ledger.sum(budget.org, month)
+    queued = store.ledger.committed_fen(budget.org, plan.price_fen)
+    left = budget.limit_fen - spent - queued
     return {
-        "org": budget["org"],
+        "org": budget.org,
         "month": month,
-        "limit_fen": budget["limit_fen"],
+        "limit_fen": budget.limit_fen,
         "spent_fen": spent,
         "queued_fen": queued,
         "left_before_fen": left,
@@ -421,19 +421,19 @@ def check_budget(store: Store, plan: Plan, override_reason: str | None) -> str |
     budget = store.ledger.budget_for(plan.owner_org, month)
     if budget is None:
         return None
-    spent = store.ledger.sum(budget["org"], month)
-    queued = store.ledger.committed_fen(budget["org"], plan.price_fen)
+    spent = store.ledger.sum(budget.org, month)
+    queued = store.ledger.committed_fen(budget.org, plan.price_fen)
     after = spent + queued + plan.cost_fen
-    if after <= budget["limit_fen"]:
+    if after <= budget.limit_fen:
         return None
     params = {
-        "org": budget["org"],
+        "org": budget.org,
         "month": month,
-        "limit": f"{budget['limit_fen'] / 100:.2f}",
+        "limit": f"{budget.limit_fen / 100:.2f}",
         "spent": f"{spent / 100:.2f}",
         "queued": f"{queued / 100:.2f}",
         "this": f"{plan.cost_fen / 100:.2f}",
-        "over": f"{(after - budget['limit_fen']) / 100:.2f}",
+        "over": f"{(after - budget.limit_fen) / 100:.2f}",
     }
     if not override_reason:
         raise BudgetError(

@@ -354,7 +354,7 @@ class Daemon:
                 self._status_store = Store(self.cfg.database)
             version = self._status_store.data_version()
             if version != self._status_cache[0]:
-                self._status_cache = (version, self._status_store.outbox.queue_depth().get("queued", 0))
+                self._status_cache = (version, self._status_store.outbox.queue_depth().queued)
             return self._status_cache[1]
 
 

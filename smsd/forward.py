@@ -17,6 +17,7 @@ from typing import Any
 from smsd.clock import utcnow
 from smsd.config import Config
 from smsd.store import Store
+from smsd.store.summaries import WebhookDue
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +26,18 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def payload(row: dict[str, Any]) -> bytes:
+def payload(row: WebhookDue) -> bytes:
     return json.dumps(
         {
-            "id": row["id"],
-            "inbox_id": row["inbox_id"],
-            "forward": row["forward"],
-            "from": row["sender"],
-            "text": row["text"],
-            "received_at": row["received_at"],
-            "modem": row["modem"],
-            "command": row["command"],
-            "kind": row["kind"],
+            "id": row.id,
+            "inbox_id": row.inbox_id,
+            "forward": row.forward,
+            "from": row.sender,
+            "text": row.text,
+            "received_at": row.received_at,
+            "modem": row.modem,
+            "command": row.command,
+            "kind": row.kind,
         },
         ensure_ascii=False,
     ).encode()
@@ -50,9 +51,9 @@ def deliver_due(store: Store, cfg: Config, client: Any, now: datetime | None = N
     forwards = {f.name: f for f in cfg.forwards}
     done = 0
     for row in store.webhooks.due(now):
-        forward = forwards.get(row["forward"])
+        forward = forwards.get(row.forward)
         if forward is None:
-            store.webhooks.failed(row["id"], "forward no longer in config.toml", 3600, now)
+            store.webhooks.failed(row.id, "forward no longer in config.toml", 3600, now)
             continue
         body = payload(row)
         try:
@@ -62,16 +63,16 @@ def deliver_due(store: Store, cfg: Config, client: Any, now: datetime | None = N
                 headers={
                     "Content-Type": "application/json",
                     "X-Smsd-Signature": sign(forward.secret, body),
-                    "X-Smsd-Delivery": str(row["id"]),
+                    "X-Smsd-Delivery": str(row.id),
                 },
             )
             ok, why = 200 <= r.status_code < 300, f"HTTP {r.status_code}"
         except httpx.HTTPError as exc:
             ok, why = False, type(exc).__name__
         if ok:
-            store.webhooks.done(row["id"], now)
+            store.webhooks.done(row.id, now)
             done += 1
         else:
-            store.webhooks.failed(row["id"], why, cfg.http.webhook_backoff_s, now)
-            log.warning("webhook.failed forward=%s delivery=%s reason=%s", forward.name, row["id"], why)
+            store.webhooks.failed(row.id, why, cfg.http.webhook_backoff_s, now)
+            log.warning("webhook.failed forward=%s delivery=%s reason=%s", forward.name, row.id, why)
     return done

@@ -16,6 +16,7 @@ from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
 from smsd.i18n import _
 from smsd.store import QueueOptions, Store
+from smsd.store.summaries import PollResults, RedSubmission
 
 
 def create_poll(
@@ -98,12 +99,12 @@ def create_poll(
     return pid, cid
 
 
-def results_csv(results: dict[str, Any]) -> str:
+def results_csv(results: PollResults) -> str:
     out = io.StringIO()
     w = SafeCsvWriter(out)
     w.writerow([_("Option"), _("Label"), _("Votes"), _("Percent")])
-    for o in results["options"]:
-        w.writerow([o["option"], o["label"], o["votes"], o["percent"]])
+    for o in results.options:
+        w.writerow([o.option, o.label, o.votes, o.percent])
     return out.getvalue()
 
 
@@ -123,8 +124,8 @@ def remind(
             campaign=cid,
             cid=cid,
         )
-    states = store.campaigns.progress(cid)["states"]
-    waiting = states.get("queued", 0) + states.get("sending", 0)
+    states = store.campaigns.progress(cid).states
+    waiting = states.open
     if waiting:
         # A reminder must not overtake (or arrive together with) the notice it reminds of.
         raise InputError(
@@ -138,7 +139,7 @@ def remind(
         )
     if campaign.state == "cancelled":
         raise InputError("campaign {cid} was cancelled; there is nothing to remind of", field="campaign", cid=cid)
-    pending = store.receipts.of_campaign(cid)["pending"]
+    pending = store.receipts.of_campaign(cid).pending
     template = tpl.load(cfg.templates_dir, "reminder")
     earlier = [e for e in store.events("campaign", cid) if e.event == "reminded"]
     rounds = len(earlier)
@@ -156,19 +157,19 @@ def remind(
         )
     items: list[tuple[str, str, QueueOptions]] = []
     for p in pending:
-        text = template.render({"name": p["name"] or "", "text": store.campaigns.first_text(cid, p["phone"])})
+        text = template.render({"name": p.name or "", "text": store.campaigns.first_text(cid, p.phone)})
         admin.check_text(text)
         items.append(
             (
-                p["phone"],
+                p.phone,
                 text,
                 {
                     "campaign_id": cid,
-                    "member_id": p["member_id"],
+                    "member_id": p.member_id,
                     # an urgent campaign's reminders are urgent too (priority, and quiet hours)
                     "priority": 9 if campaign.urgent else cfg.sending.broadcast_priority,
                     "quiet_ok": bool(campaign.urgent),
-                    "dedup_key": f"campaign:{cid}:remind:{rounds + 1}:{p['phone']}",
+                    "dedup_key": f"campaign:{cid}:remind:{rounds + 1}:{p.phone}",
                     "srr": cfg.sending.status_reports,
                     "expires_at": now + timedelta(hours=cfg.sending.expire_hours),
                     "max_attempts": cfg.sending.max_attempts,
@@ -183,7 +184,7 @@ def remind(
 
 def review_red(
     store: Store, cfg: Config, sid: int, *, approve: bool, reason: str = "", notify: bool = False, actor: str = "cli"
-) -> dict[str, Any]:
+) -> RedSubmission:
     if not approve and not reason.strip():
         raise InputError(
             "a rejection needs a reason (the submitter may be told it)", field="reason", msg_id="reject_reason"
@@ -192,7 +193,7 @@ def review_red(
     if notify:
         t = tpl.load(cfg.templates_dir, "reply_red_approved" if approve else "reply_red_rejected")
         store.outbox.enqueue(
-            row["phone"],
+            row.phone,
             t.render({"reason": reason}),
             created_by=actor,
             priority=9,
@@ -206,12 +207,12 @@ def review_red(
 def export_red(store: Store, rid: int | None = None) -> list[dict[str, Any]]:
     return [
         {
-            "id": r["id"],
-            "campaign": r["campaign"],
-            "name": r["name"],
-            "org": r["org"],
-            "text": r["text"],
-            "submitted_at": r["submitted_at"],
+            "id": r.id,
+            "campaign": r.campaign,
+            "name": r.name,
+            "org": r.org,
+            "text": r.text,
+            "submitted_at": r.submitted_at,
         }
         for r in store.red.submissions("approved", rid)
     ]

@@ -212,7 +212,7 @@ def test_a_second_campaign_waits_for_the_first_and_its_eta_matches_the_drain(tmp
             if sent_any:
                 t += step
                 continue
-            if not store.outbox.queue_depth().get("queued"):
+            if not store.outbox.queue_depth().queued:
                 break
             waits = [store.claims.held_until(n, p, t) for n, p in modems.items()]
             t = min(w for w in waits if w is not None)

@@ -121,7 +121,7 @@ def test_votes_in_every_spelling_and_the_refusals(world):
         {B} < 投票“是否同意年度计划？”已结束
     """)
     results = store.polls.results(pid)
-    assert [o["votes"] for o in results["options"]] == [0, 1, 1]
+    assert [o.votes for o in results.options] == [0, 1, 1]
 
 
 def test_keyword_aliases_from_config(world):
@@ -189,7 +189,7 @@ def test_receipts_qr_aliases_and_a_bare_one(world):
         {C} > 收到【王五】
         {C} < 回执已收到
     """)
-    assert len(store.receipts.of_campaign(cid)["confirmed"]) == 3
+    assert len(store.receipts.of_campaign(cid).confirmed) == 3
 
 
 def test_red_messages(world):
@@ -212,8 +212,8 @@ def test_red_messages(world):
         {C} < 请回复HDZ加内容投稿
     """)
     subs = store.red.submissions()
-    assert [s["text"] for s in subs] == ["春风十里不如党的政策暖人心", "不忘初心方得始终"]
-    assert subs[0]["org"] == "大渡口区/八桥镇/一村党支部"
+    assert [s.text for s in subs] == ["春风十里不如党的政策暖人心", "不忘初心方得始终"]
+    assert subs[0].org == "大渡口区/八桥镇/一村党支部"
 
 
 def test_feedback_explicit_and_implicit_and_suggestions(world):
@@ -230,7 +230,7 @@ def test_feedback_explicit_and_implicit_and_suggestions(world):
         {STRANGER} > 你好，请问是哪位？
         {STRANGER} <
     """)
-    assert [f["text"] for f in store.inbox.feedback()][:2] == ["TQ 2", "今天的会议开得很好，谢谢组织！"]
+    assert [f.text for f in store.inbox.feedback()][:2] == ["TQ 2", "今天的会议开得很好，谢谢组织！"]
 
 
 def test_machines_are_never_answered(world):
@@ -383,7 +383,7 @@ def test_a_member_confirming_six_notices_then_voting_is_never_silenced(world):
             {A} > 收到
             {A} < 回执已收到
         """)
-        assert len(store.receipts.of_campaign(cid)["confirmed"]) == 1
+        assert len(store.receipts.of_campaign(cid).confirmed) == 1
     clock.now = NOW + timedelta(minutes=105)
     poll_for(store, [A])
     Conversation(store, d).run(f"""

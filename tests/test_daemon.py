@@ -32,7 +32,7 @@ def submits(emu) -> int:
 
 
 def done(store: Store) -> int:
-    depth = store.outbox.queue_depth()
+    depth = store.outbox.queue_depth().nonzero()
     return depth.get("sent", 0) + depth.get("delivered", 0)
 
 
@@ -123,7 +123,7 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
             lambda: len(store.inbox.recent(100000)) >= len(voters) and not store.inbox.new(1), timeout=60, interval=0.2
         )
         wait_for(
-            lambda: store.outbox.queue_depth().get("queued", 0) + store.outbox.queue_depth().get("sending", 0) == 0,
+            lambda: store.outbox.queue_depth().queued + store.outbox.queue_depth().sending == 0,
             timeout=120,
             interval=0.2,
         )
@@ -138,7 +138,7 @@ def test_sigkill_while_draining_a_backlog_loses_nothing(tmp_path, make_emulator,
         assert store.integrity_ok()
         rows = {r.id: r for r in store.outbox.messages(limit=100000)}
         received = Counter(r.sender for r in store.inbox.recent(100000))
-        results = {o["option"]: o["votes"] for o in store.polls.results(pid)["options"]}
+        results = {o.option: o.votes for o in store.polls.results(pid).options}
     counts = sent_texts(emu)
     duplicates = 0
     for mid, (to, _text) in expected.items():
@@ -175,18 +175,17 @@ def test_unplugging_one_modem_leaves_the_other_sending(tmp_path, make_emulator, 
         emu["m1"].fault("unplug")
         before = len(emu["m2"].sent_log.read_text().splitlines())
         wait_for(lambda: len(emu["m2"].sent_log.read_text().splitlines()) >= before + 30, timeout=30)
-        wait_for(lambda: any(m["name"] == "m1" and m["state"] == "down" for m in store.health.modems()), timeout=10)
+        wait_for(lambda: any(m.name == "m1" and m.state == "down" for m in store.health.modems()), timeout=10)
         m1_before = len(emu["m1"].sent_log.read_text().splitlines())
         emu["m1"].fault("replug")
         wait_for(
             lambda: (
-                len(emu["m1"].sent_log.read_text().splitlines()) > m1_before
-                or store.outbox.queue_depth().get("queued", 0) == 0
+                len(emu["m1"].sent_log.read_text().splitlines()) > m1_before or store.outbox.queue_depth().queued == 0
             ),
             timeout=30,
         )
         wait_for(
-            lambda: store.outbox.queue_depth().get("queued", 0) + store.outbox.queue_depth().get("sending", 0) == 0,
+            lambda: store.outbox.queue_depth().queued + store.outbox.queue_depth().sending == 0,
             timeout=60,
         )
         assert d.terminate() == 0
@@ -205,9 +204,9 @@ def test_sigterm_finishes_the_submit_in_flight(tmp_path, make_emulator, daemon):
         for i in range(5):
             store.outbox.enqueue(f"+86137{i:08d}", f"graceful {i}")
         d = daemon(config)
-        wait_for(lambda: store.outbox.queue_depth().get("sending", 0) == 1, timeout=10)
+        wait_for(lambda: store.outbox.queue_depth().sending == 1, timeout=10)
         assert d.terminate() == 0
-        depth = store.outbox.queue_depth()
+        depth = store.outbox.queue_depth().nonzero()
         assert depth.get("sending", 0) == 0 and done(store) >= 1
         assert not any(m.possible_duplicate for m in store.outbox.messages())
         assert sum(sent_texts(emu).values()) == done(store)
@@ -235,7 +234,7 @@ def test_broadcast_survives_a_restart_and_pauses_on_a_running_daemon(tmp_path, m
     cid = json.loads(out.output)["campaign"]
 
     def finished(store):
-        return sum(n for s, n in store.campaigns.progress(cid)["states"].items() if s in ("sent", "delivered"))
+        return sum(n for s, n in store.campaigns.progress(cid).states.nonzero().items() if s in ("sent", "delivered"))
 
     with Store(tmp_path / "smsd.db") as store:
         d = daemon(config)
@@ -246,7 +245,7 @@ def test_broadcast_survives_a_restart_and_pauses_on_a_running_daemon(tmp_path, m
         d = daemon(config)
         wait_for(lambda: finished(store) > halfway, timeout=30)
         assert runner.invoke(main, ["campaign", "pause", str(cid), "--config", str(config)]).exit_code == 0
-        wait_for(lambda: store.campaigns.progress(cid)["states"].get("sending", 0) == 0, timeout=10)
+        wait_for(lambda: store.campaigns.progress(cid).states.sending == 0, timeout=10)
         paused_at = finished(store)
         probe = store.outbox.enqueue("+8613999999999", "still running while the campaign is paused", quiet_ok=True)
         wait_for(lambda: store.outbox.message(probe).state in ("sent", "delivered"), timeout=10)

@@ -36,7 +36,7 @@ def status(config_path) -> dict:
 
 
 def all_sent(store) -> bool:
-    depth = store.outbox.queue_depth()
+    depth = store.outbox.queue_depth().nonzero()
     return depth.get("queued", 0) + depth.get("sending", 0) == 0
 
 

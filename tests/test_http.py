@@ -234,7 +234,7 @@ secret = "hook-secret"
         emu["m1"].deliver("+8613900000003", "帮助")  # handled by a command: not forwarded to "*"
         wait_for(lambda: len(Receiver.got) >= 2, timeout=30)
         with Store(tmp_path / "smsd.db") as store:
-            wait_for(lambda: all(w["pending"] == 0 for w in store.webhooks.status()), timeout=30)
+            wait_for(lambda: all(w.pending == 0 for w in store.webhooks.status()), timeout=30)
         got = sorted((p["forward"], p["text"]) for p, _ in Receiver.got)
         assert got == [("desk", "你们的课程很好"), ("votes", "TP 2")]  # each exactly once, in the end
         assert all(ok for _, ok in Receiver.got)  # the signature verifies

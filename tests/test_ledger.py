@@ -71,12 +71,12 @@ def test_every_report_total_equals_the_ledger_sum(tmp_path_factory, specs, price
         assert paid == store.ledger.sum()
         for by in ("org", "month", "day", "modem", "campaign", "account"):
             report = store.ledger.cost_report(by)
-            assert sum(r["fen"] for r in report["rows"]) == report["total"]["fen"] == paid
-            assert sum(r["segments"] for r in report["rows"]) == report["total"]["segments"] == len(rows)
-        county = store.ledger.cost_report("org")["total"]["fen"]
-        towns = [store.ledger.cost_report("org", org=o)["total"]["fen"] for o in ("大渡口区/八桥镇", "大渡口区/跳磴镇")]
+            assert sum(r.fen for r in report.rows) == report.total.fen == paid
+            assert sum(r.segments for r in report.rows) == report.total.segments == len(rows)
+        county = store.ledger.cost_report("org").total.fen
+        towns = [store.ledger.cost_report("org", org=o).total.fen for o in ("大渡口区/八桥镇", "大渡口区/跳磴镇")]
         owned_by_county_itself = sum(
-            r["fen"] for r in store.ledger.cost_report("org")["rows"] if r["key"] in ("大渡口区", "(unassigned)")
+            r.fen for r in store.ledger.cost_report("org").rows if r.key in ("大渡口区", "(unassigned)")
         )
         assert sum(towns) + owned_by_county_itself == county
 
@@ -144,13 +144,13 @@ def test_purge_anonymises_but_keeps_the_cost(office):
         store.outbox.enqueue("+8613800000001", "old secret", now=old)
         store.outbox.enqueue("+8613800000002", "recent", now=datetime.now(CST))
         send_all(store, {"m1": 6}, old)
-        before = store.ledger.cost_report("month")["total"]
+        before = store.ledger.cost_report("month").total
     assert cli(config_path, "purge", "--older-than", "180d", "--yes").exit_code == 0
     with Store(cfg.database) as store:
         texts = {m.text for m in store.outbox.messages()}
         assert texts == {"[purged]", "recent"}
         assert "+8613800000001" not in {m.to_number for m in store.outbox.messages()}
-        assert store.ledger.cost_report("month")["total"] == before
+        assert store.ledger.cost_report("month").total == before
     assert "use a number of days" in cli(config_path, "purge", "--older-than", "soon", "--yes").stderr
 
 
@@ -167,7 +167,7 @@ def test_backup_while_the_daemon_sends(tmp_path, make_emulator, daemon):
         committed = sql_one(store, "SELECT COUNT(*) AS n FROM ledger")["n"]
         result = cli(config_path, "backup", str(tmp_path / "copy.db"))
         assert result.exit_code == 0, result.stderr
-        still_sending = store.outbox.queue_depth().get("queued", 0)
+        still_sending = store.outbox.queue_depth().queued
         d.terminate()
     assert still_sending > 0  # the copy was taken mid-stream
     copy = sqlite3.connect(tmp_path / "copy.db")

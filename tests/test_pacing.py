@@ -143,7 +143,7 @@ def test_replies_jump_ahead_of_a_broadcast(tmp_path, closers):
     wait_for(lambda: sent_count(db) >= 1)
     with Store(db) as s:
         assert s.outbox.message(reply).state in ("sent", "delivered")
-        assert s.outbox.queue_depth().get("queued") == 5
+        assert s.outbox.queue_depth().queued == 5
 
 
 def test_eta_accounts_for_caps_quiet_hours_and_modems():

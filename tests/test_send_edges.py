@@ -159,8 +159,8 @@ def test_a_barred_sim_pauses_its_modem_and_the_other_modem_sends(make_emulator, 
     ids = [w1.store.outbox.enqueue(f"+86138000000{i:02d}", f"notice {i}") for i in range(6)]
     step_until([w1, w2], lambda: all(w1.store.outbox.message(i).state in ("sent", "delivered") for i in ids))
     assert all(w1.store.outbox.message(i).attempts == 0 for i in ids)
-    [m1] = [m for m in w1.store.health.modems() if m["name"] == "m1"]
-    assert m1["state"] == "paused" and f"+CMS ERROR: {code}" in m1["last_error"]
+    [m1] = [m for m in w1.store.health.modems() if m.name == "m1"]
+    assert m1.state == "paused" and f"+CMS ERROR: {code}" in m1.last_error
     assert {r["to"] for r in accepted(emu, "m2")} == {f"+86138000000{i:02d}" for i in range(6)}
 
 
@@ -210,8 +210,8 @@ def test_last_error_is_cleared_when_the_modem_is_ready_again(make_emulator, work
     w = worker_on(emu)
     step_until([w], lambda: w.driver.ready)
     emu["m1"].fault("unplug")
-    step_until([w], lambda: (w.store.health.modems() or [{}])[0].get("state") == "down")
-    assert w.store.health.modems()[0]["last_error"]
+    step_until([w], lambda: next((m.state for m in w.store.health.modems()), None) == "down")
+    assert w.store.health.modems()[0].last_error
     emu["m1"].fault("replug")
-    step_until([w], lambda: w.store.health.modems()[0]["state"] == "ready")
-    assert w.store.health.modems()[0]["last_error"] in ("", None)
+    step_until([w], lambda: w.store.health.modems()[0].state == "ready")
+    assert w.store.health.modems()[0].last_error in ("", None)

@@ -118,7 +118,7 @@ def test_over_quota_pauses_the_transport_keeps_messages_queued_and_they_go_when_
     drive(w, lambda: w.pause_reason != "")
     assert "ESME_RSYSERR" in w.pause_reason and "quota" in w.pause_reason
     health = w.store.health.modems()[0]
-    assert health["state"] == "paused" and "ESME_RSYSERR" in health["last_error"]
+    assert health.state == "paused" and "ESME_RSYSERR" in health.last_error
     assert all(w.store.outbox.message(i).state == "queued" for i in ids)
     assert sql_one(w.store, "SELECT COUNT(*) AS n FROM ledger")["n"] == 0
     smsc.fault("status", [0, 0])  # the city raised the quota
@@ -506,6 +506,6 @@ def test_a_paused_link_tries_again_when_asked_and_healed_trouble_stays_visible(w
     smsc.fault("throttle", 2)
     other = w.store.outbox.enqueue(TO, "限速")
     drive(w, lambda: w.store.outbox.message(other).state in ("sent", "delivered"))
-    row = lambda: next(m for m in w.store.health.modems() if m["name"] == "s1")  # noqa: E731
-    drive(w, lambda: "slow down" in (row()["last_incident"] or ""))
-    assert row()["last_error"] in ("", None)  # healed: no current error, the trace stays
+    row = lambda: next(m for m in w.store.health.modems() if m.name == "s1")  # noqa: E731
+    drive(w, lambda: "slow down" in (row().last_incident or ""))
+    assert row().last_error in ("", None)  # healed: no current error, the trace stays

@@ -101,7 +101,7 @@ def test_sigkill_while_draining_300_over_smpp_with_mo_loses_nothing(tmp_path, sm
     with Store(tmp_path / "smsd.db") as store:
         wait_for(lambda: len(store.inbox.recent(100000)) >= len(voters) and not store.inbox.new(1), timeout=60)
         wait_for(
-            lambda: store.outbox.queue_depth().get("queued", 0) + store.outbox.queue_depth().get("sending", 0) == 0,
+            lambda: store.outbox.queue_depth().queued + store.outbox.queue_depth().sending == 0,
             timeout=120,
         )
         stored = lambda: sql_one(store, "SELECT COUNT(*) AS n FROM status_reports")["n"]  # noqa: E731
@@ -117,7 +117,7 @@ def test_sigkill_while_draining_300_over_smpp_with_mo_loses_nothing(tmp_path, sm
         assert d.terminate() == 0
         rows = {r.id: r for r in store.outbox.messages(limit=100000)}
         received = Counter(r.sender for r in store.inbox.recent(100000))
-        results = {o["option"]: o["votes"] for o in store.polls.results(pid)["options"]}
+        results = {o.option: o.votes for o in store.polls.results(pid).options}
     counts = Counter((s["to"], s["text"], (s["udh"] or {}).get("seq")) for s in smsc.submitted)
     duplicates = 0
     for mid, (to, _text) in expected.items():

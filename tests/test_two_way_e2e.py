@@ -53,7 +53,7 @@ def settle(store, inbound: int) -> None:
     wait_for(lambda: len(store.inbox.recent(100000)) >= inbound, timeout=60, interval=0.05)
     wait_for(lambda: not store.inbox.new(1), timeout=60, interval=0.05)
     wait_for(
-        lambda: store.outbox.queue_depth().get("queued", 0) + store.outbox.queue_depth().get("sending", 0) == 0,
+        lambda: store.outbox.queue_depth().queued + store.outbox.queue_depth().sending == 0,
         timeout=60,
         interval=0.05,
     )

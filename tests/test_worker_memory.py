@@ -91,8 +91,8 @@ def test_a_transport_refusal_pauses_it_and_another_sends_uncharged(world):
     run([w1, w2])
     assert all(w1.store.outbox.message(i).state in ("sent", "delivered") for i in ids)
     assert all(w1.store.outbox.message(i).attempts == 0 for i in ids)
-    [m1] = [m for m in w1.store.health.modems() if m["name"] == "m1"]
-    assert m1["state"] == "paused" and "refused (transport)" in m1["last_error"]
+    [m1] = [m for m in w1.store.health.modems() if m.name == "m1"]
+    assert m1.state == "paused" and "refused (transport)" in m1.last_error
 
 
 def test_transient_refusals_count_and_permanent_fails_at_once(world):
@@ -181,8 +181,8 @@ def test_a_submit_in_doubt_is_booked_as_such_and_never_under_billed(world):
     run([w])
     assert w.store.outbox.message(mid).state == "sent" and len(provider.sent) == 2
     assert ledger(w.store) == [(0, 6), (1, 6)]  # both copies: the network most likely has both
-    totals = w.store.ledger.cost_report("month")["total"]
-    assert totals == {"segments": 2, "fen": 12, "doubt_segments": 1, "doubt_fen": 6}
+    totals = w.store.ledger.cost_report("month").total
+    assert (totals.segments, totals.fen, totals.doubt_segments, totals.doubt_fen) == (2, 12, 1, 6)
 
 
 def test_a_report_makes_the_doubt_certain_without_a_second_row(world):

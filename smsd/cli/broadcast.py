@@ -243,9 +243,10 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
         row = store.campaigns.get(campaign_id)
         progress = store.campaigns.progress(campaign_id)
         eta = bc.campaign_eta(store, cfg, campaign_id) if row.state == "running" else None
-    states = progress["states"]
-    total = sum(states.values())
-    finished = sum(states.get(k, 0) for k in ("sent", "delivered", "failed", "cancelled", "expired"))
+    counts = progress.states
+    states = counts.nonzero()
+    total = counts.total
+    finished = total - counts.open
     modems = [m for m in cfg.modems if m.enabled] or cfg.modems
     data = {
         "id": campaign_id,
@@ -254,16 +255,16 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
         "total": total,
         "finished": finished,
         "states": states,
-        "segments_left": progress["segments_left"],
-        "cost_fen": progress["cost_fen"],
-        "cost_yuan": f"{progress['cost_fen'] / 100:.2f}",
+        "segments_left": progress.segments_left,
+        "cost_fen": progress.cost_fen,
+        "cost_yuan": f"{progress.cost_fen / 100:.2f}",
         "eta": eta.astimezone(cfg.pacing(modems[0]).tz).strftime("%Y-%m-%d %H:%M") if eta else None,
     }
     if as_json:
         echo_json(data)
         return
     click.echo(f"{campaign_id} {row.name} ({shown(row.state)})")
-    click.echo(_bar(states.get("sent", 0) + states.get("delivered", 0), total))
+    click.echo(_bar(counts.sent + counts.delivered, total))
     click.echo("  ".join(f"{shown(k)}: {v}" for k, v in sorted(states.items())))
     click.echo(_("cost so far: {yuan} yuan; ETA: {eta}").format(yuan=data["cost_yuan"], eta=data["eta"] or "-"))
 
@@ -306,7 +307,11 @@ def campaign_receipts(config_path: str, campaign_id: int, unmask: bool, as_json:
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
         store.campaigns.get(campaign_id)
-        data = store.receipts.of_campaign(campaign_id)
+        status = store.receipts.of_campaign(campaign_id)
+    data = {
+        "confirmed": [r.as_dict() for r in status.confirmed],
+        "pending": [r.as_dict() for r in status.pending],
+    }
     for rows in data.values():
         for r in rows:
             r["phone"] = r["phone"] if unmask else mask(r["phone"])

@@ -160,19 +160,19 @@ def poll_results(config_path: str, poll_id: int, as_json: bool, as_csv: bool) ->
     with handled(), open_store(cfg) as store:
         results = store.polls.results(poll_id)
     if as_json:
-        echo_json(results)
+        echo_json(results.as_json())
         return
     if as_csv:
         click.echo(interact.results_csv(results), nl=False)
         return
     click.echo(
-        f"{results['question']}  （"
-        + _("{votes} of {audience} voted").format(votes=results["votes"], audience=results["audience"])
+        f"{results.question}  （"
+        + _("{votes} of {audience} voted").format(votes=results.votes, audience=results.audience)
         + "）"
     )
-    for o in results["options"]:
-        bar = "█" * round(o["percent"] / 5)
-        click.echo(f"{o['option']:>2}. {o['label']:<10} {o['votes']:>5} {o['percent']:>5.1f}%  {bar}")
+    for o in results.options:
+        bar = "█" * round(o.percent / 5)
+        click.echo(f"{o.option:>2}. {o.label:<10} {o.votes:>5} {o.percent:>5.1f}%  {bar}")
 
 
 @poll.command("close")
@@ -209,7 +209,7 @@ def red(ctx: click.Context, config_path: str, state: str | None, as_json: bool) 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.red.submissions(state)
+        rows = [r.as_dict() for r in store.red.submissions(state)]
     if as_json:
         echo_json(rows)
         return

@@ -256,9 +256,9 @@ def inbox(
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
         if flagged:
-            rows = store.senders.flagged()
+            rows = [f.as_dict() for f in store.senders.flagged()]
         elif feedback:
-            rows = store.inbox.feedback(unread_only=unread, limit=limit)
+            rows = [f.as_dict() for f in store.inbox.feedback(unread_only=unread, limit=limit)]
         else:
             rows = [m.as_dict() for m in store.inbox.recent(limit)]
     if as_json:

@@ -196,9 +196,15 @@ def report_cost(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        data = store.ledger.cost_report(
+        report = store.ledger.cost_report(
             by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=_org(store, org)
         )
+    named = by == "campaign"
+    data: dict[str, Any] = {
+        "by": report.by,
+        "rows": [{k: v for k, v in r.as_dict().items() if named or k != "name"} for r in report.rows],
+        "total": {k: v for k, v in report.total.as_dict().items() if k not in ("key", "name")},
+    }
     rows = [{**r, "key": _row_label(r["key"]), "yuan": f"{r['fen'] / 100:.2f}"} for r in data["rows"]]
     total = {"key": _("TOTAL"), **data["total"], "yuan": f"{data['total']['fen'] / 100:.2f}"}
     columns = ["key", "segments", "fen", "yuan", "doubt_segments"] + (["name"] if by == "campaign" else [])
@@ -251,7 +257,12 @@ def report_delivery(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = store.ledger.delivery_report(by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"))
+        rows = [
+            r.as_dict()
+            for r in store.ledger.delivery_report(
+                by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to")
+            )
+        ]
     columns = ["key", "messages", "sent", "delivered", "failed", "pending", "dropped"]
     if fmt == "json":
         echo_json(rows)
@@ -294,12 +305,13 @@ def report_messages(
                "campaign_id", "modem", "text"]  # fmt: skip
 
     def rows(store: Store) -> Iterator[dict[str, Any]]:
-        for r in store.ledger.archive(
+        for row in store.ledger.archive(
             date_from=_date(date_from, "--from"),
             date_to=_date(date_to, "--to"),
             org=_org(store, org),
             campaign=campaign,
         ):
+            r = row.as_dict()
             r["to"] = r["to_number"] if unmask else mask(r["to_number"])
             # files carry the offset (one zone everywhere: logs, exports); the table shows local time
             stamp = local if fmt in (None, "table") else local_iso
@@ -346,7 +358,9 @@ def budget(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [{**b, "spent_fen": store.ledger.sum(b["org"], b["month"])} for b in store.ledger.budgets()]
+        rows: list[dict[str, Any]] = [
+            {**b.as_dict(), "spent_fen": store.ledger.sum(b.org, b.month)} for b in store.ledger.budgets()
+        ]
     if as_json:
         echo_json(rows)
         return
@@ -431,7 +445,7 @@ def purge(config_path: str, older: str, yes: bool) -> None:
         counts = store.maintenance.purge(utcnow() - timedelta(days=days), "cli")
     click.echo(
         _("purged {o} sent and {i} received messages older than {d} days").format(
-            o=counts["outbox"], i=counts["inbox"], d=days
+            o=counts.outbox, i=counts.inbox, d=days
         )
     )
 

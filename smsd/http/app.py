@@ -380,7 +380,9 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
             "name": row.name,
             "state": row.state,
             "recipients": row.recipients,
-            **progress,
+            "states": progress.states.nonzero(),
+            "segments_left": progress.segments_left,
+            "cost_fen": progress.cost_fen,
         }
 
     @app.get("/v1/inbound", summary="Inbound SMS after a cursor (the id of the last one you have)")
@@ -400,7 +402,7 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
         with store() as s:
             rows = s.inbox.since(since, limit, grant)
             record(s, client, f"GET /v1/inbound since={since} n={len(rows)}")
-        return {"messages": rows, "next_cursor": rows[-1]["id"] if rows else since}
+        return {"messages": [r.as_dict() for r in rows], "next_cursor": rows[-1].id if rows else since}
 
     from smsd.http.kannel import mount_kannel
 

@@ -11,6 +11,7 @@ from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.store.core import Repo
 from smsd.store.records import Campaign
+from smsd.store.summaries import CampaignProgress, StateCounts
 
 if TYPE_CHECKING:
     from smsd.broadcast import Plan
@@ -103,12 +104,16 @@ class Campaigns(Repo):
     def recent(self, limit: int = 50) -> list[Campaign]:
         return self._all_of(Campaign, "SELECT * FROM campaigns ORDER BY id DESC LIMIT ?", (limit,))
 
-    def progress(self, cid: int) -> dict[str, Any]:
+    def progress(self, cid: int) -> CampaignProgress:
         """Messages per state, segments still to send, cost so far (fen)."""
-        states = {
-            r["state"]: r["n"]
-            for r in self._rows("SELECT state, COUNT(*) AS n FROM outbox WHERE campaign_id = ? GROUP BY state", (cid,))
-        }
+        states = StateCounts.of_pairs(
+            [
+                (r["state"], r["n"])
+                for r in self._rows(
+                    "SELECT state, COUNT(*) AS n FROM outbox WHERE campaign_id = ? GROUP BY state", (cid,)
+                )
+            ]
+        )
         cost = self._one(
             "SELECT COALESCE(SUM(p.price_fen), 0) AS fen FROM outbox_parts p JOIN outbox o ON o.id = "
             "p.message_id WHERE o.campaign_id = ? AND p.sent_at IS NOT NULL",
@@ -120,11 +125,11 @@ class Campaigns(Repo):
             "AND o.state IN ('queued', 'sending')",
             (cid,),
         )
-        return {
-            "states": states,
-            "segments_left": int(parts_left["n"] if parts_left else 0),
-            "cost_fen": int(cost["fen"] if cost else 0),
-        }
+        return CampaignProgress(
+            states=states,
+            segments_left=int(parts_left["n"] if parts_left else 0),
+            cost_fen=int(cost["fen"] if cost else 0),
+        )
 
     def queue_position(self, cid: int) -> tuple[int, int, int]:
         """(its segments left, segments queued ahead of its last message, its priority)."""
@@ -135,7 +140,7 @@ class Campaigns(Repo):
         )
         if not last or last["id"] is None:
             return 0, 0, 0
-        left = self.progress(cid)["segments_left"]
+        left = self.progress(cid).segments_left
         ahead = self.store.outbox.segments_ahead(int(last["priority"]), int(last["id"]), cid)
         return int(left), ahead, int(last["priority"])
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from smsd.clock import LOCAL, ts, utcnow
 from smsd.store.core import Repo
+from smsd.store.summaries import ModemDay, ModemHealth, ThreadState
 
 
 class Health(Repo):
@@ -41,8 +42,8 @@ class Health(Repo):
         row = self._one("SELECT resume_requested_at AS at FROM modems WHERE name = ?", (name,))
         return bool(row and row["at"] and row["at"] >= ts(since))
 
-    def modems(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM modems ORDER BY name")
+    def modems(self) -> list[ModemHealth]:
+        return self._all_of(ModemHealth, "SELECT * FROM modems ORDER BY name")
 
     def record_thread(self, name: str, state: str, crashes: int, last_error: str, now: datetime | None = None) -> None:
         """The daemon's supervisor notes each thread's state for `smsd status`."""
@@ -54,10 +55,10 @@ class Health(Repo):
                 (name, state, crashes, last_error, ts(now or utcnow())),
             )
 
-    def threads(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM daemon_threads ORDER BY name")
+    def threads(self) -> list[ThreadState]:
+        return self._all_of(ThreadState, "SELECT * FROM daemon_threads ORDER BY name")
 
-    def modem_counts(self, since: datetime) -> dict[str, dict[str, int]]:
+    def modem_counts(self, since: datetime) -> list[ModemDay]:
         """Segments booked and messages received per modem since a time (for `smsd status`).
 
         Sent is what the ledger holds, submits in doubt included: what the SIM most likely paid."""
@@ -73,4 +74,4 @@ class Health(Repo):
             "SELECT modem, COUNT(*) AS n FROM inbox WHERE received_at >= ? GROUP BY modem", (ts(since),)
         ):
             out.setdefault(r["modem"], {})["received"] = r["n"]
-        return out
+        return [ModemDay(modem=m, **c) for m, c in sorted(out.items())]

@@ -14,6 +14,7 @@ from smsd.phone import mask
 from smsd.segments import clean_text
 from smsd.store.core import Repo
 from smsd.store.records import InboundMessage
+from smsd.store.summaries import ApiInbound, Feedback
 
 if TYPE_CHECKING:
     from smsd.transport.base import Received
@@ -206,13 +207,13 @@ class Inbox(Repo):
             (state, kind, command, normalized, member_id, ts(now), inbox_id),
         )
 
-    def feedback(self, unread_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    def feedback(self, unread_only: bool = False, limit: int = 100) -> list[Feedback]:
         sql = (
             "SELECT i.*, m.name FROM inbox i LEFT JOIN members m ON m.id = i.member_id WHERE i.kind = 'feedback'"
             + (" AND i.feedback_read = 0" if unread_only else "")
             + " ORDER BY i.id DESC LIMIT ?"
         )
-        return self._rows(sql, (limit,))
+        return self._all_of(Feedback, sql, (limit,))
 
     def mark_feedback_read(self, inbox_id: int, actor: str) -> None:
         with self._tx():
@@ -225,7 +226,7 @@ class Inbox(Repo):
                 raise InputError("no feedback message {inbox_id} (see `smsd inbox --feedback`)", inbox_id=inbox_id)
             self._event("inbox", inbox_id, "read", "", actor)
 
-    def since(self, cursor: int, limit: int, grant: tuple[str, ...] = ("*",)) -> list[dict[str, Any]]:
+    def since(self, cursor: int, limit: int, grant: tuple[str, ...] = ("*",)) -> list[ApiInbound]:
         """Inbound SMS after a cursor that a grant covers: '*' all, 'unhandled' text no command
         took, or command names (vote, receipt, red, feedback, ...)."""
         where, params = "", [str(cursor)]
@@ -236,7 +237,8 @@ class Inbox(Repo):
             if "unhandled" in grant:
                 conds.append("(command IS NULL AND kind IN ('feedback', 'stranger'))")
             where = " AND (" + (" OR ".join(conds) or "0") + ")"
-        return self._rows(
+        return self._all_of(
+            ApiInbound,
             "SELECT id, modem, sender, text, received_at, kind, command, parts, incomplete FROM inbox "
             f"WHERE id > ?{where} ORDER BY id LIMIT ?",
             (*params, limit),

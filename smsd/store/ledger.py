@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.store.core import Repo
-
-if TYPE_CHECKING:
-    pass
+from smsd.store.summaries import ArchiveRow, Budget, CostReport, CostRow, DeliveryRow
 
 GROUPS = {
     "org": "COALESCE(l.org, '(unassigned)')",
@@ -48,7 +46,7 @@ def _filters(date_from: str | None, date_to: str | None, org: str | None, alias:
 class Ledger(Repo):
     def cost_report(
         self, by: str, *, date_from: str | None = None, date_to: str | None = None, org: str | None = None
-    ) -> dict[str, Any]:
+    ) -> CostReport:
         """Totals per group; the grand total is the plain sum of the same rows (never rounded)."""
         if by not in GROUPS:
             raise InputError(
@@ -68,13 +66,21 @@ class Ledger(Repo):
         total = self._one(
             f"SELECT COUNT(*) AS segments, COALESCE(SUM(l.price_fen), 0) AS fen, {_DOUBT} FROM ledger l{where}", params
         )
+        names = {}
         if by == "campaign":
             names = {str(r["id"]): r["name"] for r in self._rows("SELECT id, name FROM campaigns")}
-            for r in rows:
-                r["name"] = names.get(r["key"], "")
         assert total is not None  # an aggregate always has a row
-        totals = {k: int(total[k] or 0) for k in ("segments", "fen", "doubt_segments", "doubt_fen")}
-        return {"by": by, "rows": rows, "total": totals}
+        return CostReport(
+            by=by,
+            rows=tuple(CostRow.of({**r, "key": str(r["key"]), "name": names.get(str(r["key"]), "")}) for r in rows),
+            total=CostRow(
+                key="",
+                segments=int(total["segments"] or 0),
+                fen=int(total["fen"] or 0),
+                doubt_segments=int(total["doubt_segments"] or 0),
+                doubt_fen=int(total["doubt_fen"] or 0),
+            ),
+        )
 
     def sum(self, org: str | None = None, month: str | None = None) -> int:
         where, params = _filters(None, None, org)
@@ -99,16 +105,18 @@ class Ledger(Repo):
             )
             self._event("budget", f"{org}:{month}", "set", f"{limit_fen} fen", actor, now)
 
-    def budgets(self, month: str | None = None) -> list[dict[str, Any]]:
+    def budgets(self, month: str | None = None) -> list[Budget]:
         if month:
-            return self._rows("SELECT * FROM budgets WHERE month = ? ORDER BY org", (month,))
-        return self._rows("SELECT * FROM budgets ORDER BY month DESC, org")
+            return self._all_of(Budget, "SELECT * FROM budgets WHERE month = ? ORDER BY org", (month,))
+        return self._all_of(Budget, "SELECT * FROM budgets ORDER BY month DESC, org")
 
-    def budget_for(self, org: str, month: str) -> dict[str, Any] | None:
+    def budget_for(self, org: str, month: str) -> Budget | None:
         """The budget that governs an org unit: its own, or its nearest ancestor's."""
         parts = org.strip("/").split("/")
         for i in range(len(parts), 0, -1):
-            row = self._one("SELECT * FROM budgets WHERE org = ? AND month = ?", ("/".join(parts[:i]), month))
+            row = self._one_of(
+                Budget, "SELECT * FROM budgets WHERE org = ? AND month = ?", ("/".join(parts[:i]), month)
+            )
             if row:
                 return row
         return None
@@ -127,7 +135,7 @@ class Ledger(Repo):
 
     def delivery_report(
         self, by: str, *, date_from: str | None = None, date_to: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeliveryRow]:
         """Messages sent / delivered / failed / pending per campaign or per modem."""
         key = {"campaign": "COALESCE(CAST(o.campaign_id AS TEXT), '(none)')", "modem": "COALESCE(o.modem, '-')"}
         if by not in key:
@@ -148,7 +156,7 @@ class Ledger(Repo):
             + (" WHERE " + " AND ".join(where) if where else "")
             + " GROUP BY key ORDER BY key"
         )
-        return self._rows(sql, params)
+        return self._all_of(DeliveryRow, sql, params)
 
     def archive(
         self,
@@ -157,7 +165,7 @@ class Ledger(Repo):
         date_to: str | None = None,
         org: str | None = None,
         campaign: int | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[ArchiveRow]:
         """Every message with its recipient, times, text, state and cost; streamed, oldest first."""
         where = ["o.sent_at IS NOT NULL"]
         params: list[Any] = []
@@ -181,12 +189,6 @@ class Ledger(Repo):
             "LEFT JOIN members pm ON o.member_id IS NULL AND pm.phone = o.to_number "
             "LEFT JOIN org_units pu ON pu.id = pm.org_id WHERE " + " AND ".join(where) + " ORDER BY o.id"
         )
-        cur = self.conn.execute(sql, params)
-        while True:
-            batch = cur.fetchmany(2000)
-            if not batch:
-                return
-            for r in batch:
-                yield dict(r)
+        yield from ArchiveRow.each(self.conn.execute(sql, params), batch=2000)
 
     # ------------------------------------------------------------ retention and backup

@@ -10,12 +10,13 @@ from pathlib import Path
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
 from smsd.store.core import Repo
+from smsd.store.summaries import Purged
 
 
 class Maintenance(Repo):
     """Purge and backup of the whole database."""
 
-    def purge(self, before: datetime, actor: str, now: datetime | None = None) -> dict[str, int]:
+    def purge(self, before: datetime, actor: str, now: datetime | None = None) -> Purged:
         """Anonymise every number and text older than `before`; the ledger (cost totals) stays.
 
         Covers the outbox (text, number, dedup key), inbox and its PDUs, status reports, red
@@ -65,7 +66,7 @@ class Maintenance(Repo):
                 "archive", None, "purged", f"before {cutoff}: {out} sent, {inbox} received, {red} red", actor, now
             )
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return {"outbox": out, "inbox": inbox, "inbox_parts": parts, "red_submissions": red}
+        return Purged(outbox=out, inbox=inbox, parts=parts, red=red)
 
     def backup(self, path: str | Path) -> int:
         """A consistent copy while the daemon writes (SQLite online backup); returns pages copied."""

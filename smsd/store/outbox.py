@@ -18,6 +18,7 @@ from smsd.i18n import _
 from smsd.phone import mask
 from smsd.store.core import Repo
 from smsd.store.records import OutboundMessage, Part, QueueOptions
+from smsd.store.summaries import StateCounts
 
 
 class Outbox(Repo):
@@ -206,8 +207,11 @@ class Outbox(Repo):
     def parts(self, message_id: int) -> list[Part]:
         return self._all_of(Part, "SELECT * FROM outbox_parts WHERE message_id = ? ORDER BY seq", (message_id,))
 
-    def queue_depth(self) -> dict[str, int]:
-        return {r["state"]: r["n"] for r in self._rows("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
+    def queue_depth(self) -> StateCounts:
+        """Messages per state, the whole outbox."""
+        return StateCounts.of_pairs(
+            [(r["state"], r["n"]) for r in self._rows("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")]
+        )
 
     def segments_ahead(self, priority: int, before_id: int | None = None, campaign_id: int | None = None) -> int:
         """Segments still to send of messages that go before a new one of this priority (or, with

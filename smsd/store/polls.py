@@ -10,6 +10,7 @@ from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.store.core import Repo
 from smsd.store.records import Poll
+from smsd.store.summaries import PollOption, PollResults
 
 
 class Polls(Repo):
@@ -111,7 +112,7 @@ class Polls(Repo):
             return "changed", int(prev["option"])
         return "duplicate", int(prev["option"])
 
-    def results(self, pid: int) -> dict[str, Any]:
+    def results(self, pid: int) -> PollResults:
         poll = self.get(pid)
         counts = {
             r["option"]: r["n"]
@@ -120,24 +121,24 @@ class Polls(Repo):
         total = sum(counts.values())
         audience = self._one("SELECT COUNT(*) AS n FROM poll_audience WHERE poll_id = ?", (pid,))
         assert audience is not None
-        options = [
-            {
-                "option": i,
-                "label": label,
-                "votes": counts.get(i, 0),
-                "percent": round(100 * counts.get(i, 0) / total, 1) if total else 0.0,
-            }
+        options = tuple(
+            PollOption(
+                option=i,
+                label=label,
+                votes=counts.get(i, 0),
+                percent=round(100 * counts.get(i, 0) / total, 1) if total else 0.0,
+            )
             for i, label in enumerate(poll.options, start=1)
-        ]
-        return {
-            "id": pid,
-            "question": poll.question,
-            "votes": total,
-            "audience": int(audience["n"]),
-            "closes_at": poll.closes_at,
-            "policy": poll.policy,
-            "options": options,
-        }
+        )
+        return PollResults(
+            id=pid,
+            question=poll.question,
+            votes=total,
+            audience=int(audience["n"]),
+            closes_at=poll.closes_at,
+            policy=poll.policy,
+            options=options,
+        )
 
     def close(self, pid: int, actor: str, now: datetime | None = None) -> None:
         now = now or utcnow()

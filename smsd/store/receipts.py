@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from smsd.clock import ts
 from smsd.store.core import Repo
+from smsd.store.records import Campaign
+from smsd.store.summaries import Notice, ReceiptStatus, Recipient
 
 
 class Receipts(Repo):
     """Receipts of confirm campaigns."""
 
-    def latest_notice(self, phone: str) -> dict[str, Any] | None:
+    def latest_notice(self, phone: str) -> Notice | None:
         """The newest campaign message that reached this number, with its campaign's flags."""
-        return self._one(
+        return self._one_of(
+            Notice,
             "SELECT o.campaign_id, c.confirm, c.poll_id FROM outbox o JOIN campaigns c ON c.id = o.campaign_id "
             "WHERE o.to_number = ? AND o.state IN ('sent', 'delivered', 'sending') ORDER BY o.id DESC LIMIT 1",
             (phone,),
         )
 
-    def latest_confirm_campaign(self, phone: str) -> dict[str, Any] | None:
-        return self._one(
+    def latest_confirm_campaign(self, phone: str) -> Campaign | None:
+        """The newest confirm campaign that reached this number."""
+        return self._one_of(
+            Campaign,
             "SELECT c.* FROM outbox o JOIN campaigns c ON c.id = o.campaign_id WHERE o.to_number = ? "
             "AND c.confirm = 1 AND o.state IN ('sent', 'delivered', 'sending') ORDER BY o.id DESC LIMIT 1",
             (phone,),
@@ -35,16 +39,16 @@ class Receipts(Repo):
         )
         return cur.rowcount == 1
 
-    def of_campaign(self, cid: int) -> dict[str, list[dict[str, Any]]]:
+    def of_campaign(self, cid: int) -> ReceiptStatus:
         """Recipients of a confirm campaign, split into confirmed and not yet confirmed."""
-        rows = self._rows(
+        rows = self._all_of(
+            Recipient,
             "SELECT DISTINCT o.to_number AS phone, o.member_id, m.name, r.confirmed_at FROM outbox o "
             "LEFT JOIN members m ON m.id = o.member_id LEFT JOIN receipts r ON r.campaign_id = o.campaign_id "
             "AND r.phone = o.to_number WHERE o.campaign_id = ? AND o.dedup_key NOT LIKE '%:remind:%' "
             "ORDER BY o.id",
             (cid,),
         )
-        return {
-            "confirmed": [r for r in rows if r["confirmed_at"]],
-            "pending": [r for r in rows if not r["confirmed_at"]],
-        }
+        return ReceiptStatus(
+            confirmed=tuple(r for r in rows if r.confirmed_at), pending=tuple(r for r in rows if not r.confirmed_at)
+        )

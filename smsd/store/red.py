@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.store.core import Repo
 from smsd.store.records import Member
+from smsd.store.summaries import RedCampaign, RedSubmission
 
 
 class Red(Repo):
@@ -25,8 +27,8 @@ class Red(Repo):
             self._event("red", rid, "opened", name, actor, now)
         return rid
 
-    def current(self) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM red_campaigns WHERE state = 'open' ORDER BY id DESC LIMIT 1")
+    def current(self) -> RedCampaign | None:
+        return self._one_of(RedCampaign, "SELECT * FROM red_campaigns WHERE state = 'open' ORDER BY id DESC LIMIT 1")
 
     def close(self, rid: int, actor: str) -> None:
         with self._tx():
@@ -53,7 +55,7 @@ class Red(Repo):
         )
         return int(cur.lastrowid or 0)
 
-    def submissions(self, state: str | None = None, rid: int | None = None) -> list[dict[str, Any]]:
+    def submissions(self, state: str | None = None, rid: int | None = None) -> list[RedSubmission]:
         sql = (
             "SELECT s.*, m.name, c.name AS campaign FROM red_submissions s LEFT JOIN members m ON m.id = "
             "s.member_id JOIN red_campaigns c ON c.id = s.red_campaign_id WHERE 1 = 1"
@@ -65,12 +67,12 @@ class Red(Repo):
         if rid:
             sql += " AND s.red_campaign_id = ?"
             params.append(rid)
-        return self._rows(sql + " ORDER BY s.id", params)
+        return self._all_of(RedSubmission, sql + " ORDER BY s.id", params)
 
-    def review(self, sid: int, approve: bool, reason: str, actor: str, now: datetime | None = None) -> dict[str, Any]:
+    def review(self, sid: int, approve: bool, reason: str, actor: str, now: datetime | None = None) -> RedSubmission:
         now = now or utcnow()
         with self._tx():
-            row = self._one("SELECT * FROM red_submissions WHERE id = ?", (sid,))
+            row = self._one_of(RedSubmission, "SELECT * FROM red_submissions WHERE id = ?", (sid,))
             if row is None:
                 raise InputError("no red-message submission {sid} (see `smsd red list`)", sid=sid)
             state = "approved" if approve else "rejected"
@@ -80,10 +82,10 @@ class Red(Repo):
             )
             self._event(
                 "red",
-                row["red_campaign_id"],
+                row.red_campaign_id,
                 state,
                 f"submission {sid}" + (f": {reason}" if reason else ""),
                 actor,
                 now,
             )
-        return {**row, "state": state}
+        return dataclasses.replace(row, state=state, reason=reason or None, reviewed_by=actor)

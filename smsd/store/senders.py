@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from smsd.clock import ts
 from smsd.errors import InputError
 from smsd.store.core import Repo
+from smsd.store.summaries import FlaggedNumber
 
 
 class Senders(Repo):
@@ -64,8 +64,8 @@ class Senders(Repo):
     def is_flagged(self, phone: str) -> bool:
         return self._one("SELECT 1 AS x FROM flagged_numbers WHERE phone = ?", (phone,)) is not None
 
-    def flagged(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM flagged_numbers ORDER BY flagged_at DESC")
+    def flagged(self) -> list[FlaggedNumber]:
+        return self._all_of(FlaggedNumber, "SELECT * FROM flagged_numbers ORDER BY flagged_at DESC")
 
     def unflag(self, phone: str, actor: str) -> None:
         with self._tx():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from smsd.clock import ts
 from smsd.store.core import Repo
+from smsd.store.summaries import WebhookDue, WebhookStatus
 
 
 class Webhooks(Repo):
@@ -19,8 +19,9 @@ class Webhooks(Repo):
             (forward, inbox_id, ts(now)),
         )
 
-    def due(self, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
-        return self._rows(
+    def due(self, now: datetime, limit: int = 50) -> list[WebhookDue]:
+        return self._all_of(
+            WebhookDue,
             "SELECT w.*, i.sender, i.text, i.received_at, i.modem, i.command, i.kind FROM webhook_deliveries w "
             "JOIN inbox i ON i.id = w.inbox_id WHERE w.state = 'pending' AND w.next_attempt_at <= ? "
             "ORDER BY w.id LIMIT ?",
@@ -45,11 +46,12 @@ class Webhooks(Repo):
                 (attempts, error[:200], ts(now + timedelta(seconds=delay)), wid),
             )
 
-    def status(self) -> list[dict[str, Any]]:
-        return self._rows(
+    def status(self) -> list[WebhookStatus]:
+        return self._all_of(
+            WebhookStatus,
             "SELECT forward, SUM(state = 'pending') AS pending, SUM(state = 'delivered') AS delivered, "
             "MAX(CASE WHEN state = 'pending' THEN last_error END) AS last_error FROM webhook_deliveries "
-            "GROUP BY forward ORDER BY forward"
+            "GROUP BY forward ORDER BY forward",
         )
 
     def next_due(self) -> str | None:
