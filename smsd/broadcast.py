@@ -7,6 +7,7 @@ what ``Store.create_campaign(plan)`` then queues.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,18 +23,12 @@ from smsd.errors import BudgetError, InputError
 from smsd.i18n import _
 from smsd.phone import mask, normalise
 from smsd.store import Member, Store
+from smsd.store.records import CampaignDraft, Rendered
 
 CONFIRM_SUFFIX = "收到请回复QR确认。"
 
 
-@dataclass(frozen=True)
-class Recipient:
-    member_id: int | None
-    name: str
-    phone: str
-    text: str
-    segments: int
-    encoding: str = "ucs2"
+Recipient = Rendered  # one recipient with the text rendered for them: what the store queues
 
 
 @dataclass
@@ -74,6 +69,26 @@ class Plan:
     def recipients(self, store: Store) -> Iterator[Recipient]:
         """Every recipient with its text, rendered again from the roster in `store`."""
         return self.source(store)
+
+    def draft(self) -> CampaignDraft:
+        """The campaign as the store records it."""
+        return CampaignDraft(
+            template=self.template,
+            text=self.text,
+            selection=json.dumps(self.selection, ensure_ascii=False),
+            urgent=self.urgent,
+            recipients=self.recipient_count,
+            segments=self.total_segments,
+            price_fen=self.price_fen,
+            priority=self.priority,
+            not_before=self.not_before,
+            expires_at=self.expires_at,
+            srr=self.srr,
+            max_attempts=self.max_attempts,
+            owner_org=self.owner_org,
+            confirm=self.confirm,
+            poll_id=self.poll_id,
+        )
 
     def only(self, store: Store, keep: Callable[[Recipient], bool]) -> Plan:
         """The same broadcast to the recipients `keep` accepts (counted again)."""
@@ -446,3 +461,21 @@ def check_budget(store: Store, plan: Plan, override_reason: str | None) -> str |
         "{over} yuan over"
     ).format(**params)
     return f"{figures}; overridden: {override_reason}"
+
+
+def queue(
+    store: Store,
+    plan: Plan,
+    *,
+    name: str,
+    over_budget: str | None = None,
+    actor: str = "cli",
+    now: datetime | None = None,
+) -> int:
+    """Queue a planned broadcast as a campaign: the budget is checked in the transaction that
+    queues it, so two broadcasts (from two doors) cannot both pass one budget. Returns its id."""
+    with store.tx():
+        note = check_budget(store, plan, over_budget)
+        return store.campaigns.create(
+            plan.draft(), plan.recipients(store), name=name, actor=actor, now=now, budget_note=note
+        )

@@ -95,7 +95,7 @@ def create_poll(
     cid = None
     if plan is not None:
         plan.poll_id = pid
-        cid = store.campaigns.create(plan, name=f"投票{pid}", actor=actor, now=now)
+        cid = broadcast.queue(store, plan, name=f"投票{pid}", actor=actor, now=now)
     return pid, cid
 
 

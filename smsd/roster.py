@@ -19,6 +19,7 @@ from smsd.errors import InputError
 from smsd.i18n import _
 from smsd.orgpath import org_path
 from smsd.phone import normalise
+from smsd.store.records import MemberRow
 
 HEADERS = {
     "name": ("name", "姓名", "名字", "党员姓名"),
@@ -47,17 +48,6 @@ MAX_ROWS = 200_000
 MAX_COLUMNS = 100
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # an .xlsx is a zip: its parts, unpacked, stay under this
 MAX_ZIP_RATIO = 200  # and no part unpacks to more than this many times its packed size
-
-
-@dataclass
-class MemberRow:
-    line: int
-    name: str
-    phone: str
-    org: str
-    tags: list[str]
-    joined: str | None
-    extras: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -158,7 +158,7 @@ def test_pausing_a_campaign_takes_its_messages_out_of_the_claim_and_resume_puts_
     numbers = store.path.parent / "n.txt"
     numbers.write_text("\n".join(f"1380000{i:04d}" for i in range(50)))
     plan = broadcast.plan(store, cfg, numbers_file=str(numbers), text="会议通知")
-    cid = store.campaigns.create(plan, name="t")
+    cid = broadcast.queue(store, plan, name="t")
     store.campaigns.set_state(cid, "pause")
     assert sql_one(store, "SELECT COUNT(*) AS n FROM outbox WHERE held = 1")["n"] == 50
     assert store.claims.claim_next("m1") is None
@@ -186,9 +186,9 @@ def test_a_second_campaign_waits_for_the_first_and_its_eta_matches_the_drain(tmp
     with Store(cfg.database) as store:
         store.members.upsert([MemberRow(i, f"党员{i}", f"+86138{i:08d}", "大渡口区", [], None) for i in range(5000)])
         first = broadcast.plan(store, cfg, everyone=True, text="第一次通知：周五开会。", now=start)
-        store.campaigns.create(first, name="first", now=start)
+        broadcast.queue(store, first, name="first", now=start)
         second = broadcast.plan(store, cfg, everyone=True, text="第二次通知：周六学习。", now=start)
-        cid2 = store.campaigns.create(second, name="second", now=start)
+        cid2 = broadcast.queue(store, second, name="second", now=start)
         assert second.ahead_segments == 5000 and first.eta is not None and second.eta is not None
         assert second.eta > first.eta + timedelta(days=2)  # 10,000 segments at 1,600 a day, not 5,000
         status_eta = broadcast.campaign_eta(store, cfg, cid2, start)  # what `smsd campaign status` shows

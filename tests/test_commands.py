@@ -162,7 +162,7 @@ def _confirm_campaign(store, cfg, numbers):
 
     plan_ = broadcast.plan(store, cfg, numbers_file=None, orgs=("大渡口区",), text="明天开会，收到请回复QR确认。")
     plan_ = plan_.only(store, lambda r: r.phone in numbers)
-    cid = store.campaigns.create(plan_, name="会议通知")
+    cid = broadcast.queue(store, plan_, name="会议通知")
     store.conn.execute("UPDATE campaigns SET confirm = 1 WHERE id = ?", (cid,))
     for m in store.outbox.messages(limit=100):
         if m.campaign_id == cid:

@@ -64,7 +64,7 @@ def test_every_report_total_equals_the_ledger_sum(tmp_path_factory, specs, price
             first = {m.phone for m in store.members.select(limit=recipients)}
             plan = plan.only(store, lambda r, first=first: r.phone in first)
             plan.owner_org = owner
-            store.campaigns.create(plan, name=f"c{k}", now=when)
+            broadcast.queue(store, plan, name=f"c{k}", now=when)
             send_all(store, prices, when)
         rows = sql_rows(store, "SELECT price_fen FROM ledger")
         paid = sum(r["price_fen"] for r in rows)
@@ -102,7 +102,7 @@ def test_township_report_shows_only_its_subtree(office):
     with Store(cfg.database) as store:
         for org in ("大渡口区/八桥镇", "大渡口区/跳磴镇", "大渡口区"):
             plan = broadcast.plan(store, cfg, orgs=(org,), text=f"{org}的通知", now=when)
-            store.campaigns.create(plan, name=org, now=when)
+            broadcast.queue(store, plan, name=org, now=when)
         send_all(store, {"m1": 6}, when)
     town = json.loads(cli(config_path, "report", "cost", "--by", "org", "--org", "大渡口区/八桥镇", "--json").output)
     county = json.loads(cli(config_path, "report", "cost", "--by", "org", "--json").output)
@@ -217,25 +217,24 @@ def test_two_concurrent_broadcasts_cannot_both_pass_one_budget(office):
     first_checking, second_started = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
 
-    def first_check(s):
-        first_checking.set()
-        second_started.wait(5)  # the second broadcast is on its way while the first is being checked
-        return broadcast.check_budget(s, plan, None)
-
-    def run(name, check):
+    def run(name):
         try:
             with Store(cfg.database) as s:
-                if name == "second":
+                if name == "first":
+                    # the first broadcast holds its write transaction while the second sets out, so
+                    # the second's budget check must wait for it: queue() checks inside its transaction
+                    with s.tx():
+                        first_checking.set()
+                        second_started.wait(5)
+                        outcome[name] = broadcast.queue(s, plan, name=name)
+                else:
                     first_checking.wait(5)
                     second_started.set()
-                outcome[name] = s.campaigns.create(plan, name=name, budget_check=check)
+                    outcome[name] = broadcast.queue(s, plan, name=name)
         except InputError as exc:
             outcome[name] = exc
 
-    threads = [
-        threading.Thread(target=run, args=("first", first_check)),
-        threading.Thread(target=run, args=("second", lambda s: broadcast.check_budget(s, plan, None))),
-    ]
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("first", "second")]
     for t in threads:
         t.start()
     for t in threads:
@@ -274,9 +273,8 @@ def test_cost_report_in_excel_adds_up(office):
     when = datetime.now(CST)
     with Store(cfg.database) as store:
         for org in ("大渡口区/八桥镇", "大渡口区/跳磴镇"):
-            store.campaigns.create(
-                broadcast.plan(store, cfg, orgs=(org,), text="年终总结", now=when), name=org, now=when
-            )
+            plan = broadcast.plan(store, cfg, orgs=(org,), text="年终总结", now=when)
+            broadcast.queue(store, plan, name=org, now=when)
         send_all(store, {"m1": 6}, when)
     import subprocess
     import sys

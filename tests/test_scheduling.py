@@ -68,7 +68,7 @@ def confirm_campaign(cfg, store, *, urgent: bool) -> int:
     plan = bc.plan(store, cfg, everyone=True, text=TEXT, confirm=True, urgent=urgent,
                    variables={"topic": "支部书记会议"}, now=NOW)  # fmt: skip
     name = bc.campaign_name(None, None, TEXT, {"topic": "支部书记会议"})
-    return store.campaigns.create(plan, name=name, actor="test", now=NOW)
+    return bc.queue(store, plan, name=name, actor="test", now=NOW)
 
 
 def test_a_reminder_waits_until_its_notices_have_gone(env):
@@ -175,7 +175,7 @@ def test_a_template_that_asks_for_a_receipt_counts_the_replies_without_confirm(e
     plan = bc.plan(store, cfg, everyone=True, template="meeting_notice", now=NOW,
                    variables={"time": "12月3日上午9点", "place": "党群服务中心", "topic": "支部书记会议"})  # fmt: skip
     assert plan.confirm and any("QR" in n for n in plan.notes)
-    cid = store.campaigns.create(plan, name="会议", actor="test", now=NOW)
+    cid = bc.queue(store, plan, name="会议", actor="test", now=NOW)
     drain(store, NOW)
     Conversation(store, Dispatcher(store, cfg, clock=lambda: NOW + timedelta(minutes=5))).member_says(
         "+8613800000001", "收到"

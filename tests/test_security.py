@@ -56,7 +56,7 @@ def test_no_export_carries_a_live_formula(office):
     now = datetime.now(CST)
     with Store(cfg.database) as s:
         plan = broadcast.plan(s, cfg, orgs=("大渡口区/八桥镇",), text="${name}同志：请参加会议", now=now)
-        s.campaigns.create(plan, name="会议", now=now)
+        broadcast.queue(s, plan, name="会议", now=now)
         send_all(s, {"m1": 6}, now)
         s.red.open("红段子征集", 140, "test")
         poll = s.polls.create(

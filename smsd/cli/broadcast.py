@@ -175,7 +175,7 @@ def broadcast(
             )
         label = bc.campaign_name(name, template, text, _vars(variables))
         # Checked again inside the transaction that queues it: two broadcasts cannot both pass one budget.
-        cid = store.campaigns.create(plan, name=label, budget_check=lambda s: bc.check_budget(s, plan, over_budget))
+        cid = bc.queue(store, plan, name=label, over_budget=over_budget)
     if as_json:
         echo_json({"campaign": cid, **summary})
     else:

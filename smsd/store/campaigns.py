@@ -2,51 +2,50 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
-from smsd.store.core import Repo
-from smsd.store.records import Campaign
+from smsd.store.core import Core, Repo
+from smsd.store.outbox import Outbox
+from smsd.store.records import Campaign, CampaignDraft, Rendered
 from smsd.store.summaries import CampaignProgress, StateCounts
-
-if TYPE_CHECKING:
-    from smsd.broadcast import Plan
 
 TRANSITIONS = {"pause": ("running", "paused"), "resume": ("paused", "running"), "cancel": (None, "cancelled")}
 
 
 class Campaigns(Repo):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self._outbox = Outbox(core)
+
     def create(
         self,
-        plan: Plan,
+        plan: CampaignDraft,
+        recipients: Iterable[Rendered],
         *,
         name: str,
         actor: str = "cli",
         now: datetime | None = None,
         budget_note: str | None = None,
-        budget_check: Callable[[Any], str | None] | None = None,
     ) -> int:
-        """The campaign row and every message of the plan, atomically (all or nothing).
+        """The campaign row and a message for each rendered recipient, atomically (all or nothing).
 
-        budget_check runs inside the same write transaction: it raises to refuse, or returns the
-        note of an override; no other broadcast can be queued between the check and the insert."""
+        The recipients are streamed in (an iterator of 100,000 costs the memory of one). A caller
+        that checks a budget first does so in its own transaction around this one (``with
+        store.tx():``), so no other broadcast is queued between the check and the insert."""
         now = now or utcnow()
         with self._tx():
-            if budget_check is not None:
-                budget_note = budget_check(self.store) or budget_note
             values = {
                 "name": name,
                 "template": plan.template,
                 "text": plan.text,
-                "selection": json.dumps(plan.selection, ensure_ascii=False),
+                "selection": plan.selection,
                 "urgent": int(plan.urgent),
-                "recipients": plan.recipient_count,
-                "segments": plan.total_segments,
-                "estimate_fen": plan.cost_fen,
+                "recipients": plan.recipients,
+                "segments": plan.segments,
+                "estimate_fen": plan.estimate_fen,
                 "not_before": ts(plan.not_before) if plan.not_before else None,
                 "owner_org": plan.owner_org,
                 "confirm": int(plan.confirm),
@@ -59,9 +58,9 @@ class Campaigns(Repo):
                 f"INSERT INTO campaigns ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})", values
             )
             cid = int(cur.lastrowid or 0)
-            recipients, segments = self.store.outbox._insert_campaign(
+            queued, segments = self._outbox._insert_campaign(
                 cid,
-                ((r.phone, r.text, r.member_id, r.encoding, r.segments) for r in plan.recipients(self.store)),
+                ((r.phone, r.text, r.member_id, r.encoding, r.segments) for r in recipients),
                 created_by=actor,
                 now=now,
                 priority=plan.priority,
@@ -71,11 +70,11 @@ class Campaigns(Repo):
                 max_attempts=plan.max_attempts,
                 quiet_ok=plan.urgent,
             )
-            if (recipients, segments) != (plan.recipient_count, plan.total_segments):
+            if (queued, segments) != (plan.recipients, plan.segments):
                 # the roster changed since the plan was shown: the campaign records what was queued
                 self.conn.execute(
                     "UPDATE campaigns SET recipients = ?, segments = ?, estimate_fen = ? WHERE id = ?",
-                    (recipients, segments, segments * plan.price_fen, cid),
+                    (queued, segments, segments * plan.price_fen, cid),
                 )
             if budget_note:
                 self._event("campaign", cid, "budget_override", budget_note, actor, now)
@@ -83,7 +82,7 @@ class Campaigns(Repo):
                 "campaign",
                 cid,
                 "created",
-                f"{name}: {recipients} recipients, {segments} segments, estimate {segments * plan.price_fen} fen",
+                f"{name}: {queued} recipients, {segments} segments, estimate {segments * plan.price_fen} fen",
                 actor,
                 now,
             )
@@ -141,7 +140,7 @@ class Campaigns(Repo):
         if not last or last["id"] is None:
             return 0, 0, 0
         left = self.progress(cid).segments_left
-        ahead = self.store.outbox.segments_ahead(int(last["priority"]), int(last["id"]), cid)
+        ahead = self._outbox.segments_ahead(int(last["priority"]), int(last["id"]), cid)
         return int(left), ahead, int(last["priority"])
 
     def set_state(self, cid: int, action: str, actor: str = "cli", now: datetime | None = None) -> str:

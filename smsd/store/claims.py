@@ -8,14 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 from smsd.clock import parse_ts, ts, utcnow
 from smsd.phone import is_domestic
-from smsd.store.core import Repo
+from smsd.store.core import Core, Repo
+from smsd.store.outbox import Outbox
 from smsd.store.records import OutboundMessage
+from smsd.store.submits import Submits
 
 if TYPE_CHECKING:
     from smsd.pacing import Pacing
 
 
 class Claims(Repo):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self._outbox = Outbox(core)
+        self._submits = Submits(core)
+
     def claim_next(
         self,
         modem: str,
@@ -66,7 +73,7 @@ class Claims(Repo):
             )
             if first and first["seq"] is not None:
                 price = None if prices is None else prices[0 if is_domestic(row["to_number"]) else 1]
-                self.store.submits._start_submit(row["id"], int(first["seq"]), modem, now, price)
+                self._submits._start_submit(row["id"], int(first["seq"]), modem, now, price)
             self._event(
                 "outbox",
                 row["id"],
@@ -75,7 +82,7 @@ class Claims(Repo):
                 f"worker:{modem}",
                 now,
             )
-        claimed = self.store.outbox.message(row["id"])
+        claimed = self._outbox.message(row["id"])
         assert claimed is not None
         return claimed
 

@@ -25,7 +25,6 @@ from smsd.store.records import R
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from smsd.store import Store
 
 # One writer at a time inside this process: threads queue on a lock (a fast hand-over) instead of
 # SQLite's busy handler, which sleeps in growing steps. Other processes still meet busy_timeout.
@@ -144,16 +143,17 @@ class Core:
 class Repo(Core):
     """A repository of verbs on the store's one connection (store.outbox, store.members, ...).
 
-    Repositories share the connection, so a transaction opened by one covers the others' writes;
-    ``self.store`` reaches a sibling repository when a verb spans two concepts."""
+    Repositories share the connection by composition (each is built on the store's core), so a
+    transaction opened by one covers the others' writes. A verb that spans two concepts builds the
+    sibling it needs on the same core (``Outbox(core)``): imports go one way, never in a cycle."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.path, self.conn, self.on_close = store.path, store.conn, None
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self.path, self.conn, self.on_close = core.path, core.conn, None
 
     @property
     def _db(self) -> Database:
-        return self.store._db
+        return self._core._db
 
 
 # The database, its WAL and the wake-up socket are shared with the admins' group (smsd), whatever

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
@@ -15,9 +15,7 @@ from smsd.segments import clean_text
 from smsd.store.core import Repo
 from smsd.store.records import InboundMessage
 from smsd.store.summaries import ApiInbound, Feedback
-
-if TYPE_CHECKING:
-    from smsd.transport.base import Received
+from smsd.values import Received
 
 
 def _storable(raw: str | None) -> str | bytes | None:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError
 from smsd.orgpath import org_path
 from smsd.phone import mask
 from smsd.store.core import Repo
-from smsd.store.records import Member
-
-if TYPE_CHECKING:
-    from smsd.roster import MemberRow
+from smsd.store.records import Member, MemberRow
 
 
 class Members(Repo):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict, TypeVar
 
+from smsd.values import ProviderRef
+
 R = TypeVar("R", bound="Record")
 
 
@@ -26,9 +28,6 @@ def _names(cls: type[Record]) -> tuple[str, ...]:
     if names is None:
         names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
     return names
-
-
-ProviderRef = int | str  # a GSM modem's TP-MR (0-255), an SMSC's message_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,3 +239,54 @@ class Event(Record):
     entity_id: str | None = None
     detail: str = ""
     actor: str = "daemon"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One recipient of a broadcast with the text rendered for them (what the store queues)."""
+
+    member_id: int | None
+    name: str
+    phone: str
+    text: str
+    segments: int
+    encoding: str = "ucs2"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDraft:
+    """What a broadcast is, as the store records it: the plan's figures, not its callbacks."""
+
+    template: str | None
+    text: str | None
+    selection: str  # JSON, as the admin chose the recipients
+    urgent: bool
+    recipients: int
+    segments: int
+    price_fen: int
+    priority: int
+    not_before: datetime | None
+    expires_at: datetime
+    srr: bool
+    max_attempts: int
+    owner_org: str | None = None
+    confirm: bool = False
+    poll_id: int | None = None
+
+    @property
+    def estimate_fen(self) -> int:
+        return self.segments * self.price_fen
+
+
+@dataclass
+class MemberRow:
+    """One member as a roster file gives them (line: where, for error messages): what
+    Members.upsert takes."""
+
+    line: int
+    name: str
+    phone: str
+    org: str
+    tags: list[str]
+    joined: str | None
+    extras: dict[str, str] = dataclasses.field(default_factory=dict)

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smsd.clock import ts, utcnow
-from smsd.store.core import Repo
-from smsd.store.records import ProviderRef
-
-if TYPE_CHECKING:
-    pass
+from smsd.store.core import Core, Repo
+from smsd.store.outbox import Outbox
+from smsd.store.submits import Submits
+from smsd.values import ProviderRef
 
 
 class Reports(Repo):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self._outbox = Outbox(core)
+        self._submits = Submits(core)
+
     def apply_report(
         self,
         modem: str,
@@ -92,7 +96,7 @@ class Reports(Repo):
         submit = next((d for d in doubts if d["to_number"].lstrip("+")[-11:] == digits), None)
         if submit is None:
             return None
-        self.store.submits._settle_doubt(submit, ref, price_fen, now, "a delivery report")
+        self._submits._settle_doubt(submit, ref, price_fen, now, "a delivery report")
         part = self._one(
             "SELECT message_id, seq FROM outbox_parts WHERE message_id = ? AND seq = ? AND provider_ref = ? "
             "AND modem = ?",
@@ -101,8 +105,8 @@ class Reports(Repo):
         return part
 
     def _settle(self, message_id: int, now: datetime, modem: str) -> None:
-        states = [p.state for p in self.store.outbox.parts(message_id)]
-        msg = self.store.outbox.message(message_id)
+        states = [p.state for p in self._outbox.parts(message_id)]
+        msg = self._outbox.message(message_id)
         assert msg is not None
         if msg.state != "sent":
             return

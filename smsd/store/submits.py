@@ -18,15 +18,12 @@ Only refusals by the network count as attempts (max_attempts); resends are count
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smsd import policy
 from smsd.clock import LOCAL, ts, utcnow
 from smsd.store.core import Repo
-from smsd.store.records import ProviderRef
-
-if TYPE_CHECKING:
-    pass
+from smsd.values import ProviderRef
 
 
 class Submits(Repo):

@@ -25,8 +25,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+# the values a transport hands the store are defined below both (re-exported here for transports)
+from smsd.values import Concatenation as Concatenation
+from smsd.values import ProviderRef as ProviderRef
+from smsd.values import Received as Received
+
 RefusalKind = Literal["permanent", "transient", "transport"]
-ProviderRef = int | str  # a GSM modem's TP-MR, an SMSC's message_id
 Outcome = Literal["delivered", "pending", "failed"]
 
 
@@ -71,31 +75,6 @@ class Outgoing:
     concat_ref: int
     status_report: bool
     validity_minutes: int | None
-
-
-@dataclass(frozen=True)
-class Concatenation:
-    """Which part of a long inbound message this is (ref is per sender and transport)."""
-
-    ref: int
-    total: int
-    seq: int
-
-
-@dataclass(frozen=True)
-class Received:
-    """One inbound message or part. key identifies it at the provider (a PDU's bytes): the
-    store drops a redelivery of the same key; sender is None when it could not be decoded."""
-
-    key: str
-    sender: str | None
-    text: str
-    raw_text: str
-    concat: Concatenation | None
-    sent_at: datetime | None
-    error: str | None = None
-    redelivery_window_s: float | None = None  # how long the same key counts as a redelivery (None: while held)
-    redelivery_after_ack_s: float | None = None  # and after it was acknowledged (an ack may be lost on the way)
 
 
 @dataclass(frozen=True)
