@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -12,12 +11,14 @@ from typing import Any
 
 from smsd import lock, segments, when
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
-from smsd.config import EMULATOR_PORT, Config, ModemConfig
-from smsd.errors import BudgetError, InputError, ModemError
+from smsd.config import Config
+from smsd.errors import BudgetError, InputError
 from smsd.i18n import _
 from smsd.phone import is_domestic, mask, normalise
+from smsd.settings import ModemConfig
 from smsd.store import Store
 from smsd.store.summaries import ModemDay, ModemHealth
+from smsd.transport.registry import kind
 
 MAX_SEGMENTS = 10
 
@@ -212,7 +213,7 @@ def status(store: Store, cfg: Config, now: datetime | None = None) -> dict[str, 
         modems.append(
             {
                 "name": m.name,
-                "port": row.port or m.port,
+                "port": row.port or kind(m.kind).where(m),
                 "enabled": m.enabled,
                 "state": state,
                 "sent_hour": in_hour,
@@ -306,7 +307,7 @@ def config_warnings(cfg: Config) -> list[str]:
             "{path}: database {db} is not writable by this user (folder {folder})", path=cfg.path, db=db, folder=folder
         )
     out = []
-    if any(m.enabled and m.kind == "gsm" and m.port == EMULATOR_PORT for m in cfg.modems):
+    if any(m.enabled and kind(m.kind).emulated(m) for m in cfg.modems):
         problem = _folder_problem(cfg.resolve(cfg.emulator.dir))
         if problem:
             raise ConfigError(
@@ -337,14 +338,9 @@ def config_warnings(cfg: Config) -> list[str]:
                 ).format(host=cfg.http.host, port=cfg.http.port, problem=problem)
             )
     for m in cfg.modems:
-        device = m.enabled and m.kind == "gsm" and m.port != EMULATOR_PORT and os.path.exists(m.port)
-        if device and not os.access(m.port, os.R_OK | os.W_OK):
-            out.append(
-                _("[modems.{name}] {port} cannot be opened by this user (add it to the dialout group)").format(
-                    name=m.name, port=m.port
-                )
-            )
-        if m.kind == "gsm" and (m.hourly_cap > 200 or m.daily_cap > 1000):  # an SMPP account is not a SIM
+        if m.enabled:
+            out += kind(m.kind).warnings(m)
+        if kind(m.kind).sim and (m.hourly_cap > 200 or m.daily_cap > 1000):  # an SMPP account is not a SIM
             out.append(
                 _(
                     "[modems.{name}] caps {hourly}/h, {daily}/day exceed what carriers allow a personal SIM "
@@ -388,27 +384,6 @@ def _modem(name: str) -> str:
     return _("modem {name}").format(name=name)
 
 
-def _smsc_reachable(name: str, host: str, port: int) -> Check:
-    """An SMPP transport: can this box open a connection to the SMSC (the bind is the daemon's)?"""
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=3):
-            return Check(
-                _modem(name),
-                True,
-                _("SMSC {host}:{port} reachable (smsd status shows whether it binds)").format(host=host, port=port),
-            )
-    except OSError as exc:
-        return Check(
-            _modem(name),
-            False,
-            _("cannot reach SMSC {host}:{port} ({error}); is the VPN up, is the address right?").format(
-                host=host, port=port, error=exc.strerror or exc
-            ),
-        )
-
-
 def resume(store: Store, cfg: Config, name: str, actor: str = "cli") -> bool:
     """Ask the daemon to end a modem's pause now (after a raised quota or a topped-up SIM).
     Returns whether that modem is paused now (as last recorded)."""
@@ -437,60 +412,16 @@ def doctor(cfg: Config) -> list[Check]:
     for m in cfg.modems:
         if not m.enabled:
             continue
-        if m.kind == "smpp":
-            checks.append(_smsc_reachable(m.name, m.host, m.smpp_port))
+        k = kind(m.kind)
+        if k.emulated(m):
+            problem = _folder_problem(cfg.resolve(cfg.emulator.dir))
+            detail = _("[emulator] dir {dir}: {problem}").format(dir=cfg.resolve(cfg.emulator.dir), problem=problem)
+            checks.append(Check(_modem(m.name), not problem, detail if problem else _("built-in emulator")))
             continue
-        if m.port == EMULATOR_PORT or m.kind != "gsm":
-            what = _("built-in emulator") if m.kind == "gsm" else _("{kind} transport").format(kind=m.kind)
-            problem = _folder_problem(cfg.resolve(cfg.emulator.dir)) if m.kind == "gsm" else ""
-            if problem:
-                checks.append(
-                    Check(
-                        _modem(m.name),
-                        False,
-                        _("[emulator] dir {dir}: {problem}").format(dir=cfg.resolve(cfg.emulator.dir), problem=problem),
-                    )
-                )
-            else:
-                checks.append(Check(_modem(m.name), True, what))
-            continue
-        p = Path(m.port)
-        if not p.exists():
-            checks.append(
-                Check(
-                    _modem(m.name),
-                    False,
-                    _("{port} does not exist (plugged in? see /dev/serial/by-id/)").format(port=m.port),
-                )
-            )
-            continue
-        if not os.access(p, os.R_OK | os.W_OK):
-            checks.append(
-                Check(
-                    _modem(m.name),
-                    False,
-                    _("no permission to open {port} (add the user to the dialout group)").format(port=m.port),
-                )
-            )
-            continue
-        holder = _holder(p)
-        if holder:
-            checks.append(
-                Check(
-                    _modem(m.name),
-                    False,
-                    _("{port} is held by {holder}; stop it or install systemd/99-smsd-modems.rules").format(
-                        port=m.port, holder=holder
-                    ),
-                )
-            )
-            continue
-        is_char = stat.S_ISCHR(p.stat().st_mode)
-        present = (
-            _("{port} present").format(port=m.port) if is_char else _("{port} present (not a tty?)").format(port=m.port)
-        )
-        checks.append(Check(_modem(m.name), True, present))
-        checks.append(_sim_state(m.name, m.port, m.baudrate))
+        found = k.doctor(m)
+        checks += [Check(what, ok, detail) for what, ok, detail in found]
+        if not found:
+            checks.append(Check(_modem(m.name), True, _("{kind} transport").format(kind=m.kind)))
     if shutil.which("ModemManager") and _running("ModemManager"):
         checks.append(
             Check("ModemManager", False, _("running: it probes serial modems; see README 'Install on a box'"))
@@ -506,36 +437,6 @@ def doctor(cfg: Config) -> list[Check]:
             result = _("SQLite integrity check passed") if ok else _("SQLite integrity check FAILED")
             checks.append(Check(_("database integrity"), ok, result))
     return checks
-
-
-def _sim_state(name: str, port: str, baudrate: int) -> Check:
-    """Ask the modem itself (only when nothing else holds the port) whether its SIM is ready."""
-    from smsd.modem.driver import sim_state  # the AT driver, for doctor only
-
-    label = _("SIM in {name}").format(name=name)
-    try:
-        state = sim_state(port, baudrate)
-    except ModemError as exc:
-        return Check(label, False, _("the modem does not answer: {error}").format(error=exc))
-    if state == "READY":
-        return Check(label, True, _("ready (no PIN needed, or PIN entered)"))
-    if state == "SIM PIN":
-        hint = _("set pin in [modems.{name}] of config.toml").format(name=name)
-    else:
-        hint = _("unlock it in a phone")
-    return Check(label, False, f"{state}: {hint}")
-
-
-def _holder(device: Path) -> str:
-    target = str(device.resolve())
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == target and int(pid) != os.getpid():
-                    return Path(f"/proc/{pid}/comm").read_text().strip() + f" (pid {pid})"
-        except OSError:
-            continue
-    return ""
 
 
 def _running(name: str) -> bool:

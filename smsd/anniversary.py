@@ -65,6 +65,8 @@ def queue_due(store: Store, cfg: Config, now: datetime | None = None) -> int:
                         "not_before": send_at if late else None,
                         "srr": cfg.sending.status_reports,
                         "max_attempts": cfg.sending.max_attempts,
+                        "template": cfg.anniversary.template,
+                        "variables": {k: str(v) for k, v in values.items()},
                     },
                 )
             )

@@ -283,7 +283,8 @@ def plan(
             except InputError as exc:
                 who = f"{m.name} ({mask(number)})" if m else f"{mask(number)} (not a member)"
                 raise InputError("{error} for {who}", error=exc, who=who) from None
-            yield Recipient(m.id if m else None, m.name if m else "", number, body, parts, encoding)
+            filed = tuple(sorted((k, str(v)) for k, v in values.items())) if template else ()
+            yield Recipient(m.id if m else None, m.name if m else "", number, body, parts, encoding, template, filed)
 
     skipped_box = [0]
     count = total = 0

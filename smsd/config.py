@@ -18,42 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from smsd.errors import ConfigError
 from smsd.i18n import _
 from smsd.pacing import Pacing, parse_quiet
+from smsd.settings import ModemConfig, between, opt, positive, price, priority, seconds, tcp_port
+from smsd.transport.registry import KINDS, kind
 
 ENV_VAR = "SMSD_CONFIG"
 DEFAULT_PATH = "config.toml"
 SYSTEM_PATH = "/etc/smsd/config.toml"
-EMULATOR_PORT = "emulator"
-SMPP_HOURLY_CAP = 100_000  # an SMPP account's default caps: the SMSC (or the city's Jasmin) enforces the real ones
-SMPP_DAILY_CAP = 1_000_000
 
 
-def opt(default: Any, help: str, check: Any = None, choices: tuple[str, ...] = ()) -> Any:
-    return field(default=default, metadata={"help": help, "check": check, "choices": choices})
-
-
-MAX_NUMBER = 10**9  # no setting needs more; larger values (1e20 fen, inf seconds) would crash a worker later
-
-
-def _between(lo: float, hi: float, *, open_low: bool = False) -> Any:
-    """A number in [lo, hi] ((lo, hi] with open_low): every numeric setting has a range."""
-
-    def check(v: Any) -> str | None:
-        low_ok = v > lo if open_low else v >= lo
-        if low_ok and v <= hi:
-            return None
-        if open_low:
-            return _("must be greater than {lo:g} and at most {hi:g}").format(lo=lo, hi=hi)
-        return _("must be from {lo:g} to {hi:g}").format(lo=lo, hi=hi)
-
-    return check
-
-
-_positive = _between(0, MAX_NUMBER, open_low=True)
-_non_negative = _between(0, MAX_NUMBER)
-_price = _between(0, 10_000)  # fen per segment: 100 yuan is far beyond any carrier's price
-_priority = _between(0, 9)
-_tcp_port = _between(1, 65535)
-_seconds = _between(0, 86_400, open_low=True)  # an answer time or a pause: at most a day
+_between, _positive, _price, _priority, _tcp_port, _seconds = between, positive, price, priority, tcp_port, seconds
 
 
 def _hhmm_range(v: str) -> str | None:
@@ -113,72 +86,6 @@ class SendingConfig:
     )
     international: bool = opt(
         False, "Allow numbers abroad (not +86); each modem then needs its international_price_fen."
-    )
-
-
-@dataclass(frozen=True)
-class ModemConfig:
-    name: str = opt("", "The modem's name (the table's key).")
-    kind: str = opt(
-        "gsm",
-        'How it carries messages: "gsm" (a modem on port), "smpp" (an SMSC or a city\'s Jasmin at host) or '
-        '"memory" (in-process, for demos).',
-        choices=("gsm", "smpp", "memory"),
-    )
-    port: str = opt("", 'Serial device (/dev/serial/by-id/..., /dev/ttyUSB0, a pty) or "emulator".')
-    price_fen: int = opt(6, "What this SIM pays per segment, in fen (1 CNY = 100 fen; 0 to 10,000).", _price)
-    international_price_fen: int = opt(
-        0,
-        "What this SIM pays per segment to a number abroad (needed when [sending] international = true).",
-        _price,
-    )
-    pin: str = opt("", "SIM PIN, if the SIM asks for one (never retried: 3 wrong tries lock it).")
-    smsc: str = opt("", "SMS centre number; empty uses the one stored on the SIM.")
-    baudrate: int = opt(115200, "Serial speed.", _between(300, 4_000_000))
-    enabled: bool = opt(True, "Set false to leave this modem alone.")
-    command_timeout_s: float = opt(
-        5.0, "Answer time allowed for an ordinary AT command (at most 300 s).", _between(0, 300, open_low=True)
-    )
-    send_timeout_s: float = opt(
-        60.0, "Answer time allowed for one AT+CMGS submit (at most 600 s).", _between(0, 600, open_low=True)
-    )
-    liveness_s: float = opt(
-        55.0,
-        "An idle modem is asked for its storage use this often (also proves it is "
-        "alive: a dead one is noticed within this time).",
-        _seconds,
-    )
-    hourly_cap: int = opt(
-        150, "Segments this SIM may send per hour (carriers block personal SIMs near 200).", _positive
-    )
-    daily_cap: int = opt(800, "Segments this SIM may send per day (carriers block personal SIMs near 1000).", _positive)
-    pause_s: float = opt(
-        30.0,
-        "After the SIM or account refuses to send (barred, no credit, over quota), wait this long before trying "
-        "again; doubles while it repeats, up to 30 minutes. Its messages stay queued meanwhile.",
-        _between(0, 1_800, open_low=True),
-    )
-    host: str = opt("", "SMPP: the SMSC's (or the city's Jasmin's) address, e.g. \"127.0.0.1\".")
-    smpp_port: int = opt(2775, "SMPP: the SMSC's TCP port.", _tcp_port)
-    system_id: str = opt("", "SMPP: the account's system_id (its user name at the SMSC).")
-    password: str = opt("", "SMPP: the account's password (never logged; keep this file readable by smsd only).")
-    system_type: str = opt("", "SMPP: system_type, when the SMSC asks for one.")
-    source_addr: str = opt("", "SMPP: the number messages come from (the county's 106... number).")
-    window: int = opt(
-        10, "SMPP: submits in flight at once before waiting for their answers (1 to 100).", _between(1, 100)
-    )
-    smpp_bind: str = opt(
-        "transceiver",
-        'SMPP: one "transceiver" link, or "transmitter+receiver" (two links) for an SMSC that wants them.',
-        choices=("transceiver", "transmitter+receiver"),
-    )
-    enquire_link_s: float = opt(30.0, "SMPP: an idle link is checked with enquire_link this often.", _seconds)
-    smpp_alphabet: str = opt(
-        "gsm7",
-        'SMPP: what data_coding 0 means at this SMSC, both ways: "gsm7" (SMPP\'s default alphabet), "latin1" or '
-        '"ascii" (many SMSCs and Jasmin pass such text through: "me@home.cn, $5" arrives as me¡home.cn, ¤5 when '
-        "this is wrong).",
-        choices=("gsm7", "latin1", "ascii"),
     )
 
 
@@ -441,39 +348,11 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
             raise ConfigError(
                 "{path}: [modems.{name}] must not set name; the table key is the name", path=path, name=name
             )
-        if table.get("kind") == "smpp":  # an SMSC account's caps are its contract's, not a SIM's
-            table = {"hourly_cap": SMPP_HOURLY_CAP, "daily_cap": SMPP_DAILY_CAP, **table}
-        m = _build(ModemConfig, {**table, "name": name}, path, f"modems.{name}")
-        if m.kind == "smpp":
-            missing = [k for k in ("host", "system_id", "source_addr") if not getattr(m, k)]
-            if missing:
-                raise ConfigError(
-                    '{path}: [modems.{name}] (kind = "smpp") needs {missing} (e.g. host = '
-                    '"127.0.0.1", system_id = "county_a", source_addr = "1069000101")',
-                    path=path,
-                    name=name,
-                    missing=", ".join(missing),
-                )
-        if m.kind == "smpp":
-            # SMPP 3.4 C-Octet strings (5.2): longer values are cut by the client and refused by the SMSC
-            for key, limit in (("system_id", 15), ("password", 8), ("system_type", 12), ("source_addr", 20)):
-                if len(getattr(m, key).encode()) > limit:
-                    raise ConfigError(
-                        "{path}: {key} in [modems.{name}] may be at most {limit} characters (SMPP 3.4); "
-                        "ask the SMSC's operator for a shorter one",
-                        path=path,
-                        key=key,
-                        name=name,
-                        limit=limit,
-                    )
-        if not m.port and m.kind == "gsm":
-            raise ConfigError(
-                '{path}: [modems.{name}] needs port = "/dev/ttyUSB0" (or "emulator")', path=path, name=name
-            )
+        m = modem_config(name, table, path)
         modems.append(m)
     if not modems:
         raise ConfigError('{path}: no modems; add a table like [modems.m1] with port = "emulator"', path=path)
-    ports = [m.port for m in modems if m.port != EMULATOR_PORT and m.kind == "gsm"]
+    ports = [d for d in (kind(m.kind).device(m) for m in modems) if d]
     dup = {x for x in ports if ports.count(x) > 1}
     if dup:
         raise ConfigError("{path}: port {dup} is used by two modems", path=path, dup=sorted(dup)[0])
@@ -513,6 +392,62 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         clients,
         forwards,
     )
+
+
+MODEM_KEYS = {f.name for f in dataclasses.fields(ModemConfig) if not f.metadata.get("internal")}
+MODEM_DEFAULT_KIND = next(f.default for f in dataclasses.fields(ModemConfig) if f.name == "kind")
+
+
+def modem_config(name: str, table: dict[str, Any] | None = None, path: Path = Path("config.toml")) -> ModemConfig:
+    """A [modems.NAME] table: the shared keys checked against ModemConfig, the rest against its
+    kind's own settings (a key of another kind is unknown here), then the kind's own checks."""
+    table = dict(table or {})
+    where = f"modems.{name}"
+    name_of = table.get("kind", MODEM_DEFAULT_KIND)
+    if name_of not in KINDS:
+        raise ConfigError(
+            "{path}: kind in [{where}] must be one of {choices}, not {value!r}",
+            path=path,
+            where=where,
+            choices=", ".join(f'"{c}"' for c in KINDS),
+            value=name_of,
+        )
+    k = kind(name_of)
+    own = {f.name for f in dataclasses.fields(k.settings)}
+    shared = {key: v for key, v in table.items() if key in MODEM_KEYS}
+    rest = {key: v for key, v in table.items() if key not in MODEM_KEYS}
+    for key in rest:
+        if key not in own:
+            hint = _closest(key, {**dict.fromkeys(MODEM_KEYS - {"name"}), **dict.fromkeys(own)})
+            other = next((n for n in KINDS if n != name_of and key in _kind_keys(n)), None)
+            if other:
+                raise ConfigError(
+                    '{path}: {key!r} in [{where}] is a key of kind = "{other}", and this modem is kind = "{kind}"',
+                    path=path,
+                    key=key,
+                    where=where,
+                    other=other,
+                    kind=name_of,
+                )
+            if hint:
+                raise ConfigError(
+                    "{path}: unknown key {key!r} in [{where}]; did you mean {hint!r}?",
+                    path=path,
+                    key=key,
+                    where=where,
+                    hint=hint,
+                )
+            raise ConfigError("{path}: unknown key {key!r} in [{where}]", path=path, key=key, where=where)
+    settings = _build(k.settings, rest, path, where)
+    shared_part = _build(ModemConfig, {**k.defaults, **shared, "name": name}, path, where)
+    m: ModemConfig = dataclasses.replace(shared_part, settings=settings)
+    for template, values in k.check(m):
+        raise ConfigError(template, path=path, name=name, **values)
+    return m
+
+
+def _kind_keys(name: str) -> set[str]:
+    return {f.name for f in dataclasses.fields(kind(name).settings)}
 
 
 def _named(cls: type, table: Any, path: Path, where: str) -> tuple[Any, ...]:
@@ -626,7 +561,8 @@ def _closest(key: str, options: dict[str, Any]) -> str | None:
 def documented_keys() -> dict[str, list[str]]:
     """Every key of every section, for the test that checks config.toml documents them all."""
     out = {name: [f.name for f in dataclasses.fields(cls)] for name, cls in SECTIONS.items()}
-    out["modems.*"] = [f.name for f in dataclasses.fields(ModemConfig) if f.name != "name"]
+    out["modems.*"] = [f.name for f in dataclasses.fields(ModemConfig) if f.name != "name" and f.name in MODEM_KEYS]
+    out["modems.*"] += [key for n in KINDS for key in sorted(_kind_keys(n)) if key not in out["modems.*"]]
     out["http.clients.*"] = [f.name for f in dataclasses.fields(HttpClient) if f.name != "name"]
     out["http.forwards.*"] = [f.name for f in dataclasses.fields(Forward) if f.name != "name"]
     return out

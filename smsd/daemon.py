@@ -23,7 +23,7 @@ from smsd import anniversary, control, forward, kick, phone, systemd
 from smsd import config as configmod
 from smsd.answers import Answers
 from smsd.clock import utcnow
-from smsd.config import EMULATOR_PORT, Config
+from smsd.config import Config
 from smsd.dispatch import Dispatcher
 from smsd.errors import ConfigError, SmsdError, StoreError
 from smsd.lock import DaemonLock
@@ -31,6 +31,7 @@ from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
 from smsd.supervise import Supervised
+from smsd.transport.registry import kind as transport_kind
 from smsd.worker import Worker
 
 log = logging.getLogger("smsd.daemon")
@@ -105,8 +106,9 @@ class Daemon:
         return 0
 
     def _start_emulator(self) -> dict[str, str]:
-        ports = {m.name: m.port for m in self.cfg.modems if m.enabled}
-        emulated = [m for m in self.cfg.modems if m.enabled and m.port == EMULATOR_PORT]
+        """Start the built-in emulator for the modems on it; their devices (its ptys), by name."""
+        ports: dict[str, str] = {}
+        emulated = [m for m in self.cfg.modems if m.enabled and transport_kind(m.kind).emulated(m)]
         if not emulated:
             return ports
         e = self.cfg.emulator
@@ -153,7 +155,7 @@ class Daemon:
             if m.enabled:
                 worker = Worker(
                     m,
-                    ports[m.name],
+                    ports.get(m.name),
                     str(self.cfg.database),
                     self.cfg.sending,
                     pacing=self.cfg.pacing(m),

@@ -19,10 +19,11 @@ from typing import Any
 from smsd import phone
 from smsd.answers import Answers
 from smsd.clock import Clock, parse_ts, utcnow
-from smsd.config import ModemConfig, SendingConfig
+from smsd.config import SendingConfig
 from smsd.errors import SmsdError
 from smsd.i18n import _
 from smsd.pacing import Pacing
+from smsd.settings import ModemConfig
 from smsd.store import OutboundMessage, Store
 from smsd.transport import Transport, make
 from smsd.transport.base import (
@@ -52,7 +53,7 @@ class Worker:
     def __init__(
         self,
         cfg: ModemConfig,
-        port: str,
+        device: str | None,
         db_path: str,
         sending: SendingConfig,
         *,
@@ -74,7 +75,7 @@ class Worker:
         self.idle_wait_s = idle_wait_s
         self.stopping = threading.Event()
         self.store: Store | None = None
-        self.transport = transport or make(cfg, port)
+        self.transport = transport or make(cfg, device)
         self.transport.attach(self)
         self.wake = self.transport.wake
         self.thread: threading.Thread | None = None
@@ -228,7 +229,10 @@ class Worker:
 
     def _outgoing(self, msg: OutboundMessage) -> Outgoing:
         validity = self.sending.validity_hours * 60 if self.sending.validity_hours else None
-        return Outgoing(msg.id, msg.to_number, msg.text, msg.concat_ref or 0, bool(msg.srr), validity)
+        variables = tuple(sorted(msg.template_variables.items())) if msg.template else ()
+        return Outgoing(
+            msg.id, msg.to_number, msg.text, msg.concat_ref or 0, bool(msg.srr), validity, msg.template, variables
+        )
 
     def _send(self, msg: OutboundMessage) -> None:
         """One message, part after part (a transport with a window of one: a GSM modem)."""
@@ -552,7 +556,7 @@ class Worker:
             self.store.health.update(
                 self.name,
                 now=self.clock(),
-                port=getattr(self.transport, "port", self.transport.kind),
+                port=self.transport.where,
                 state=state,
                 signal=h.signal,
                 registered=None if h.registered is None else int(h.registered),

@@ -117,3 +117,11 @@ def test_an_expired_greeting_is_shown_in_status(env):
     out = CliRunner().invoke(main, ["status", "--config", str(env.path)])
     assert out.exit_code == 0, out.output
     assert "1 expired" in out.output and "1 message(s) expired unsent" in out.output
+
+
+def test_a_greeting_keeps_its_template_and_the_variables_it_was_rendered_with(env):
+    with Store(env.database) as s:
+        anniversary.queue_due(s, env, datetime(2026, 7, 1, 8, 30, tzinfo=CST))
+        [msg] = [m for m in s.outbox.messages() if m.to_number == "+8613800000001"]
+    assert msg.template == "anniversary" and msg.template_variables["name"] == "张三"
+    assert msg.template_variables["years"] == "25"

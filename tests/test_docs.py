@@ -40,7 +40,7 @@ def test_every_command_has_help_with_an_example(path, cmd):
 
 def test_shipped_config_is_valid_and_documents_every_key():
     cfg = configmod.load(ROOT / "config.toml")
-    assert [m.port for m in cfg.modems] == ["emulator", "emulator"]
+    assert [m.settings.port for m in cfg.modems] == ["emulator", "emulator"]
     text = (ROOT / "config.toml").read_text()
     sections = re.split(r"^\[", text, flags=re.M)
     for section, keys in configmod.documented_keys().items():

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from smsd import config, pdu
 from smsd.cli import main
-from smsd.config import ModemConfig, SendingConfig
+from smsd.config import SendingConfig, modem_config
 from smsd.errors import ConfigError
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
@@ -242,7 +242,7 @@ def _mutations():
 def test_random_and_mutated_inbound_pdus_never_stop_the_worker(pdus):
     with tempfile.TemporaryDirectory() as d, Emulator(d, [ModemOptions("m1")]) as emu:
         w = Worker(
-            ModemConfig(name="m1", port=str(emu["m1"].link), command_timeout_s=2.0),
+            modem_config("m1", {"port": str(emu["m1"].link), "command_timeout_s": 2.0}),
             str(emu["m1"].link),
             f"{d}/smsd.db",
             SendingConfig(),

@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
-from smsd.config import ModemConfig, SendingConfig
+from smsd.config import SendingConfig, modem_config
 from smsd.pacing import Pacing, eta
 from smsd.store import Store
 from smsd.worker import Worker
@@ -28,7 +28,7 @@ class FakeClock:
 def make_worker(name, db, clock, pacing):
     """A worker on the in-memory transport: pacing is the worker's and the store's business."""
     w = Worker(
-        ModemConfig(name=name, kind="memory"),
+        modem_config(name, {"kind": "memory"}),
         "",
         str(db),
         SendingConfig(retry_backoff_s=1),

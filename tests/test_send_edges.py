@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from smsd import pdu
-from smsd.config import ModemConfig, SendingConfig
+from smsd.config import SendingConfig, modem_config
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
 from smsd.worker import Worker
@@ -39,7 +39,7 @@ def worker_on(tmp_path) -> Iterator:
 
     def make(emu, name: str = "m1", **modem_kw) -> Worker:
         modem_kw.setdefault("command_timeout_s", 2.0)
-        cfg = ModemConfig(name=name, port=str(emu[name].link), **modem_kw)
+        cfg = modem_config(name, {"port": str(emu[name].link), **modem_kw})
         w = Worker(cfg, str(emu[name].link), str(tmp_path / "smsd.db"), SendingConfig(), idle_wait_s=0.01)
         w.store = Store(tmp_path / "smsd.db")
         made.append(w)

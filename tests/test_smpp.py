@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from smsd.config import ModemConfig, SendingConfig, load
+from smsd.config import SendingConfig, load, modem_config
 from smsd.errors import ConfigError
 from smsd.pacing import Pacing
 from smsd.smsc.server import Account, Smsc
@@ -45,7 +45,20 @@ def world(tmp_path, smsc):
     made: list[Worker] = []
 
     def worker(pacing: Pacing | None = None, window: int = 10, pause_s: float = 0.2, **kw) -> Worker:
-        cfg = ModemConfig(name="s1", kind="smpp", price_fen=4, pause_s=pause_s, window=window)
+        cfg = modem_config(
+            "s1",
+            {
+                "kind": "smpp",
+                "price_fen": 4,
+                "pause_s": pause_s,
+                "window": window,
+                "host": "127.0.0.1",
+                "system_id": "county_a",
+                "password": "pw-a",
+                "source_addr": "1069000101",
+                "smpp_port": smsc.port,
+            },
+        )
         t = SmppTransport(
             "s1",
             "127.0.0.1",
@@ -226,7 +239,7 @@ def test_the_password_never_reaches_the_log(world, smsc, caplog):
                         source_addr="1069000101")  # fmt: skip
     assert not bad.ensure_ready()
     assert "ESME_RINVPASWD" in bad.health().last_error and "wrong password" in bad.health().last_error
-    assert "hunter2-secret" not in caplog.text and "hunter2-secret" not in bad.port
+    assert "hunter2-secret" not in caplog.text and "hunter2-secret" not in bad.where
     bad.close()
 
 
@@ -242,7 +255,7 @@ def test_config_smpp_needs_its_address_account_and_number(tmp_path):
     assert "system_id" in str(err.value) and "source_addr" in str(err.value) and "[modems.city]" in str(err.value)
     cfg = load(config_with(tmp_path, 'kind = "smpp"\nhost = "127.0.0.1"\nsystem_id = "a"\nsource_addr = "106901"'))
     m = cfg.modems[0]
-    assert m.kind == "smpp" and m.smpp_port == 2775 and m.window == 10
+    assert m.kind == "smpp" and m.settings.smpp_port == 2775 and m.settings.window == 10
     assert m.hourly_cap >= 10_000  # an SMSC account is not a SIM: the city sets its quota
 
 
@@ -394,9 +407,10 @@ def test_an_smsc_that_reads_data_coding_0_as_latin1_gets_and_gives_ascii_text(tm
             "s1", "127.0.0.1", s.port, system_id="county_a", password="pw-a", source_addr="1069000101",
             alphabet="latin1",
         )  # fmt: skip
+        account = {"host": "127.0.0.1", "system_id": "county_a", "password": "pw-a", "source_addr": "1069000101"}
         w = Worker(
-            ModemConfig(name="s1", kind="smpp"), "", str(tmp_path / "smsd.db"), SendingConfig(), idle_wait_s=0.0,
-            transport=t,
+            modem_config("s1", {"kind": "smpp", **account}), "", str(tmp_path / "smsd.db"), SendingConfig(),
+            idle_wait_s=0.0, transport=t,
         )  # fmt: skip
         w.store = Store(tmp_path / "smsd.db")
         try:

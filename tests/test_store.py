@@ -321,3 +321,12 @@ def test_the_queue_options_type_names_exactly_what_enqueue_takes():
     assert set(QueueOptions.__annotations__) == taken
     with pytest.raises(TypeError):
         Outbox._insert_message(None, "+8613800138000", "x", "cli", None, priorty=9)  # type: ignore[arg-type]
+
+
+def test_a_message_keeps_its_template_and_variables_beside_the_text(store):
+    """A template-based provider sends the filed template's code and parameters, not the text."""
+    mid = store.outbox.enqueue(TO, "张三同志，祝您政治生日快乐！", template="anniversary", variables={"name": "张三"})
+    msg = store.outbox.message(mid)
+    assert (msg.template, msg.template_variables) == ("anniversary", {"name": "张三"})
+    plain = store.outbox.message(store.outbox.enqueue(TO, "明天开会"))
+    assert (plain.template, plain.template_variables) == (None, {})

@@ -19,6 +19,7 @@ from smsd.smsc.server import Account, Smsc
 from smsd.transport.base import DeliveryReport, InDoubt, LateAccept, NotSent, Outgoing, Received, Refused, Transport
 from smsd.transport.gsm import GsmTransport
 from smsd.transport.memory import MemoryTransport
+from smsd.transport.registry import KINDS
 from smsd.transport.smpp import SmppTransport
 from tests.conftest import wait_for
 
@@ -68,51 +69,113 @@ class Sink:
 
 
 class Harness:
-    """What a test needs to provoke on the far side, for each kind of transport."""
+    """One kind's side of the contract: its transport, and how a test provokes its far side
+    (a refusal, a dropped link, an inbound SMS). Each kind subclasses it; SIDES lists them."""
 
-    def __init__(self, transport: Transport, emu=None, smsc: Smsc | None = None) -> None:
-        self.t, self.emu, self.smsc = transport, emu, smsc
+    def __init__(self, transport: Transport) -> None:
+        self.t = transport
         self.rec = Recorder()
         transport.attach(Sink(self.rec))
 
     def refuse_next(self, kind: str) -> None:
-        if self.smsc is not None:  # bad number / try later / over quota (Jasmin's answer)
-            self.smsc.fault("status", [1, {"permanent": 0x0B, "transient": 0x45, "transport": 0x08}[kind]])
-        elif self.emu is None:
-            assert isinstance(self.t, MemoryTransport)
-            self.t.script(f"refuse_{kind}")
-        else:
-            self.emu["m1"].fault("cms", [1, {"permanent": 21, "transient": 500, "transport": 10}[kind]])
+        raise NotImplementedError
 
     def drop(self) -> None:
-        if self.smsc is not None:
-            self.smsc.fault("down", 1)
-        elif self.emu is None:
-            assert isinstance(self.t, MemoryTransport)
-            self.t.disconnect()
-        else:
-            self.emu["m1"].fault("unplug")
+        raise NotImplementedError
 
     def restore(self) -> None:
-        if self.smsc is not None:
-            self.smsc.fault("down", 0)
-        elif self.emu is None:
-            assert isinstance(self.t, MemoryTransport)
-            self.t.reconnect()
-        else:
-            self.emu["m1"].fault("replug")
+        raise NotImplementedError
 
     def deliver(self, sender: str, text: str) -> None:
-        if self.smsc is not None:
-            self.smsc.deliver(sender, text)
-        elif self.emu is None:
-            assert isinstance(self.t, MemoryTransport)
-            self.t.deliver(sender, text)
-        else:
-            self.emu["m1"].deliver(sender, text)
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.t.close()
 
     def until(self, predicate, timeout: float = 10.0) -> None:
         wait_for(lambda: (self.t.ensure_ready() and self.t.receive(), predicate())[1], timeout=timeout)
+
+
+class MemorySide(Harness):
+    def __init__(self, **_: object) -> None:
+        self.memory = MemoryTransport("m1")
+        super().__init__(self.memory)
+
+    def refuse_next(self, kind: str) -> None:
+        self.memory.script(f"refuse_{kind}")
+
+    def drop(self) -> None:
+        self.memory.disconnect()
+
+    def restore(self) -> None:
+        self.memory.reconnect()
+
+    def deliver(self, sender: str, text: str) -> None:
+        self.memory.deliver(sender, text)
+
+
+class GsmSide(Harness):
+    """A GSM modem over a pty, against the emulator."""
+
+    def __init__(self, make_emulator, **_: object) -> None:
+        self.emu = make_emulator(ModemOptions("m1"))
+        super().__init__(GsmTransport("m1", str(self.emu["m1"].link), command_timeout=2.0, send_timeout=5.0))
+
+    def refuse_next(self, kind: str) -> None:
+        self.emu["m1"].fault("cms", [1, {"permanent": 21, "transient": 500, "transport": 10}[kind]])
+
+    def drop(self) -> None:
+        self.emu["m1"].fault("unplug")
+
+    def restore(self) -> None:
+        self.emu["m1"].fault("replug")
+
+    def deliver(self, sender: str, text: str) -> None:
+        self.emu["m1"].deliver(sender, text)
+
+
+class SmppSide(Harness):
+    """An SMPP link over TCP to the `smsd smsc` emulator (one transceiver, or a bound pair)."""
+
+    bind = "transceiver"
+
+    def __init__(self, **_: object) -> None:
+        self.smsc = Smsc(port=0, accounts=[Account("county_a", "pw-a", "1069000101")], receipt_delay_ms=20)
+        self.smsc.start()
+        super().__init__(smpp_transport(self.smsc, bind=self.bind))
+
+    def refuse_next(self, kind: str) -> None:  # bad number / try later / over quota (Jasmin's answer)
+        self.smsc.fault("status", [1, {"permanent": 0x0B, "transient": 0x45, "transport": 0x08}[kind]])
+
+    def drop(self) -> None:
+        self.smsc.fault("down", 1)
+
+    def restore(self) -> None:
+        self.smsc.fault("down", 0)
+
+    def deliver(self, sender: str, text: str) -> None:
+        self.smsc.deliver(sender, text)
+
+    def stop(self) -> None:
+        super().stop()
+        self.smsc.stop()
+
+
+class SmppPairSide(SmppSide):
+    bind = "transmitter+receiver"
+
+
+# Adding a transport adds its side here: every case below then runs against it.
+SIDES: dict[str, type[Harness]] = {
+    "memory": MemorySide,
+    "gsm": GsmSide,
+    "smpp": SmppSide,
+    "smpp-pair": SmppPairSide,
+}
+
+
+def test_every_registered_kind_has_a_side_in_the_contract():
+    assert set(KINDS) <= {name.split("-")[0] for name in SIDES}
 
 
 def smpp_transport(server: Smsc, **kw) -> SmppTransport:
@@ -121,24 +184,12 @@ def smpp_transport(server: Smsc, **kw) -> SmppTransport:
                          source_addr="1069000101", **kw)  # fmt: skip
 
 
-@pytest.fixture(params=["memory", "gsm", "smpp", "smpp-pair"])
-def h(request, make_emulator, tmp_path) -> Iterator[Harness]:
-    server: Smsc | None = None
-    if request.param == "memory":
-        harness = Harness(MemoryTransport("m1"))
-    elif request.param.startswith("smpp"):
-        server = Smsc(port=0, accounts=[Account("county_a", "pw-a", "1069000101")], receipt_delay_ms=20)
-        server.start()
-        bind = "transmitter+receiver" if request.param == "smpp-pair" else "transceiver"
-        harness = Harness(smpp_transport(server, bind=bind), smsc=server)
-    else:
-        emu = make_emulator(ModemOptions("m1"))
-        harness = Harness(GsmTransport("m1", str(emu["m1"].link), command_timeout=2.0, send_timeout=5.0), emu)
+@pytest.fixture(params=list(SIDES))
+def h(request, make_emulator) -> Iterator[Harness]:
+    harness = SIDES[request.param](make_emulator=make_emulator)
     assert harness.t.ensure_ready()
     yield harness
-    harness.t.close()
-    if server is not None:
-        server.stop()
+    harness.stop()
 
 
 def message(mid: int, text: str = "你好，测试") -> Outgoing:

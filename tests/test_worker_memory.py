@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from smsd.config import ModemConfig, SendingConfig
+from smsd.config import SendingConfig, modem_config
 from smsd.store import Store
 from smsd.transport.memory import MemoryTransport, Provider
 from smsd.worker import Worker
@@ -35,7 +35,7 @@ def world(tmp_path):
     def worker(name: str = "m1") -> Worker:
         t = MemoryTransport(name, provider=provider)
         w = Worker(
-            ModemConfig(name=name, kind="memory", send_timeout_s=60.0),
+            modem_config(name, {"kind": "memory", "send_timeout_s": 60.0}),
             "",
             str(tmp_path / "smsd.db"),
             SendingConfig(retry_backoff_s=1),
@@ -238,3 +238,15 @@ def test_a_part_in_flight_at_every_stop_is_not_sent_at_every_start(tmp_path):
         assert msg.state == "failed" and msg.possible_duplicate == 1 and f"{MAX_RESTART_DOUBTS} times" in msg.last_error
         assert store.claims.claim_next("m1") is None
         assert sql_one(store, "SELECT COUNT(*) AS n FROM ledger WHERE certain = 0")["n"] == MAX_RESTART_DOUBTS
+
+
+def test_a_transport_is_handed_the_template_and_variables_with_the_text(world):
+    """A provider that sends filed template codes (a CMPP or cloud template) fits as one module."""
+    make, _, provider = world
+    w = make()
+    w.store.outbox.enqueue("+8613800138000", "李四同志，生日快乐", template="anniversary", variables={"name": "李四"})
+    w.store.outbox.enqueue("+8613800138001", "明天开会")
+    run([w])
+    sent = {s.to: s for s in provider.sent}
+    assert (sent["+8613800138000"].template, sent["+8613800138000"].variables) == ("anniversary", (("name", "李四"),))
+    assert (sent["+8613800138001"].template, sent["+8613800138001"].variables) == (None, ())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -10,9 +9,9 @@ import click
 from smsd import admin
 from smsd import config as configmod
 from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
-from smsd.config import EMULATOR_PORT
 from smsd.errors import ConfigError
 from smsd.i18n import _
+from smsd.transport.registry import kind
 
 
 @click.command()
@@ -118,13 +117,9 @@ def check_config(config_path: str) -> None:
     cfg = load(config_path)
     with handled():
         for m in cfg.modems:
-            if m.enabled and m.kind == "gsm" and m.port != EMULATOR_PORT and not os.path.exists(m.port):
-                raise ConfigError(
-                    "{path}: port {port} of [modems.{name}] does not exist (plugged in? see /dev/serial/by-id/)",
-                    path=cfg.path,
-                    port=m.port,
-                    name=m.name,
-                )
+            missing = kind(m.kind).missing(m) if m.enabled else None
+            if missing:
+                raise ConfigError("{path}: {missing}", path=cfg.path, missing=missing)
         if cfg.templates_dir is not None and not cfg.templates_dir.is_dir():
             raise ConfigError(
                 "{path}: templates_dir {templates_dir} does not exist (replies to members and greetings need it)",

@@ -67,7 +67,7 @@ def smsc(
 
     Every submit_sm it accepts is appended, decoded, to DIR/submits.jsonl; receipts follow
     after --receipt-delay-ms; a deliver_sm not acknowledged is delivered again at the next bind.
-    Point a [modems.NAME] table with kind = "smpp" at it, or Kannel, or any SMPP client.
+    Point an SMPP link of config.toml ([modems.NAME]) at it, or Kannel, or any SMPP client.
 
     \b
     Example:

@@ -60,7 +60,7 @@ class Campaigns(Repo):
             cid = int(cur.lastrowid or 0)
             queued, segments = self._outbox._insert_campaign(
                 cid,
-                ((r.phone, r.text, r.member_id, r.encoding, r.segments) for r in recipients),
+                recipients,
                 created_by=actor,
                 now=now,
                 priority=plan.priority,

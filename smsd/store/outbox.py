@@ -7,7 +7,8 @@ own repositories on the same connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
@@ -17,7 +18,7 @@ from smsd.errors import InputError
 from smsd.i18n import _
 from smsd.phone import mask
 from smsd.store.core import Repo
-from smsd.store.records import OutboundMessage, Part, QueueOptions
+from smsd.store.records import OutboundMessage, Part, QueueOptions, Rendered
 from smsd.store.summaries import StateCounts
 
 
@@ -72,6 +73,8 @@ class Outbox(Repo):
         dedup_key: str | None = None,
         quiet_ok: bool = False,
         org: str | None = None,
+        template: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> int:
         if dedup_key is not None:
             row = self._one("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,))
@@ -96,6 +99,8 @@ class Outbox(Repo):
             "quiet_ok": int(quiet_ok),
             "held": int(campaign_id is not None and self._campaign_paused(campaign_id)),
             "org": org,
+            "template": template,
+            "variables": json.dumps(dict(variables), ensure_ascii=False) if variables else None,
             "created_by": created_by,
             "created_at": ts(now),
             "updated_at": ts(now),
@@ -115,7 +120,7 @@ class Outbox(Repo):
     def _insert_campaign(
         self,
         cid: int,
-        items: Iterable[tuple[str, str, int | None, str, int]],
+        items: Iterable[Rendered],
         *,
         created_by: str,
         now: datetime,
@@ -144,15 +149,17 @@ class Outbox(Repo):
         )
 
         def rows() -> Iterator[tuple[Any, ...]]:
-            for to, text, member_id, encoding, parts in items:
+            for r in items:
                 totals[0] += 1
-                totals[1] += parts
-                yield (to, text, encoding, parts, member_id, f"campaign:{cid}:{to}", *fixed)
+                totals[1] += r.segments
+                variables = json.dumps(dict(r.variables), ensure_ascii=False) if r.variables else None
+                yield (r.phone, r.text, r.encoding, r.segments, r.member_id, f"campaign:{cid}:{r.phone}", r.template,
+                       variables, *fixed)  # fmt: skip
 
         self.conn.executemany(
-            "INSERT INTO outbox (to_number, text, encoding, segments, member_id, dedup_key, priority, not_before, "
-            "expires_at, srr, max_attempts, campaign_id, quiet_ok, created_by, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (to_number, text, encoding, segments, member_id, dedup_key, template, variables, "
+            "priority, not_before, expires_at, srr, max_attempts, campaign_id, quiet_ok, created_by, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows(),
         )
         self.conn.execute(

@@ -67,6 +67,8 @@ class QueueOptions(TypedDict, total=False):
     dedup_key: str | None
     quiet_ok: bool
     org: str | None
+    template: str | None  # the template it was rendered from, with its variables (a template-based provider)
+    variables: Mapping[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,14 @@ class OutboundMessage(Record):
     sent_at: str | None = None
     delivered_at: str | None = None
     finished_at: str | None = None
+    template: str | None = None
+    variables: str | None = None  # JSON object
+
+    @property
+    def template_variables(self) -> dict[str, str]:
+        """The variables its template was rendered with ({} for a free text)."""
+        value = json.loads(self.variables or "{}")
+        return value if isinstance(value, dict) else {}
 
     @property
     def open(self) -> bool:
@@ -251,6 +261,8 @@ class Rendered:
     text: str
     segments: int
     encoding: str = "ucs2"
+    template: str | None = None  # rendered from this template, with these variables (None: a free text)
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -548,3 +548,15 @@ def m014_incidents_and_resume(db: Database) -> None:
         ALTER TABLE modems ADD COLUMN resume_requested_at TEXT;
         """
     )
+
+
+@migrations()
+def m015_message_template(db: Database) -> None:
+    """A message keeps the template it was rendered from and its variables (JSON) beside the
+    text: a provider that sends a filed template code with parameters needs them, not the text."""
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN template TEXT;
+        ALTER TABLE outbox ADD COLUMN variables TEXT;
+        """
+    )

@@ -23,12 +23,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 # the values a transport hands the store are defined below both (re-exported here for transports)
 from smsd.values import Concatenation as Concatenation
 from smsd.values import ProviderRef as ProviderRef
 from smsd.values import Received as Received
+
+if TYPE_CHECKING:
+    from smsd.settings import ModemConfig
 
 RefusalKind = Literal["permanent", "transient", "transport"]
 Outcome = Literal["delivered", "pending", "failed"]
@@ -75,6 +78,8 @@ class Outgoing:
     concat_ref: int
     status_report: bool
     validity_minutes: int | None
+    template: str | None = None  # what it was rendered from, for a provider that sends a filed template
+    variables: tuple[tuple[str, str], ...] = ()  # and its variables, with the rendered text beside them
 
 
 @dataclass(frozen=True)
@@ -212,3 +217,52 @@ class Transport(ABC):
     def restarted(self) -> bool:
         """True when the far end lost its settings (a modem reboot): the worker reconnects."""
         return False
+
+    @property
+    def where(self) -> str:
+        """Where it is, for `smsd status`: a serial device, an SMSC's host:port."""
+        return self.kind
+
+
+class Kind(ABC):
+    """A kind of transport, described by its module: its own keys of [modems.NAME] (``settings``,
+    a dataclass of smsd.settings.opt fields), their checks, how it is built, what check-config and
+    doctor say about it. smsd/transport/registry.py lists the kinds; config.py, admin.py and the
+    CLI ask the kind and never branch on its name."""
+
+    name = ""
+    settings: type = object
+    sim = False  # a SIM: carriers block personal SIMs near 200 SMS an hour, 1,000 a day
+    defaults: dict[str, Any] = {}  # its defaults for shared keys (an SMPP account's caps are its contract's)
+
+    def check(self, modem: ModemConfig) -> list[tuple[str, dict[str, Any]]]:
+        """Problems of its keys together (an error template and its values each); [] when none."""
+        return []
+
+    def device(self, modem: ModemConfig) -> str | None:
+        """A local device no two modems may share (a serial port), if it uses one."""
+        return None
+
+    def emulated(self, modem: ModemConfig) -> bool:
+        """True when it runs on the built-in emulator (the daemon starts it, in [emulator] dir)."""
+        return False
+
+    def where(self, modem: ModemConfig) -> str:
+        """What `smsd status` shows before the transport has reported (its device, its SMSC)."""
+        return self.name
+
+    @abstractmethod
+    def build(self, modem: ModemConfig, device: str | None = None) -> Transport:
+        """The transport of this table (device: the emulator's pty, for an emulated one)."""
+
+    def missing(self, modem: ModemConfig) -> str | None:
+        """What check-config finds absent on this box (a device not plugged in), as one line."""
+        return None
+
+    def warnings(self, modem: ModemConfig) -> list[str]:
+        """What works but an admin should know (translated)."""
+        return []
+
+    def doctor(self, modem: ModemConfig) -> list[tuple[str, bool, str]]:
+        """doctor's checks of it on this box: (what, ok, detail), translated; [] for the emulator."""
+        return []

@@ -8,17 +8,26 @@ delete: the acknowledgement of a GSM modem).
 
 from __future__ import annotations
 
+import os
+import stat
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from smsd import pdu
 from smsd.errors import CmsError, ModemError, ModemGone, ModemTimeout, PduError
+from smsd.i18n import _
 from smsd.modem import cms
 from smsd.modem.driver import Inbound, ModemDriver
+from smsd.notes import N_
+from smsd.settings import ModemConfig, between, opt, seconds
 from smsd.transport.base import (
     Concatenation,
     DeliveryReport,
     Health,
     InDoubt,
+    Kind,
     LateAccept,
     NotSent,
     Outcome,
@@ -81,6 +90,10 @@ class GsmTransport(Transport):
         self._encoded: tuple[int, str, list[pdu.SubmitPdu]] | None = None
         self._sweep_due = False  # the sink failed on something: it stayed on the SIM, read it again
         self._last_health = self._last_sweep = time.monotonic()
+
+    @property
+    def where(self) -> str:
+        return self.port
 
     # ------------------------------------------------------------ the sink, through the driver
 
@@ -216,3 +229,143 @@ class GsmTransport(Transport):
     def note_error(self, text: str) -> None:
         """The worker's reason for a pause or a loss, shown until the modem is ready again."""
         self.driver.health.last_error = text
+
+
+EMULATOR_PORT = "emulator"  # port = "emulator": a modem of the built-in emulator, started by the daemon
+
+
+@dataclass(frozen=True)
+class GsmSettings:
+    """The keys of a [modems.NAME] table with kind = "gsm"."""
+
+    port: str = opt("", 'Serial device (/dev/serial/by-id/..., /dev/ttyUSB0, a pty) or "emulator".')
+    pin: str = opt("", "SIM PIN, if the SIM asks for one (never retried: 3 wrong tries lock it).")
+    smsc: str = opt("", "SMS centre number; empty uses the one stored on the SIM.")
+    baudrate: int = opt(115200, "Serial speed.", between(300, 4_000_000))
+    liveness_s: float = opt(
+        55.0,
+        "An idle modem is asked for its storage use this often (also proves it is "
+        "alive: a dead one is noticed within this time).",
+        seconds,
+    )
+
+
+class GsmKind(Kind):
+    name = "gsm"
+    settings = GsmSettings
+    sim = True
+
+    @staticmethod
+    def _s(modem: ModemConfig) -> GsmSettings:
+        assert isinstance(modem.settings, GsmSettings)
+        return modem.settings
+
+    def check(self, modem: ModemConfig) -> list[tuple[str, dict[str, Any]]]:
+        if not self._s(modem).port:
+            return [(N_('{path}: [modems.{name}] needs port = "/dev/ttyUSB0" (or "emulator")'), {})]
+        return []
+
+    def device(self, modem: ModemConfig) -> str | None:
+        port = self._s(modem).port
+        return None if port == EMULATOR_PORT else port
+
+    def emulated(self, modem: ModemConfig) -> bool:
+        return self._s(modem).port == EMULATOR_PORT
+
+    def where(self, modem: ModemConfig) -> str:
+        return self._s(modem).port
+
+    def build(self, modem: ModemConfig, device: str | None = None) -> Transport:
+        s = self._s(modem)
+        return GsmTransport(
+            modem.name,
+            device or s.port,
+            pin=s.pin or None,
+            smsc=s.smsc or None,
+            baudrate=s.baudrate,
+            command_timeout=modem.command_timeout_s,
+            send_timeout=modem.send_timeout_s,
+            liveness_s=s.liveness_s,
+        )
+
+    def missing(self, modem: ModemConfig) -> str | None:
+        port = self.device(modem)
+        if port and not os.path.exists(port):
+            return _("port {port} of [modems.{name}] does not exist (plugged in? see /dev/serial/by-id/)").format(
+                port=port, name=modem.name
+            )
+        return None
+
+    def warnings(self, modem: ModemConfig) -> list[str]:
+        out = []
+        port = self.device(modem)
+        if port and os.path.exists(port) and not os.access(port, os.R_OK | os.W_OK):
+            out.append(
+                _("[modems.{name}] {port} cannot be opened by this user (add it to the dialout group)").format(
+                    name=modem.name, port=port
+                )
+            )
+        return out
+
+    def doctor(self, modem: ModemConfig) -> list[tuple[str, bool, str]]:
+        port = self.device(modem)
+        if port is None:
+            return []
+        what = _("modem {name}").format(name=modem.name)
+        p = Path(port)
+        if not p.exists():
+            return [(what, False, _("{port} does not exist (plugged in? see /dev/serial/by-id/)").format(port=port))]
+        if not os.access(p, os.R_OK | os.W_OK):
+            return [
+                (what, False, _("no permission to open {port} (add the user to the dialout group)").format(port=port))
+            ]
+        holder = _holder(p)
+        if holder:
+            return [
+                (
+                    what,
+                    False,
+                    _("{port} is held by {holder}; stop it or install systemd/99-smsd-modems.rules").format(
+                        port=port, holder=holder
+                    ),
+                )
+            ]
+        is_char = stat.S_ISCHR(p.stat().st_mode)
+        present = (
+            _("{port} present").format(port=port) if is_char else _("{port} present (not a tty?)").format(port=port)
+        )
+        return [(what, True, present), _sim_state(modem.name, port, self._s(modem).baudrate)]
+
+
+def _sim_state(name: str, port: str, baudrate: int) -> tuple[str, bool, str]:
+    """Ask the modem itself (only when nothing else holds the port) whether its SIM is ready."""
+    from smsd.modem.driver import sim_state
+
+    label = _("SIM in {name}").format(name=name)
+    try:
+        state = sim_state(port, baudrate)
+    except ModemError as exc:
+        return label, False, _("the modem does not answer: {error}").format(error=exc)
+    if state == "READY":
+        return label, True, _("ready (no PIN needed, or PIN entered)")
+    if state == "SIM PIN":
+        hint = _("set pin in [modems.{name}] of config.toml").format(name=name)
+    else:
+        hint = _("unlock it in a phone")
+    return label, False, f"{state}: {hint}"
+
+
+def _holder(device: Path) -> str:
+    """The process that holds a serial device open ("" when none)."""
+    target = str(device.resolve())
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target and int(pid) != os.getpid():
+                    return Path(f"/proc/{pid}/comm").read_text().strip() + f" (pid {pid})"
+        except OSError:
+            continue
+    return ""
+
+
+KIND = GsmKind()

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from smsd.segments import plan
+from smsd.settings import ModemConfig
 from smsd.transport.base import (
     Concatenation,
     DeliveryReport,
     Health,
     InDoubt,
+    Kind,
     LateAccept,
     NotSent,
     Outgoing,
@@ -52,6 +54,8 @@ class Sent:
     seq: int
     total: int
     ref: int
+    template: str | None = None  # what a template-based provider would send instead of the text
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -131,7 +135,16 @@ class MemoryTransport(Transport):
         parts = plan(message.text)
         with self.provider.lock:
             self.provider.sent.append(
-                Sent(message.id, message.to, parts.texts[seq - 1], seq, parts.segments, message.concat_ref)
+                Sent(
+                    message.id,
+                    message.to,
+                    parts.texts[seq - 1],
+                    seq,
+                    parts.segments,
+                    message.concat_ref,
+                    message.template,
+                    message.variables,
+                )
             )
         if message.status_report:
             self._pending.append(DeliveryReport(ref, message.to, 0, "delivered", datetime.now(UTC)))
@@ -182,3 +195,19 @@ class MemoryTransport(Transport):
 
     def close(self) -> None:
         self.connected = self.connected  # nothing to release; a scripted disconnect stays
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """A [modems.NAME] table with kind = "memory" has only the shared keys."""
+
+
+class MemoryKind(Kind):
+    name = "memory"
+    settings = MemorySettings
+
+    def build(self, modem: ModemConfig, device: str | None = None) -> Transport:
+        return MemoryTransport(modem.name)
+
+
+KIND = MemoryKind()

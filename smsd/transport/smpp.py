@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,12 +37,15 @@ import smpplib.exceptions
 import smpplib.smpp
 
 from smsd.i18n import _
+from smsd.notes import N_
+from smsd.settings import ModemConfig, between, opt, seconds, tcp_port
 from smsd.smpp import codec
 from smsd.transport.base import (
     Concatenation,
     DeliveryReport,
     Health,
     InDoubt,
+    Kind,
     NotSent,
     Outcome,
     Outgoing,
@@ -590,7 +594,7 @@ class SmppTransport(Transport):
         self.last_error = text
 
     @property
-    def port(self) -> str:
+    def where(self) -> str:
         """Where it sends, for `smsd status` (the password never appears)."""
         return f"smpp://{self.system_id}@{self.host}:{self.tcp_port}"
 
@@ -610,4 +614,110 @@ def _relative(minutes: int | None) -> str | None:
     return f"0000{days:02d}{hours:02d}{mins:02d}00000R" if days < 100 else "000099000000000R"
 
 
-__all__ = ["SmppTransport"]
+HOURLY_CAP = 100_000  # an SMPP account's default caps: the SMSC (or the city's Jasmin) enforces the real ones
+DAILY_CAP = 1_000_000
+# SMPP 3.4 C-Octet strings (5.2): longer values are cut by the client and refused by the SMSC
+LENGTHS = (("system_id", 15), ("password", 8), ("system_type", 12), ("source_addr", 20))
+
+
+@dataclass(frozen=True)
+class SmppSettings:
+    """The keys of a [modems.NAME] table with kind = "smpp"."""
+
+    host: str = opt("", "SMPP: the SMSC's (or the city's Jasmin's) address, e.g. \"127.0.0.1\".")
+    smpp_port: int = opt(2775, "SMPP: the SMSC's TCP port.", tcp_port)
+    system_id: str = opt("", "SMPP: the account's system_id (its user name at the SMSC).")
+    password: str = opt("", "SMPP: the account's password (never logged; keep this file readable by smsd only).")
+    system_type: str = opt("", "SMPP: system_type, when the SMSC asks for one.")
+    source_addr: str = opt("", "SMPP: the number messages come from (the county's 106... number).")
+    window: int = opt(
+        10, "SMPP: submits in flight at once before waiting for their answers (1 to 100).", between(1, 100)
+    )
+    smpp_bind: str = opt(
+        "transceiver",
+        'SMPP: one "transceiver" link, or "transmitter+receiver" (two links) for an SMSC that wants them.',
+        choices=("transceiver", "transmitter+receiver"),
+    )
+    enquire_link_s: float = opt(30.0, "SMPP: an idle link is checked with enquire_link this often.", seconds)
+    smpp_alphabet: str = opt(
+        "gsm7",
+        'SMPP: what data_coding 0 means at this SMSC, both ways: "gsm7" (SMPP\'s default alphabet), "latin1" or '
+        '"ascii" (many SMSCs and Jasmin pass such text through: "me@home.cn, $5" arrives as me¡home.cn, ¤5 when '
+        "this is wrong).",
+        choices=("gsm7", "latin1", "ascii"),
+    )
+
+
+class SmppKind(Kind):
+    name = "smpp"
+    settings = SmppSettings
+    defaults = {"hourly_cap": HOURLY_CAP, "daily_cap": DAILY_CAP}  # the account's contract, not a SIM's
+
+    @staticmethod
+    def _s(modem: ModemConfig) -> SmppSettings:
+        assert isinstance(modem.settings, SmppSettings)
+        return modem.settings
+
+    def check(self, modem: ModemConfig) -> list[tuple[str, dict[str, Any]]]:
+        s = self._s(modem)
+        missing = [k for k in ("host", "system_id", "source_addr") if not getattr(s, k)]
+        if missing:
+            return [
+                (
+                    N_(
+                        '{path}: [modems.{name}] (kind = "smpp") needs {missing} (e.g. host = '
+                        '"127.0.0.1", system_id = "county_a", source_addr = "1069000101")'
+                    ),
+                    {"missing": ", ".join(missing)},
+                )
+            ]
+        return [
+            (
+                N_(
+                    "{path}: {key} in [modems.{name}] may be at most {limit} characters (SMPP 3.4); "
+                    "ask the SMSC's operator for a shorter one"
+                ),
+                {"key": key, "limit": limit},
+            )
+            for key, limit in LENGTHS
+            if len(getattr(s, key).encode()) > limit
+        ][:1]
+
+    def where(self, modem: ModemConfig) -> str:
+        s = self._s(modem)
+        return f"smpp://{s.system_id}@{s.host}:{s.smpp_port}"
+
+    def build(self, modem: ModemConfig, device: str | None = None) -> Transport:
+        s = self._s(modem)
+        return SmppTransport(
+            modem.name,
+            s.host,
+            s.smpp_port,
+            system_id=s.system_id,
+            password=s.password,
+            system_type=s.system_type,
+            source_addr=s.source_addr,
+            alphabet=s.smpp_alphabet,
+            window=s.window,
+            bind=s.smpp_bind,
+            enquire_link_s=s.enquire_link_s,
+            response_timeout_s=modem.command_timeout_s * 2,
+            connect_timeout_s=modem.command_timeout_s,
+        )
+
+    def doctor(self, modem: ModemConfig) -> list[tuple[str, bool, str]]:
+        """Can this box open a connection to the SMSC (the bind is the daemon's)?"""
+        s = self._s(modem)
+        what = _("modem {name}").format(name=modem.name)
+        try:
+            with socket.create_connection((s.host, s.smpp_port), timeout=3):
+                detail = _("SMSC {host}:{port} reachable (smsd status shows whether it binds)")
+                return [(what, True, detail.format(host=s.host, port=s.smpp_port))]
+        except OSError as exc:
+            detail = _("cannot reach SMSC {host}:{port} ({error}); is the VPN up, is the address right?")
+            return [(what, False, detail.format(host=s.host, port=s.smpp_port, error=exc.strerror or exc))]
+
+
+KIND = SmppKind()
+
+__all__ = ["KIND", "SmppSettings", "SmppTransport"]
