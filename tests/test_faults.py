@@ -254,11 +254,11 @@ def test_random_and_mutated_inbound_pdus_never_stop_the_worker(pdus):
             for p in pdus:
                 emu["m1"].deliver_pdu(p)
             wait_for(lambda: (w.loop(), emu["m1"].memory("ME").used + emu["m1"].memory("SM").used == 0)[1], timeout=10)
-            assert w.driver.ready
+            assert w.transport.driver.ready
             stored = sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox_parts")["n"]
             assert stored >= 1  # every PDU kept (identical ones count once)
         finally:
-            w.driver.close()
+            w.transport.driver.close()
             w.store.close()
 
 

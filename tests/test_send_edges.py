@@ -47,7 +47,7 @@ def worker_on(tmp_path) -> Iterator:
 
     yield make
     for w in made:
-        w.driver.close()
+        w.transport.driver.close()
         assert w.store is not None
         w.store.close()
 
@@ -155,7 +155,7 @@ def test_a_barred_sim_pauses_its_modem_and_the_other_modem_sends(make_emulator, 
     emu = make_emulator(ModemOptions("m1"), ModemOptions("m2"))
     emu["m1"].fault("cms", [1000, code])
     w1, w2 = worker_on(emu, "m1"), worker_on(emu, "m2")
-    step_until([w1], lambda: w1.driver.ready)
+    step_until([w1], lambda: w1.transport.driver.ready)
     ids = [w1.store.outbox.enqueue(f"+86138000000{i:02d}", f"notice {i}") for i in range(6)]
     step_until([w1, w2], lambda: all(w1.store.outbox.message(i).state in ("sent", "delivered") for i in ids))
     assert all(w1.store.outbox.message(i).attempts == 0 for i in ids)
@@ -170,22 +170,22 @@ def test_a_barred_sim_pauses_its_modem_and_the_other_modem_sends(make_emulator, 
 def test_cmti_for_an_empty_slot_or_an_unused_memory_is_swept_not_a_lost_modem(make_emulator, worker_on):
     emu = make_emulator()
     w = worker_on(emu)
-    step_until([w], lambda: w.driver.ready)
-    channel = w.driver.channel
+    step_until([w], lambda: w.transport.driver.ready)
+    channel = w.transport.driver.channel
     emu["m1"].fault("line", '+CMTI: "SM",17')
     emu["m1"].fault("line", '+CMTI: "XX",3')
     emu["m1"].deliver("+8613800000001", "after the junk")
     step_until([w], lambda: w.store.inbox.recent(5) and w.store.inbox.recent(5)[0].text == "after the junk")
-    assert w.driver.channel is channel and w.driver.ready  # never re-initialised
+    assert w.transport.driver.channel is channel and w.transport.driver.ready  # never re-initialised
 
 
 @pytest.mark.parametrize("junk", ["+CMT: ,20", "+CDS: 6"])
 def test_a_two_line_urc_without_its_pdu_does_not_eat_the_next_line(make_emulator, worker_on, junk):
     emu = make_emulator(ModemOptions("m1", profile="huawei"))
     w = worker_on(emu)
-    step_until([w], lambda: w.driver.ready)
+    step_until([w], lambda: w.transport.driver.ready)
     emu["m1"].fault("line", f"{junk}\n^RSSI: 7")
-    wait_for(lambda: w.driver.health.signal == 7)
+    wait_for(lambda: w.transport.driver.health.signal == 7)
     emu["m1"].deliver("+8613800000001", "still heard")
     step_until([w], lambda: [m.text for m in w.store.inbox.recent(5)] == ["still heard"])
     assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox_parts")["n"] == 1
@@ -208,7 +208,7 @@ def test_sent_messages_and_drafts_on_the_sim_are_not_inbound(make_emulator, work
 def test_last_error_is_cleared_when_the_modem_is_ready_again(make_emulator, worker_on):
     emu = make_emulator()
     w = worker_on(emu)
-    step_until([w], lambda: w.driver.ready)
+    step_until([w], lambda: w.transport.driver.ready)
     emu["m1"].fault("unplug")
     step_until([w], lambda: next((m.state for m in w.store.health.modems()), None) == "down")
     assert w.store.health.modems()[0].last_error

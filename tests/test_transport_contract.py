@@ -9,6 +9,7 @@ transport binds over TCP to the `smsd smsc` emulator.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -54,6 +55,9 @@ class Crash(BaseException):
 class Sink:
     def __init__(self, rec: Recorder) -> None:
         self.rec = rec
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # each call below is its own commit
 
     def received(self, item: Received) -> None:
         self.rec.received_(item)

@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from smsd.clock import LOCAL, ts, utcnow
 from smsd.store.core import Repo
 from smsd.store.summaries import ModemDay, ModemHealth, ThreadState
+from smsd.values import Health as TransportHealth
 
 
 class Health(Repo):
     """Modems and daemon threads, as last recorded."""
 
-    def update(self, name: str, now: datetime | None = None, **health: Any) -> None:
+    def update(
+        self, name: str, health: TransportHealth, *, state: str, where: str, now: datetime | None = None
+    ) -> None:
+        """The transport's health as its worker last saw it (state: ready, down or paused)."""
+        row = {
+            "name": name,
+            "port": where,
+            "state": state,
+            "signal": health.signal,
+            "registered": None if health.registered is None else int(health.registered),
+            "operator": health.operator,
+            "model": health.model,
+            "imei": health.imei,
+            "imsi": health.imsi,
+            "storage_used": health.storage_used,
+            "storage_total": health.storage_total,
+            "last_error": health.last_error,
+            "updated_at": ts(now or utcnow()),
+        }
         with self._tx():
-            self._db.table("modems").upsert({"name": name, **health, "updated_at": ts(now or utcnow())}, pk="name")
+            self._db.table("modems").upsert(row, pk="name")
 
     def incident(self, name: str, text: str, now: datetime | None = None) -> None:
         """Something went wrong on this modem (it may heal at once): kept with its time for `smsd status`."""

@@ -21,12 +21,14 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 # the values a transport hands the store are defined below both (re-exported here for transports)
 from smsd.values import Concatenation as Concatenation
+from smsd.values import Health as Health
 from smsd.values import ProviderRef as ProviderRef
 from smsd.values import Received as Received
 
@@ -103,7 +105,13 @@ Result = ProviderRef | None | TransportOutcome  # what became of one part of a w
 
 
 class Sink(Protocol):
-    """Where a transport hands what arrived; each call commits before it returns."""
+    """Where a transport hands what arrived; each call commits before it returns (inside
+    ``batch()``, the batch commits once, before batch() returns)."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Several calls in one durable commit (a burst of receipts and MO); the transport
+        acknowledges them after it returns."""
+        ...
 
     def received(self, item: Received) -> None:
         """Commit an inbound message or part (a redelivered key is recognised)."""
@@ -116,23 +124,6 @@ class Sink(Protocol):
 
     def removed(self, key: str) -> None:
         """The provider dropped its copy of key: the same key from now on is a new message."""
-
-
-@dataclass
-class Health:
-    """What `smsd status` shows of a transport."""
-
-    ready: bool = False
-    registered: bool | None = None
-    signal: int | None = None
-    operator: str = ""
-    model: str = ""
-    imei: str = ""
-    imsi: str = ""
-    storage_used: int | None = None
-    storage_total: int | None = None
-    last_error: str = ""
-    counters: dict[str, int] = field(default_factory=dict)
 
 
 class Transport(ABC):

@@ -486,9 +486,9 @@ class SmppTransport(Transport):
         with self._cond:
             return any(int(p.esm_class or 0) & 0x3C != codec.ESM_RECEIPT for p, _link in self._inbound)
 
-    def _batch(self) -> contextlib.AbstractContextManager[Any]:
-        batch = getattr(self.sink, "batch", None)
-        return batch() if callable(batch) else contextlib.nullcontext()
+    def _batch(self) -> contextlib.AbstractContextManager[None]:
+        assert self.sink is not None
+        return self.sink.batch()
 
     def _item(self, pdu: Any) -> tuple[str, Received | DeliveryReport]:
         """A deliver_sm as a receipt or an inbound message; key: its body, the same on redelivery.
