@@ -101,16 +101,17 @@ def send(
     account: str | None = None,
     org: str | None = None,
     now: datetime | None = None,
-) -> int:
+) -> Queued:
     """Queue one message after checking every input; nothing is written if any is wrong.
 
     With org (an API client's), the message is billed to that org unit, within its budget."""
     now = now or utcnow()
     to, prio, not_before = check_send(cfg, number, text, at, priority, now)
     start = not_before or now
+    parts = segments.segments(text)
     if org:
-        check_org_budget(store, cfg, org, segments.segments(text), not_before or now)
-    return store.outbox.enqueue(
+        check_org_budget(store, cfg, org, parts, not_before or now)
+    mid = store.outbox.enqueue(
         to,
         text,
         priority=prio,
@@ -125,6 +126,17 @@ def send(
         org=org or None,
         now=now,
     )
+    return Queued(mid, to, parts, not_before)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One message as send() queued it: its id, the normalised number, segments and send time."""
+
+    id: int
+    to: str
+    segments: int
+    not_before: datetime | None
 
 
 def waiting_note(store: Store, cfg: Config, now: datetime | None = None) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import click
 
 from smsd import notes
+from smsd.actions import messages
 from smsd.cli.common import (
     _width,
     config_option,
@@ -65,19 +68,14 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        from smsd import admin
-
-        mid = admin.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
-        msg = store.outbox.message_or_error(mid)
-        note = admin.waiting_note(store, cfg)
-    click.echo(_("queued message {id} to {to} ({n} segment(s))").format(id=mid, to=mask(msg.to_number), n=msg.segments))
-    if note:
-        click.echo(_("note: {note}").format(note=note), err=True)
-    if msg.not_before:
+        q = messages.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
+    click.echo(_("queued message {id} to {to} ({n} segment(s))").format(id=q.id, to=mask(q.to), n=q.segments))
+    if q.note:
+        click.echo(_("note: {note}").format(note=q.note), err=True)
+    if q.not_before:
         from smsd import when
-        from smsd.clock import parse_ts
 
-        click.echo(_("to be sent at {when}").format(when=when.describe(parse_ts(msg.not_before))))
+        click.echo(_("to be sent at {when}").format(when=when.describe(q.not_before)))
 
 
 @click.group(invoke_without_command=True)
@@ -102,7 +100,7 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        found = store.outbox.messages(state, limit + 1)  # one more: was the list cut?
+        found = messages.outbox(store, state, limit + 1)  # one more: was the list cut?
     cut = len(found) > limit
     found = found[:limit]
     rows = [m.as_dict() for m in found]
@@ -147,9 +145,7 @@ def outbox_show(config_path: str, message_id: int, unmask: bool, as_json: bool) 
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        from smsd import admin
-
-        view = masked(admin.message_view(store, message_id), unmask)
+        view = masked(messages.show(store, message_id), unmask)
     if as_json:
         echo_json(view)
         return
@@ -204,7 +200,7 @@ def outbox_cancel(config_path: str, message_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.outbox.cancel(message_id, actor="cli")
+        messages.cancel(store, message_id)
     click.echo(_("message {id} cancelled").format(id=message_id))
 
 
@@ -220,7 +216,7 @@ def outbox_retry(config_path: str, message_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.outbox.retry(message_id, actor="cli", expire_hours=cfg.sending.expire_hours)
+        messages.retry(store, cfg, message_id)
     click.echo(_("message {id} queued again").format(id=message_id))
 
 
@@ -255,12 +251,10 @@ def inbox(
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        if flagged:
-            rows = [f.as_dict() for f in store.senders.flagged()]
-        elif feedback:
-            rows = [f.as_dict() for f in store.inbox.feedback(unread_only=unread, limit=limit)]
-        else:
-            rows = [m.as_dict() for m in store.inbox.recent(limit)]
+        which: Literal["recent", "feedback", "flagged"] = (
+            "flagged" if flagged else ("feedback" if feedback else "recent")
+        )
+        rows = [r.as_dict() for r in messages.inbox(store, which, unread=unread, limit=limit)]
     if as_json:
         echo_json(masked(rows, unmask))
         return
@@ -309,7 +303,7 @@ def inbox_read(config_path: str, inbox_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.inbox.mark_feedback_read(inbox_id, "cli")
+        messages.mark_read(store, inbox_id)
     click.echo(_("feedback {id} marked read").format(id=inbox_id))
 
 
@@ -323,9 +317,7 @@ def inbox_unflag(config_path: str, number: str) -> None:
     Example:
         smsd inbox unflag 13800138000
     """
-    from smsd.phone import normalise
-
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.senders.unflag(normalise(number), "cli")
+        messages.unflag(store, number)
     click.echo(_("{n} will be answered again").format(n=mask(number)))

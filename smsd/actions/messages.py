@@ -1,0 +1,80 @@
+"""Verbs on single messages: send one, look at the outbox and the inbox, change one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from smsd import admin
+from smsd.config import Config
+from smsd.phone import normalise
+from smsd.store import InboundMessage, OutboundMessage, Store
+from smsd.store.summaries import Feedback, FlaggedNumber
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What `send` queued, as it queued it (nothing is read back)."""
+
+    id: int
+    to: str
+    segments: int
+    not_before: datetime | None
+    note: str  # why it would not leave at once ("" when it would)
+
+
+def send(
+    store: Store,
+    cfg: Config,
+    number: str,
+    text: str,
+    *,
+    at: str | None = None,
+    priority: int | None = None,
+    report: bool = True,
+    actor: str = "cli",
+) -> Queued:
+    """Queue one SMS after checking every input (nothing is written if one is wrong)."""
+    queued = admin.send(store, cfg, number, text, at=at, priority=priority, report=report, actor=actor)
+    return Queued(queued.id, queued.to, queued.segments, queued.not_before, admin.waiting_note(store, cfg))
+
+
+def outbox(store: Store, state: str | None, limit: int, actor: str = "cli") -> list[OutboundMessage]:
+    """The newest outgoing messages (in one state), at most limit."""
+    return store.outbox.messages(state, limit)
+
+
+def show(store: Store, message_id: int, actor: str = "cli") -> dict[str, Any]:
+    """One message with its parts, its cost and its history (for JSON and the detail view)."""
+    return admin.message_view(store, message_id)
+
+
+def cancel(store: Store, message_id: int, actor: str = "cli") -> None:
+    store.outbox.cancel(message_id, actor=actor)
+
+
+def retry(store: Store, cfg: Config, message_id: int, actor: str = "cli") -> None:
+    store.outbox.retry(message_id, actor=actor, expire_hours=cfg.sending.expire_hours)
+
+
+def inbox(
+    store: Store, view: Literal["recent", "feedback", "flagged"], *, unread: bool = False, limit: int = 50
+) -> list[InboundMessage] | list[Feedback] | list[FlaggedNumber]:
+    """Received SMS (newest first), or the feedback among them, or the numbers flagged as auto-responders."""
+    if view == "flagged":
+        return store.senders.flagged()
+    if view == "feedback":
+        return store.inbox.feedback(unread_only=unread, limit=limit)
+    return store.inbox.recent(limit)
+
+
+def mark_read(store: Store, inbox_id: int, actor: str = "cli") -> None:
+    store.inbox.mark_feedback_read(inbox_id, actor)
+
+
+def unflag(store: Store, number: str, actor: str = "cli") -> str:
+    """Answer a flagged number again; returns it normalised."""
+    phone = normalise(number)
+    store.senders.unflag(phone, actor)
+    return phone

@@ -1,0 +1,68 @@
+"""What every route depends on: the store of this thread, and the client a token names.
+
+Routes take them as FastAPI dependencies (``Depends``), so no route opens a store or checks a
+token itself; both live on ``app.state`` (set by create_app).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from smsd.config import Config, HttpClient
+from smsd.http.auth import RateLimiter, find_client
+from smsd.store import Store
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message = status, field, message
+
+
+class Stores:
+    """One store per server thread (SQLite connections are not shared between threads)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._local = threading.local()
+
+    def get(self) -> Store:
+        s: Store | None = getattr(self._local, "store", None)
+        if s is None:
+            s = self._local.store = Store(self.cfg.database)
+        return s
+
+
+def store(request: Request) -> Store:
+    stores: Stores = request.app.state.stores
+    return stores.get()
+
+
+def authenticated(request: Request, authorization: str | None = Header(default=None)) -> HttpClient:
+    """The client whose token this is (401 otherwise); its requests are not yet counted."""
+    token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
+    client = find_client(request.app.state.cfg, token)
+    if client is None:
+        raise ApiError(401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
+    return client
+
+
+def charge(request: Request, client: HttpClient, cost: int = 1) -> None:
+    """Count cost messages (or requests) against the client's rate: 429 beyond it."""
+    limiter: RateLimiter = request.app.state.limiter
+    if not limiter.allow(client.name, client.rate_per_minute, cost):
+        raise ApiError(429, "client", f"more than {client.rate_per_minute} messages a minute")
+
+
+def client(request: Request, found: Annotated[HttpClient, Depends(authenticated)]) -> HttpClient:
+    """The client, with this request counted against its rate."""
+    charge(request, found)
+    return found
+
+
+Client = Annotated[HttpClient, Depends(client)]
+Authenticated = Annotated[HttpClient, Depends(authenticated)]
+StoreDep = Annotated[Store, Depends(store)]

@@ -1,0 +1,81 @@
+"""The /v1 routes: each calls one verb of smsd.actions.api, with its store and client as
+dependencies, and turns its answer into JSON (its refusals into status codes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from smsd.actions import api
+from smsd.http.deps import Authenticated, Client, StoreDep, charge
+
+MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger id or cursor is a 422, not a 500
+
+router = APIRouter(prefix="/v1")
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=1, max_length=32, description="Mobile number, e.g. +8613800138000")
+    text: str = Field(min_length=1, max_length=1000)
+    priority: int | None = Field(default=None, ge=0, le=9)
+    at: str | None = Field(default=None, description="Send later: 'YYYY-MM-DD HH:MM' (Asia/Shanghai)")
+    report: bool = True
+
+    def value(self) -> api.ApiSend:
+        return api.ApiSend(self.to, self.text, self.priority, self.at, self.report)
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    messages: list[SendRequest] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/messages", status_code=201, summary="Queue one SMS")
+def send_one(
+    request: Request,
+    req: SendRequest,
+    client: Client,
+    store: StoreDep,
+    idempotency_key: str | None = Header(default=None, max_length=128),
+) -> Any:
+    view, existed = api.send(store, request.app.state.cfg, client, req.value(), idempotency_key)
+    request.app.state.notify()
+    return JSONResponse(view, status_code=200 if existed else 201)
+
+
+@router.post("/messages/batch", status_code=201, summary="Queue many SMS at once (all or nothing)")
+def send_batch(
+    request: Request,
+    req: BatchRequest,
+    client: Authenticated,
+    store: StoreDep,
+    idempotency_key: str | None = Header(default=None, max_length=128),
+) -> Any:
+    charge(request, client, len(req.messages))  # a batch of 50 counts as 50
+    views = api.send_batch(store, request.app.state.cfg, client, [m.value() for m in req.messages], idempotency_key)
+    request.app.state.notify()
+    return {"messages": views}
+
+
+@router.get("/messages/{message_id}", summary="Status, parts and cost of one message")
+def get_message(client: Client, store: StoreDep, message_id: int = Path(ge=1, le=MAX_ID)) -> Any:
+    return api.message(store, client, message_id)
+
+
+@router.get("/campaigns/{campaign_id}", summary="Progress and cost of a campaign this client created")
+def get_campaign(client: Client, store: StoreDep, campaign_id: int = Path(ge=1, le=MAX_ID)) -> Any:
+    return api.campaign(store, client, campaign_id)
+
+
+@router.get("/inbound", summary="Inbound SMS after a cursor (the id of the last one you have)")
+def inbound(
+    client: Client,
+    store: StoreDep,
+    since: int = Query(default=0, ge=0, le=MAX_ID),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> Any:
+    return api.inbound(store, client, since, limit)
