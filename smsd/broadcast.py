@@ -235,8 +235,12 @@ def plan(
     at: str | None = None,
     urgent: bool = False,
     confirm: bool = False,
+    owner: str | None = None,
     now: datetime | None = None,
 ) -> Plan:
+    """What a broadcast would queue (its recipients counted, its cost and ETA): the dry run, and
+    what queue() turns into a campaign. owner: the org unit that pays (default: the one org unit
+    chosen, if only one)."""
     now = now or utcnow()
     if (text is None) == (template is None):
         raise InputError(
@@ -359,7 +363,7 @@ def plan(
         price_fen=max(prices, default=0),
         eta=eta,
         modems=len(modems),
-        owner_org=orgs[0] if len(orgs) == 1 else None,
+        owner_org=store.members.resolve_org(owner) if owner else (orgs[0] if len(orgs) == 1 else None),
         notes=notes,
         confirm=confirm,
     )

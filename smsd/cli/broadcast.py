@@ -9,6 +9,8 @@ import click
 
 from smsd import broadcast as bc
 from smsd import templates as tpl
+from smsd.actions import campaigns
+from smsd.actions import roster as roster_actions
 from smsd.cli.common import ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local, utcnow
 from smsd.errors import InputError
@@ -153,9 +155,8 @@ def broadcast(
             at=at,
             urgent=urgent,
             confirm=confirm,
+            owner=owner,
         )
-        if owner:
-            plan.owner_org = store.members.resolve_org(owner)
         if not dry_run:
             bc.check_budget(store, plan, over_budget)  # refuse before asking for confirmation
         summary = plan.summary(unmask=unmask, store=store if as_json else None)
@@ -199,7 +200,7 @@ def campaign(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [c.as_dict() for c in store.campaigns.recent()]
+        rows = [c.as_dict() for c in campaigns.recent(store)]
     if as_json:
         echo_json(rows)
         return
@@ -240,9 +241,8 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = store.campaigns.get(campaign_id)
-        progress = store.campaigns.progress(campaign_id)
-        eta = bc.campaign_eta(store, cfg, campaign_id) if row.state == "running" else None
+        found = campaigns.status(store, cfg, campaign_id)
+    row, progress, eta = found.campaign, found.progress, found.eta
     counts = progress.states
     states = counts.nonzero()
     total = counts.total
@@ -276,7 +276,7 @@ def _transition(action: str, help_text: str):  # type: ignore[no-untyped-def]
     def command(config_path: str, campaign_id: int) -> None:
         cfg = load(config_path)
         with handled(), open_store(cfg) as store:
-            state = store.campaigns.set_state(campaign_id, action)
+            state = campaigns.transition(store, campaign_id, action)
         click.echo(_("campaign {id} is now {state}").format(id=campaign_id, state=shown(state)))
 
     return command
@@ -306,8 +306,7 @@ def campaign_receipts(config_path: str, campaign_id: int, unmask: bool, as_json:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.campaigns.get(campaign_id)
-        status = store.receipts.of_campaign(campaign_id)
+        status = campaigns.receipts(store, campaign_id)
     data = {
         "confirmed": [r.as_dict() for r in status.confirmed],
         "pending": [r.as_dict() for r in status.pending],
@@ -399,7 +398,7 @@ def templates_preview(config_path: str, name: str, member: str | None, variables
         values: dict[str, Any] = {}
         if member:
             with open_store(cfg) as store:
-                values = bc.member_variables(store.members.get(member), utcnow())
+                values = bc.member_variables(roster_actions.member(store, member), utcnow())
         body = t.render({**values, **_vars(variables)})
     p = segments.plan(body)
     price = max((m.price_fen for m in cfg.modems if m.enabled), default=0)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from smsd import interact
+from smsd.actions import polls
 from smsd.cli.common import ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local
 from smsd.errors import InputError
@@ -32,7 +33,7 @@ def poll(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [p.as_dict() for p in store.polls.all()]
+        rows = [p.as_dict() for p in polls.polls(store)]
     if as_json:
         echo_json(rows)
         return
@@ -134,7 +135,7 @@ def poll_create(
             invite=invite,
             review=review,
         )
-        poll = store.polls.get(pid)
+        poll = polls.poll(store, pid)
     click.echo(
         _("poll {id} created").format(id=pid) + (_("; invitation campaign {c} queued").format(c=cid) if cid else "")
     )
@@ -158,7 +159,7 @@ def poll_results(config_path: str, poll_id: int, as_json: bool, as_csv: bool) ->
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        results = store.polls.results(poll_id)
+        results = polls.results(store, poll_id)
     if as_json:
         echo_json(results.as_json())
         return
@@ -187,7 +188,7 @@ def poll_close(config_path: str, poll_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.polls.close(poll_id, "cli")
+        polls.close(store, poll_id)
     click.echo(_("poll {id} closed").format(id=poll_id))
 
 
@@ -209,7 +210,7 @@ def red(ctx: click.Context, config_path: str, state: str | None, as_json: bool) 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [r.as_dict() for r in store.red.submissions(state)]
+        rows = [r.as_dict() for r in polls.red_submissions(store, state)]
     if as_json:
         echo_json(rows)
         return
@@ -248,7 +249,7 @@ def red_open(config_path: str, name: str, max_length: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rid = store.red.open(name, max_length, "cli")
+        rid = polls.open_red(store, name, max_length)
     click.echo(_("red-message campaign {id} open").format(id=rid))
 
 
@@ -264,7 +265,7 @@ def red_close(config_path: str, campaign_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        store.red.close(campaign_id, "cli")
+        polls.close_red(store, campaign_id)
     click.echo(_("red-message campaign {id} closed").format(id=campaign_id))
 
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from smsd import roster
+from smsd.actions import roster as roster_actions
 from smsd.cli.common import (
     _width,
     config_option,
@@ -87,7 +88,7 @@ def members_import(config_path: str, path: str, skip_invalid: bool, sheet: str |
             open_store(cfg) as store,
             click.progressbar(length=len(result.rows), label=_("importing"), file=sys.stderr) as bar,
         ):
-            added, updated = store.members.upsert(result.rows, progress=bar.update)
+            added, updated = roster_actions.import_rows(store, result.rows, progress=bar.update)
     for e in result.errors:
         click.echo(_("skipped {error}").format(error=e), err=True)
     unchanged = len(result.rows) - added - updated
@@ -134,12 +135,7 @@ def members_export(config_path: str, path: str, orgs: tuple[str, ...], groups: t
         raise click.ClickException(_("{path}: the export is an Excel file; name it .xlsx").format(path=path))
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        orgs = tuple(store.members.resolve_org(o) for o in orgs)
-        headers, rows = roster.member_rows(store.members.iterate(orgs=orgs, tags=groups))
-        try:
-            n = roster.write_xlsx(path, rows, headers, "花名册")
-        except OSError as exc:
-            raise InputError("{path}: cannot write ({strerror})", path=path, strerror=exc.strerror) from None
+        n = roster_actions.export(store, path, orgs, groups)
     click.echo(_("wrote {n} member(s) to {path}").format(n=n, path=path))
 
 
@@ -161,8 +157,7 @@ def members_list(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        orgs = tuple(store.members.resolve_org(o) for o in orgs)
-        rows = [m.as_dict() for m in store.members.select(orgs=orgs, tags=groups, limit=limit)]
+        rows = [m.as_dict() for m in roster_actions.members(store, orgs, groups, limit)]
     for r in rows:
         if not unmask:
             r["phone"] = mask(r["phone"])
@@ -201,7 +196,7 @@ def members_show(config_path: str, member: str, unmask: bool, as_json: bool) -> 
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = masked(store.members.get(member).as_dict(), unmask)
+        row = masked(roster_actions.member(store, member).as_dict(), unmask)
     if as_json:
         echo_json(row)
         return
@@ -235,7 +230,7 @@ def members_remove(config_path: str, member: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = store.members.remove(member)
+        row = roster_actions.remove(store, member)
     click.echo(_("removed {name} ({phone})").format(name=row.name, phone=mask(row.phone)))
 
 
@@ -261,7 +256,7 @@ def org_tree(config_path: str, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        units = store.members.org_counts()
+        units = roster_actions.org_units(store)
     if as_json:
         echo_json([{"path": p, "members": own, "subtree": total} for p, own, total in units])
         return
@@ -289,6 +284,5 @@ def org_remove(config_path: str, path: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        unit = store.members.resolve_org(path)
-        n = store.members.remove_org(unit, "cli")
+        unit, n = roster_actions.remove_org(store, path)
     click.echo(_("removed {path} ({n} unit(s))").format(path=unit, n=n))

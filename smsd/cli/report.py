@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from smsd.actions import reports
 from smsd.cli.common import F, ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.clock import local, local_iso, utcnow
 from smsd.errors import InputError
@@ -34,19 +35,6 @@ def _date(value: str | None, name: str) -> str | None:
         return when.parse_day(value, utcnow(), field=name.lstrip("-")).isoformat()
     except InputError as exc:
         raise click.ClickException(f"{name}: {exc}") from None
-
-
-def _org(store: Store, org: str | None) -> str | None:
-    """--org as an admin writes it (八桥镇 for 大渡口区/八桥镇); a name that is no unit of the tree
-    but was billed to (an API client's org) is taken as it is."""
-    if not org or store.members.org_exists(org):
-        return org
-    try:
-        return store.members.resolve_org(org)
-    except InputError:
-        if store.ledger.sum(org):
-            return org
-        raise
 
 
 def _row_label(key: str) -> str:
@@ -196,9 +184,7 @@ def report_cost(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        report = store.ledger.cost_report(
-            by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=_org(store, org)
-        )
+        report = reports.cost(store, by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org)
     named = by == "campaign"
     data: dict[str, Any] = {
         "by": report.by,
@@ -259,9 +245,7 @@ def report_delivery(
     with handled(), open_store(cfg) as store:
         rows = [
             r.as_dict()
-            for r in store.ledger.delivery_report(
-                by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to")
-            )
+            for r in reports.delivery(store, by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"))
         ]
     columns = ["key", "messages", "sent", "delivered", "failed", "pending", "dropped"]
     if fmt == "json":
@@ -305,10 +289,11 @@ def report_messages(
                "campaign_id", "modem", "text"]  # fmt: skip
 
     def rows(store: Store) -> Iterator[dict[str, Any]]:
-        for row in store.ledger.archive(
+        for row in reports.archive(
+            store,
             date_from=_date(date_from, "--from"),
             date_to=_date(date_to, "--to"),
-            org=_org(store, org),
+            org=org,
             campaign=campaign,
         ):
             r = row.as_dict()
@@ -358,9 +343,7 @@ def budget(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows: list[dict[str, Any]] = [
-            {**b.as_dict(), "spent_fen": store.ledger.sum(b.org, b.month)} for b in store.ledger.budgets()
-        ]
+        rows: list[dict[str, Any]] = [{**b.as_dict(), "spent_fen": spent} for b, spent in reports.budgets(store)]
     if as_json:
         echo_json(rows)
         return
@@ -416,8 +399,7 @@ def budget_set(config_path: str, org: str, month: str, yuan: str | None, fen: in
         raise click.ClickException(_("give the limit as --yuan or --fen (one of them)"))
     limit = fen if fen is not None else _fen_of_yuan(yuan or "")
     with handled(), open_store(cfg) as store:
-        org = store.members.resolve_org(org)
-        store.ledger.set_budget(org, month, limit, "cli")
+        org = reports.set_budget(store, org, month, limit)
     click.echo(_("budget of {org} for {month}: {yuan:.2f} yuan").format(org=org, month=month, yuan=limit / 100))
 
 
@@ -442,7 +424,7 @@ def purge(config_path: str, older: str, yes: bool) -> None:
             raise click.ClickException(_("not a terminal: add --yes to purge"))
         ask_yes(_("Anonymise every message older than {d} days?").format(d=days))
     with handled(), open_store(cfg) as store:
-        counts = store.maintenance.purge(utcnow() - timedelta(days=days), "cli")
+        counts = reports.purge(store, utcnow() - timedelta(days=days))
     click.echo(
         _("purged {o} sent and {i} received messages older than {d} days").format(
             o=counts.outbox, i=counts.inbox, d=days
@@ -462,5 +444,5 @@ def backup(config_path: str, path: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        pages = store.maintenance.backup(path)
+        pages = reports.backup(store, path)
     click.echo(_("backup written to {path} ({kb} KiB)").format(path=path, kb=pages * 4096 // 1024))

@@ -1,0 +1,69 @@
+"""Verbs on money and records: cost and delivery reports, the archive, budgets, purge, backup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from smsd.errors import InputError
+from smsd.store import Store
+from smsd.store.summaries import ArchiveRow, Budget, CostReport, DeliveryRow, Purged
+
+
+def paying_org(store: Store, org: str | None) -> str | None:
+    """--org as an admin writes it (八桥镇 for 大渡口区/八桥镇); a name that is no unit of the tree
+    but was billed to (an API client's org) is taken as it is."""
+    if not org or store.members.org_exists(org):
+        return org
+    try:
+        return store.members.resolve_org(org)
+    except InputError:
+        if store.ledger.sum(org):
+            return org
+        raise
+
+
+def cost(
+    store: Store, by: str, *, date_from: str | None, date_to: str | None, org: str | None, actor: str = "cli"
+) -> CostReport:
+    return store.ledger.cost_report(by, date_from=date_from, date_to=date_to, org=paying_org(store, org))
+
+
+def delivery(
+    store: Store, by: str, *, date_from: str | None, date_to: str | None, actor: str = "cli"
+) -> list[DeliveryRow]:
+    return store.ledger.delivery_report(by, date_from=date_from, date_to=date_to)
+
+
+def archive(
+    store: Store,
+    *,
+    date_from: str | None,
+    date_to: str | None,
+    org: str | None,
+    campaign: int | None,
+    actor: str = "cli",
+) -> Iterator[ArchiveRow]:
+    return store.ledger.archive(date_from=date_from, date_to=date_to, org=paying_org(store, org), campaign=campaign)
+
+
+def budgets(store: Store, actor: str = "cli") -> list[tuple[Budget, int]]:
+    """Every budget with what its org subtree spent that month (fen)."""
+    return [(b, store.ledger.sum(b.org, b.month)) for b in store.ledger.budgets()]
+
+
+def set_budget(store: Store, org: str, month: str, limit_fen: int, actor: str = "cli") -> str:
+    """Set an org unit's budget for a month; returns the unit's full path."""
+    unit = store.members.resolve_org(org)
+    store.ledger.set_budget(unit, month, limit_fen, actor)
+    return unit
+
+
+def purge(store: Store, before: datetime, actor: str = "cli") -> Purged:
+    return store.maintenance.purge(before, actor)
+
+
+def backup(store: Store, path: str | Path, actor: str = "cli") -> int:
+    """A consistent copy of the database; returns the pages copied."""
+    return store.maintenance.backup(path)
