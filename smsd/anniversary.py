@@ -15,7 +15,7 @@ import calendar
 import logging
 from datetime import datetime, time, timedelta
 
-from smsd import templates as tpl
+from smsd import template as tpl
 from smsd.broadcast import member_variables
 from smsd.clock import utcnow
 from smsd.config import Config

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from smsd import admin, pacing
-from smsd import templates as tpl
+from smsd import template as tpl
 from smsd.clock import LOCAL, utcnow
 from smsd.config import Config
 from smsd.errors import BudgetError, InputError

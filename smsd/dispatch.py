@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from smsd import phone
 from smsd import registry as registry_mod
-from smsd import templates as tpl
+from smsd import template as tpl
 from smsd.clock import Clock, utcnow
 from smsd.config import Config
 from smsd.errors import InputError

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from smsd import admin, broadcast
-from smsd import templates as tpl
+from smsd import template as tpl
 from smsd.clock import local, utcnow
 from smsd.config import Config
 from smsd.errors import InputError

@@ -104,11 +104,11 @@ class Registry:
 
 def load(aliases: dict[str, list[str]] | None = None) -> Registry:
     """The commands listed in commands/__init__.py, plus keyword aliases from config.toml."""
-    import commands
+    from smsd import commands
 
     registry = Registry()
     for module_name in commands.MODULES:
-        module = importlib.import_module(f"commands.{module_name}")
+        module = importlib.import_module(f"smsd.commands.{module_name}")
         command: Command = module.COMMAND
         registry.add(command, tuple((aliases or {}).get(command.name, ())))
     unknown = set(aliases or {}) - set(registry.commands)

@@ -52,7 +52,7 @@ def day(tmp_path_factory):
 
 
 def _template_words() -> set[str]:
-    from smsd import templates
+    from smsd import template as templates
 
     found = templates.load_all(None)
     return {name for name in found} | {v for t in found.values() for v in t.variables}

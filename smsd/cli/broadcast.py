@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from smsd import broadcast as bc
-from smsd import templates as tpl
+from smsd import template as tpl
 from smsd.actions import campaigns
 from smsd.actions import roster as roster_actions
 from smsd.cli.common import ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table

@@ -79,8 +79,8 @@ def parse(name: str, raw: str) -> Template:
 
 
 def shipped_dir() -> Path:
-    """The templates that come with smsd (the top-level ``templates`` package's .txt files)."""
-    import templates as shipped
+    """The templates that come with smsd (templates/ in the repository, installed as smsd.templates)."""
+    from smsd import templates as shipped
 
     return Path(shipped.__file__).parent
 
