@@ -1,4 +1,5 @@
-"""Shared fixtures: emulated modems on real ptys, and a raw serial probe to watch the line."""
+"""Shared fixtures: a store in a tmp file, a config file and its Config, emulated modems on real
+ptys, a raw serial probe to watch the line, and the daemon as a subprocess."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 import serial
 
+from smsd.config import Config, load
 from smsd.sim.emulator import Emulator, ModemOptions
+from smsd.store import Store
 from tests.sql import one as sql_one
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,3 +298,22 @@ def assert_ledger_books(store, accepted: int, *, reports: bool, slack: int) -> N
     assert certain <= accepted <= total, shown
     assert total - accepted <= slack, shown
     print(f"\n{shown}")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh database in tmp_path (smsd.db, where config_file's database is too)."""
+    s = Store(tmp_path / "smsd.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    """config.toml in tmp_path: one emulated modem, the database beside it."""
+    return write_config(tmp_path, {"m1": "emulator"})
+
+
+@pytest.fixture
+def cfg(config_file: Path) -> Config:
+    return load(config_file)

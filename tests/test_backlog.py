@@ -16,13 +16,6 @@ from tests.sql import rows as sql_rows
 A = "+8613800138000"
 
 
-@pytest.fixture()
-def store(tmp_path):
-    s = Store(tmp_path / "smsd.db")
-    yield s
-    s.close()
-
-
 def plan_of(store: Store, sql: str, params: object) -> str:
     return " | ".join(r["detail"] for r in sql_rows(store, "EXPLAIN QUERY PLAN " + sql, params))
 

@@ -11,12 +11,11 @@ from click.testing import CliRunner
 
 from smsd.cli import main
 from smsd.store import Store
-from tests.conftest import write_config
 
 
 @pytest.fixture
-def config(tmp_path):
-    return write_config(tmp_path, {"m1": "emulator"})
+def config(config_file):
+    return config_file  # the shared config file (tests/conftest.py)
 
 
 def run(config, *args):

@@ -19,13 +19,6 @@ CST = timezone(timedelta(hours=8))
 TO = "+8613800138000"
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "smsd.db")
-    yield s
-    s.close()
-
-
 def test_wal_and_schema(store):
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"outbox", "outbox_parts", "inbox", "inbox_parts", "events", "modems", "counters", "status_reports"} <= set(
