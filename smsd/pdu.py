@@ -18,7 +18,6 @@ from smsd.segments import GSM7, UCS2, Plan, _split, clean_text, plan, segments
 DATA8 = "8bit"
 __all__ = ["GSM7", "UCS2", "Plan", "clean_text", "plan", "segments"]  # segmentation lives in smsd.segments
 
-SINGLE_OCTETS = 140
 CONCAT8_UDH = bytes([5, 0x00, 3])  # UDHL, IEI 00, IEDL 3 (ref, total, seq follow)
 CONCAT16_UDH = bytes([6, 0x08, 4])
 

@@ -74,15 +74,6 @@ def is_domestic(e164: str) -> bool:
     return e164.startswith("+86")
 
 
-def is_mobile(sender: str) -> bool:
-    """True for a sender a person could answer from (not 10086, 106..., or a name)."""
-    try:
-        normalise(sender)
-    except InputError:
-        return False
-    return True
-
-
 def mask(number: str) -> str:
     """'+8613800138000' -> '138****8000'; short or odd senders keep only their last 4."""
     digits = re.sub(r"\D", "", number or "")

@@ -104,10 +104,11 @@ class Registry:
 
 def load(aliases: dict[str, list[str]] | None = None) -> Registry:
     """The commands listed in commands/__init__.py, plus keyword aliases from config.toml."""
-    from smsd import commands
-
+    # commands/ of the repository is installed as smsd.commands (pyproject.toml's package-dir)
+    commands = importlib.import_module("smsd.commands")
+    names: tuple[str, ...] = tuple(commands.MODULES)
     registry = Registry()
-    for module_name in commands.MODULES:
+    for module_name in names:
         module = importlib.import_module(f"smsd.commands.{module_name}")
         command: Command = module.COMMAND
         registry.add(command, tuple((aliases or {}).get(command.name, ())))

@@ -80,9 +80,10 @@ def parse(name: str, raw: str) -> Template:
 
 def shipped_dir() -> Path:
     """The templates that come with smsd (templates/ in the repository, installed as smsd.templates)."""
-    from smsd import templates as shipped
+    import importlib
 
-    return Path(shipped.__file__).parent
+    shipped = importlib.import_module("smsd.templates")  # templates/ of the repository (package-dir)
+    return Path(str(shipped.__file__)).parent
 
 
 def load_all(directory: Path | None) -> dict[str, Template]:

@@ -85,7 +85,6 @@ class Worker:
         self._pause_s = cfg.pause_s
         self.pause_reason = ""
         self._was_ready = False
-        self.sent_parts = 0
         self._active: list[tuple[OutboundMessage, list[int]]] = []  # a window's messages and parts to go
         self._unbooked: list[tuple[OutboundMessage, int, Result]] = []  # accepted, not yet recorded
         self._refusal_shown = False  # the modem's row says its last submit was refused
@@ -249,7 +248,6 @@ class Worker:
             return Then("lost", result.reason)
         if isinstance(result, Exception):
             raise result
-        self.sent_parts += 1
         self._pause_s = self.cfg.pause_s
         if self.pause_reason or self._refusal_shown:
             self.pause_reason, self._refusal_shown = "", False

@@ -112,7 +112,6 @@ class ATChannel:
         self._reader: threading.Thread | None = None
         self._alive = False
         self.last_rx = time.monotonic()
-        self.commands_sent = 0
         self.in_sync = True  # False after a timeout whose resynchronisation got no answer
         self.gone_reason = ""  # why the reader stopped: the device went away
 
@@ -192,7 +191,6 @@ class ATChannel:
             raise ModemGone(f"{self.port} is not open")
         with self._state:
             self._pending = p
-        self.commands_sent += 1
         self._write(data)
 
     def _write(self, data: bytes) -> None:

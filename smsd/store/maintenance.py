@@ -9,7 +9,7 @@ from pathlib import Path
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
-from smsd.store.core import Repo
+from smsd.store.core import BACKUP_MODE, Repo
 from smsd.store.summaries import Purged
 
 
@@ -85,5 +85,5 @@ class Maintenance(Repo):
             target.unlink(missing_ok=True)
             raise StoreError("backup to {target} failed: {error}", target=target, error=exc) from None
         dest.close()
-        os.chmod(target, 0o640)  # the office's group may read a backup; nobody else
+        os.chmod(target, BACKUP_MODE)  # the office's group may read a backup; nobody else
         return pages

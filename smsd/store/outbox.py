@@ -204,9 +204,6 @@ class Outbox(Repo):
     def message_by_dedup_key(self, key: str) -> OutboundMessage | None:
         return self._one_of(OutboundMessage, "SELECT * FROM outbox WHERE dedup_key = ?", (key,))
 
-    def dedup_exists(self, key: str) -> bool:
-        return self._one("SELECT 1 AS x FROM outbox WHERE dedup_key = ?", (key,)) is not None
-
     def account_count(self, account: str) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM outbox WHERE account = ?", (account,))
         return int(row["n"]) if row else 0

@@ -86,12 +86,6 @@ class Polls(Repo):
             (member_id,),
         )
 
-    def in_audience(self, pid: int, member_id: int) -> bool:
-        return (
-            self._one("SELECT 1 AS x FROM poll_audience WHERE poll_id = ? AND member_id = ?", (pid, member_id))
-            is not None
-        )
-
     def record_vote(
         self, pid: int, member_id: int, option: int, inbox_id: int, policy: str, now: datetime
     ) -> tuple[str, int | None]:

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from smsd.segments import plan
 from smsd.settings import ModemConfig
 from smsd.transport.base import (
-    Concatenation,
     DeliveryReport,
     Health,
     InDoubt,
@@ -93,12 +92,6 @@ class MemoryTransport(Transport):
         with self.provider.lock:
             key = key or f"mo:{sender}:{len(self.provider.inbound)}:{time.monotonic_ns()}"
             self.provider.inbound.append(Received(key, sender, text, text, None, datetime.now(UTC)))
-        self.wake.set()
-
-    def deliver_part(self, sender: str, text: str, ref: int, total: int, seq: int, key: str) -> None:
-        with self.provider.lock:
-            c = Concatenation(ref, total, seq)
-            self.provider.inbound.append(Received(key, sender, text, text, c, datetime.now(UTC)))
         self.wake.set()
 
     def disconnect(self) -> None:
