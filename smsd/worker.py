@@ -298,8 +298,11 @@ class Worker:
         assert self.store is not None
         store = self.store
         if not self._active:
-            with store.tx():
-                self._refill(self.clock())
+            if self.transport.window > 1:
+                with store.tx():  # a window's claims in one commit
+                    self._refill(self.clock())
+            else:
+                self._refill(self.clock())  # one claim: its own commit
         if not self._active:
             return False
         live = [(msg, todo) for msg, todo in self._active if todo]
@@ -358,6 +361,7 @@ class Worker:
         assert self.store is not None
         store = self.store
         reserved = sum(m.segments for m, _ in self._active)
+        marked: set[int] = set()  # claimed now, the first part marked 'submitting' by the claim itself
         while claim and len(self._active) < self.transport.window and not self.stopping.is_set():
             msg = store.claims.claim_next(
                 self.name,
@@ -371,10 +375,12 @@ class Worker:
             if msg is None:
                 break
             reserved += msg.segments
-            todo = [p.seq for p in store.outbox.parts(msg.id) if p.state in ("pending", "submitting")]
-            self._active.append((msg, todo))
+            parts = [p for p in store.outbox.parts(msg.id) if p.state in ("pending", "submitting")]
+            if parts and parts[0].state == "submitting":
+                marked.add(msg.id)
+            self._active.append((msg, [p.seq for p in parts]))
         for msg, todo in self._active:
-            if todo:
+            if todo and msg.id not in marked:
                 store.submits.part_submitting(msg.id, todo[0], self.name, now, self._price(msg))
 
     def _release_active(self, reason: str) -> None:
