@@ -131,12 +131,14 @@ def send(
 
 @dataclass(frozen=True)
 class Queued:
-    """One message as send() queued it: its id, the normalised number, segments and send time."""
+    """One message as send() queued it: its id, the normalised number, segments and send time
+    (note: why it would not leave at once, when the caller asked; "" when it would)."""
 
     id: int
     to: str
     segments: int
     not_before: datetime | None
+    note: str = ""
 
 
 def waiting_note(store: Store, cfg: Config, now: datetime | None = None) -> str:

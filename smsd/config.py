@@ -12,7 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsd.errors import ConfigError
@@ -429,15 +429,7 @@ def modem_config(name: str, table: dict[str, Any] | None = None, path: Path = Pa
                     other=other,
                     kind=name_of,
                 )
-            if hint:
-                raise ConfigError(
-                    "{path}: unknown key {key!r} in [{where}]; did you mean {hint!r}?",
-                    path=path,
-                    key=key,
-                    where=where,
-                    hint=hint,
-                )
-            raise ConfigError("{path}: unknown key {key!r} in [{where}]", path=path, key=key, where=where)
+            _unknown(key, hint, path, where)
     settings = _build(k.settings, rest, path, where)
     shared_part = _build(ModemConfig, {**k.defaults, **shared, "name": name}, path, where)
     m: ModemConfig = dataclasses.replace(shared_part, settings=settings)
@@ -497,19 +489,22 @@ def _build(cls: type, table: Any, path: Path, where: str) -> Any:
     values = {}
     for key, value in table.items():
         if key not in fields:
-            hint = _closest(key, fields)
-            if hint:
-                raise ConfigError(
-                    "{path}: unknown key {key!r} in [{where}]; did you mean {hint!r}?",
-                    path=path,
-                    key=key,
-                    where=where,
-                    hint=hint,
-                )
-            raise ConfigError("{path}: unknown key {key!r} in [{where}]", path=path, key=key, where=where)
+            _unknown(key, _closest(key, fields), path, where)
         f = fields[key]
         values[key] = _check(f, value, path, where)
     return cls(**values)
+
+
+def _unknown(key: str, hint: str | None, path: Path, where: str) -> NoReturn:
+    if hint:
+        raise ConfigError(
+            "{path}: unknown key {key!r} in [{where}]; did you mean {hint!r}?",
+            path=path,
+            key=key,
+            where=where,
+            hint=hint,
+        )
+    raise ConfigError("{path}: unknown key {key!r} in [{where}]", path=path, key=key, where=where)
 
 
 def _check(f: dataclasses.Field[Any], value: Any, path: Path, where: str) -> Any:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import dataclasses
 from typing import Any, Literal
 
 from smsd import admin
@@ -11,17 +10,6 @@ from smsd.config import Config
 from smsd.phone import normalise
 from smsd.store import InboundMessage, OutboundMessage, Store
 from smsd.store.summaries import Feedback, FlaggedNumber
-
-
-@dataclass(frozen=True)
-class Queued:
-    """What `send` queued, as it queued it (nothing is read back)."""
-
-    id: int
-    to: str
-    segments: int
-    not_before: datetime | None
-    note: str  # why it would not leave at once ("" when it would)
 
 
 def send(
@@ -34,10 +22,10 @@ def send(
     priority: int | None = None,
     report: bool = True,
     actor: str = "cli",
-) -> Queued:
+) -> admin.Queued:
     """Queue one SMS after checking every input (nothing is written if one is wrong)."""
     queued = admin.send(store, cfg, number, text, at=at, priority=priority, report=report, actor=actor)
-    return Queued(queued.id, queued.to, queued.segments, queued.not_before, admin.waiting_note(store, cfg))
+    return dataclasses.replace(queued, note=admin.waiting_note(store, cfg))  # as queued: nothing is read back
 
 
 def outbox(store: Store, state: str | None, limit: int, actor: str = "cli") -> list[OutboundMessage]:
