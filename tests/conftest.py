@@ -9,14 +9,18 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
 
-from smsd.config import Config, load
+from smsd.config import Config, SendingConfig, load, modem_config
 from smsd.sim.emulator import Emulator, ModemOptions
 from smsd.store import Store
+from smsd.transport.memory import MemoryTransport, Provider
+from smsd.worker import Worker
 from tests.sql import one as sql_one
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -317,3 +321,49 @@ def config_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def cfg(config_file: Path) -> Config:
     return load(config_file)
+
+
+class Clock:
+    """An injected clock: tests move .now; workers and the store read it."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def memory_workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """A world with a transport: make(name, ...) gives a worker on the in-memory transport over
+    tmp_path/smsd.db (its own store connection), stepped by the test with w.loop(); closed after."""
+    made: list[Worker] = []
+
+    def make(
+        name: str = "m1",
+        *,
+        clock: Callable[[], datetime] | None = None,
+        provider: Provider | None = None,
+        pacing: Any = None,
+        idle_wait_s: float = 0.0,
+        **keys: Any,
+    ) -> Worker:
+        w = Worker(
+            modem_config(name, {"kind": "memory", **keys}),
+            "",
+            str(tmp_path / "smsd.db"),
+            SendingConfig(retry_backoff_s=1),
+            clock=clock or Clock(),
+            idle_wait_s=idle_wait_s,
+            pacing=pacing,
+            transport=MemoryTransport(name, provider=provider),
+        )
+        w.store = Store(tmp_path / "smsd.db")
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.transport.close()
+        if w.store is not None:
+            w.store.close()

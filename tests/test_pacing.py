@@ -6,38 +6,13 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
-from smsd.config import SendingConfig, modem_config
 from smsd.pacing import Pacing, eta
 from smsd.store import Store
-from smsd.worker import Worker
-from tests.conftest import wait_for
+from tests.conftest import Clock, wait_for
 from tests.sql import one as sql_one
 from tests.sql import rows as sql_rows
 
 CST = timezone(timedelta(hours=8))
-
-
-class FakeClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def make_worker(name, db, clock, pacing):
-    """A worker on the in-memory transport: pacing is the worker's and the store's business."""
-    w = Worker(
-        modem_config(name, {"kind": "memory"}),
-        "",
-        str(db),
-        SendingConfig(retry_backoff_s=1),
-        pacing=pacing,
-        clock=clock,
-        idle_wait_s=0.01,
-    )
-    w.store = Store(db)
-    return w
 
 
 def step(workers, n=1):
@@ -53,22 +28,18 @@ def sent_count(db, modem=None) -> int:
 
 
 @pytest.fixture
-def closers():
-    workers = []
-    yield workers
-    for w in workers:
-        w.transport.close()
-        w.store.close()
+def make_worker(memory_workers):
+    """A worker on the in-memory transport: pacing is the worker's and the store's business."""
+    return lambda name, clock, pacing: memory_workers(name, clock=clock, pacing=pacing, idle_wait_s=0.01)
 
 
-def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, closers):
+def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, make_worker):
     db = tmp_path / "smsd.db"
-    clock = FakeClock(datetime(2026, 11, 27, 22, 0, tzinfo=CST))
+    clock = Clock(datetime(2026, 11, 27, 22, 0, tzinfo=CST))
     with Store(db) as s:
         held = [s.outbox.enqueue(f"+86138{i:08d}", f"notice {i}", now=clock()) for i in range(3)]
         urgent = s.outbox.enqueue("+8613900000000", "urgent", quiet_ok=True, now=clock())
-    w = make_worker("m1", db, clock, Pacing(quiet=(time(21), time(8)), hourly_cap=100, daily_cap=1000))
-    closers.append(w)
+    w = make_worker("m1", clock, Pacing(quiet=(time(21), time(8)), hourly_cap=100, daily_cap=1000))
     step([w], 10)
     with Store(db) as s:
         assert s.outbox.message(urgent).state in ("sent", "delivered")
@@ -83,15 +54,14 @@ def test_quiet_hours_hold_non_urgent_and_release_at_eight(tmp_path, closers):
         assert all(s.outbox.message(i).state in ("sent", "delivered") for i in held)
 
 
-def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, closers):
+def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, make_worker):
     db = tmp_path / "smsd.db"
-    clock = FakeClock(datetime(2026, 11, 27, 10, 0, tzinfo=CST))
+    clock = Clock(datetime(2026, 11, 27, 10, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(20):
             s.outbox.enqueue(f"+86138{i:08d}", f"capped {i}", now=clock())
     pacing = Pacing(quiet=None, hourly_cap=3, daily_cap=1000)
-    workers = [make_worker(n, db, clock, pacing) for n in ("m1", "m2")]
-    closers.extend(workers)
+    workers = [make_worker(n, clock, pacing) for n in ("m1", "m2")]
     for minute in range(0, 150, 5):  # two and a half hours, five minutes a step
         clock.now = datetime(2026, 11, 27, 10, 0, tzinfo=CST) + timedelta(minutes=minute)
         step(workers, 3)
@@ -112,14 +82,13 @@ def test_hourly_cap_is_never_exceeded_and_two_modems_share(tmp_path, closers):
     assert sent_count(db, "m1") == 9 and sent_count(db, "m2") == 9  # 3 per hour per SIM, hours 10, 11, 12
 
 
-def test_daily_cap(tmp_path, closers):
+def test_daily_cap(tmp_path, make_worker):
     db = tmp_path / "smsd.db"
-    clock = FakeClock(datetime(2026, 11, 27, 9, 0, tzinfo=CST))
+    clock = Clock(datetime(2026, 11, 27, 9, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(10):
             s.outbox.enqueue(f"+86138{i:08d}", f"daily {i}", now=clock())
-    w = make_worker("m1", db, clock, Pacing(quiet=None, hourly_cap=100, daily_cap=4))
-    closers.append(w)
+    w = make_worker("m1", clock, Pacing(quiet=None, hourly_cap=100, daily_cap=4))
     step([w], 10)
     assert sent_count(db) == 4
     clock.now = datetime(2026, 11, 27, 23, 59, tzinfo=CST)
@@ -130,15 +99,14 @@ def test_daily_cap(tmp_path, closers):
     assert sent_count(db) == 8
 
 
-def test_replies_jump_ahead_of_a_broadcast(tmp_path, closers):
+def test_replies_jump_ahead_of_a_broadcast(tmp_path, make_worker):
     db = tmp_path / "smsd.db"
-    clock = FakeClock(datetime(2026, 11, 27, 10, 0, tzinfo=CST))
+    clock = Clock(datetime(2026, 11, 27, 10, 0, tzinfo=CST))
     with Store(db) as s:
         for i in range(5):
             s.outbox.enqueue(f"+86138{i:08d}", f"broadcast {i}", priority=3, now=clock())
         reply = s.outbox.enqueue("+8613900000000", "您的投票已收到", priority=9, quiet_ok=True, now=clock())
-    w = make_worker("m1", db, clock, Pacing(quiet=None))
-    closers.append(w)
+    w = make_worker("m1", clock, Pacing(quiet=None))
     step([w], 1)
     wait_for(lambda: sent_count(db) >= 1)
     with Store(db) as s:

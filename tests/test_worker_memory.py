@@ -8,48 +8,25 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from smsd.config import SendingConfig, modem_config
 from smsd.store import Store
-from smsd.transport.memory import MemoryTransport, Provider
+from smsd.transport.memory import Provider
 from smsd.worker import Worker
+from tests.conftest import Clock
 from tests.sql import one as sql_one
 from tests.sql import rows as sql_rows
 
 TO = "+8613800138000"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def world(tmp_path):
-    clock = Clock()
-    provider = Provider()
-    made: list[Worker] = []
+def world(memory_workers):
+    """Workers on one in-memory provider, with one clock (tests/conftest.py's memory_workers)."""
+    clock, provider = Clock(), Provider()
 
     def worker(name: str = "m1") -> Worker:
-        t = MemoryTransport(name, provider=provider)
-        w = Worker(
-            modem_config(name, {"kind": "memory", "send_timeout_s": 60.0}),
-            "",
-            str(tmp_path / "smsd.db"),
-            SendingConfig(retry_backoff_s=1),
-            clock=clock,
-            idle_wait_s=0.0,
-            transport=t,
-        )
-        w.store = Store(tmp_path / "smsd.db")
-        made.append(w)
-        return w
+        return memory_workers(name, clock=clock, provider=provider, send_timeout_s=60.0)
 
-    yield worker, clock, provider
-    for w in made:
-        w.store.close()
+    return worker, clock, provider
 
 
 def run(workers: list[Worker], steps: int = 20) -> None:
