@@ -134,6 +134,16 @@ class CommandsConfig:
 
 
 @dataclass(frozen=True)
+class AccountsConfig:
+    lock_after: int = opt(5, "Wrong passwords in a row that lock an account (1 to 100).", _between(1, 100))
+    lock_minutes: int = opt(30, "How long a locked account stays locked (1 to 1,440 minutes).", _between(1, 1440))
+    password_min_length: int = opt(
+        8, "A password's least length (it also needs three of: lower, upper, digits, punctuation).", _between(8, 128)
+    )
+    password_days: int = opt(90, "A password must be changed after this many days (0: never).", _between(0, 3650))
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     enabled: bool = opt(False, "Serve the local HTTP API (and the Kannel-compatible /cgi-bin/sendsms).")
     host: str = opt("127.0.0.1", "Address to listen on; keep 127.0.0.1 unless a firewall protects the box.")
@@ -192,6 +202,7 @@ class Config:
     http: HttpConfig = HttpConfig()
     http_clients: tuple[HttpClient, ...] = ()
     forwards: tuple[Forward, ...] = ()
+    accounts: AccountsConfig = AccountsConfig()
 
     def resolve(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -225,6 +236,7 @@ SECTIONS: dict[str, type] = {
     "anniversary": AnniversaryConfig,
     "commands": CommandsConfig,
     "http": HttpConfig,
+    "accounts": AccountsConfig,
 }
 
 
@@ -391,6 +403,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         sections["http"],
         clients,
         forwards,
+        sections["accounts"],
     )
 
 

@@ -37,6 +37,11 @@ class BudgetError(InputError):
     """A send or broadcast would take an org unit over its monthly budget."""
 
 
+class NotAllowed(InputError):
+    """The actor's role may not do this, or what it names lies outside the actor's part of the
+    org tree (不在您的管辖范围); nothing was changed."""
+
+
 class StoreError(SmsdError):
     """The database cannot be opened or written."""
 

@@ -36,6 +36,8 @@ COMMANDS = {
     "purge": "smsd.cli.report:purge",
     "backup": "smsd.cli.report:backup",
     "http": "smsd.cli.daemon:http",
+    "user": "smsd.cli.users:user",
+    "audit": "smsd.cli.users:audit",
 }
 
 

@@ -35,6 +35,7 @@ KEYWORDS = {
     "ConfigError": (1,),
     "StoreError": (1,),
     "BudgetError": (1,),
+    "NotAllowed": (1,),
     "SmsdError": (1,),
 }
 CLICK_KEYWORDS = {"_": None, "ngettext": (1, 2)}

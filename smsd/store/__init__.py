@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from smsd.errors import StoreError
+from smsd.store.accounts import Accounts, Audit
 from smsd.store.campaigns import Campaigns
 from smsd.store.claims import Claims
 from smsd.store.core import DIR_MODE, FILE_MODE, Core, _access_hint, _set_mode
@@ -33,7 +34,7 @@ from smsd.store.senders import Senders
 from smsd.store.submits import Submits
 from smsd.store.webhooks import Webhooks
 
-SCHEMA_VERSION = 15  # the number of migrations in schema.py (tests/test_store.py checks it)
+SCHEMA_VERSION = 16  # the number of migrations in schema.py (tests/test_store.py checks it)
 
 
 class Store(Core):
@@ -58,6 +59,8 @@ class Store(Core):
     webhooks: Webhooks
     health: Health
     maintenance: Maintenance
+    accounts: Accounts
+    audit: Audit
 
     def __init__(
         self,
@@ -92,6 +95,7 @@ class Store(Core):
             self.members, self.senders, self.polls = Members(self), Senders(self), Polls(self)
             self.receipts, self.red, self.ledger = Receipts(self), Red(self), Ledger(self)
             self.webhooks, self.health, self.maintenance = Webhooks(self), Health(self), Maintenance(self)
+            self.accounts, self.audit = Accounts(self), Audit(self)
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 self._migrate()
         except (sqlite3.Error, OSError) as exc:

@@ -302,3 +302,39 @@ class MemberRow:
     tags: list[str]
     joined: str | None
     extras: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Account(Record):
+    """A person who uses smsd: a role within a subtree of the org tree (scope '' is the county)."""
+
+    id: int
+    login: str
+    name: str
+    role: str
+    password_hash: str
+    password_changed_at: str
+    created_by: str
+    created_at: str
+    updated_at: str
+    phone: str | None = None
+    scope: str = ""
+    enabled: int = 1
+    must_change: int = 1
+    failed_logins: int = 0
+    locked_until: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry(Record):
+    """One line of the audit trail: who (actor, via, source) did what (action, target), with what result."""
+
+    id: int
+    at: str
+    actor: str
+    via: str
+    action: str
+    source: str = ""
+    target: str = ""
+    result: str = "ok"
+    detail: str = ""

@@ -560,3 +560,47 @@ def m015_message_template(db: Database) -> None:
         ALTER TABLE outbox ADD COLUMN variables TEXT;
         """
     )
+
+
+@migrations()
+def m016_accounts_and_audit(db: Database) -> None:
+    """People who use smsd (分级管理): an account has a role within a subtree of the org tree
+    (scope '' is the whole county). The audit trail records who did what, from where, with what
+    result; like the event log it is append-only (网络安全法 21条: kept at least six months)."""
+    db.executescript(
+        """
+        CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            login TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            phone TEXT,
+            role TEXT NOT NULL CHECK (role IN ('operator', 'approver', 'admin', 'auditor')),
+            scope TEXT NOT NULL DEFAULT '',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            password_hash TEXT NOT NULL,
+            must_change INTEGER NOT NULL DEFAULT 1,
+            password_changed_at TEXT NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            via TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            result TEXT NOT NULL DEFAULT 'ok',
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_at ON audit (at);
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        """
+    )

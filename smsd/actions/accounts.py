@@ -1,0 +1,177 @@
+"""Verbs on accounts (分级管理): add, list, disable, enable, unlock, reset a password; log in
+(with lockout); read the audit trail. Each checks the actor's role and scope and writes the
+audit trail, whatever front end calls it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from smsd import passwords
+from smsd.clock import parse_ts, utcnow
+from smsd.config import Config
+from smsd.errors import InputError, NotAllowed
+from smsd.i18n import _
+from smsd.phone import normalise
+from smsd.roles import ROLE_NAMES, ROLES, Actor
+from smsd.store import Store
+from smsd.store.records import Account, AuditEntry
+
+
+def _allow(actor: Actor, what: str) -> None:
+    if not actor.may(what):
+        role = _(ROLE_NAMES.get(actor.role, actor.role))
+        raise NotAllowed("{login} ({role}) may not do this", field="actor", login=actor.login, role=role)
+
+
+def _within(actor: Actor, scope: str) -> None:
+    if not actor.covers(scope):
+        raise NotAllowed(
+            "{what} is outside your part of the organisation ({scope})",
+            field="org",
+            what=scope or "/",
+            scope=actor.scope,
+        )
+
+
+def _audit(store: Store, actor: Actor, action: str, target: str, result: str = "ok", detail: str = "") -> None:
+    store.audit.record(actor.login, actor.via, action, source=actor.source, target=target, result=result, detail=detail)
+
+
+def add(
+    store: Store,
+    cfg: Config,
+    actor: Actor,
+    login: str,
+    *,
+    name: str,
+    role: str,
+    scope: str = "",
+    phone: str | None = None,
+) -> tuple[Account, str]:
+    """A new account with a one-time initial password (returned: shown once, never stored)."""
+    _allow(actor, "accounts")
+    if role not in ROLES:
+        raise InputError("role {role!r}: use one of {roles}", field="role", role=role, roles=", ".join(ROLES))
+    if not login or not login.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise InputError("login {login!r}: use letters, digits, '.', '-' and '_'", field="login", login=login)
+    unit = store.members.resolve_org(scope) if scope else ""
+    _within(actor, unit)
+    if role == "auditor" and not actor.root:
+        raise NotAllowed("only the county's administrator creates auditors (三员分立)", field="role")
+    number = normalise(phone) if phone else None
+    initial = passwords.initial()
+    with store.tx():
+        store.accounts.add(
+            login,
+            name=name,
+            role=role,
+            scope=unit,
+            phone=number,
+            password_hash=passwords.hashed(initial),
+            actor=actor.login,
+        )
+        _audit(store, actor, "user.add", login, detail=f"role={role} scope={unit or '/'}")
+    return store.accounts.get(login), initial
+
+
+def users(store: Store, actor: Actor) -> list[Account]:
+    """The accounts within the actor's part of the tree."""
+    _allow(actor, "accounts")
+    return [a for a in store.accounts.all() if actor.covers(a.scope)]
+
+
+def _managed(store: Store, actor: Actor, login: str) -> Account:
+    _allow(actor, "accounts")
+    account = store.accounts.get(login)
+    _within(actor, account.scope)
+    return account
+
+
+def set_enabled(store: Store, actor: Actor, login: str, enabled: bool) -> None:
+    _managed(store, actor, login)
+    with store.tx():
+        store.accounts.set_enabled(login, enabled)
+        _audit(store, actor, "user.enable" if enabled else "user.disable", login)
+
+
+def unlock(store: Store, actor: Actor, login: str) -> None:
+    _managed(store, actor, login)
+    with store.tx():
+        store.accounts.unlock(login)
+        _audit(store, actor, "user.unlock", login)
+
+
+def reset_password(store: Store, actor: Actor, login: str) -> str:
+    """A new one-time password (to change at the next login); returned to be handed over."""
+    _managed(store, actor, login)
+    initial = passwords.initial()
+    with store.tx():
+        store.accounts.set_password(login, passwords.hashed(initial), must_change=True)
+        _audit(store, actor, "user.reset_password", login)
+    return initial
+
+
+def change_password(store: Store, cfg: Config, login: str, old: str, new: str, *, via: str = "cli") -> None:
+    """The user's own change: the old password, then a new one that meets the policy."""
+    account = log_in(store, cfg, login, old, via=via)
+    why = passwords.problem(new, cfg.accounts.password_min_length)
+    if why:
+        raise InputError("{why}", field="password", why=why)
+    if passwords.matches(account.password_hash, new):
+        raise InputError("the new password must differ from the old one", field="password")
+    with store.tx():
+        store.accounts.set_password(login, passwords.hashed(new), must_change=False)
+        store.audit.record(login, via, "user.change_password", target=login)
+
+
+def log_in(
+    store: Store,
+    cfg: Config,
+    login: str,
+    password: str,
+    *,
+    via: str = "web",
+    source: str = "",
+    now: datetime | None = None,
+) -> Account:
+    """Check a login; lockout after lock_after wrong passwords in a row, for lock_minutes.
+    Every attempt is audited; the refusal never says which of login or password was wrong."""
+    now = now or utcnow()
+    refused = InputError("wrong login or password", field="password")
+    account = store.accounts.find(login)
+    if account is None:
+        store.audit.record(login, via, "login", source=source, result="refused", detail="unknown login", now=now)
+        raise refused
+    if account.locked_until and parse_ts(account.locked_until) > now:
+        store.audit.record(login, via, "login", source=source, result="refused", detail="locked", now=now)
+        raise InputError(
+            "this account is locked after {n} wrong passwords until {until}; an administrator can unlock it",
+            field="password",
+            n=cfg.accounts.lock_after,
+            until=account.locked_until,
+        )
+    if not account.enabled:
+        store.audit.record(login, via, "login", source=source, result="refused", detail="disabled", now=now)
+        raise InputError("this account is disabled", field="login")
+    if not passwords.matches(account.password_hash, password):
+        failures = store.accounts.login_failed(
+            login,
+            lock_after=cfg.accounts.lock_after,
+            lock_until=now + timedelta(minutes=cfg.accounts.lock_minutes),
+            now=now,
+        )
+        locked = failures >= cfg.accounts.lock_after
+        detail = f"wrong password ({failures} in a row)" + ("; locked" if locked else "")
+        store.audit.record(login, via, "login", source=source, result="refused", detail=detail, now=now)
+        raise refused
+    store.accounts.login_succeeded(login, now)
+    store.audit.record(login, via, "login", source=source, now=now)
+    return account
+
+
+def audit_trail(store: Store, actor: Actor, since: datetime | None = None, limit: int = 1000) -> list[AuditEntry]:
+    """The audit trail: for auditors and the county's administrator only (三员分立)."""
+    _allow(actor, "audit")
+    entries = store.audit.entries(since, limit)
+    _audit(store, actor, "audit.read", "", detail=f"{len(entries)} entries")
+    return entries

@@ -1,0 +1,165 @@
+"""`smsd user` (accounts: who may use smsd, with which role, within which part of the org tree)
+and `smsd audit` (what each of them did). The box's command line acts as its administrator."""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+import click
+
+from smsd.actions import accounts
+from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.clock import local
+from smsd.i18n import _
+from smsd.phone import mask
+from smsd.roles import ROLE_NAMES, ROLES, Actor, root
+
+
+def _me() -> Actor:
+    """The box's administrator, named by the OS user in the audit trail."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = str(os.getuid())
+    return root(source=who)
+
+
+def _role(role: str) -> str:
+    return _(ROLE_NAMES.get(role, role))
+
+
+@click.group()
+def user() -> None:
+    """Accounts: each has a role within a part of the org tree (分级管理).
+
+    \b
+    Example:
+        smsd user add bq-zhang --name 张三 --role operator --org 大渡口区/八桥镇 --phone 13800138000
+        smsd user list
+    """
+
+
+@user.command("add")
+@config_option
+@click.argument("login")
+@click.option("--name", required=True, help=_("The person's name."))
+@click.option("--role", type=click.Choice(ROLES), required=True, help=_("operator, approver, admin or auditor."))
+@click.option(
+    "--org", "scope", default="", help=_("The part of the org tree the account works in (default: the county).")
+)
+@click.option("--phone", help=_("The person's mobile number (for codes and notices)."))
+def user_add(config_path: str, login: str, name: str, role: str, scope: str, phone: str | None) -> None:
+    """Add an account; prints its one-time initial password (changed at the first login).
+
+    \b
+    Example:
+        smsd user add bq-zhang --name 张三 --role operator --org 八桥镇 --phone 13800138000
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        account, initial = accounts.add(store, cfg, _me(), login, name=name, role=role, scope=scope, phone=phone)
+    click.echo(
+        _("account {login} added: {role} of {scope}").format(
+            login=account.login, role=_role(account.role), scope=account.scope or _("the whole county")
+        )
+    )
+    click.echo(_("initial password (shown once; to be changed at the first login): {p}").format(p=initial))
+
+
+@user.command("list")
+@config_option
+@json_option
+def user_list(config_path: str, as_json: bool) -> None:
+    """List the accounts, with role, scope and state.
+
+    \b
+    Example:
+        smsd user list --json
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        found = accounts.users(store, _me())
+    rows = [{k: v for k, v in a.as_dict().items() if k != "password_hash"} for a in found]
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        r["role"] = _role(r["role"])
+        r["scope"] = r["scope"] or _("the whole county")
+        r["phone"] = mask(r["phone"]) if r["phone"] else ""
+        r["state"] = _("locked") if r["locked_until"] else (_("enabled") if r["enabled"] else _("disabled"))
+    table(
+        rows,
+        [
+            ("login", _("LOGIN"), 16),
+            ("name", _("NAME"), 8),
+            ("role", _("ROLE"), 8),
+            ("scope", _("SCOPE"), 24),
+            ("phone", _("PHONE"), 12),
+            ("state", _("STATE"), 8),
+        ],
+    )
+
+
+def _change(action: str, help_text: str) -> None:
+    @user.command(action, help=help_text)
+    @config_option
+    @click.argument("login")
+    def command(config_path: str, login: str) -> None:
+        cfg = load(config_path)
+        with handled(), open_store(cfg) as store:
+            if action == "reset-password":
+                initial = accounts.reset_password(store, _me(), login)
+            elif action == "unlock":
+                accounts.unlock(store, _me(), login)
+            else:
+                accounts.set_enabled(store, _me(), login, action == "enable")
+        if action == "reset-password":
+            click.echo(_("new one-time password of {login}: {p}").format(login=login, p=initial))
+        else:
+            click.echo(_("account {login}: done").format(login=login))
+
+
+_change("disable", _("Disable an account: it can no longer log in.\n\n\b\nExample:\n    smsd user disable bq-zhang"))
+_change("enable", _("Enable a disabled account again.\n\n\b\nExample:\n    smsd user enable bq-zhang"))
+_change("unlock", _("Unlock an account locked by wrong passwords.\n\n\b\nExample:\n    smsd user unlock bq-zhang"))
+_change(
+    "reset-password",
+    _("Give an account a new one-time password.\n\n\b\nExample:\n    smsd user reset-password bq-zhang"),
+)
+
+
+@click.command()
+@config_option
+@click.option(
+    "--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True, help=_("At most this many.")
+)
+@json_option
+def audit(config_path: str, limit: int, as_json: bool) -> None:
+    """The audit trail, newest first: who did what, from where, with what result.
+
+    \b
+    Example:
+        smsd audit --limit 20
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        rows = [e.as_dict() for e in accounts.audit_trail(store, _me(), limit=limit)]
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        r["when"] = local(r["at"])
+        r["who"] = f"{r['actor']} ({r['via']}{', ' + r['source'] if r['source'] else ''})"
+    table(
+        rows,
+        [
+            ("when", _("TIME"), 19),
+            ("who", _("WHO"), 24),
+            ("action", _("ACTION"), 20),
+            ("target", _("TARGET"), 16),
+            ("result", _("RESULT"), 8),
+            ("detail", _("DETAIL"), 40),
+        ],
+    )

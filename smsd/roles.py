@@ -1,0 +1,59 @@
+"""Who acts, and what a role may do within its part of the org tree (分级管理).
+
+An actor is an account's login with its role and scope (a subtree of the org tree: "" is the
+whole county), and where the action came from (via: cli, api, web, sms; source: the OS user,
+the client, the address). The box's own command line, with no --as, acts as the root: an
+admin of the whole county. Pure: no store, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smsd.notes import N_
+
+ROLES = ("operator", "approver", "admin", "auditor")
+ROLE_NAMES = {"operator": N_("operator"), "approver": N_("approver"), "admin": N_("admin"), "auditor": N_("auditor")}
+
+# What each role may do, within its scope. The auditor reads the audit trail and reports and
+# does nothing else; an admin manages accounts, budgets and the roster but cannot read or change
+# the audit trail (三员分立); only the root admin (scope "") may do both.
+CAN = {
+    "operator": {"read", "send"},
+    "approver": {"read", "send", "approve"},
+    "admin": {"read", "send", "approve", "accounts", "budgets", "roster"},
+    "auditor": {"read", "audit"},
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    login: str
+    role: str
+    scope: str = ""
+    via: str = "cli"
+    source: str = ""
+
+    @property
+    def root(self) -> bool:
+        return self.role == "admin" and self.scope == ""
+
+    def may(self, what: str) -> bool:
+        if what == "audit":
+            return self.role == "auditor" or self.root
+        return what in CAN.get(self.role, set())
+
+    def covers(self, path: str | None) -> bool:
+        """Does this actor's subtree hold org unit path (None or "": the county level itself)?"""
+        if not self.scope:
+            return True
+        path = (path or "").strip("/")
+        return path == self.scope or path.startswith(self.scope + "/")
+
+
+def root(source: str = "") -> Actor:
+    """The box's own administrator (the command line without --as)."""
+    return Actor("root", "admin", "", "cli", source)
+
+
+__all__ = ["CAN", "ROLES", "ROLE_NAMES", "Actor", "root"]

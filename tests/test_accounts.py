@@ -1,0 +1,125 @@
+"""Accounts and the audit trail (issue 24, first part): roles within a part of the org tree,
+one-time initial passwords, the password policy, lockout after wrong passwords, and an audit
+trail nobody can change. Scope checks on sends, members and reports come next."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from smsd import passwords
+from smsd.actions import accounts
+from smsd.errors import InputError, NotAllowed
+from smsd.roles import Actor, root
+from smsd.store.records import MemberRow
+from tests.conftest import write_config
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+BAQIAO, TIAODENG = "大渡口区/八桥镇", "大渡口区/跳磴镇"
+
+
+@pytest.fixture
+def office(store, cfg):
+    store.members.upsert(
+        [
+            MemberRow(2, "张三", "+8613800000001", f"{BAQIAO}/一村党支部", [], None),
+            MemberRow(3, "李四", "+8613800000002", f"{TIAODENG}/二村党支部", [], None),
+        ]
+    )
+    return store, cfg
+
+
+def test_the_root_adds_an_operator_with_a_one_time_password_that_is_stored_hashed(office):
+    store, cfg = office
+    account, initial = accounts.add(store, cfg, root("zhang"), "bq-op", name="王五", role="operator", scope="八桥镇")
+    assert (account.role, account.scope, account.must_change) == ("operator", BAQIAO, 1)
+    assert passwords.problem(initial, cfg.accounts.password_min_length) == ""
+    assert initial not in account.password_hash and passwords.matches(account.password_hash, initial)
+    [entry] = [e for e in store.audit.entries() if e.action == "user.add"]
+    assert (entry.actor, entry.source, entry.target) == ("root", "zhang", "bq-op")
+
+
+def test_the_password_policy_names_its_rule():
+    assert "8" in passwords.problem("Ab1!", 8)
+    assert "three" in passwords.problem("abcdefghij", 8)
+    assert passwords.problem("abcdefG1", 8) == ""
+
+
+def test_five_wrong_passwords_lock_the_account_then_the_right_one_is_refused_too(office):
+    store, cfg = office
+    _, initial = accounts.add(store, cfg, root(), "bq-op", name="王五", role="operator", scope=BAQIAO)
+    for _ in range(cfg.accounts.lock_after):
+        with pytest.raises(InputError, match="wrong login or password"):
+            accounts.log_in(store, cfg, "bq-op", "not-it", now=NOW)
+    with pytest.raises(InputError, match="locked"):
+        accounts.log_in(store, cfg, "bq-op", initial, now=NOW + timedelta(minutes=1))
+    later = NOW + timedelta(minutes=cfg.accounts.lock_minutes + 1)
+    assert accounts.log_in(store, cfg, "bq-op", initial, now=later).login == "bq-op"  # the lock ran out
+    results = [(e.result, e.detail) for e in store.audit.entries() if e.action == "login"][::-1]
+    assert results[cfg.accounts.lock_after - 1] == ("refused", "wrong password (5 in a row); locked")
+    assert results[-2:] == [("refused", "locked"), ("ok", "")]
+
+
+def test_a_disabled_account_cannot_log_in_and_an_unknown_login_says_nothing_more(office):
+    store, cfg = office
+    _, initial = accounts.add(store, cfg, root(), "bq-op", name="王五", role="operator", scope=BAQIAO)
+    accounts.set_enabled(store, root(), "bq-op", False)
+    with pytest.raises(InputError, match="disabled"):
+        accounts.log_in(store, cfg, "bq-op", initial)
+    with pytest.raises(InputError, match="wrong login or password"):
+        accounts.log_in(store, cfg, "nobody", initial)
+
+
+def test_a_township_admin_manages_only_its_township_and_cannot_read_the_audit_trail(office):
+    store, cfg = office
+    accounts.add(store, cfg, root(), "bq-admin", name="赵六", role="admin", scope=BAQIAO)
+    township = Actor("bq-admin", "admin", BAQIAO)
+    accounts.add(store, cfg, township, "bq-op", name="王五", role="operator", scope=f"{BAQIAO}/一村党支部")
+    with pytest.raises(NotAllowed, match="outside your part"):
+        accounts.add(store, cfg, township, "td-op", name="钱七", role="operator", scope=TIAODENG)
+    with pytest.raises(NotAllowed):
+        accounts.add(store, cfg, township, "bq-audit", name="孙八", role="auditor", scope=BAQIAO)
+    assert [a.login for a in accounts.users(store, township)] == ["bq-admin", "bq-op"]
+    with pytest.raises(NotAllowed):
+        accounts.audit_trail(store, township)
+    with pytest.raises(NotAllowed):
+        accounts.users(store, Actor("bq-op", "operator", BAQIAO))
+    auditor = Actor("audit", "auditor", "")
+    assert any(e.action == "user.add" and e.target == "bq-op" for e in accounts.audit_trail(store, auditor))
+
+
+def test_nobody_changes_or_removes_an_audit_row_and_purge_keeps_them(office):
+    store, cfg = office
+    accounts.add(store, cfg, root(), "bq-op", name="王五", role="operator", scope=BAQIAO)
+    for sql in ("UPDATE audit SET actor = 'someone'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            store.conn.execute(sql)
+    before = len(store.audit.entries())
+    store.maintenance.purge(datetime.now(UTC) + timedelta(days=1), "test")
+    assert len(store.audit.entries()) == before
+
+
+def test_user_commands_in_chinese(office, tmp_path):
+    """The box's command line (a subprocess, as an admin runs it, in Chinese)."""
+    config_file = write_config(tmp_path, {"m1": "emulator"}, daemon={"language": "zh_CN"})
+    env = {**os.environ, "LANG": "zh_CN.UTF-8", "LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "smsd", *args, "--config", str(config_file)]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+
+    added = run("user", "add", "bq-op", "--name", "王五", "--role", "operator", "--org", "八桥镇")
+    assert added.returncode == 0, added.stderr
+    assert "已添加账号 bq-op：大渡口区/八桥镇的操作员" in added.stdout and "初始密码" in added.stdout
+    listed = json.loads(run("user", "list", "--json").stdout)
+    assert [(u["login"], u["role"]) for u in listed] == [("bq-op", "operator")] and "password_hash" not in listed[0]
+    trail = run("audit")
+    assert trail.returncode == 0 and "user.add" in trail.stdout and "操作人" in trail.stdout
+    refused = run("user", "add", "bq-op", "--name", "王五", "--role", "operator")
+    assert refused.returncode == 1 and "账号 'bq-op' 已存在" in refused.stderr and "Traceback" not in refused.stderr
