@@ -35,6 +35,11 @@ class Actor:
     source: str = ""
 
     @property
+    def label(self) -> str:
+        """Who it was, in the event log: "cli" for the box's administrator, user:LOGIN for an account."""
+        return "cli" if self.login == "root" else f"user:{self.login}"
+
+    @property
     def root(self) -> bool:
         return self.role == "admin" and self.scope == ""
 
@@ -51,9 +56,17 @@ class Actor:
         return path == self.scope or path.startswith(self.scope + "/")
 
 
+def covered(actor: Actor, paths: tuple[str, ...]) -> tuple[str, ...]:
+    """The org units an actor asked for, or its own subtree when it asked for none; raises
+    nothing (the caller refuses what covers() says no to)."""
+    return paths if paths else ((actor.scope,) if actor.scope else ())
+
+
 def root(source: str = "") -> Actor:
     """The box's own administrator (the command line without --as)."""
     return Actor("root", "admin", "", "cli", source)
 
 
-__all__ = ["CAN", "ROLES", "ROLE_NAMES", "Actor", "root"]
+CLI = Actor("root", "admin", "", "cli")  # the box's command line when no actor is named
+
+__all__ = ["CAN", "CLI", "ROLES", "ROLE_NAMES", "Actor", "covered", "root"]

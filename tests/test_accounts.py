@@ -123,3 +123,29 @@ def test_user_commands_in_chinese(office, tmp_path):
     assert trail.returncode == 0 and "user.add" in trail.stdout and "操作人" in trail.stdout
     refused = run("user", "add", "bq-op", "--name", "王五", "--role", "operator")
     assert refused.returncode == 1 and "账号 'bq-op' 已存在" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_as_a_townships_operator_the_command_line_sees_and_sends_only_within_it(office, tmp_path):
+    """`smsd --as LOGIN`: what a township's operator sees, refused in one Chinese line beyond it."""
+    store, cfg = office
+    accounts.add(store, cfg, root(), "bq-op", name="王五", role="operator", scope="八桥镇")
+    config_file = write_config(tmp_path, {"m1": "emulator"}, daemon={"language": "zh_CN"})
+    env = {**os.environ, "LANG": "zh_CN.UTF-8", "LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "smsd", "--as", "bq-op", *args, "--config", str(config_file)]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+
+    listed = json.loads(run("members", "list", "--json").stdout)
+    assert [m["name"] for m in listed] == ["张三"]  # not 李四 of 跳磴镇
+    beyond = run("members", "list", "--org", "跳磴镇")
+    assert beyond.returncode == 1 and "不在您的管辖范围" in beyond.stderr
+    assert run("send", "13800000001", "明天开会").returncode == 0  # 张三, of 八桥镇
+    refused = run("send", "13800000002", "明天开会")  # 李四, of 跳磴镇
+    assert refused.returncode == 1 and "不在您的管辖范围" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    stranger = run("send", "13900000009", "你好")
+    assert stranger.returncode == 1 and "不是您管辖范围" in stranger.stderr
+    assert run("report", "cost", "--org", "跳磴镇").returncode == 1
+    assert [m.to_number for m in store.outbox.messages()] == ["+8613800000001"]  # nothing else queued
+    accounts.set_enabled(store, root(), "bq-op", False)
+    assert "已停用" in run("members", "list").stderr  # a disabled account stops acting at once

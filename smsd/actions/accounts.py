@@ -7,30 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from smsd import passwords
+from smsd.actions.scope import allow, within
 from smsd.clock import parse_ts, utcnow
 from smsd.config import Config
 from smsd.errors import InputError, NotAllowed
-from smsd.i18n import _
 from smsd.phone import normalise
-from smsd.roles import ROLE_NAMES, ROLES, Actor
+from smsd.roles import ROLES, Actor
 from smsd.store import Store
 from smsd.store.records import Account, AuditEntry
-
-
-def _allow(actor: Actor, what: str) -> None:
-    if not actor.may(what):
-        role = _(ROLE_NAMES.get(actor.role, actor.role))
-        raise NotAllowed("{login} ({role}) may not do this", field="actor", login=actor.login, role=role)
-
-
-def _within(actor: Actor, scope: str) -> None:
-    if not actor.covers(scope):
-        raise NotAllowed(
-            "{what} is outside your part of the organisation ({scope})",
-            field="org",
-            what=scope or "/",
-            scope=actor.scope,
-        )
 
 
 def _audit(store: Store, actor: Actor, action: str, target: str, result: str = "ok", detail: str = "") -> None:
@@ -49,13 +33,13 @@ def add(
     phone: str | None = None,
 ) -> tuple[Account, str]:
     """A new account with a one-time initial password (returned: shown once, never stored)."""
-    _allow(actor, "accounts")
+    allow(actor, "accounts")
     if role not in ROLES:
         raise InputError("role {role!r}: use one of {roles}", field="role", role=role, roles=", ".join(ROLES))
     if not login or not login.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise InputError("login {login!r}: use letters, digits, '.', '-' and '_'", field="login", login=login)
     unit = store.members.resolve_org(scope) if scope else ""
-    _within(actor, unit)
+    within(actor, unit)
     if role == "auditor" and not actor.root:
         raise NotAllowed("only the county's administrator creates auditors (三员分立)", field="role")
     number = normalise(phone) if phone else None
@@ -76,14 +60,14 @@ def add(
 
 def users(store: Store, actor: Actor) -> list[Account]:
     """The accounts within the actor's part of the tree."""
-    _allow(actor, "accounts")
+    allow(actor, "accounts")
     return [a for a in store.accounts.all() if actor.covers(a.scope)]
 
 
 def _managed(store: Store, actor: Actor, login: str) -> Account:
-    _allow(actor, "accounts")
+    allow(actor, "accounts")
     account = store.accounts.get(login)
-    _within(actor, account.scope)
+    within(actor, account.scope)
     return account
 
 
@@ -171,7 +155,20 @@ def log_in(
 
 def audit_trail(store: Store, actor: Actor, since: datetime | None = None, limit: int = 1000) -> list[AuditEntry]:
     """The audit trail: for auditors and the county's administrator only (三员分立)."""
-    _allow(actor, "audit")
+    allow(actor, "audit")
     entries = store.audit.entries(since, limit)
     _audit(store, actor, "audit.read", "", detail=f"{len(entries)} entries")
     return entries
+
+
+def acting(store: Store, login: str, *, via: str = "cli", source: str = "") -> Actor:
+    """The actor an account is, for `smsd --as LOGIN` and an account's API token: refused when it
+    is disabled or locked (at once: its sessions and tokens stop working too)."""
+    account = store.accounts.get(login)
+    if not account.enabled:
+        raise InputError("this account is disabled", field="login")
+    if account.locked_until and parse_ts(account.locked_until) > utcnow():
+        raise InputError(
+            "this account is locked until {until}; an administrator can unlock it", until=account.locked_until
+        )
+    return Actor(account.login, account.role, account.scope, via, source)

@@ -6,8 +6,11 @@ import dataclasses
 from typing import Any, Literal
 
 from smsd import admin
+from smsd.actions.scope import allow, within
 from smsd.config import Config
-from smsd.phone import normalise
+from smsd.errors import NotAllowed
+from smsd.phone import mask, normalise
+from smsd.roles import CLI, Actor
 from smsd.store import InboundMessage, OutboundMessage, Store
 from smsd.store.summaries import Feedback, FlaggedNumber
 
@@ -21,10 +24,22 @@ def send(
     at: str | None = None,
     priority: int | None = None,
     report: bool = True,
-    actor: str = "cli",
+    actor: Actor = CLI,
 ) -> admin.Queued:
-    """Queue one SMS after checking every input (nothing is written if one is wrong)."""
-    queued = admin.send(store, cfg, number, text, at=at, priority=priority, report=report, actor=actor)
+    """Queue one SMS after checking every input (nothing is written if one is wrong). An account
+    with a part of the org tree sends to the members of that part only."""
+    allow(actor, "send")
+    if actor.scope:
+        member = store.members.by_phone(normalise(number))
+        if member is None:
+            raise NotAllowed(
+                "{number} is not a member of your part of the organisation ({scope})",
+                field="to",
+                number=mask(normalise(number)),
+                scope=actor.scope,
+            )
+        within(actor, member.org)
+    queued = admin.send(store, cfg, number, text, at=at, priority=priority, report=report, actor=actor.label)
     return dataclasses.replace(queued, note=admin.waiting_note(store, cfg))  # as queued: nothing is read back
 
 

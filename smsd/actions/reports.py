@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from smsd.actions.scope import within
 from smsd.errors import InputError
+from smsd.roles import CLI, Actor
 from smsd.store import Store
 from smsd.store.summaries import ArchiveRow, Budget, CostReport, DeliveryRow, Purged
 
@@ -25,9 +27,12 @@ def paying_org(store: Store, org: str | None) -> str | None:
 
 
 def cost(
-    store: Store, by: str, *, date_from: str | None, date_to: str | None, org: str | None, actor: str = "cli"
+    store: Store, by: str, *, date_from: str | None, date_to: str | None, org: str | None, actor: Actor = CLI
 ) -> CostReport:
-    return store.ledger.cost_report(by, date_from=date_from, date_to=date_to, org=paying_org(store, org))
+    """What was spent, grouped: an account's report covers its part of the org tree at most."""
+    unit = paying_org(store, org) or (actor.scope or None)
+    within(actor, unit)
+    return store.ledger.cost_report(by, date_from=date_from, date_to=date_to, org=unit)
 
 
 def delivery(

@@ -6,21 +6,35 @@ from collections.abc import Callable
 from pathlib import Path
 
 from smsd import roster
+from smsd.actions.scope import allow, within
 from smsd.errors import InputError
+from smsd.roles import CLI, Actor
 from smsd.store import Member, Store
 from smsd.store.records import MemberRow
 
 
-def import_rows(
-    store: Store, rows: list[MemberRow], actor: str = "cli", progress: Callable[[int], None] | None = None
-) -> tuple[int, int]:
-    """Insert or update members by phone, in one transaction: (added, updated)."""
-    return store.members.upsert(rows, actor, progress=progress)
-
-
-def export(store: Store, path: str | Path, orgs: tuple[str, ...], groups: tuple[str, ...], actor: str = "cli") -> int:
-    """Write the members of these org subtrees and groups to an .xlsx roster; returns how many."""
+def _orgs(store: Store, actor: Actor, orgs: tuple[str, ...]) -> tuple[str, ...]:
+    """The org units asked for (resolved), each within the actor's subtree; none asked: its subtree."""
     found = tuple(store.members.resolve_org(o) for o in orgs)
+    for unit in found:
+        within(actor, unit)
+    return found or ((actor.scope,) if actor.scope else ())
+
+
+def import_rows(
+    store: Store, rows: list[MemberRow], actor: Actor = CLI, progress: Callable[[int], None] | None = None
+) -> tuple[int, int]:
+    """Insert or update members by phone, in one transaction: (added, updated); every row's org
+    unit within the actor's subtree."""
+    allow(actor, "roster")
+    for r in rows:
+        within(actor, r.org)
+    return store.members.upsert(rows, actor.label, progress=progress)
+
+
+def export(store: Store, path: str | Path, orgs: tuple[str, ...], groups: tuple[str, ...], actor: Actor = CLI) -> int:
+    """Write the members of these org subtrees and groups to an .xlsx roster; returns how many."""
+    found = _orgs(store, actor, orgs)
     headers, rows = roster.member_rows(store.members.iterate(orgs=found, tags=groups))
     try:
         return roster.write_xlsx(str(path), rows, headers, "花名册")
@@ -29,27 +43,33 @@ def export(store: Store, path: str | Path, orgs: tuple[str, ...], groups: tuple[
 
 
 def members(
-    store: Store, orgs: tuple[str, ...], groups: tuple[str, ...], limit: int | None, actor: str = "cli"
+    store: Store, orgs: tuple[str, ...], groups: tuple[str, ...], limit: int | None, actor: Actor = CLI
 ) -> list[Member]:
-    found = tuple(store.members.resolve_org(o) for o in orgs)
+    found = _orgs(store, actor, orgs)
     return store.members.select(orgs=found, tags=groups, limit=limit)
 
 
-def member(store: Store, who: str, actor: str = "cli") -> Member:
-    """A member by phone number or id."""
-    return store.members.get(who)
+def member(store: Store, who: str, actor: Actor = CLI) -> Member:
+    """A member by phone number or id (within the actor's subtree)."""
+    found = store.members.get(who)
+    within(actor, found.org)
+    return found
 
 
-def remove(store: Store, who: str, actor: str = "cli") -> Member:
-    return store.members.remove(who, actor)
+def remove(store: Store, who: str, actor: Actor = CLI) -> Member:
+    allow(actor, "roster")
+    member(store, who, actor)
+    return store.members.remove(who, actor.label)
 
 
-def org_units(store: Store, actor: str = "cli") -> list[tuple[str, int, int]]:
-    """Every org unit with its members: (path, its own, with everything below it)."""
-    return store.members.org_counts()
+def org_units(store: Store, actor: Actor = CLI) -> list[tuple[str, int, int]]:
+    """Every org unit with its members: (path, its own, with everything below it), within the actor's subtree."""
+    return [u for u in store.members.org_counts() if actor.covers(u[0])]
 
 
-def remove_org(store: Store, path: str, actor: str = "cli") -> tuple[str, int]:
+def remove_org(store: Store, path: str, actor: Actor = CLI) -> tuple[str, int]:
     """Remove an empty org unit and those below it: (its full path, units removed)."""
+    allow(actor, "roster")
     unit = store.members.resolve_org(path)
-    return unit, store.members.remove_org(unit, actor)
+    within(actor, unit)
+    return unit, store.members.remove_org(unit, actor.label)

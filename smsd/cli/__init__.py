@@ -60,7 +60,14 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="smsd")
-def main() -> None:
+@click.option(
+    "--as",
+    "as_login",
+    metavar="LOGIN",
+    help=_("Act as this account, with its role and part of the org tree (scripts, tests, what a township sees)."),
+)
+@click.pass_context
+def main(ctx: click.Context, as_login: str | None) -> None:
     """smsd: an SMS gateway for GSM modems, with a built-in modem emulator.
 
     \b

@@ -15,6 +15,7 @@ from smsd.config import Config
 from smsd.errors import SmsdError
 from smsd.i18n import _
 from smsd.kick import kick
+from smsd.roles import Actor
 from smsd.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +48,23 @@ OPTION_OF = {
     "option": "--option",
     "reason": "--reason",
 }
+
+
+def acting(store: Store) -> Actor:
+    """Who this command acts as: the account of `smsd --as LOGIN`, else the box's administrator
+    (named in the audit trail by the OS user)."""
+    import getpass
+
+    from smsd.actions import accounts
+    from smsd.roles import root
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "?"
+    ctx = click.get_current_context(silent=True)
+    login = ctx.find_root().params.get("as_login") if ctx is not None else None
+    return accounts.acting(store, login, source=who) if login else root(source=who)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from smsd import roster
 from smsd.actions import roster as roster_actions
 from smsd.cli.common import (
     _width,
+    acting,
     config_option,
     echo_json,
     handled,
@@ -88,7 +89,7 @@ def members_import(config_path: str, path: str, skip_invalid: bool, sheet: str |
             open_store(cfg) as store,
             click.progressbar(length=len(result.rows), label=_("importing"), file=sys.stderr) as bar,
         ):
-            added, updated = roster_actions.import_rows(store, result.rows, progress=bar.update)
+            added, updated = roster_actions.import_rows(store, result.rows, acting(store), progress=bar.update)
     for e in result.errors:
         click.echo(_("skipped {error}").format(error=e), err=True)
     unchanged = len(result.rows) - added - updated
@@ -135,7 +136,7 @@ def members_export(config_path: str, path: str, orgs: tuple[str, ...], groups: t
         raise click.ClickException(_("{path}: the export is an Excel file; name it .xlsx").format(path=path))
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        n = roster_actions.export(store, path, orgs, groups)
+        n = roster_actions.export(store, path, orgs, groups, acting(store))
     click.echo(_("wrote {n} member(s) to {path}").format(n=n, path=path))
 
 
@@ -157,7 +158,7 @@ def members_list(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [m.as_dict() for m in roster_actions.members(store, orgs, groups, limit)]
+        rows = [m.as_dict() for m in roster_actions.members(store, orgs, groups, limit, acting(store))]
     for r in rows:
         if not unmask:
             r["phone"] = mask(r["phone"])
@@ -196,7 +197,7 @@ def members_show(config_path: str, member: str, unmask: bool, as_json: bool) -> 
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = masked(roster_actions.member(store, member).as_dict(), unmask)
+        row = masked(roster_actions.member(store, member, acting(store)).as_dict(), unmask)
     if as_json:
         echo_json(row)
         return
@@ -230,7 +231,7 @@ def members_remove(config_path: str, member: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        row = roster_actions.remove(store, member)
+        row = roster_actions.remove(store, member, acting(store))
     click.echo(_("removed {name} ({phone})").format(name=row.name, phone=mask(row.phone)))
 
 
@@ -256,7 +257,7 @@ def org_tree(config_path: str, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        units = roster_actions.org_units(store)
+        units = roster_actions.org_units(store, acting(store))
     if as_json:
         echo_json([{"path": p, "members": own, "subtree": total} for p, own, total in units])
         return
@@ -284,5 +285,5 @@ def org_remove(config_path: str, path: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        unit, n = roster_actions.remove_org(store, path)
+        unit, n = roster_actions.remove_org(store, path, acting(store))
     click.echo(_("removed {path} ({n} unit(s))").format(path=unit, n=n))

@@ -10,6 +10,7 @@ from smsd import notes
 from smsd.actions import messages
 from smsd.cli.common import (
     _width,
+    acting,
     config_option,
     echo_json,
     handled,
@@ -68,7 +69,7 @@ def send(config_path: str, number: str, text: str, at: str | None, priority: int
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        q = messages.send(store, cfg, number, text, at=at, priority=priority, report=not no_report)
+        q = messages.send(store, cfg, number, text, at=at, priority=priority, report=not no_report, actor=acting(store))
     click.echo(_("queued message {id} to {to} ({n} segment(s))").format(id=q.id, to=mask(q.to), n=q.segments))
     if q.note:
         click.echo(_("note: {note}").format(note=q.note), err=True)

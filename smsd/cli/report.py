@@ -11,7 +11,19 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from smsd.actions import reports
-from smsd.cli.common import F, ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
+from smsd.cli.common import (
+    F,
+    acting,
+    ask_yes,
+    config_option,
+    echo_json,
+    handled,
+    json_option,
+    load,
+    open_store,
+    shown,
+    table,
+)
 from smsd.clock import local, local_iso, utcnow
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter, open_private
@@ -184,7 +196,14 @@ def report_cost(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        report = reports.cost(store, by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), org=org)
+        report = reports.cost(
+            store,
+            by,
+            date_from=_date(date_from, "--from"),
+            date_to=_date(date_to, "--to"),
+            org=org,
+            actor=acting(store),
+        )
     named = by == "campaign"
     data: dict[str, Any] = {
         "by": report.by,

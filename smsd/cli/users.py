@@ -3,26 +3,14 @@ and `smsd audit` (what each of them did). The box's command line acts as its adm
 
 from __future__ import annotations
 
-import getpass
-import os
-
 import click
 
 from smsd.actions import accounts
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, table
+from smsd.cli.common import acting, config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local
 from smsd.i18n import _
 from smsd.phone import mask
-from smsd.roles import ROLE_NAMES, ROLES, Actor, root
-
-
-def _me() -> Actor:
-    """The box's administrator, named by the OS user in the audit trail."""
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        who = str(os.getuid())
-    return root(source=who)
+from smsd.roles import ROLE_NAMES, ROLES
 
 
 def _role(role: str) -> str:
@@ -58,7 +46,9 @@ def user_add(config_path: str, login: str, name: str, role: str, scope: str, pho
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        account, initial = accounts.add(store, cfg, _me(), login, name=name, role=role, scope=scope, phone=phone)
+        account, initial = accounts.add(
+            store, cfg, acting(store), login, name=name, role=role, scope=scope, phone=phone
+        )
     click.echo(
         _("account {login} added: {role} of {scope}").format(
             login=account.login, role=_role(account.role), scope=account.scope or _("the whole county")
@@ -79,7 +69,7 @@ def user_list(config_path: str, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        found = accounts.users(store, _me())
+        found = accounts.users(store, acting(store))
     rows = [{k: v for k, v in a.as_dict().items() if k != "password_hash"} for a in found]
     if as_json:
         echo_json(rows)
@@ -110,11 +100,11 @@ def _change(action: str, help_text: str) -> None:
         cfg = load(config_path)
         with handled(), open_store(cfg) as store:
             if action == "reset-password":
-                initial = accounts.reset_password(store, _me(), login)
+                initial = accounts.reset_password(store, acting(store), login)
             elif action == "unlock":
-                accounts.unlock(store, _me(), login)
+                accounts.unlock(store, acting(store), login)
             else:
-                accounts.set_enabled(store, _me(), login, action == "enable")
+                accounts.set_enabled(store, acting(store), login, action == "enable")
         if action == "reset-password":
             click.echo(_("new one-time password of {login}: {p}").format(login=login, p=initial))
         else:
@@ -145,7 +135,7 @@ def audit(config_path: str, limit: int, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [e.as_dict() for e in accounts.audit_trail(store, _me(), limit=limit)]
+        rows = [e.as_dict() for e in accounts.audit_trail(store, acting(store), limit=limit)]
     if as_json:
         echo_json(rows)
         return

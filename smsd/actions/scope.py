@@ -1,0 +1,24 @@
+"""The checks every verb makes of its actor: may its role do this, does its part of the org
+tree hold what the action names. A refusal is a NotAllowed error (one line, nothing changed)."""
+
+from __future__ import annotations
+
+from smsd.errors import NotAllowed
+from smsd.i18n import _
+from smsd.roles import ROLE_NAMES, Actor
+
+
+def allow(actor: Actor, what: str) -> None:
+    if not actor.may(what):
+        role = _(ROLE_NAMES.get(actor.role, actor.role))
+        raise NotAllowed("{login} ({role}) may not do this", field="actor", login=actor.login, role=role)
+
+
+def within(actor: Actor, path: str | None) -> None:
+    if not actor.covers(path):
+        raise NotAllowed(
+            "{what} is outside your part of the organisation ({scope})",
+            field="org",
+            what=path or "/",
+            scope=actor.scope,
+        )
