@@ -17,11 +17,13 @@ from typing import Any
 
 from smsd import admin, pacing
 from smsd import template as tpl
+from smsd.actions.scope import allow, within
 from smsd.clock import LOCAL, utcnow
 from smsd.config import Config
-from smsd.errors import BudgetError, InputError
+from smsd.errors import BudgetError, InputError, NotAllowed
 from smsd.i18n import _
 from smsd.phone import mask, normalise
+from smsd.roles import CLI, Actor
 from smsd.store import Member, Store
 from smsd.store.records import CampaignDraft, Rendered
 
@@ -221,6 +223,15 @@ def read_numbers(path: str | Path) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _owner(store: Store, actor: Actor, owner: str | None, orgs: tuple[str, ...]) -> str | None:
+    """Who pays: the org unit named, else the one org unit chosen, else the actor's own."""
+    if owner:
+        unit = store.members.resolve_org(owner)
+        within(actor, unit)
+        return unit
+    return orgs[0] if len(orgs) == 1 else (actor.scope or None)
+
+
 def plan(
     store: Store,
     cfg: Config,
@@ -236,11 +247,13 @@ def plan(
     urgent: bool = False,
     confirm: bool = False,
     owner: str | None = None,
+    actor: Actor = CLI,
     now: datetime | None = None,
 ) -> Plan:
     """What a broadcast would queue (its recipients counted, its cost and ETA): the dry run, and
     what queue() turns into a campaign. owner: the org unit that pays (default: the one org unit
-    chosen, if only one)."""
+    chosen, if only one). An account with a part of the org tree broadcasts within it: everyone
+    means its subtree, and a number outside it is refused."""
     now = now or utcnow()
     if (text is None) == (template is None):
         raise InputError(
@@ -258,7 +271,24 @@ def plan(
     implied_confirm = not confirm and asks_for_receipt(tmpl.text)
     confirm = confirm or implied_confirm  # a text that asks members to reply QR must count their QR
     orgs = tuple(store.members.resolve_org(org) for org in orgs)  # 八桥镇 finds 大渡口区/八桥镇
+    if actor.scope:
+        allow(actor, "send")
+        for unit in orgs:
+            within(actor, unit)
+        if everyone or (groups and not orgs):
+            orgs, everyone = (actor.scope,), False
     numbers = read_numbers(numbers_file) if numbers_file else []
+    if actor.scope:
+        for n in numbers:
+            found = store.members.by_phone(n)
+            if found is None:
+                raise NotAllowed(
+                    "{number} is not a member of your part of the organisation ({scope})",
+                    field="to",
+                    number=mask(n),
+                    scope=actor.scope,
+                )
+            within(actor, found.org)
     selecting = bool(orgs or groups or everyone)
 
     def people(s: Store) -> Iterator[tuple[str, Member | None]]:
@@ -363,7 +393,7 @@ def plan(
         price_fen=max(prices, default=0),
         eta=eta,
         modems=len(modems),
-        owner_org=store.members.resolve_org(owner) if owner else (orgs[0] if len(orgs) == 1 else None),
+        owner_org=_owner(store, actor, owner, orgs),
         notes=notes,
         confirm=confirm,
     )

@@ -149,3 +149,26 @@ def test_as_a_townships_operator_the_command_line_sees_and_sends_only_within_it(
     assert [m.to_number for m in store.outbox.messages()] == ["+8613800000001"]  # nothing else queued
     accounts.set_enabled(store, root(), "bq-op", False)
     assert "已停用" in run("members", "list").stderr  # a disabled account stops acting at once
+
+
+def test_a_townships_operator_broadcasts_within_it_and_sees_only_its_campaigns(office, tmp_path):
+    store, cfg = office
+    accounts.add(store, cfg, root(), "bq-op", name="王五", role="operator", scope="八桥镇")
+    config_file = write_config(tmp_path, {"m1": "emulator"}, daemon={"language": "zh_CN"})
+    env = {**os.environ, "LANG": "zh_CN.UTF-8", "LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""}
+
+    def run(*args: str, who: tuple[str, ...] = ("--as", "bq-op")) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "smsd", *who, *args, "--config", str(config_file)]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+
+    county = run("broadcast", "--org", "跳磴镇", "--text", "跳磴镇的通知", "--yes", who=())
+    assert county.returncode == 0, county.stderr
+    plan = json.loads(run("broadcast", "--all", "--text", "明天开会", "--dry-run", "--json").stdout)
+    assert plan["recipients"] == 1  # everyone, for a township's operator, is its township
+    beyond = run("broadcast", "--org", "跳磴镇", "--text", "明天开会", "--yes")
+    assert beyond.returncode == 1 and "不在您的管辖范围" in beyond.stderr
+    assert json.loads(run("campaign", "--json").stdout) == []  # the county's campaign for 跳磴镇 is not its
+    [campaign] = store.campaigns.recent()
+    assert "不在您的管辖范围" in run("campaign", "status", str(campaign.id)).stderr
+    assert "不在您的管辖范围" in run("campaign", "cancel", str(campaign.id)).stderr
+    assert store.campaigns.get(campaign.id).state == "running" and len(store.campaigns.recent()) == 1

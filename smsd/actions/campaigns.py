@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from smsd import broadcast
+from smsd.actions.scope import allow, within
 from smsd.config import Config
+from smsd.roles import CLI, Actor
 from smsd.store import Campaign, Store
 from smsd.store.summaries import CampaignProgress, ReceiptStatus
 
@@ -18,23 +20,32 @@ class CampaignStatus:
     eta: datetime | None  # when its last message should go (running campaigns only)
 
 
-def recent(store: Store, actor: str = "cli") -> list[Campaign]:
-    return store.campaigns.recent()
+def recent(store: Store, actor: Actor = CLI) -> list[Campaign]:
+    """The newest campaigns the actor's part of the tree paid for (all of them for the county)."""
+    return [c for c in store.campaigns.recent() if actor.covers(c.owner_org)]
 
 
-def status(store: Store, cfg: Config, campaign_id: int, actor: str = "cli") -> CampaignStatus:
+def _campaign(store: Store, actor: Actor, campaign_id: int) -> Campaign:
     row = store.campaigns.get(campaign_id)
+    within(actor, row.owner_org)
+    return row
+
+
+def status(store: Store, cfg: Config, campaign_id: int, actor: Actor = CLI) -> CampaignStatus:
+    row = _campaign(store, actor, campaign_id)
     progress = store.campaigns.progress(campaign_id)
     eta = broadcast.campaign_eta(store, cfg, campaign_id) if row.state == "running" else None
     return CampaignStatus(row, progress, eta)
 
 
-def transition(store: Store, campaign_id: int, action: str, actor: str = "cli") -> str:
+def transition(store: Store, campaign_id: int, action: str, actor: Actor = CLI) -> str:
     """Pause, resume or cancel a campaign; returns its new state."""
+    allow(actor, "send")
+    _campaign(store, actor, campaign_id)
     return store.campaigns.set_state(campaign_id, action)
 
 
-def receipts(store: Store, campaign_id: int, actor: str = "cli") -> ReceiptStatus:
+def receipts(store: Store, campaign_id: int, actor: Actor = CLI) -> ReceiptStatus:
     """Who confirmed a --confirm notice, and who has not yet."""
-    store.campaigns.get(campaign_id)  # an unknown campaign is an InputError naming it
+    _campaign(store, actor, campaign_id)  # an unknown campaign is an InputError naming it
     return store.receipts.of_campaign(campaign_id)

@@ -11,7 +11,18 @@ from smsd import broadcast as bc
 from smsd import template as tpl
 from smsd.actions import campaigns
 from smsd.actions import roster as roster_actions
-from smsd.cli.common import ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
+from smsd.cli.common import (
+    acting,
+    ask_yes,
+    config_option,
+    echo_json,
+    handled,
+    json_option,
+    load,
+    open_store,
+    shown,
+    table,
+)
 from smsd.clock import local, utcnow
 from smsd.errors import InputError
 from smsd.i18n import _
@@ -156,6 +167,7 @@ def broadcast(
             urgent=urgent,
             confirm=confirm,
             owner=owner,
+            actor=acting(store),
         )
         if not dry_run:
             bc.check_budget(store, plan, over_budget)  # refuse before asking for confirmation
@@ -200,7 +212,7 @@ def campaign(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [c.as_dict() for c in campaigns.recent(store)]
+        rows = [c.as_dict() for c in campaigns.recent(store, acting(store))]
     if as_json:
         echo_json(rows)
         return
@@ -241,7 +253,7 @@ def campaign_status(config_path: str, campaign_id: int, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        found = campaigns.status(store, cfg, campaign_id)
+        found = campaigns.status(store, cfg, campaign_id, acting(store))
     row, progress, eta = found.campaign, found.progress, found.eta
     counts = progress.states
     states = counts.nonzero()
@@ -276,7 +288,7 @@ def _transition(action: str, help_text: str):  # type: ignore[no-untyped-def]
     def command(config_path: str, campaign_id: int) -> None:
         cfg = load(config_path)
         with handled(), open_store(cfg) as store:
-            state = campaigns.transition(store, campaign_id, action)
+            state = campaigns.transition(store, campaign_id, action, acting(store))
         click.echo(_("campaign {id} is now {state}").format(id=campaign_id, state=shown(state)))
 
     return command
@@ -306,7 +318,7 @@ def campaign_receipts(config_path: str, campaign_id: int, unmask: bool, as_json:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        status = campaigns.receipts(store, campaign_id)
+        status = campaigns.receipts(store, campaign_id, acting(store))
     data = {
         "confirmed": [r.as_dict() for r in status.confirmed],
         "pending": [r.as_dict() for r in status.pending],
