@@ -172,3 +172,27 @@ def test_a_townships_operator_broadcasts_within_it_and_sees_only_its_campaigns(o
     assert "不在您的管辖范围" in run("campaign", "status", str(campaign.id)).stderr
     assert "不在您的管辖范围" in run("campaign", "cancel", str(campaign.id)).stderr
     assert store.campaigns.get(campaign.id).state == "running" and len(store.campaigns.recent()) == 1
+
+
+def test_a_townships_account_reads_only_its_members_sms(office):
+    from smsd.actions import messages
+    from smsd.values import Received
+
+    store, _ = office
+    for sender, text in (
+        ("+8613800000001", "YJ 八桥镇的意见"),
+        ("+8613800000002", "YJ 跳磴镇的意见"),
+        ("+8613900000009", "你好"),
+    ):
+        inbox_id, _dup = store.inbox.save("m1", Received(f"k-{sender}", sender, text, text, None, None), NOW)
+        member = store.members.by_phone(sender)
+        with store.tx():
+            store.inbox.mark_handled(
+                inbox_id, state="handled", kind="feedback", command="feedback", normalized=text,
+                member_id=member.id if member else None, now=NOW,
+            )  # fmt: skip
+    township = Actor("bq-op", "operator", BAQIAO)
+    assert [m.text for m in messages.inbox(store, "recent", actor=township)] == ["YJ 八桥镇的意见"]
+    assert [m.text for m in messages.inbox(store, "feedback", actor=township)] == ["YJ 八桥镇的意见"]
+    assert messages.inbox(store, "flagged", actor=township) == []
+    assert len(messages.inbox(store, "recent", actor=root())) == 3  # the county sees strangers' SMS too

@@ -62,14 +62,32 @@ def retry(store: Store, cfg: Config, message_id: int, actor: str = "cli") -> Non
 
 
 def inbox(
-    store: Store, view: Literal["recent", "feedback", "flagged"], *, unread: bool = False, limit: int = 50
+    store: Store,
+    view: Literal["recent", "feedback", "flagged"],
+    *,
+    unread: bool = False,
+    limit: int = 50,
+    actor: Actor = CLI,
 ) -> list[InboundMessage] | list[Feedback] | list[FlaggedNumber]:
-    """Received SMS (newest first), or the feedback among them, or the numbers flagged as auto-responders."""
+    """Received SMS (newest first), or the feedback among them, or the numbers flagged as
+    auto-responders. An account with a part of the org tree sees its members' SMS only (strangers'
+    and the flagged numbers are the county's)."""
     if view == "flagged":
-        return store.senders.flagged()
+        return store.senders.flagged() if not actor.scope else []
     if view == "feedback":
-        return store.inbox.feedback(unread_only=unread, limit=limit)
-    return store.inbox.recent(limit)
+        feedback = store.inbox.feedback(unread_only=unread, limit=limit)
+        mine = _covered(store, actor, {r.member_id for r in feedback})
+        return feedback if not actor.scope else [r for r in feedback if r.member_id in mine]
+    recent = store.inbox.recent(limit)
+    mine = _covered(store, actor, {r.member_id for r in recent})
+    return recent if not actor.scope else [r for r in recent if r.member_id in mine]
+
+
+def _covered(store: Store, actor: Actor, ids: set[int | None]) -> set[int]:
+    """Which of these members belong to the actor's part of the tree (nobody's SMS: the county's)."""
+    if not actor.scope:
+        return set()
+    return {m.id for m in store.members.by_ids({i for i in ids if i is not None}) if actor.covers(m.org)}
 
 
 def mark_read(store: Store, inbox_id: int, actor: str = "cli") -> None:

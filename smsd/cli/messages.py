@@ -255,7 +255,7 @@ def inbox(
         which: Literal["recent", "feedback", "flagged"] = (
             "flagged" if flagged else ("feedback" if feedback else "recent")
         )
-        rows = [r.as_dict() for r in messages.inbox(store, which, unread=unread, limit=limit)]
+        rows = [r.as_dict() for r in messages.inbox(store, which, unread=unread, limit=limit, actor=acting(store))]
     if as_json:
         echo_json(masked(rows, unmask))
         return

@@ -204,6 +204,12 @@ class Members(Repo):
             raise InputError("no member {key_s!r} (see `smsd members list`)", key_s=key_s)
         return row
 
+    def by_ids(self, ids: set[int]) -> list[Member]:
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        return self._all_of(Member, self._SELECT + f" WHERE m.id IN ({marks})", tuple(ids))
+
     def by_phone(self, phone: str) -> Member | None:
         return self._one_of(Member, self._SELECT + " WHERE m.phone = ?", (phone,))
 
