@@ -196,3 +196,19 @@ def test_a_townships_account_reads_only_its_members_sms(office):
     assert [m.text for m in messages.inbox(store, "feedback", actor=township)] == ["YJ 八桥镇的意见"]
     assert messages.inbox(store, "flagged", actor=township) == []
     assert len(messages.inbox(store, "recent", actor=root())) == 3  # the county sees strangers' SMS too
+
+
+def test_budgets_are_set_by_an_admin_within_its_part_and_listed_by_scope(office):
+    from smsd.actions import reports
+
+    store, _ = office
+    reports.set_budget(store, "跳磴镇", "2026-12", 30000, root())
+    bq_admin = Actor("bq-admin", "admin", BAQIAO)
+    assert reports.set_budget(store, "八桥镇", "2026-12", 20000, bq_admin) == BAQIAO
+    with pytest.raises(NotAllowed, match="outside your part"):
+        reports.set_budget(store, "跳磴镇", "2026-12", 1, bq_admin)
+    with pytest.raises(NotAllowed):
+        reports.set_budget(store, "八桥镇", "2026-12", 1, Actor("bq-op", "operator", BAQIAO))
+    assert [b.org for b, _spent in reports.budgets(store, bq_admin)] == [BAQIAO]
+    assert {b.org for b, _spent in reports.budgets(store, root())} == {BAQIAO, TIAODENG}
+    assert [b.limit_fen for b in store.ledger.budgets() if b.org == TIAODENG] == [30000]  # unchanged by the refusal

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from smsd.actions.scope import within
+from smsd.actions.scope import allow, within
 from smsd.errors import InputError
 from smsd.roles import CLI, Actor
 from smsd.store import Store
@@ -53,15 +53,17 @@ def archive(
     return store.ledger.archive(date_from=date_from, date_to=date_to, org=paying_org(store, org), campaign=campaign)
 
 
-def budgets(store: Store, actor: str = "cli") -> list[tuple[Budget, int]]:
-    """Every budget with what its org subtree spent that month (fen)."""
-    return [(b, store.ledger.sum(b.org, b.month)) for b in store.ledger.budgets()]
+def budgets(store: Store, actor: Actor = CLI) -> list[tuple[Budget, int]]:
+    """Every budget (of the actor's part of the tree) with what its org subtree spent that month (fen)."""
+    return [(b, store.ledger.sum(b.org, b.month)) for b in store.ledger.budgets() if actor.covers(b.org)]
 
 
-def set_budget(store: Store, org: str, month: str, limit_fen: int, actor: str = "cli") -> str:
-    """Set an org unit's budget for a month; returns the unit's full path."""
+def set_budget(store: Store, org: str, month: str, limit_fen: int, actor: Actor = CLI) -> str:
+    """Set an org unit's budget for a month (an admin, within its part of the tree); returns the unit's path."""
+    allow(actor, "budgets")
     unit = store.members.resolve_org(org)
-    store.ledger.set_budget(unit, month, limit_fen, actor)
+    within(actor, unit)
+    store.ledger.set_budget(unit, month, limit_fen, actor.label)
     return unit
 
 

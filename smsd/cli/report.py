@@ -362,7 +362,9 @@ def budget(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows: list[dict[str, Any]] = [{**b.as_dict(), "spent_fen": spent} for b, spent in reports.budgets(store)]
+        rows: list[dict[str, Any]] = [
+            {**b.as_dict(), "spent_fen": spent} for b, spent in reports.budgets(store, acting(store))
+        ]
     if as_json:
         echo_json(rows)
         return
@@ -418,7 +420,7 @@ def budget_set(config_path: str, org: str, month: str, yuan: str | None, fen: in
         raise click.ClickException(_("give the limit as --yuan or --fen (one of them)"))
     limit = fen if fen is not None else _fen_of_yuan(yuan or "")
     with handled(), open_store(cfg) as store:
-        org = reports.set_budget(store, org, month, limit)
+        org = reports.set_budget(store, org, month, limit, acting(store))
     click.echo(_("budget of {org} for {month}: {yuan:.2f} yuan").format(org=org, month=month, yuan=limit / 100))
 
 
