@@ -60,6 +60,7 @@ FORMS = [
     N_("the daemon stopped while the modem had it"),
     N_("daemon stopping between parts"),
     N_("transport paused"),
+    N_("an accepted part was recorded late"),
     N_("a late answer"),
     N_("a delivery report"),
     N_("repinned: {detail}"),

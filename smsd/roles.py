@@ -56,12 +56,6 @@ class Actor:
         return path == self.scope or path.startswith(self.scope + "/")
 
 
-def covered(actor: Actor, paths: tuple[str, ...]) -> tuple[str, ...]:
-    """The org units an actor asked for, or its own subtree when it asked for none; raises
-    nothing (the caller refuses what covers() says no to)."""
-    return paths if paths else ((actor.scope,) if actor.scope else ())
-
-
 def root(source: str = "") -> Actor:
     """The box's own administrator (the command line without --as)."""
     return Actor("root", "admin", "", "cli", source)
@@ -69,4 +63,4 @@ def root(source: str = "") -> Actor:
 
 CLI = Actor("root", "admin", "", "cli")  # the box's command line when no actor is named
 
-__all__ = ["CAN", "CLI", "ROLES", "ROLE_NAMES", "Actor", "covered", "root"]
+__all__ = ["CAN", "CLI", "ROLES", "ROLE_NAMES", "Actor", "root"]

@@ -270,14 +270,20 @@ class Worker:
         return Then("hold", why.format(error=type(exc).__name__ if not str(exc) else exc))
 
     def _record_held(self) -> None:
-        """Try again to record the accepted parts that could not be recorded; nothing else is sent until then."""
+        """Try again to record the accepted parts that could not be recorded; nothing else is sent
+        until then. A message with parts still to go goes back to the queue: the round that would
+        have sent them did not happen."""
+        assert self.store is not None
         held, self._unbooked = self._unbooked, []
-        for msg, seq, result in held:
-            then = self._record(msg, seq, msg.segments, result)
+        for i, (msg, seq, result) in enumerate(held):
+            then = self._record(msg, seq, msg.segments, result)  # a failure holds it again
             if then.what == "hold":
-                self._unbooked += [h for h in held if h[0].id != msg.id and h not in self._unbooked]
+                self._unbooked += held[i + 1 :]
                 self._after(then)
                 return
+            current = self.store.outbox.message(msg.id)
+            if then is NEXT and current is not None and current.state == "sending":
+                self.store.submits.release(msg.id, "an accepted part was recorded late", f"worker:{self.name}")
             self._after(then)
 
     def _after(self, then: Then) -> None:
@@ -309,7 +315,7 @@ class Worker:
         results = self.transport.submit_many([(self._outgoing(msg), todo[0]) for msg, todo in live])
         try:
             trouble = self._book_round(live, results)
-        except SmsdError as exc:  # the round's transaction failed: its answers are not recorded
+        except Exception as exc:  # noqa: BLE001 - the round's transaction failed: nothing of it is recorded
             log.error("sms.round_not_recorded modem=%s error=%s: holding its answers, sending stops", self.name, exc)
             # An accepted part is held until it is recorded, never sent again; a part without an
             # accepted answer stays 'submitting' and is recovered by the crash policy (its lease).

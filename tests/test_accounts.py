@@ -212,3 +212,20 @@ def test_budgets_are_set_by_an_admin_within_its_part_and_listed_by_scope(office)
     assert [b.org for b, _spent in reports.budgets(store, bq_admin)] == [BAQIAO]
     assert {b.org for b, _spent in reports.budgets(store, root())} == {BAQIAO, TIAODENG}
     assert [b.limit_fen for b in store.ledger.budgets() if b.org == TIAODENG] == [30000]  # unchanged by the refusal
+
+
+def test_the_first_change_of_password_follows_the_policy_and_ends_must_change(office):
+    store, cfg = office
+    _, initial = accounts.add(store, cfg, root(), "bq-op", name="王五", role="operator", scope=BAQIAO)
+    with pytest.raises(InputError, match="three of"):
+        accounts.change_password(store, cfg, "bq-op", initial, "abcdefghij")
+    with pytest.raises(InputError, match="differ"):
+        accounts.change_password(store, cfg, "bq-op", initial, initial)
+    with pytest.raises(InputError, match="wrong login or password"):
+        accounts.change_password(store, cfg, "bq-op", "not-it", "Township-2026")
+    accounts.change_password(store, cfg, "bq-op", initial, "Township-2026")
+    assert store.accounts.get("bq-op").must_change == 0
+    assert accounts.log_in(store, cfg, "bq-op", "Township-2026").login == "bq-op"
+    with pytest.raises(InputError):
+        accounts.log_in(store, cfg, "bq-op", initial)  # the initial password is gone
+    assert any(e.action == "user.change_password" for e in store.audit.entries())

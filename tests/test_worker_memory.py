@@ -227,3 +227,28 @@ def test_a_transport_is_handed_the_template_and_variables_with_the_text(world):
     sent = {s.to: s for s in provider.sent}
     assert (sent["+8613800138000"].template, sent["+8613800138000"].variables) == ("anniversary", (("name", "李四"),))
     assert (sent["+8613800138001"].template, sent["+8613800138001"].variables) == (None, ())
+
+
+def test_a_round_whose_transaction_fails_holds_its_accepted_part_and_sends_nothing_twice(world):
+    """The booking of a round and the marking of the next part are one transaction: when it
+    fails whole (here: the next part cannot be marked), the accepted part is held, never sent
+    again, and recorded when the database lets it; the message's second part then goes once."""
+    make, clock, provider = world
+    w = make()
+    mid = w.store.outbox.enqueue(TO, "党员政治生日快乐" * 10, now=clock.now, srr=False)  # two parts
+    w.store.conn.execute(
+        "CREATE TRIGGER refuse_mark BEFORE UPDATE OF state ON outbox_parts WHEN NEW.state = 'submitting' "
+        "AND NEW.seq = 2 BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+    )
+    w.store.conn.commit()
+    run([w], steps=5)
+    assert [(s.seq, s.total) for s in provider.sent] == [(1, 2)]  # part 1 once; part 2 not yet
+    assert "could not be recorded" in w.pause_reason
+    w.store.conn.execute("DROP TRIGGER refuse_mark")
+    w.store.conn.commit()
+    w._paused_until = 0.0  # the pause's wait is over (the clock of the pause is monotonic time)
+    run([w], steps=10)
+    assert [(s.seq, s.total) for s in provider.sent] == [(1, 2), (2, 2)]  # each part exactly once
+    msg = w.store.outbox.message(mid)
+    assert msg.state == "sent" and msg.possible_duplicate == 0 and w.pause_reason == ""
+    assert ledger(w.store) == [(1, 6), (1, 6)]

@@ -138,18 +138,20 @@ def log_in(
         store.audit.record(login, via, "login", source=source, result="refused", detail="disabled", now=now)
         raise InputError("this account is disabled", field="login")
     if not passwords.matches(account.password_hash, password):
-        failures = store.accounts.login_failed(
-            login,
-            lock_after=cfg.accounts.lock_after,
-            lock_until=now + timedelta(minutes=cfg.accounts.lock_minutes),
-            now=now,
-        )
-        locked = failures >= cfg.accounts.lock_after
-        detail = f"wrong password ({failures} in a row)" + ("; locked" if locked else "")
-        store.audit.record(login, via, "login", source=source, result="refused", detail=detail, now=now)
+        with store.tx():  # the count and its audit line together
+            failures = store.accounts.login_failed(
+                login,
+                lock_after=cfg.accounts.lock_after,
+                lock_until=now + timedelta(minutes=cfg.accounts.lock_minutes),
+                now=now,
+            )
+            locked = failures >= cfg.accounts.lock_after
+            detail = f"wrong password ({failures} in a row)" + ("; locked" if locked else "")
+            store.audit.record(login, via, "login", source=source, result="refused", detail=detail, now=now)
         raise refused
-    store.accounts.login_succeeded(login, now)
-    store.audit.record(login, via, "login", source=source, now=now)
+    with store.tx():
+        store.accounts.login_succeeded(login, now)
+        store.audit.record(login, via, "login", source=source, now=now)
     return account
 
 
