@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 import time
+import tracemalloc  # noqa: F401 - imported before any thread: pytest's unraisable hook imports it lazily, racily
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path

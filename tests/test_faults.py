@@ -212,6 +212,7 @@ def test_power_loss_keeps_every_committed_row(tmp_path):
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
+    proc.stdout.close()
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
