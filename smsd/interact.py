@@ -15,6 +15,7 @@ from smsd.config import Config
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
 from smsd.i18n import _
+from smsd.roles import CLI, Actor
 from smsd.store import QueueOptions, Store
 from smsd.store.summaries import PollResults, RedSubmission
 
@@ -34,7 +35,8 @@ def create_poll(
     announce: bool = False,
     invite: bool = False,
     review: Callable[[broadcast.Plan], None] | None = None,
-    actor: str = "cli",
+    actor: Actor = CLI,
+    owner_org: str | None = None,
     now: datetime | None = None,
 ) -> tuple[int, int | None]:
     """A poll with its audience frozen now; with invite, a campaign announcing it. (poll id, campaign id)
@@ -75,6 +77,8 @@ def create_poll(
             everyone=everyone,
             template="poll_invitation",
             variables={"question": question, "options": listing},
+            owner=owner_org,
+            actor=actor,
             now=now,
         )
         broadcast.check_budget(store, plan, None)
@@ -89,13 +93,14 @@ def create_poll(
         policy=policy,
         announce=announce,
         audience={"orgs": list(orgs), "groups": list(groups), "all": everyone},
-        actor=actor,
+        actor=actor.label,
+        owner_org=owner_org,
         now=now,
     )
     cid = None
     if plan is not None:
         plan.poll_id = pid
-        cid = broadcast.queue(store, plan, name=f"投票{pid}", actor=actor, now=now)
+        cid = broadcast.queue(store, plan, name=f"投票{pid}", actor=actor.label, now=now)
     return pid, cid
 
 

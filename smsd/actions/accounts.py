@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from smsd import passwords
-from smsd.actions.scope import allow, within
+from smsd.actions.scope import allow, audited, within
 from smsd.clock import parse_ts, utcnow
 from smsd.config import Config
 from smsd.errors import InputError, NotAllowed
@@ -15,10 +15,6 @@ from smsd.phone import normalise
 from smsd.roles import ROLES, Actor
 from smsd.store import Store
 from smsd.store.records import Account, AuditEntry
-
-
-def _audit(store: Store, actor: Actor, action: str, target: str, result: str = "ok", detail: str = "") -> None:
-    store.audit.record(actor.login, actor.via, action, source=actor.source, target=target, result=result, detail=detail)
 
 
 def add(
@@ -54,7 +50,7 @@ def add(
             password_hash=passwords.hashed(initial),
             actor=actor.login,
         )
-        _audit(store, actor, "user.add", login, detail=f"role={role} scope={unit or '/'}")
+        audited(store, actor, "user.add", login, f"role={role} scope={unit or '/'}")
     return store.accounts.get(login), initial
 
 
@@ -75,14 +71,14 @@ def set_enabled(store: Store, actor: Actor, login: str, enabled: bool) -> None:
     _managed(store, actor, login)
     with store.tx():
         store.accounts.set_enabled(login, enabled)
-        _audit(store, actor, "user.enable" if enabled else "user.disable", login)
+        audited(store, actor, "user.enable" if enabled else "user.disable", login)
 
 
 def unlock(store: Store, actor: Actor, login: str) -> None:
     _managed(store, actor, login)
     with store.tx():
         store.accounts.unlock(login)
-        _audit(store, actor, "user.unlock", login)
+        audited(store, actor, "user.unlock", login)
 
 
 def reset_password(store: Store, actor: Actor, login: str) -> str:
@@ -91,7 +87,7 @@ def reset_password(store: Store, actor: Actor, login: str) -> str:
     initial = passwords.initial()
     with store.tx():
         store.accounts.set_password(login, passwords.hashed(initial), must_change=True)
-        _audit(store, actor, "user.reset_password", login)
+        audited(store, actor, "user.reset_password", login)
     return initial
 
 
@@ -159,7 +155,7 @@ def audit_trail(store: Store, actor: Actor, since: datetime | None = None, limit
     """The audit trail: for auditors and the county's administrator only (三员分立)."""
     allow(actor, "audit")
     entries = store.audit.entries(since, limit)
-    _audit(store, actor, "audit.read", "", detail=f"{len(entries)} entries")
+    audited(store, actor, "audit.read", "", f"{len(entries)} entries")
     return entries
 
 

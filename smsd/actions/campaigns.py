@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from smsd import broadcast
-from smsd.actions.scope import allow, within
+from smsd import broadcast, interact
+from smsd.actions.scope import allow, audited, within
 from smsd.config import Config
 from smsd.roles import CLI, Actor
 from smsd.store import Campaign, Store
@@ -42,7 +42,19 @@ def transition(store: Store, campaign_id: int, action: str, actor: Actor = CLI) 
     """Pause, resume or cancel a campaign; returns its new state."""
     allow(actor, "send")
     _campaign(store, actor, campaign_id)
-    return store.campaigns.set_state(campaign_id, action)
+    with store.tx():
+        state = store.campaigns.set_state(campaign_id, action, actor=actor.label)
+        audited(store, actor, f"campaign.{action}", f"campaign:{campaign_id}")
+    return state
+
+
+def remind(store: Store, cfg: Config, campaign_id: int, *, again: bool = False, actor: Actor = CLI) -> int:
+    """The notice again to those of a --confirm campaign who have not confirmed; how many."""
+    allow(actor, "send")
+    _campaign(store, actor, campaign_id)
+    n = interact.remind(store, cfg, campaign_id, actor=actor.label, again=again)
+    audited(store, actor, "campaign.remind", f"campaign:{campaign_id}", f"{n} reminders")
+    return n
 
 
 def receipts(store: Store, campaign_id: int, actor: Actor = CLI) -> ReceiptStatus:

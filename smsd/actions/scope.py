@@ -6,6 +6,7 @@ from __future__ import annotations
 from smsd.errors import NotAllowed
 from smsd.i18n import _
 from smsd.roles import ROLE_NAMES, Actor
+from smsd.store import Store
 
 
 def allow(actor: Actor, what: str) -> None:
@@ -22,3 +23,8 @@ def within(actor: Actor, path: str | None) -> None:
             what=path or "/",
             scope=actor.scope,
         )
+
+
+def audited(store: Store, actor: Actor, action: str, target: str, detail: str = "", result: str = "ok") -> None:
+    """One line of the audit trail: who (with where from), did what, to what, with what result."""
+    store.audit.record(actor.login, actor.via, action, source=actor.source, target=target, result=result, detail=detail)

@@ -349,11 +349,9 @@ def campaign_remind(config_path: str, campaign_id: int, again: bool) -> None:
         smsd campaign remind 3
         smsd campaign remind 3 --again
     """
-    from smsd import interact
-
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        n = interact.remind(store, cfg, campaign_id, again=again)
+        n = campaigns.remind(store, cfg, campaign_id, again=again, actor=acting(store))
     click.echo(_("{n} reminder(s) queued").format(n=n))
 
 

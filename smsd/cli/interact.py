@@ -10,7 +10,18 @@ import click
 
 from smsd import interact
 from smsd.actions import polls
-from smsd.cli.common import ask_yes, config_option, echo_json, handled, json_option, load, open_store, shown, table
+from smsd.cli.common import (
+    acting,
+    ask_yes,
+    config_option,
+    echo_json,
+    handled,
+    json_option,
+    load,
+    open_store,
+    shown,
+    table,
+)
 from smsd.clock import local
 from smsd.errors import InputError
 from smsd.export import SafeCsvWriter
@@ -33,7 +44,7 @@ def poll(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [p.as_dict() for p in polls.polls(store)]
+        rows = [p.as_dict() for p in polls.polls(store, acting(store))]
     if as_json:
         echo_json(rows)
         return
@@ -121,7 +132,7 @@ def poll_create(
             )
 
     with handled(), open_store(cfg) as store:
-        pid, cid = interact.create_poll(
+        pid, cid = polls.create(
             store,
             cfg,
             question=question,
@@ -134,8 +145,9 @@ def poll_create(
             policy=policy,
             invite=invite,
             review=review,
+            actor=acting(store),
         )
-        poll = polls.poll(store, pid)
+        poll = polls.poll(store, pid, acting(store))
     click.echo(
         _("poll {id} created").format(id=pid) + (_("; invitation campaign {c} queued").format(c=cid) if cid else "")
     )
@@ -159,7 +171,7 @@ def poll_results(config_path: str, poll_id: int, as_json: bool, as_csv: bool) ->
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        results = polls.results(store, poll_id)
+        results = polls.results(store, poll_id, acting(store))
     if as_json:
         echo_json(results.as_json())
         return
@@ -188,7 +200,7 @@ def poll_close(config_path: str, poll_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        polls.close(store, poll_id)
+        polls.close(store, poll_id, acting(store))
     click.echo(_("poll {id} closed").format(id=poll_id))
 
 
@@ -210,7 +222,7 @@ def red(ctx: click.Context, config_path: str, state: str | None, as_json: bool) 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = [r.as_dict() for r in polls.red_submissions(store, state)]
+        rows = [r.as_dict() for r in polls.red_submissions(store, state, acting(store))]
     if as_json:
         echo_json(rows)
         return
@@ -249,7 +261,7 @@ def red_open(config_path: str, name: str, max_length: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rid = polls.open_red(store, name, max_length)
+        rid = polls.open_red(store, name, max_length, acting(store))
     click.echo(_("red-message campaign {id} open").format(id=rid))
 
 
@@ -265,14 +277,14 @@ def red_close(config_path: str, campaign_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        polls.close_red(store, campaign_id)
+        polls.close_red(store, campaign_id, acting(store))
     click.echo(_("red-message campaign {id} closed").format(id=campaign_id))
 
 
 def _review(config_path: str, sid: int, approve: bool, reason: str, notify: bool) -> None:
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        interact.review_red(store, cfg, sid, approve=approve, reason=reason, notify=notify)
+        polls.review_red(store, cfg, sid, approve=approve, reason=reason, notify=notify, actor=acting(store))
     click.echo(_("submission {id} {state}").format(id=sid, state=_("approved") if approve else _("rejected")))
 
 
@@ -318,7 +330,7 @@ def red_export(config_path: str, campaign_id: int | None, output: str | None) ->
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        rows = interact.export_red(store, campaign_id)
+        rows = polls.export_red(store, campaign_id, acting(store))
     if not output:
         echo_json(rows)
         return

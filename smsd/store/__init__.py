@@ -34,7 +34,7 @@ from smsd.store.senders import Senders
 from smsd.store.submits import Submits
 from smsd.store.webhooks import Webhooks
 
-SCHEMA_VERSION = 16  # the number of migrations in schema.py (tests/test_store.py checks it)
+SCHEMA_VERSION = 17  # the number of migrations in schema.py (tests/test_store.py checks it)
 
 
 class Store(Core):

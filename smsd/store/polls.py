@@ -28,13 +28,14 @@ class Polls(Repo):
         announce: bool,
         audience: dict[str, Any],
         actor: str,
+        owner_org: str | None = None,
         now: datetime | None = None,
     ) -> int:
         now = now or utcnow()
         with self._tx():
             cur = self.conn.execute(
                 "INSERT INTO polls (question, options, audience, opens_at, closes_at, policy, announce, created_by, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, owner_org) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     question,
                     json.dumps(options, ensure_ascii=False),
@@ -45,6 +46,7 @@ class Polls(Repo):
                     int(announce),
                     actor,
                     ts(now),
+                    owner_org,
                 ),
             )
             pid = int(cur.lastrowid or 0)

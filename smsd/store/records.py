@@ -232,6 +232,7 @@ class Poll(Record):
     created_at: str
     announce: int = 0
     announced: int = 0
+    owner_org: str | None = None  # the part of the org tree it belongs to (None: the county)
 
     def __post_init__(self) -> None:
         if isinstance(self.options, str):  # as stored: a JSON list

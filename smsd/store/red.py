@@ -16,16 +16,31 @@ from smsd.store.summaries import RedCampaign, RedSubmission
 class Red(Repo):
     """Red-message campaigns and submissions."""
 
-    def open(self, name: str, max_length: int, actor: str, now: datetime | None = None) -> int:
+    def open(
+        self, name: str, max_length: int, actor: str, owner_org: str | None = None, now: datetime | None = None
+    ) -> int:
         now = now or utcnow()
         with self._tx():
             cur = self.conn.execute(
-                "INSERT INTO red_campaigns (name, max_length, created_by, created_at) VALUES (?, ?, ?, ?)",
-                (name, max_length, actor, ts(now)),
+                "INSERT INTO red_campaigns (name, max_length, created_by, created_at, owner_org) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, max_length, actor, ts(now), owner_org),
             )
             rid = int(cur.lastrowid or 0)
             self._event("red", rid, "opened", name, actor, now)
         return rid
+
+    def get(self, rid: int) -> RedCampaign:
+        row = self._one_of(RedCampaign, "SELECT * FROM red_campaigns WHERE id = ?", (rid,))
+        if row is None:
+            raise InputError("no red-message campaign {rid}", rid=rid)
+        return row
+
+    def submission(self, sid: int) -> RedSubmission:
+        row = self._one_of(RedSubmission, "SELECT * FROM red_submissions WHERE id = ?", (sid,))
+        if row is None:
+            raise InputError("no red-message submission {sid} (see `smsd red list`)", sid=sid)
+        return row
 
     def current(self) -> RedCampaign | None:
         return self._one_of(RedCampaign, "SELECT * FROM red_campaigns WHERE state = 'open' ORDER BY id DESC LIMIT 1")

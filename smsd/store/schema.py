@@ -604,3 +604,71 @@ def m016_accounts_and_audit(db: Database) -> None:
             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
         """
     )
+
+
+@migrations()
+def m017_sessions_tokens_approvals(db: Database) -> None:
+    """What 分级管理 needs beyond accounts: which part of the tree a poll or a red-message
+    campaign belongs to; an account's API tokens, its sessions and its one-time login codes
+    (hashes only); broadcasts waiting for approval (待审批) with their dry run; and an audit trail
+    whose rows may go only once they are 180 days old (网络安全法 21条), whoever asks."""
+    db.executescript(
+        """
+        ALTER TABLE polls ADD COLUMN owner_org TEXT;
+        ALTER TABLE red_campaigns ADD COLUMN owner_org TEXT;
+        CREATE TABLE account_tokens (
+            id INTEGER PRIMARY KEY,
+            login TEXT NOT NULL,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        );
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            login TEXT NOT NULL,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            via TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            ended_at TEXT,
+            ended_why TEXT
+        );
+        CREATE INDEX sessions_login ON sessions (login, ended_at);
+        CREATE TABLE login_codes (
+            id INTEGER PRIMARY KEY,
+            login TEXT NOT NULL,
+            challenge_sha256 TEXT NOT NULL UNIQUE,
+            code_hash TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX login_codes_login ON login_codes (login, created_at);
+        CREATE TABLE approvals (
+            id INTEGER PRIMARY KEY,
+            author TEXT NOT NULL,
+            scope TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL,
+            request TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 1,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'approved', 'refused', 'withdrawn')),
+            reason TEXT,
+            decided_by TEXT,
+            decided_at TEXT,
+            campaign_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        DROP TRIGGER audit_no_delete;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            WHEN OLD.at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-180 days')
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only (rows go after 180 days)'); END;
+        """
+    )

@@ -165,6 +165,7 @@ class RedCampaign(Record):
     max_length: int
     created_by: str
     created_at: str
+    owner_org: str | None = None  # the part of the org tree that opened it (None: the county)
 
 
 @dataclass(frozen=True, slots=True)
