@@ -5,4 +5,4 @@ Adding a command is adding one file here and its name to MODULES; smsd.registry 
 a keyword that two commands claim.
 """
 
-MODULES: tuple[str, ...] = ("help", "unsubscribe", "resubscribe", "receipt", "vote", "red", "feedback")
+MODULES: tuple[str, ...] = ("help", "unsubscribe", "resubscribe", "receipt", "vote", "red", "approve", "feedback")

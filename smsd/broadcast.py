@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -239,6 +239,7 @@ def plan(
     orgs: tuple[str, ...] = (),
     groups: tuple[str, ...] = (),
     numbers_file: str | None = None,
+    numbers: Sequence[str] = (),
     everyone: bool = False,
     text: str | None = None,
     template: str | None = None,
@@ -259,7 +260,7 @@ def plan(
         raise InputError(
             "give the message as a text or as a template (one of them)", field="text", msg_id="text_or_template"
         )
-    if not (orgs or groups or numbers_file or everyone):
+    if not (orgs or groups or numbers_file or numbers or everyone):
         raise InputError(
             "choose recipients: org units, groups, a file of numbers, or everyone",
             field="recipients",
@@ -277,7 +278,7 @@ def plan(
             within(actor, unit)
         if everyone or (groups and not orgs):
             orgs, everyone = (actor.scope,), False
-    numbers = read_numbers(numbers_file) if numbers_file else []
+    numbers = read_numbers(numbers_file) if numbers_file else list(dict.fromkeys(numbers))
     if actor.scope:
         for n in numbers:
             found = store.members.by_phone(n)

@@ -141,6 +141,25 @@ class AccountsConfig:
         8, "A password's least length (it also needs three of: lower, upper, digits, punctuation).", _between(8, 128)
     )
     password_days: int = opt(90, "A password must be changed after this many days (0: never).", _between(0, 3650))
+    idle_minutes: int = opt(30, "A session unused this long ends (1 to 1,440 minutes).", _between(1, 1440))
+    session_hours: int = opt(
+        12, "A session ends this long after its login, used or not (1 to 720 hours).", _between(1, 720)
+    )
+    second_factor: bool = opt(False, "After the password, a one-time code by SMS to the account's phone.")
+    code_minutes: int = opt(5, "How long a login code is good for (1 to 60 minutes).", _between(1, 60))
+    codes_per_hour: int = opt(5, "Login codes an account may be sent in an hour (1 to 60).", _between(1, 60))
+
+
+@dataclass(frozen=True)
+class ApprovalConfig:
+    operators: bool = opt(False, "Every broadcast by an operator waits for an approver (待审批).")
+    over_recipients: int = opt(
+        0, "A broadcast to more members than this waits for an approver (0: no such rule).", _between(0, 10_000_000)
+    )
+    over_fen: int = opt(
+        0, "A broadcast costing more than this (fen) waits for an approver (0: no such rule).", _between(0, 10**12)
+    )
+    by_sms: bool = opt(False, "Approvers may answer by SMS from their account's phone: SP 12 同意 / SP 12 不同意 理由.")
 
 
 @dataclass(frozen=True)
@@ -203,6 +222,7 @@ class Config:
     http_clients: tuple[HttpClient, ...] = ()
     forwards: tuple[Forward, ...] = ()
     accounts: AccountsConfig = AccountsConfig()
+    approval: ApprovalConfig = ApprovalConfig()
 
     def resolve(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -237,6 +257,7 @@ SECTIONS: dict[str, type] = {
     "commands": CommandsConfig,
     "http": HttpConfig,
     "accounts": AccountsConfig,
+    "approval": ApprovalConfig,
 }
 
 
@@ -404,6 +425,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         clients,
         forwards,
         sections["accounts"],
+        sections["approval"],
     )
 
 

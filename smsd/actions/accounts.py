@@ -67,11 +67,25 @@ def _managed(store: Store, actor: Actor, login: str) -> Account:
     return account
 
 
+def show(store: Store, actor: Actor, login: str) -> Account:
+    """One account of the actor's part of the tree."""
+    return _managed(store, actor, login)
+
+
 def set_enabled(store: Store, actor: Actor, login: str, enabled: bool) -> None:
+    """Enable or disable an account; disabling ends its sessions at once (its tokens are refused
+    from then on, as they are for a locked account)."""
     _managed(store, actor, login)
     with store.tx():
         store.accounts.set_enabled(login, enabled)
-        audited(store, actor, "user.enable" if enabled else "user.disable", login)
+        ended = 0 if enabled else store.sessions.end_all(login, "account disabled")
+        audited(
+            store,
+            actor,
+            "user.enable" if enabled else "user.disable",
+            login,
+            f"{ended} sessions ended" if ended else "",
+        )
 
 
 def unlock(store: Store, actor: Actor, login: str) -> None:
@@ -87,6 +101,7 @@ def reset_password(store: Store, actor: Actor, login: str) -> str:
     initial = passwords.initial()
     with store.tx():
         store.accounts.set_password(login, passwords.hashed(initial), must_change=True)
+        store.sessions.end_all(login, "password reset")
         audited(store, actor, "user.reset_password", login)
     return initial
 

@@ -10,10 +10,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smsd import admin, phone
+from smsd.actions import broadcasts as broadcast_verbs
+from smsd.actions import campaigns as campaign_verbs
+from smsd.actions import messages, polls, reports, roster
+from smsd.actions.scope import allow, audited
 from smsd.clock import parse_ts
 from smsd.config import Config, HttpClient
 from smsd.errors import InputError
 from smsd.phone import mask
+from smsd.roles import Actor
 from smsd.store import OutboundMessage, Store
 
 
@@ -36,7 +41,44 @@ class ApiSend:
     report: bool = True
 
 
-def actor(client: HttpClient) -> str:
+@dataclass(frozen=True)
+class Caller:
+    """Who calls the API: a client of [http.clients] (actor None: it sends as itself, billed to
+    its org), or an account's token (smsd user token), which acts with the account's role and
+    part of the org tree in every verb."""
+
+    client: HttpClient
+    actor: Actor | None = None
+
+    @classmethod
+    def of_account(cls, actor: Actor) -> Caller:
+        return cls(HttpClient(name=f"user:{actor.login}", org=actor.scope, inbound="*"), actor)
+
+    @property
+    def name(self) -> str:
+        return self.client.name
+
+    @property
+    def rate_per_minute(self) -> int:
+        return self.client.rate_per_minute
+
+    def audit_actor(self) -> Actor:
+        """Who the audit trail names: the account, or the client by its name."""
+        return self.actor or Actor(self.client.name, "client", "", "api", self.client.name)
+
+    def account(self) -> Actor:
+        """The account behind the token; a client of [http.clients] has none (403)."""
+        if self.actor is None:
+            raise Refusal(
+                "forbidden",
+                "Authorization",
+                f"client {self.client.name} of [http.clients] reads only its own messages; "
+                "this needs an account's token (smsd user token LOGIN)",
+            )
+        return self.actor
+
+
+def actor(client: Caller) -> str:
     return f"api:{client.name}"
 
 
@@ -60,15 +102,19 @@ def view(store: Store, message_id: int) -> dict[str, Any]:
     }
 
 
-def record(store: Store, client: HttpClient, what: str) -> None:
+def record(store: Store, client: Caller, what: str) -> None:
     """The client's request, in the event log."""
     with store.tx():
         store.event("http", client.name, "request", what, actor(client))
 
 
-def _queue(store: Store, cfg: Config, client: HttpClient, req: ApiSend, key: str | None) -> int:
-    """The same verb as `smsd send`, billed to the client's account and org unit."""
-    return admin.send(
+def _queue(store: Store, cfg: Config, client: Caller, req: ApiSend, key: str | None) -> int:
+    """The same verb as `smsd send`, billed to the client's account and org unit (an account's
+    token sends within its part of the tree, as `smsd --as` does)."""
+    if client.actor is not None:
+        allow(client.actor, "send")
+        messages.check_recipient(store, client.actor, req.to)
+    mid = admin.send(
         store,
         cfg,
         req.to,
@@ -79,8 +125,10 @@ def _queue(store: Store, cfg: Config, client: HttpClient, req: ApiSend, key: str
         actor=actor(client),
         dedup_key=key,
         account=actor(client),
-        org=client.org or None,
+        org=client.client.org or None,
     ).id
+    audited(store, client.audit_actor(), "send", f"message:{mid}", f"to {mask(phone.normalise(req.to))}")
+    return mid
 
 
 def _same_options(cfg: Config, first: OutboundMessage, req: ApiSend) -> bool:
@@ -126,7 +174,7 @@ def _reused(store: Store, cfg: Config, key: str, req: ApiSend) -> OutboundMessag
 
 
 def send(
-    store: Store, cfg: Config, client: HttpClient, req: ApiSend, idempotency_key: str | None
+    store: Store, cfg: Config, client: Caller, req: ApiSend, idempotency_key: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Queue one message for a client: (its view, whether the key had made it before)."""
     # "1:" and "n:" keep the keys of single and batch sends apart (x never meets batch x's x:0).
@@ -140,12 +188,14 @@ def send(
 
 
 def send_batch(
-    store: Store, cfg: Config, client: HttpClient, reqs: list[ApiSend], idempotency_key: str | None
+    store: Store, cfg: Config, client: Caller, reqs: list[ApiSend], idempotency_key: str | None
 ) -> list[dict[str, Any]]:
     """Queue many messages for a client, all or nothing: every one is checked before any is written."""
     for i, m in enumerate(reqs):
         try:
             admin.check_send(cfg, m.to, m.text, m.at, m.priority)
+            if client.actor is not None:
+                messages.check_recipient(store, client.actor, m.to)
         except InputError as exc:
             exc.field = f"messages.{i}.{exc.field or 'text'}"
             raise
@@ -165,7 +215,7 @@ def send_batch(
     return [view(store, i) for i in ids]
 
 
-def message(store: Store, client: HttpClient, message_id: int) -> dict[str, Any]:
+def message(store: Store, client: Caller, message_id: int) -> dict[str, Any]:
     """A message this client queued (other clients' are not found)."""
     if store.outbox.api_message(message_id, client.name) is None:
         raise Refusal("not_found", "message_id", f"no message {message_id} from this client")
@@ -173,11 +223,15 @@ def message(store: Store, client: HttpClient, message_id: int) -> dict[str, Any]
     return view(store, message_id)
 
 
-def campaign(store: Store, client: HttpClient, campaign_id: int) -> dict[str, Any]:
-    """Progress and cost of a campaign this client created."""
-    row = store.campaigns.api_campaign(campaign_id, client.name)
-    if row is None:
-        raise Refusal("not_found", "campaign_id", f"no campaign {campaign_id} from this client")
+def campaign(store: Store, client: Caller, campaign_id: int) -> dict[str, Any]:
+    """Progress and cost of a campaign this client created (an account: of its part of the tree)."""
+    if client.actor is not None:
+        row = campaign_verbs.get(store, client.actor, campaign_id)
+    else:
+        found = store.campaigns.api_campaign(campaign_id, client.name)
+        if found is None:
+            raise Refusal("not_found", "campaign_id", f"no campaign {campaign_id} from this client")
+        row = found
     progress = store.campaigns.progress(campaign_id)
     record(store, client, f"GET /v1/campaigns/{campaign_id}")
     return {
@@ -191,9 +245,9 @@ def campaign(store: Store, client: HttpClient, campaign_id: int) -> dict[str, An
     }
 
 
-def inbound(store: Store, client: HttpClient, since: int, limit: int) -> dict[str, Any]:
+def inbound(store: Store, client: Caller, since: int, limit: int) -> dict[str, Any]:
     """Inbound SMS after a cursor that the client's grant covers, and the next cursor."""
-    grant = client.inbound_grant
+    grant = client.client.inbound_grant
     if not grant:
         raise Refusal(
             "forbidden",
@@ -201,5 +255,86 @@ def inbound(store: Store, client: HttpClient, since: int, limit: int) -> dict[st
             f'client {client.name} may not read inbound SMS (set inbound = "vote" or "*" in its table)',
         )
     rows = store.inbox.since(since, limit, grant)
+    cursor = rows[-1].id if rows else since
+    if client.actor is not None and client.actor.scope:  # its members' SMS only
+        mine = messages.covered(store, client.actor, {r.member_id for r in rows})
+        rows = [r for r in rows if r.member_id in mine]
     record(store, client, f"GET /v1/inbound since={since} n={len(rows)}")
-    return {"messages": [r.as_dict() for r in rows], "next_cursor": rows[-1].id if rows else since}
+    return {"messages": [r.shown() for r in rows], "next_cursor": cursor}
+
+
+# What an account's token may do beyond a client's: the same verbs as the CLI's, with its scope.
+
+
+@dataclass(frozen=True)
+class ApiBroadcast:
+    """A broadcast as an account asks for it through the API (the same as `smsd broadcast`)."""
+
+    orgs: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    everyone: bool = False
+    text: str | None = None
+    template: str | None = None
+    variables: dict[str, str] | None = None
+    at: str | None = None
+    urgent: bool = False
+    confirm: bool = False
+    name: str | None = None
+    dry_run: bool = False
+
+
+def members(store: Store, client: Caller, org: str | None, group: str | None, limit: int) -> dict[str, Any]:
+    """Members of the account's part of the tree (of one org unit or group within it)."""
+    found = roster.members(store, (org,) if org else (), (group,) if group else (), limit, client.account())
+    record(store, client, f"GET /v1/members n={len(found)}")
+    return {"members": [{"id": m.id, "name": m.name, "phone": m.phone, "org": m.org, "tags": m.tags} for m in found]}
+
+
+def broadcast(store: Store, cfg: Config, client: Caller, req: ApiBroadcast) -> dict[str, Any]:
+    """A broadcast within the account's part of the tree: queued, or waiting for approval."""
+    who = client.account()
+    asked = broadcast_verbs.Asked(
+        orgs=req.orgs,
+        groups=req.groups,
+        numbers=tuple(phone.normalise(n) for n in req.numbers),
+        everyone=req.everyone,
+        text=req.text,
+        template=req.template,
+        variables=dict(req.variables or {}),
+        at=req.at,
+        urgent=req.urgent,
+        confirm=req.confirm,
+        name=req.name,
+    )
+    planned = broadcast_verbs.plan(store, cfg, asked, who)
+    summary = planned.summary()
+    figures = {k: summary[k] for k in ("recipients", "total_segments", "cost_fen", "starts", "eta", "notes")}
+    waits = bool(broadcast_verbs.approval_rules(cfg, who, planned))
+    if req.dry_run:
+        return {**figures, "needs_approval": waits}
+    started = broadcast_verbs.start(store, cfg, asked, who, planned=planned)
+    record(store, client, f"POST /v1/broadcasts campaign={started.campaign_id} approval={started.approval_id}")
+    return {**figures, "campaign": started.campaign_id, "approval": started.approval_id}
+
+
+def campaigns(store: Store, client: Caller) -> dict[str, Any]:
+    found = campaign_verbs.recent(store, client.account())
+    return {"campaigns": [{"id": c.id, "name": c.name, "state": c.state, "recipients": c.recipients} for c in found]}
+
+
+def poll_list(store: Store, client: Caller) -> dict[str, Any]:
+    found = polls.polls(store, client.account())
+    return {"polls": [{"id": p.id, "question": p.question, "options": list(p.options)} for p in found]}
+
+
+def costs(
+    store: Store, client: Caller, by: str, date_from: str | None, date_to: str | None, org: str | None
+) -> dict[str, Any]:
+    """What was spent within the account's part of the tree, grouped by org, month, campaign or account."""
+    report = reports.cost(store, by, date_from=date_from, date_to=date_to, org=org, actor=client.account())
+    return {
+        "by": by,
+        "rows": [r.as_dict() for r in report.rows],
+        "total": report.total.as_dict(),
+    }

@@ -25,14 +25,15 @@ def recent(store: Store, actor: Actor = CLI) -> list[Campaign]:
     return [c for c in store.campaigns.recent() if actor.covers(c.owner_org)]
 
 
-def _campaign(store: Store, actor: Actor, campaign_id: int) -> Campaign:
+def get(store: Store, actor: Actor, campaign_id: int) -> Campaign:
+    """A campaign of the actor's part of the tree (paid for by it)."""
     row = store.campaigns.get(campaign_id)
     within(actor, row.owner_org)
     return row
 
 
 def status(store: Store, cfg: Config, campaign_id: int, actor: Actor = CLI) -> CampaignStatus:
-    row = _campaign(store, actor, campaign_id)
+    row = get(store, actor, campaign_id)
     progress = store.campaigns.progress(campaign_id)
     eta = broadcast.campaign_eta(store, cfg, campaign_id) if row.state == "running" else None
     return CampaignStatus(row, progress, eta)
@@ -41,7 +42,7 @@ def status(store: Store, cfg: Config, campaign_id: int, actor: Actor = CLI) -> C
 def transition(store: Store, campaign_id: int, action: str, actor: Actor = CLI) -> str:
     """Pause, resume or cancel a campaign; returns its new state."""
     allow(actor, "send")
-    _campaign(store, actor, campaign_id)
+    get(store, actor, campaign_id)
     with store.tx():
         state = store.campaigns.set_state(campaign_id, action, actor=actor.label)
         audited(store, actor, f"campaign.{action}", f"campaign:{campaign_id}")
@@ -51,7 +52,7 @@ def transition(store: Store, campaign_id: int, action: str, actor: Actor = CLI) 
 def remind(store: Store, cfg: Config, campaign_id: int, *, again: bool = False, actor: Actor = CLI) -> int:
     """The notice again to those of a --confirm campaign who have not confirmed; how many."""
     allow(actor, "send")
-    _campaign(store, actor, campaign_id)
+    get(store, actor, campaign_id)
     n = interact.remind(store, cfg, campaign_id, actor=actor.label, again=again)
     audited(store, actor, "campaign.remind", f"campaign:{campaign_id}", f"{n} reminders")
     return n
@@ -59,5 +60,5 @@ def remind(store: Store, cfg: Config, campaign_id: int, *, again: bool = False, 
 
 def receipts(store: Store, campaign_id: int, actor: Actor = CLI) -> ReceiptStatus:
     """Who confirmed a --confirm notice, and who has not yet."""
-    _campaign(store, actor, campaign_id)  # an unknown campaign is an InputError naming it
+    get(store, actor, campaign_id)  # an unknown campaign is an InputError naming it
     return store.receipts.of_campaign(campaign_id)

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Literal
 
 from smsd import admin
-from smsd.actions.scope import allow, within
+from smsd.actions.scope import allow, audited, within
 from smsd.config import Config
 from smsd.errors import NotAllowed
 from smsd.phone import mask, normalise
@@ -29,18 +29,26 @@ def send(
     """Queue one SMS after checking every input (nothing is written if one is wrong). An account
     with a part of the org tree sends to the members of that part only."""
     allow(actor, "send")
-    if actor.scope:
-        member = store.members.by_phone(normalise(number))
-        if member is None:
-            raise NotAllowed(
-                "{number} is not a member of your part of the organisation ({scope})",
-                field="to",
-                number=mask(normalise(number)),
-                scope=actor.scope,
-            )
-        within(actor, member.org)
-    queued = admin.send(store, cfg, number, text, at=at, priority=priority, report=report, actor=actor.label)
+    check_recipient(store, actor, number)
+    with store.tx():
+        queued = admin.send(store, cfg, number, text, at=at, priority=priority, report=report, actor=actor.label)
+        audited(store, actor, "send", f"message:{queued.id}", f"to {mask(normalise(number))}")
     return dataclasses.replace(queued, note=admin.waiting_note(store, cfg))  # as queued: nothing is read back
+
+
+def check_recipient(store: Store, actor: Actor, number: str) -> None:
+    """An account with a part of the org tree sends to the members of that part only."""
+    if not actor.scope:
+        return
+    member = store.members.by_phone(normalise(number))
+    if member is None:
+        raise NotAllowed(
+            "{number} is not a member of your part of the organisation ({scope})",
+            field="to",
+            number=mask(normalise(number)),
+            scope=actor.scope,
+        )
+    within(actor, member.org)
 
 
 def outbox(store: Store, state: str | None, limit: int, actor: str = "cli") -> list[OutboundMessage]:
@@ -76,14 +84,14 @@ def inbox(
         return store.senders.flagged() if not actor.scope else []
     if view == "feedback":
         feedback = store.inbox.feedback(unread_only=unread, limit=limit)
-        mine = _covered(store, actor, {r.member_id for r in feedback})
+        mine = covered(store, actor, {r.member_id for r in feedback})
         return feedback if not actor.scope else [r for r in feedback if r.member_id in mine]
     recent = store.inbox.recent(limit)
-    mine = _covered(store, actor, {r.member_id for r in recent})
+    mine = covered(store, actor, {r.member_id for r in recent})
     return recent if not actor.scope else [r for r in recent if r.member_id in mine]
 
 
-def _covered(store: Store, actor: Actor, ids: set[int | None]) -> set[int]:
+def covered(store: Store, actor: Actor, ids: set[int | None]) -> set[int]:
     """Which of these members belong to the actor's part of the tree (nobody's SMS: the county's)."""
     if not actor.scope:
         return set()

@@ -38,6 +38,7 @@ COMMANDS = {
     "http": "smsd.cli.daemon:http",
     "user": "smsd.cli.users:user",
     "audit": "smsd.cli.users:audit",
+    "approval": "smsd.cli.approvals:approval",
 }
 
 

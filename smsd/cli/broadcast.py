@@ -9,7 +9,7 @@ import click
 
 from smsd import broadcast as bc
 from smsd import template as tpl
-from smsd.actions import campaigns
+from smsd.actions import broadcasts, campaigns
 from smsd.actions import roster as roster_actions
 from smsd.cli.common import (
     acting,
@@ -153,12 +153,11 @@ def broadcast(
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        plan = bc.plan(
-            store,
-            cfg,
+        actor = acting(store)
+        asked = broadcasts.Asked(
             orgs=orgs,
             groups=groups,
-            numbers_file=numbers_file,
+            numbers=tuple(bc.read_numbers(numbers_file)) if numbers_file else (),
             everyone=everyone,
             text=text,
             template=template,
@@ -167,32 +166,46 @@ def broadcast(
             urgent=urgent,
             confirm=confirm,
             owner=owner,
-            actor=acting(store),
+            name=name,
+            over_budget=over_budget,
         )
+        plan = broadcasts.plan(store, cfg, asked, actor)
         if not dry_run:
             bc.check_budget(store, plan, over_budget)  # refuse before asking for confirmation
         summary = plan.summary(unmask=unmask, store=store if as_json else None)
         summary["budget"] = bc.budget_figures(store, plan)
+        waits = broadcasts.approval_rules(cfg, actor, plan)
         if as_json and dry_run:
-            echo_json(summary)
+            echo_json({**summary, "needs_approval": bool(waits)})
             return
         if not as_json:
             _print_plan(summary)
+            if waits:
+                click.echo(_("this broadcast needs approval (待审批) before it is queued"))
         if dry_run:
             return
         if not yes:
             if not sys.stdin.isatty():
                 raise InputError("not a terminal: add --yes to send without confirmation")
-            ask_yes(
-                _("Send to {n} recipients for {yuan} yuan?").format(n=summary["recipients"], yuan=summary["cost_yuan"])
+            question = (
+                _("Ask for approval to send to {n} recipients for {yuan} yuan?")
+                if waits
+                else _("Send to {n} recipients for {yuan} yuan?")
             )
-        label = bc.campaign_name(name, template, text, _vars(variables))
-        # Checked again inside the transaction that queues it: two broadcasts cannot both pass one budget.
-        cid = bc.queue(store, plan, name=label, over_budget=over_budget)
+            ask_yes(question.format(n=summary["recipients"], yuan=summary["cost_yuan"]))
+        # The budget is checked again inside the transaction that queues it: two broadcasts
+        # cannot both pass one budget.
+        started = broadcasts.start(store, cfg, asked, actor, planned=plan)
     if as_json:
-        echo_json({"campaign": cid, **summary})
+        echo_json({"campaign": started.campaign_id, "approval": started.approval_id, **summary})
+    elif started.approval_id is not None:
+        click.echo(
+            _("broadcast {id} waits for approval (待审批): its approvers are told by SMS").format(
+                id=started.approval_id
+            )
+        )
     else:
-        click.echo(_("campaign {id} queued: {n} messages").format(id=cid, n=summary["recipients"]))
+        click.echo(_("campaign {id} queued: {n} messages").format(id=started.campaign_id, n=summary["recipients"]))
 
 
 @click.group(invoke_without_command=True)

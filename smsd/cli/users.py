@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from smsd.actions import accounts
+from smsd.actions import accounts, sessions
 from smsd.cli.common import acting, config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local
 from smsd.i18n import _
@@ -92,6 +92,62 @@ def user_list(config_path: str, as_json: bool) -> None:
     )
 
 
+@user.command("show")
+@config_option
+@click.argument("login")
+@json_option
+def user_show(config_path: str, login: str, as_json: bool) -> None:
+    """One account: role, scope, phone, state, password age, live sessions.
+
+    \b
+    Example:
+        smsd user show bq-zhang
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        a = accounts.show(store, acting(store), login)
+        live = sessions.live(store, acting(store), login)
+    row = {k: v for k, v in a.as_dict().items() if k != "password_hash"}
+    if as_json:
+        echo_json({**row, "sessions": len(live)})
+        return
+    state = _("locked") if a.locked_until else (_("enabled") if a.enabled else _("disabled"))
+    for key, value in (
+        (_("login"), a.login),
+        (_("name"), a.name),
+        (_("role"), _role(a.role)),
+        (_("scope"), a.scope or _("the whole county")),
+        (_("phone"), mask(a.phone) if a.phone else ""),
+        (_("state"), state + (f" ({local(a.locked_until)})" if a.locked_until else "")),
+        (
+            _("password changed"),
+            local(a.password_changed_at) + (_(" (to change at the next login)") if a.must_change else ""),
+        ),
+        (_("live sessions"), str(len(live))),
+        (_("created"), f"{local(a.created_at)} ({a.created_by})"),
+    ):
+        click.echo(f"{key}: {value}")
+
+
+@user.command("token")
+@config_option
+@click.argument("login")
+def user_token(config_path: str, login: str) -> None:
+    """Mint an API token that acts as the account, with its role and part of the org tree.
+
+    The token is shown once; send it as `Authorization: Bearer <token>`. It stops working when
+    the account is disabled or locked, or with `smsd user revoke-tokens`.
+
+    \b
+    Example:
+        smsd user token bq-zhang
+    """
+    cfg = load(config_path)
+    with handled(), open_store(cfg) as store:
+        token = sessions.mint_token(store, acting(store), login)
+    click.echo(_("API token of {login} (shown once): {token}").format(login=login, token=token))
+
+
 def _change(action: str, help_text: str) -> None:
     @user.command(action, help=help_text)
     @config_option
@@ -103,6 +159,10 @@ def _change(action: str, help_text: str) -> None:
                 initial = accounts.reset_password(store, acting(store), login)
             elif action == "unlock":
                 accounts.unlock(store, acting(store), login)
+            elif action == "logout":
+                sessions.end_all(store, acting(store), login)
+            elif action == "revoke-tokens":
+                sessions.revoke_tokens(store, acting(store), login)
             else:
                 accounts.set_enabled(store, acting(store), login, action == "enable")
         if action == "reset-password":
@@ -114,6 +174,11 @@ def _change(action: str, help_text: str) -> None:
 _change("disable", _("Disable an account: it can no longer log in.\n\n\b\nExample:\n    smsd user disable bq-zhang"))
 _change("enable", _("Enable a disabled account again.\n\n\b\nExample:\n    smsd user enable bq-zhang"))
 _change("unlock", _("Unlock an account locked by wrong passwords.\n\n\b\nExample:\n    smsd user unlock bq-zhang"))
+_change("logout", _("End every session of an account now.\n\n\b\nExample:\n    smsd user logout bq-zhang"))
+_change(
+    "revoke-tokens",
+    _("Revoke every API token of an account.\n\n\b\nExample:\n    smsd user revoke-tokens bq-zhang"),
+)
 _change(
     "reset-password",
     _("Give an account a new one-time password.\n\n\b\nExample:\n    smsd user reset-password bq-zhang"),

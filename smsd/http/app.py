@@ -24,9 +24,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from smsd.actions import api
+from smsd.actions import api, sessions
 from smsd.config import Config
-from smsd.errors import BudgetError, InputError, SmsdError
+from smsd.errors import BudgetError, InputError, NotAllowed, SmsdError
 from smsd.http import v1
 from smsd.http.auth import RateLimiter, find_client, token_hash
 from smsd.http.deps import ApiError, Stores
@@ -52,8 +52,8 @@ class BodyGuard:
     read; a body over the limit (declared or chunked) is refused as soon as it passes it. The
     app then gets the body from memory, never more than max_body_bytes of it."""
 
-    def __init__(self, app: Any, cfg: Config) -> None:
-        self.app, self.cfg = app, cfg
+    def __init__(self, app: Any, cfg: Config, known: Callable[[str], bool] = lambda token: False) -> None:
+        self.app, self.cfg, self.known = app, cfg, known
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -103,7 +103,7 @@ class BodyGuard:
     ) -> bool:
         auth = headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        if find_client(self.cfg, token) is not None:
+        if find_client(self.cfg, token) is not None or (token and path != KANNEL_PATH and self.known(token)):
             return True
         if path == KANNEL_PATH:
             from urllib.parse import parse_qs
@@ -163,7 +163,10 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
     def store() -> Iterator[Store]:
         yield app.state.stores.get()
 
-    app.add_middleware(BodyGuard, cfg=cfg)
+    def known(token: str) -> bool:  # an account's token (checked in full by the route)
+        return sessions.known_token(app.state.stores.get(), token)
+
+    app.add_middleware(BodyGuard, cfg=cfg, known=known)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -188,6 +191,10 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
     @app.exception_handler(BudgetError)
     async def over_budget(request: Request, exc: BudgetError) -> JSONResponse:
         return error(402, "budget", str(exc))
+
+    @app.exception_handler(NotAllowed)
+    async def not_allowed(request: Request, exc: NotAllowed) -> JSONResponse:
+        return error(403, exc.field or "actor", str(exc))
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError) -> JSONResponse:

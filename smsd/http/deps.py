@@ -11,7 +11,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from smsd.config import Config, HttpClient
+from smsd.actions import sessions
+from smsd.actions.api import Caller
+from smsd.config import Config
+from smsd.errors import InputError
 from smsd.http.auth import RateLimiter, find_client
 from smsd.store import Store
 
@@ -41,28 +44,37 @@ def store(request: Request) -> Store:
     return stores.get()
 
 
-def authenticated(request: Request, authorization: str | None = Header(default=None)) -> HttpClient:
-    """The client whose token this is (401 otherwise); its requests are not yet counted."""
+def authenticated(request: Request, authorization: str | None = Header(default=None)) -> Caller:
+    """The client whose token this is, or the account an account's token acts as (401 otherwise;
+    403 when that account is disabled or locked); its requests are not yet counted."""
     token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
     client = find_client(request.app.state.cfg, token)
-    if client is None:
-        raise ApiError(401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
-    return client
+    if client is not None:
+        return Caller(client)
+    if token:
+        source = request.client.host if request.client else ""
+        try:
+            actor = sessions.token_actor(store(request), token, source=source)
+        except InputError as exc:
+            raise ApiError(403, "Authorization", str(exc)) from None
+        if actor is not None:
+            return Caller.of_account(actor)
+    raise ApiError(401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
 
 
-def charge(request: Request, client: HttpClient, cost: int = 1) -> None:
+def charge(request: Request, client: Caller, cost: int = 1) -> None:
     """Count cost messages (or requests) against the client's rate: 429 beyond it."""
     limiter: RateLimiter = request.app.state.limiter
     if not limiter.allow(client.name, client.rate_per_minute, cost):
         raise ApiError(429, "client", f"more than {client.rate_per_minute} messages a minute")
 
 
-def client(request: Request, found: Annotated[HttpClient, Depends(authenticated)]) -> HttpClient:
+def client(request: Request, found: Annotated[Caller, Depends(authenticated)]) -> Caller:
     """The client, with this request counted against its rate."""
     charge(request, found)
     return found
 
 
-Client = Annotated[HttpClient, Depends(client)]
-Authenticated = Annotated[HttpClient, Depends(authenticated)]
+Client = Annotated[Caller, Depends(client)]
+Authenticated = Annotated[Caller, Depends(authenticated)]
 StoreDep = Annotated[Store, Depends(store)]

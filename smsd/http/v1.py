@@ -79,3 +79,78 @@ def inbound(
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> Any:
     return api.inbound(store, client, since, limit)
+
+
+class BroadcastRequest(BaseModel):
+    """A broadcast as `smsd broadcast` takes it; an account's token only (its part of the tree)."""
+
+    model_config = ConfigDict(extra="forbid")
+    orgs: list[str] = Field(default_factory=list, max_length=100)
+    groups: list[str] = Field(default_factory=list, max_length=100)
+    numbers: list[str] = Field(default_factory=list, max_length=10_000)
+    everyone: bool = False
+    text: str | None = Field(default=None, min_length=1, max_length=1000)
+    template: str | None = Field(default=None, max_length=64)
+    variables: dict[str, str] | None = None
+    at: str | None = Field(default=None, description="Start later: 'YYYY-MM-DD HH:MM' or 明天8点 (Asia/Shanghai)")
+    urgent: bool = False
+    confirm: bool = False
+    name: str | None = Field(default=None, max_length=100)
+    dry_run: bool = False
+
+    def value(self) -> api.ApiBroadcast:
+        return api.ApiBroadcast(
+            tuple(self.orgs),
+            tuple(self.groups),
+            tuple(self.numbers),
+            self.everyone,
+            self.text,
+            self.template,
+            self.variables,
+            self.at,
+            self.urgent,
+            self.confirm,
+            self.name,
+            self.dry_run,
+        )
+
+
+@router.get("/members", summary="Members of the account's part of the org tree (account tokens)")
+def members(
+    client: Client,
+    store: StoreDep,
+    org: str | None = Query(default=None, max_length=200),
+    group: str | None = Query(default=None, max_length=64),
+    limit: int = Query(default=1000, ge=1, le=100_000),
+) -> Any:
+    return api.members(store, client, org, group, limit)
+
+
+@router.post("/broadcasts", status_code=201, summary="A broadcast within the account's part of the tree")
+def broadcast(request: Request, req: BroadcastRequest, client: Client, store: StoreDep) -> Any:
+    answer = api.broadcast(store, request.app.state.cfg, client, req.value())
+    if answer.get("campaign"):
+        request.app.state.notify()
+    return JSONResponse(answer, status_code=200 if req.dry_run else (202 if answer.get("approval") else 201))
+
+
+@router.get("/campaigns", summary="Campaigns of the account's part of the tree (account tokens)")
+def campaigns(client: Client, store: StoreDep) -> Any:
+    return api.campaigns(store, client)
+
+
+@router.get("/polls", summary="Polls of the account's part of the tree (account tokens)")
+def polls(client: Client, store: StoreDep) -> Any:
+    return api.poll_list(store, client)
+
+
+@router.get("/costs", summary="Cost of the account's part of the tree, grouped (account tokens)")
+def costs(
+    client: Client,
+    store: StoreDep,
+    by: str = Query(default="org", pattern="^(org|month|campaign|account|modem)$"),
+    date_from: str | None = Query(default=None, alias="from", max_length=32),
+    date_to: str | None = Query(default=None, alias="to", max_length=32),
+    org: str | None = Query(default=None, max_length=200),
+) -> Any:
+    return api.costs(store, client, by, date_from, date_to, org)

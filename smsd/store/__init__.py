@@ -16,6 +16,7 @@ from pathlib import Path
 
 from smsd.errors import StoreError
 from smsd.store.accounts import Accounts, Audit
+from smsd.store.approvals import Approvals
 from smsd.store.campaigns import Campaigns
 from smsd.store.claims import Claims
 from smsd.store.core import DIR_MODE, FILE_MODE, Core, _access_hint, _set_mode
@@ -31,6 +32,7 @@ from smsd.store.records import Campaign, Event, InboundMessage, Member, Outbound
 from smsd.store.red import Red
 from smsd.store.reports import Reports
 from smsd.store.senders import Senders
+from smsd.store.sessions import LoginCodes, Sessions, Tokens
 from smsd.store.submits import Submits
 from smsd.store.webhooks import Webhooks
 
@@ -61,6 +63,10 @@ class Store(Core):
     maintenance: Maintenance
     accounts: Accounts
     audit: Audit
+    tokens: Tokens
+    sessions: Sessions
+    login_codes: LoginCodes
+    approvals: Approvals
 
     def __init__(
         self,
@@ -96,6 +102,8 @@ class Store(Core):
             self.receipts, self.red, self.ledger = Receipts(self), Red(self), Ledger(self)
             self.webhooks, self.health, self.maintenance = Webhooks(self), Health(self), Maintenance(self)
             self.accounts, self.audit = Accounts(self), Audit(self)
+            self.tokens, self.sessions, self.login_codes = Tokens(self), Sessions(self), LoginCodes(self)
+            self.approvals = Approvals(self)
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 self._migrate()
         except (sqlite3.Error, OSError) as exc:

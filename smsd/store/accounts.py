@@ -44,6 +44,10 @@ class Accounts(Repo):
     def find(self, login: str) -> Account | None:
         return self._one_of(Account, "SELECT * FROM accounts WHERE login = ?", (login,))
 
+    def by_phone(self, phone: str) -> Account | None:
+        """The enabled account whose phone this is (the first, if several share it)."""
+        return self._one_of(Account, "SELECT * FROM accounts WHERE phone = ? AND enabled = 1 ORDER BY id", (phone,))
+
     def all(self) -> list[Account]:
         return self._all_of(Account, "SELECT * FROM accounts ORDER BY scope, login")
 

@@ -237,7 +237,7 @@ class Inbox(Repo):
             where = " AND (" + (" OR ".join(conds) or "0") + ")"
         return self._all_of(
             ApiInbound,
-            "SELECT id, modem, sender, text, received_at, kind, command, parts, incomplete FROM inbox "
+            "SELECT id, modem, sender, text, received_at, kind, command, parts, incomplete, member_id FROM inbox "
             f"WHERE id > ?{where} ORDER BY id LIMIT ?",
             (*params, limit),
         )

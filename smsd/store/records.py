@@ -339,3 +339,61 @@ class AuditEntry(Record):
     target: str = ""
     result: str = "ok"
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Session(Record):
+    """A login that is going on (the web console's): known by its token's hash, ended when
+    revoked, idle too long or too old."""
+
+    id: int
+    login: str
+    via: str
+    created_at: str
+    last_seen_at: str
+    source: str = ""
+    ended_at: str | None = None
+    ended_why: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCode(Record):
+    """A one-time login code sent by SMS (its hash), for the login it challenges."""
+
+    id: int
+    login: str
+    code_hash: str
+    created_at: str
+    expires_at: str
+    source: str = ""
+    used_at: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Approval(Record):
+    """A broadcast waiting for an approver (待审批), or decided: what was asked (request, JSON)
+    and its dry run when asked (summary, JSON)."""
+
+    id: int
+    author: str
+    name: str
+    request: str
+    summary: str
+    state: str
+    created_at: str
+    updated_at: str
+    scope: str = ""
+    revision: int = 1
+    reason: str | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+    campaign_id: int | None = None
+
+    @property
+    def asked(self) -> dict[str, Any]:
+        return dict(json.loads(self.request))
+
+    @property
+    def dry_run(self) -> dict[str, Any]:
+        return dict(json.loads(self.summary))

@@ -221,6 +221,11 @@ class ApiInbound(Record):
     incomplete: int = 0
     kind: str | None = None
     command: str | None = None
+    member_id: int | None = None  # who sent it, when a member (not shown to clients)
+
+    def shown(self) -> dict[str, object]:
+        """What a client sees."""
+        return {k: v for k, v in self.as_dict().items() if k != "member_id"}
 
 
 @dataclass(frozen=True, slots=True)
