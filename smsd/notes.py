@@ -69,9 +69,109 @@ FORMS = [
     N_("more than {n} replies an hour"),
     N_("submission {sid}: {reason}"),
     N_("submission {sid}"),
+    # the audit trail's details (smsd audit)
+    N_("wrong password ({n} in a row); locked"),
+    N_("wrong password ({n} in a row)"),
+    N_("unknown login"),
+    N_("locked"),
+    N_("disabled"),
+    N_("campaign {cid}; {detail}"),
+    N_("revision {rev}; {detail}"),
+    N_("{n} recipients, {segments} segments, {fen} fen; {rules}"),
+    N_("{n} recipients, {segments} segments, {fen} fen"),
+    N_("session {sid}; must change password"),
+    N_("session {sid}"),
+    N_("token {tid}"),
+    N_("{n} sessions ended"),
+    N_("{n} sessions"),
+    N_("{n} tokens"),
+    N_("{n} entries"),
+    N_("{n} reminders"),
+    N_("{n} rows"),
+    N_("{n} options; campaign {cid}"),
+    N_("{n} options"),
+    N_("to {number}"),
+    N_("sent"),
+    N_("no phone"),
+    N_("too many codes this hour"),
+    N_("wrong code"),
+    N_("expired or used"),
+    N_("not an approver's phone"),
+    N_("outside its part of the tree or not an approver"),
 ]
+# What the audit trail's actions and results are, in the admin's words.
+ACTIONS = {
+    "login": N_("log in"),
+    "login.code": N_("login code"),
+    "session.start": N_("session start"),
+    "session.end": N_("log out"),
+    "session.end_all": N_("end sessions"),
+    "token.add": N_("mint API token"),
+    "token.revoke": N_("revoke API tokens"),
+    "user.add": N_("add account"),
+    "user.enable": N_("enable account"),
+    "user.disable": N_("disable account"),
+    "user.unlock": N_("unlock account"),
+    "user.reset_password": N_("reset password"),
+    "user.change_password": N_("change password"),
+    "audit.read": N_("read audit trail"),
+    "send": N_("send"),
+    "broadcast": N_("broadcast"),
+    "broadcast.ask": N_("ask for approval"),
+    "broadcast.approve": N_("approve broadcast"),
+    "broadcast.refuse": N_("refuse broadcast"),
+    "broadcast.edit": N_("edit broadcast"),
+    "broadcast.withdraw": N_("withdraw broadcast"),
+    "broadcast.decide": N_("decide by SMS"),
+    "campaign.pause": N_("pause campaign"),
+    "campaign.resume": N_("resume campaign"),
+    "campaign.cancel": N_("cancel campaign"),
+    "campaign.remind": N_("remind"),
+    "message.cancel": N_("cancel message"),
+    "message.retry": N_("retry message"),
+    "members.import": N_("import members"),
+    "members.export": N_("export members"),
+    "members.remove": N_("remove member"),
+    "org.remove": N_("remove org unit"),
+    "budget.set": N_("set budget"),
+    "report.export": N_("export report"),
+    "poll.create": N_("create poll"),
+    "poll.close": N_("close poll"),
+    "red.open": N_("open red-message campaign"),
+    "red.close": N_("close red-message campaign"),
+    "red.approve": N_("approve submission"),
+    "red.reject": N_("reject submission"),
+    "red.export": N_("export submissions"),
+    "purge": N_("purge"),
+    "backup": N_("backup"),
+}
+RESULTS = {"ok": N_("ok"), "refused": N_("refused")}
+VIAS = {"cli": N_("command line"), "api": "API", "web": N_("web"), "sms": N_("SMS"), "approval": N_("approval")}
+TARGETS = {
+    "message": N_("message"),
+    "campaign": N_("campaign"),
+    "approval": N_("approval"),
+    "poll": N_("poll"),
+    "red": N_("red-message campaign"),
+    "red-submission": N_("submission"),
+}
+RULES = {
+    "operators": N_("an operator's broadcast"),
+    "over_recipients": N_("recipients over"),
+    "over_fen": N_("fen over"),
+}
+
+
+def target(text: str) -> str:
+    """An audit line's target (campaign:3) in the admin's words; an account's login as it is."""
+    kind, sep, rest = text.partition(":")
+    return f"{_(TARGETS[kind])} {rest}" if sep and kind in TARGETS else text
+
+
 # key=value details (to=138****8000 segments=1): the keys in the admin's words
 KEYS = {
+    "role": N_("role"),
+    "scope": N_("scope"),
     "to": N_("to"),
     "from": N_("from"),
     "segments": N_("segments"),
@@ -133,7 +233,8 @@ def shown(text: str | None) -> str:
         return ""
     if _KEY_VALUE.match(text):
         return " ".join(
-            f"{_(KEYS[k]) if k in KEYS else k}={v}" for k, v in (pair.split("=", 1) for pair in text.split(" "))
+            f"{_(KEYS[k]) if k in KEYS else k}={_role(v) if k == 'role' else v}"
+            for k, v in (pair.split("=", 1) for pair in text.split(" "))
         )
     for form in FORMS:
         m = _pattern(form).fullmatch(text)
@@ -146,9 +247,20 @@ def shown(text: str | None) -> str:
     return text
 
 
+def _role(value: str) -> str:
+    from smsd.roles import ROLE_NAMES
+
+    return _(ROLE_NAMES[value]) if value in ROLE_NAMES else value
+
+
 def _value(name: str, value: str) -> str:
     if name == "meaning":
         return _(value)  # the +CMS ERROR table's words are in the catalogue
+    if name == "rules":
+        return "、".join(
+            f"{_(RULES[k])}{' ' + n if n else ''}" if k in RULES else k
+            for k, _eq, n in (rule.strip().partition("=") for rule in value.split(","))
+        )
     if name in ("error", "why", "reason", "how", "detail", "kind", "cause"):
         return ", ".join(shown(v) for v in value.split(", ")) if name == "why" else shown(value)
     return value

@@ -120,7 +120,12 @@ def test_user_commands_in_chinese(office, tmp_path):
     listed = json.loads(run("user", "list", "--json").stdout)
     assert [(u["login"], u["role"]) for u in listed] == [("bq-op", "operator")] and "password_hash" not in listed[0]
     trail = run("audit")
-    assert trail.returncode == 0 and "user.add" in trail.stdout and "操作人" in trail.stdout
+    assert (
+        trail.returncode == 0
+        and "添加账号" in trail.stdout
+        and "操作人" in trail.stdout
+        and "user.add" not in trail.stdout
+    )
     refused = run("user", "add", "bq-op", "--name", "王五", "--role", "operator")
     assert refused.returncode == 1 and "账号 'bq-op' 已存在" in refused.stderr and "Traceback" not in refused.stderr
 

@@ -17,11 +17,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Codes, programs, formats and keywords a Chinese office uses as they are.
 ALLOWED = {
-    "ID", "SIM", "SMS", "QR", "TP", "TD", "YJ", "HDZ", "BZ", "DY", "HELP", "UCS", "UCS2", "GSM", "UTF", "CSV",
+    "ID", "SIM", "SMS", "QR", "TP", "SP", "TD", "YJ", "HDZ", "BZ", "DY", "HELP", "UCS", "UCS2", "GSM", "UTF", "CSV",
     "JSON", "Excel", "SQLite", "TOML", "PIN", "PUK", "PDU", "ok", "FAIL", "YYYY", "MM", "DD", "API", "SMPP",
     "SMSC", "CMS", "ERROR", "AT", "REF", "ESME",
+    "root", "bq", "op", "sp",  # logins: the box's own (root) and the scenario's (bq-op, bq-sp)
 }  # fmt: skip
 TYPED = [
+    re.compile(r"(?<=初始密码（只显示一次；首次登录时须修改）：)\S+|(?<=（只显示这一次）：)\S+"),  # a password, a token
     re.compile(r"`[^`]*`"),  # a command to type
     re.compile(r"[^\s\u3000-\u9fff\uff00-\uffef]*/[^\s\u3000-\u9fff\uff00-\uffef]*"),  # a path
     re.compile(r"\d{4}-\d\d-\d\dT[\d:.+-]+"),  # an ISO 8601 time in an export

@@ -26,8 +26,8 @@ runner = CliRunner()
 outputs: dict[str, str] = {}
 
 
-def run(name: str, *args: str, ok: bool = True) -> str:
-    r = runner.invoke(main, [*args, "--config", config])
+def run(name: str, *args: str, ok: bool = True, using: str | None = None) -> str:
+    r = runner.invoke(main, [*args, "--config", using or config])
     text = r.output
     if ok and r.exit_code != 0:
         text = f"[exit {r.exit_code}] " + text
@@ -106,6 +106,29 @@ run("red list", "red")
 run("red export", "red", "export", "--output", str(tmp / "red.csv"))
 outputs["red export file"] = (tmp / "red.csv").read_text("utf-8-sig")
 run("inbox", "inbox")
+# 分级管理: accounts, an operator's broadcast waiting for approval, the approver's answer, the audit trail
+run("user add", "user", "add", "bq-op", "--name", "王五", "--role", "operator", "--org", "八桥镇", "--phone",
+    "13700000001")  # fmt: skip
+run("user add approver", "user", "add", "bq-sp", "--name", "赵六", "--role", "approver", "--org", "八桥镇", "--phone",
+    "13700000002")  # fmt: skip
+run("user list", "user", "list")
+run("user show", "user", "show", "bq-op")
+run("user token", "user", "token", "bq-op")
+run("as an operator, beyond its part", "--as", "bq-op", "send", "13800139999", "你好", ok=False)
+approving = tmp / "approving.toml"
+approving.write_text(Path(config).read_text() + "\n[approval]\noperators = true\nby_sms = true\n")
+run("broadcast for approval", "--as", "bq-op", "broadcast", "--org", "八桥镇", "--text", "周五开会", "--yes",
+    using=str(approving))  # fmt: skip
+run("approval list", "--as", "bq-sp", "approval", using=str(approving))
+run("approval show", "--as", "bq-sp", "approval", "show", "1", using=str(approving))
+run("approval refuse", "--as", "bq-sp", "approval", "refuse", "1", "--reason", "请写明地点", using=str(approving))
+run("approval list refused", "--as", "bq-op", "approval", "--state", "refused", using=str(approving))
+run("approval edit", "--as", "bq-op", "approval", "edit", "1", "--text", "周五在镇会议室开会", using=str(approving))
+run("approval approve", "--as", "bq-sp", "approval", "approve", "1", using=str(approving))
+run("approval again", "--as", "bq-sp", "approval", "approve", "1", ok=False, using=str(approving))
+run("user disable", "user", "disable", "bq-op")
+run("as a disabled account", "--as", "bq-op", "members", "list", ok=False)
+run("audit", "audit")
 run("report cost", "report", "cost", "--by", "org")
 run("report cost month", "report", "cost", "--by", "campaign")
 run("report cost csv", "report", "cost", "--by", "org", "--csv")

@@ -161,6 +161,7 @@ def _decidable(store: Store, actor: Actor, approval_id: int) -> Approval:
     allow(actor, "approve")
     found = store.approvals.get(approval_id)
     within(actor, found.scope or None)
+    found = store.approvals.waiting(approval_id)
     if found.author == actor.login:
         raise NotAllowed("the author of a broadcast cannot approve it; another approver must", field="actor")
     return found
@@ -171,8 +172,6 @@ def approve(store: Store, cfg: Config, approval_id: int, actor: Actor = CLI, now
     of the tree, with the budget checked in the queueing transaction); returns the campaign id."""
     now = now or utcnow()
     found = _decidable(store, actor, approval_id)
-    if found.state != "pending":
-        raise InputError("broadcast {id} is {state} already", field="id", id=approval_id, state=found.state)
     author = _author(store, found)
     asked = Asked.of(found.asked)
     if asked.at and admin.parse_when(asked.at, now) <= now:
@@ -182,7 +181,7 @@ def approve(store: Store, cfg: Config, approval_id: int, actor: Actor = CLI, now
         cid = bc.queue(store, planned, name=found.name, over_budget=asked.over_budget, actor=f"user:{found.author}")
         store.approvals.decide(approval_id, "approved", actor.label, revision=found.revision, campaign_id=cid, now=now)
         audited(store, actor, "broadcast.approve", f"approval:{approval_id}", f"campaign {cid}; {_figures(planned)}")
-        _tell_author(store, cfg, found, "approval_approved", {"campaign": cid}, now)
+        _tell_author(store, cfg, found, "approval_approved", {"campaign_id": cid}, now)
     return cid
 
 
@@ -261,7 +260,7 @@ def decide_by_sms(
         actor = accounts.acting(store, account.login, via="sms", source=mask(sender))
         if yes:
             cid = approve(store, cfg, approval_id, actor, now)
-            return "reply_approval_ok", {"id": approval_id, "campaign": cid}
+            return "reply_approval_ok", {"id": approval_id, "campaign_id": cid}
         if not reason.strip():
             return "reply_approval_usage", {}
         refuse(store, cfg, approval_id, reason, actor, now)

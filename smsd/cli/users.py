@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from smsd import notes
 from smsd.actions import accounts, sessions
 from smsd.cli.common import acting, config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local
@@ -206,7 +207,12 @@ def audit(config_path: str, limit: int, as_json: bool) -> None:
         return
     for r in rows:
         r["when"] = local(r["at"])
-        r["who"] = f"{r['actor']} ({r['via']}{', ' + r['source'] if r['source'] else ''})"
+        via = _(notes.VIAS[r["via"]]) if r["via"] in notes.VIAS else r["via"]
+        r["who"] = f"{r['actor']} ({via}{', ' + r['source'] if r['source'] else ''})"
+        r["target"] = notes.target(r["target"])
+        r["action"] = _(notes.ACTIONS[r["action"]]) if r["action"] in notes.ACTIONS else r["action"]
+        r["result"] = _(notes.RESULTS.get(r["result"], r["result"]))
+        r["detail"] = notes.shown(r["detail"])
     table(
         rows,
         [

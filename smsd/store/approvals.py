@@ -36,9 +36,14 @@ class Approvals(Repo):
     def get(self, approval_id: int) -> Approval:
         row = self._one_of(Approval, "SELECT * FROM approvals WHERE id = ?", (approval_id,))
         if row is None:
-            raise InputError(
-                "no broadcast {id} waiting for approval (see `smsd approval list`)", field="id", id=approval_id
-            )
+            raise InputError("no broadcast {id} waiting for approval (see `smsd approval`)", field="id", id=approval_id)
+        return row
+
+    def waiting(self, approval_id: int) -> Approval:
+        """A broadcast still waiting (refused with a one-line reason when it was decided)."""
+        row = self.get(approval_id)
+        if row.state != "pending":
+            raise _decided(approval_id, row.state)
         return row
 
     def all(self, state: str | None = None, limit: int = 200) -> list[Approval]:
@@ -54,12 +59,7 @@ class Approvals(Repo):
         with self._tx():
             row = self.get(approval_id)
             if row.state not in ("pending", "refused"):
-                raise InputError(
-                    "broadcast {id} is {state}: only a waiting or refused one can be edited",
-                    field="id",
-                    id=approval_id,
-                    state=row.state,
-                )
+                raise _decided(approval_id, row.state)
             self.conn.execute(
                 "UPDATE approvals SET request = ?, summary = ?, revision = revision + 1, state = 'pending', "
                 "reason = NULL, decided_by = NULL, decided_at = NULL, updated_at = ? WHERE id = ?",
@@ -91,7 +91,7 @@ class Approvals(Repo):
             if changed == 0:
                 row = self.get(approval_id)
                 if row.state != "pending":
-                    raise InputError("broadcast {id} is {state} already", field="id", id=approval_id, state=row.state)
+                    raise _decided(approval_id, row.state)
                 raise InputError(
                     "broadcast {id} was edited since (revision {revision}): look at it again",
                     field="id",
@@ -99,6 +99,15 @@ class Approvals(Repo):
                     revision=row.revision,
                 )
             self._event("approval", approval_id, state, reason, by, now)
+
+
+def _decided(approval_id: int, state: str) -> InputError:
+    """Why a decided broadcast can be neither decided again nor edited."""
+    if state == "approved":
+        return InputError("broadcast {id} was approved already (its campaign is queued)", field="id", id=approval_id)
+    if state == "refused":
+        return InputError("broadcast {id} was refused already; its author may edit it", field="id", id=approval_id)
+    return InputError("broadcast {id} was withdrawn by its author", field="id", id=approval_id)
 
 
 def _json(value: dict[str, Any]) -> str:
