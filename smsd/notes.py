@@ -83,6 +83,12 @@ FORMS = [
     N_("session {sid}"),
     N_("token {tid}"),
     N_("{n} sessions ended"),
+    N_("{what} is outside your part of the organisation ({scope})"),
+    N_("{number} is not a member of your part of the organisation ({scope})"),
+    N_("{login} ({role}) may not do this"),
+    N_("{added} added, {updated} updated"),
+    N_("{n} units"),
+    N_("{n} pages"),
     N_("{n} sessions"),
     N_("{n} tokens"),
     N_("{n} entries"),
@@ -102,6 +108,8 @@ FORMS = [
 # What the audit trail's actions and results are, in the admin's words.
 ACTIONS = {
     "login": N_("log in"),
+    "act": N_("act as an account"),
+    "refused": N_("refused"),
     "login.code": N_("login code"),
     "session.start": N_("session start"),
     "session.end": N_("log out"),
@@ -142,9 +150,12 @@ ACTIONS = {
     "red.approve": N_("approve submission"),
     "red.reject": N_("reject submission"),
     "red.export": N_("export submissions"),
+    "inbox.unflag": N_("answer a flagged number again"),
     "purge": N_("purge"),
     "backup": N_("backup"),
 }
+# The roles of smsd.roles, in the admin's words.
+ROLE_NAMES = {"operator": N_("operator"), "approver": N_("approver"), "admin": N_("admin"), "auditor": N_("auditor")}
 RESULTS = {"ok": N_("ok"), "refused": N_("refused")}
 VIAS = {"cli": N_("command line"), "api": "API", "web": N_("web"), "sms": N_("SMS"), "approval": N_("approval")}
 TARGETS = {
@@ -154,6 +165,7 @@ TARGETS = {
     "poll": N_("poll"),
     "red": N_("red-message campaign"),
     "red-submission": N_("submission"),
+    "member": N_("member"),
 }
 RULES = {
     "operators": N_("an operator's broadcast"),
@@ -248,8 +260,6 @@ def shown(text: str | None) -> str:
 
 
 def _role(value: str) -> str:
-    from smsd.roles import ROLE_NAMES
-
     return _(ROLE_NAMES[value]) if value in ROLE_NAMES else value
 
 

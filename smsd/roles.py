@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smsd.notes import N_
+from smsd.notes import ROLE_NAMES
 
-ROLES = ("operator", "approver", "admin", "auditor")
-ROLE_NAMES = {"operator": N_("operator"), "approver": N_("approver"), "admin": N_("admin"), "auditor": N_("auditor")}
+ROLES = tuple(ROLE_NAMES)  # operator, approver, admin, auditor
 
 # What each role may do, within its scope. The auditor reads the audit trail and reports and
 # does nothing else; an admin manages accounts, budgets and the roster but cannot read or change

@@ -179,8 +179,10 @@ def acting(store: Store, login: str, *, via: str = "cli", source: str = "") -> A
     is disabled or locked (at once: its sessions and tokens stop working too)."""
     account = store.accounts.get(login)
     if not account.enabled:
+        store.audit.record(login, via, "act", source=source, result="refused", detail="disabled")
         raise InputError("this account is disabled", field="login")
     if account.locked_until and parse_ts(account.locked_until) > utcnow():
+        store.audit.record(login, via, "act", source=source, result="refused", detail="locked")
         raise InputError(
             "this account is locked until {until}; an administrator can unlock it", until=account.locked_until
         )

@@ -13,10 +13,10 @@ from smsd import admin, phone
 from smsd.actions import broadcasts as broadcast_verbs
 from smsd.actions import campaigns as campaign_verbs
 from smsd.actions import messages, polls, reports, roster
-from smsd.actions.scope import allow, audited
+from smsd.actions.scope import allow, audited, refused
 from smsd.clock import parse_ts
 from smsd.config import Config, HttpClient
-from smsd.errors import InputError
+from smsd.errors import InputError, NotAllowed
 from smsd.phone import mask
 from smsd.roles import Actor
 from smsd.store import OutboundMessage, Store
@@ -76,6 +76,11 @@ class Caller:
                 "this needs an account's token (smsd user token LOGIN)",
             )
         return self.actor
+
+
+def refusal(store: Store, client: Caller, route: str, exc: NotAllowed) -> None:
+    """A request refused for its actor's role or scope, in the audit trail."""
+    refused(store, client.audit_actor(), route, exc)
 
 
 def actor(client: Caller) -> str:

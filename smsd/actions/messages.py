@@ -51,22 +51,52 @@ def check_recipient(store: Store, actor: Actor, number: str) -> None:
     within(actor, member.org)
 
 
-def outbox(store: Store, state: str | None, limit: int, actor: str = "cli") -> list[OutboundMessage]:
-    """The newest outgoing messages (in one state), at most limit."""
-    return store.outbox.messages(state, limit)
+def outbox(store: Store, state: str | None, limit: int, actor: Actor = CLI) -> list[OutboundMessage]:
+    """The newest outgoing messages (in one state), at most limit: an account's part of the tree
+    sees those to its members or billed to it."""
+    found = store.outbox.messages(state, limit)
+    if not actor.scope:
+        return found
+    mine = covered(store, actor, {m.member_id for m in found})
+    return [m for m in found if m.member_id in mine or (m.org and actor.covers(m.org))]
 
 
-def show(store: Store, message_id: int, actor: str = "cli") -> dict[str, Any]:
+def _message(store: Store, actor: Actor, message_id: int) -> OutboundMessage:
+    found = store.outbox.message_or_error(message_id)
+    if actor.scope and not outbox_covers(store, actor, found):
+        raise NotAllowed(
+            "{what} is outside your part of the organisation ({scope})",
+            field="id",
+            what=f"#{message_id}",
+            scope=actor.scope,
+        )
+    return found
+
+
+def outbox_covers(store: Store, actor: Actor, m: OutboundMessage) -> bool:
+    return bool(covered(store, actor, {m.member_id})) or bool(m.org and actor.covers(m.org))
+
+
+def show(store: Store, message_id: int, actor: Actor = CLI) -> dict[str, Any]:
     """One message with its parts, its cost and its history (for JSON and the detail view)."""
+    _message(store, actor, message_id)
     return admin.message_view(store, message_id)
 
 
-def cancel(store: Store, message_id: int, actor: str = "cli") -> None:
-    store.outbox.cancel(message_id, actor=actor)
+def cancel(store: Store, message_id: int, actor: Actor = CLI) -> None:
+    allow(actor, "send")
+    _message(store, actor, message_id)
+    with store.tx():
+        store.outbox.cancel(message_id, actor=actor.label)
+        audited(store, actor, "message.cancel", f"message:{message_id}")
 
 
-def retry(store: Store, cfg: Config, message_id: int, actor: str = "cli") -> None:
-    store.outbox.retry(message_id, actor=actor, expire_hours=cfg.sending.expire_hours)
+def retry(store: Store, cfg: Config, message_id: int, actor: Actor = CLI) -> None:
+    allow(actor, "send")
+    _message(store, actor, message_id)
+    with store.tx():
+        store.outbox.retry(message_id, actor=actor.label, expire_hours=cfg.sending.expire_hours)
+        audited(store, actor, "message.retry", f"message:{message_id}")
 
 
 def inbox(
@@ -98,12 +128,24 @@ def covered(store: Store, actor: Actor, ids: set[int | None]) -> set[int]:
     return {m.id for m in store.members.by_ids({i for i in ids if i is not None}) if actor.covers(m.org)}
 
 
-def mark_read(store: Store, inbox_id: int, actor: str = "cli") -> None:
-    store.inbox.mark_feedback_read(inbox_id, actor)
+def mark_read(store: Store, inbox_id: int, actor: Actor = CLI) -> None:
+    if actor.scope:
+        found = [r for r in store.inbox.feedback(limit=100_000) if r.id == inbox_id]
+        if not found or not covered(store, actor, {found[0].member_id}):
+            raise NotAllowed(
+                "{what} is outside your part of the organisation ({scope})",
+                field="id",
+                what=f"#{inbox_id}",
+                scope=actor.scope,
+            )
+    store.inbox.mark_feedback_read(inbox_id, actor.label)
 
 
-def unflag(store: Store, number: str, actor: str = "cli") -> str:
-    """Answer a flagged number again; returns it normalised."""
+def unflag(store: Store, number: str, actor: Actor = CLI) -> str:
+    """Answer a flagged number again (the county's: flagged numbers are strangers'); returns it normalised."""
+    within(actor, None)
     phone = normalise(number)
-    store.senders.unflag(phone, actor)
+    with store.tx():
+        store.senders.unflag(phone, actor.label)
+        audited(store, actor, "inbox.unflag", mask(phone))
     return phone

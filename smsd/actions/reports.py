@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from smsd.actions.scope import allow, within
-from smsd.errors import InputError
+from smsd.actions.scope import allow, audited, within
+from smsd.errors import InputError, NotAllowed
 from smsd.roles import CLI, Actor
 from smsd.store import Store
 from smsd.store.summaries import ArchiveRow, Budget, CostReport, DeliveryRow, Purged
@@ -36,8 +36,10 @@ def cost(
 
 
 def delivery(
-    store: Store, by: str, *, date_from: str | None, date_to: str | None, actor: str = "cli"
+    store: Store, by: str, *, date_from: str | None, date_to: str | None, actor: Actor = CLI
 ) -> list[DeliveryRow]:
+    """How messages fared, by modem, day or kind: the box's figures, for the county's accounts."""
+    within(actor, None)
     return store.ledger.delivery_report(by, date_from=date_from, date_to=date_to)
 
 
@@ -48,9 +50,13 @@ def archive(
     date_to: str | None,
     org: str | None,
     campaign: int | None,
-    actor: str = "cli",
+    actor: Actor = CLI,
 ) -> Iterator[ArchiveRow]:
-    return store.ledger.archive(date_from=date_from, date_to=date_to, org=paying_org(store, org), campaign=campaign)
+    """The message archive (an export: audited), within the actor's part of the tree."""
+    unit = paying_org(store, org) or (actor.scope or None)
+    within(actor, unit)
+    audited(store, actor, "report.export", unit or "/", f"from={date_from or '-'} to={date_to or '-'}")
+    return store.ledger.archive(date_from=date_from, date_to=date_to, org=unit, campaign=campaign)
 
 
 def budgets(store: Store, actor: Actor = CLI) -> list[tuple[Budget, int]]:
@@ -63,14 +69,26 @@ def set_budget(store: Store, org: str, month: str, limit_fen: int, actor: Actor 
     allow(actor, "budgets")
     unit = store.members.resolve_org(org)
     within(actor, unit)
-    store.ledger.set_budget(unit, month, limit_fen, actor.label)
+    with store.tx():
+        store.ledger.set_budget(unit, month, limit_fen, actor.label)
+        audited(store, actor, "budget.set", unit, f"month={month} fen={limit_fen}")
     return unit
 
 
-def purge(store: Store, before: datetime, actor: str = "cli") -> Purged:
-    return store.maintenance.purge(before, actor)
+def purge(store: Store, before: datetime, actor: Actor = CLI) -> Purged:
+    """Anonymise what is older than before (the county's administrator only); the audit trail
+    keeps its last 180 days whatever before says."""
+    if not actor.root:
+        raise NotAllowed("only the county's administrator purges the record", field="actor")
+    done = store.maintenance.purge(before, actor.label)
+    audited(store, actor, "purge", "/", f"outbox={done.outbox} inbox={done.inbox} audit={done.audit}")
+    return done
 
 
-def backup(store: Store, path: str | Path, actor: str = "cli") -> int:
-    """A consistent copy of the database; returns the pages copied."""
-    return store.maintenance.backup(path)
+def backup(store: Store, path: str | Path, actor: Actor = CLI) -> int:
+    """A consistent copy of the database (the county's administrator only); returns the pages copied."""
+    if not actor.root:
+        raise NotAllowed("only the county's administrator backs up the database", field="actor")
+    pages = store.maintenance.backup(path)
+    audited(store, actor, "backup", str(path), f"{pages} pages")
+    return pages

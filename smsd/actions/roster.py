@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from smsd import roster
-from smsd.actions.scope import allow, within
+from smsd.actions.scope import allow, audited, within
 from smsd.errors import InputError
 from smsd.roles import CLI, Actor
 from smsd.store import Member, Store
@@ -29,7 +29,10 @@ def import_rows(
     allow(actor, "roster")
     for r in rows:
         within(actor, r.org)
-    return store.members.upsert(rows, actor.label, progress=progress)
+    with store.tx():
+        added, updated = store.members.upsert(rows, actor.label, progress=progress)
+        audited(store, actor, "members.import", actor.scope or "/", f"{added} added, {updated} updated")
+    return added, updated
 
 
 def export(store: Store, path: str | Path, orgs: tuple[str, ...], groups: tuple[str, ...], actor: Actor = CLI) -> int:
@@ -37,9 +40,11 @@ def export(store: Store, path: str | Path, orgs: tuple[str, ...], groups: tuple[
     found = _orgs(store, actor, orgs)
     headers, rows = roster.member_rows(store.members.iterate(orgs=found, tags=groups))
     try:
-        return roster.write_xlsx(str(path), rows, headers, "花名册")
+        n = roster.write_xlsx(str(path), rows, headers, "花名册")
     except OSError as exc:
         raise InputError("{path}: cannot write ({strerror})", path=path, strerror=exc.strerror) from None
+    audited(store, actor, "members.export", ",".join(found) or "/", f"{n} rows")
+    return n
 
 
 def members(
@@ -58,8 +63,11 @@ def member(store: Store, who: str, actor: Actor = CLI) -> Member:
 
 def remove(store: Store, who: str, actor: Actor = CLI) -> Member:
     allow(actor, "roster")
-    member(store, who, actor)
-    return store.members.remove(who, actor.label)
+    found = member(store, who, actor)
+    with store.tx():
+        removed = store.members.remove(who, actor.label)
+        audited(store, actor, "members.remove", f"member:{found.id}")
+    return removed
 
 
 def org_units(store: Store, actor: Actor = CLI) -> list[tuple[str, int, int]]:
@@ -72,4 +80,7 @@ def remove_org(store: Store, path: str, actor: Actor = CLI) -> tuple[str, int]:
     allow(actor, "roster")
     unit = store.members.resolve_org(path)
     within(actor, unit)
-    return unit, store.members.remove_org(unit, actor.label)
+    with store.tx():
+        n = store.members.remove_org(unit, actor.label)
+        audited(store, actor, "org.remove", unit, f"{n} units")
+    return unit, n

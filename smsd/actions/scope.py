@@ -28,3 +28,12 @@ def within(actor: Actor, path: str | None) -> None:
 def audited(store: Store, actor: Actor, action: str, target: str, detail: str = "", result: str = "ok") -> None:
     """One line of the audit trail: who (with where from), did what, to what, with what result."""
     store.audit.record(actor.login, actor.via, action, source=actor.source, target=target, result=result, detail=detail)
+
+
+def refused(store: Store, actor: Actor, action: str, exc: NotAllowed) -> None:
+    """A refusal, in the audit trail: the front end says what was asked (its command or route)."""
+    try:
+        detail = exc.template.format(**exc.params)  # the record's words are English, as the event log's
+    except (KeyError, IndexError, ValueError):
+        detail = exc.template
+    audited(store, actor, "refused", action, detail, result="refused")

@@ -12,7 +12,7 @@ import click
 
 from smsd import config as configmod
 from smsd.config import Config
-from smsd.errors import SmsdError
+from smsd.errors import NotAllowed, SmsdError
 from smsd.i18n import _
 from smsd.kick import kick
 from smsd.roles import Actor
@@ -64,7 +64,21 @@ def acting(store: Store) -> Actor:
         who = "?"
     ctx = click.get_current_context(silent=True)
     login = ctx.find_root().params.get("as_login") if ctx is not None else None
-    return accounts.acting(store, login, source=who) if login else root(source=who)
+    actor = accounts.acting(store, login, source=who) if login else root(source=who)
+    if ctx is not None:  # a refusal of this command is audited with its actor (see handled)
+        ctx.meta["smsd.actor"], ctx.meta["smsd.database"] = actor, store.path
+    return actor
+
+
+def _audit_refusal(exc: NotAllowed) -> None:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or "smsd.actor" not in ctx.meta:
+        return
+    from smsd.actions.scope import refused
+
+    command = "smsd " + (ctx.command_path.partition(" ")[2] or ctx.command_path)
+    with Store(ctx.meta["smsd.database"]) as store:
+        refused(store, ctx.meta["smsd.actor"], f"`{command}`", exc)
 
 
 @contextmanager
@@ -72,6 +86,10 @@ def handled() -> Iterator[None]:
     """A domain error becomes one line on stderr and exit code 1; never a traceback."""
     try:
         yield
+    except NotAllowed as exc:
+        _audit_refusal(exc)
+        flag = OPTION_OF.get(exc.field or "")
+        raise click.ClickException(f"{flag}: {exc}" if flag else str(exc)) from None
     except SmsdError as exc:
         flag = OPTION_OF.get(exc.field or "")
         raise click.ClickException(f"{flag}: {exc}" if flag else str(exc)) from None

@@ -101,7 +101,7 @@ def outbox(ctx: click.Context, config_path: str, state: str | None, limit: int, 
         return
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        found = messages.outbox(store, state, limit + 1)  # one more: was the list cut?
+        found = messages.outbox(store, state, limit + 1, acting(store))  # one more: was the list cut?
     cut = len(found) > limit
     found = found[:limit]
     rows = [m.as_dict() for m in found]
@@ -146,7 +146,7 @@ def outbox_show(config_path: str, message_id: int, unmask: bool, as_json: bool) 
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        view = masked(messages.show(store, message_id), unmask)
+        view = masked(messages.show(store, message_id, acting(store)), unmask)
     if as_json:
         echo_json(view)
         return
@@ -201,7 +201,7 @@ def outbox_cancel(config_path: str, message_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        messages.cancel(store, message_id)
+        messages.cancel(store, message_id, acting(store))
     click.echo(_("message {id} cancelled").format(id=message_id))
 
 
@@ -217,7 +217,7 @@ def outbox_retry(config_path: str, message_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        messages.retry(store, cfg, message_id)
+        messages.retry(store, cfg, message_id, acting(store))
     click.echo(_("message {id} queued again").format(id=message_id))
 
 
@@ -304,7 +304,7 @@ def inbox_read(config_path: str, inbox_id: int) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        messages.mark_read(store, inbox_id)
+        messages.mark_read(store, inbox_id, acting(store))
     click.echo(_("feedback {id} marked read").format(id=inbox_id))
 
 
@@ -320,5 +320,5 @@ def inbox_unflag(config_path: str, number: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        messages.unflag(store, number)
+        messages.unflag(store, number, acting(store))
     click.echo(_("{n} will be answered again").format(n=mask(number)))

@@ -264,7 +264,9 @@ def report_delivery(
     with handled(), open_store(cfg) as store:
         rows = [
             r.as_dict()
-            for r in reports.delivery(store, by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"))
+            for r in reports.delivery(
+                store, by, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), actor=acting(store)
+            )
         ]
     columns = ["key", "messages", "sent", "delivered", "failed", "pending", "dropped"]
     if fmt == "json":
@@ -314,6 +316,7 @@ def report_messages(
             date_to=_date(date_to, "--to"),
             org=org,
             campaign=campaign,
+            actor=acting(store),
         ):
             r = row.as_dict()
             r["to"] = r["to_number"] if unmask else mask(r["to_number"])
@@ -445,7 +448,7 @@ def purge(config_path: str, older: str, yes: bool) -> None:
             raise click.ClickException(_("not a terminal: add --yes to purge"))
         ask_yes(_("Anonymise every message older than {d} days?").format(d=days))
     with handled(), open_store(cfg) as store:
-        counts = reports.purge(store, utcnow() - timedelta(days=days))
+        counts = reports.purge(store, utcnow() - timedelta(days=days), acting(store))
     click.echo(
         _("purged {o} sent and {i} received messages older than {d} days").format(
             o=counts.outbox, i=counts.inbox, d=days
@@ -465,5 +468,5 @@ def backup(config_path: str, path: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        pages = reports.backup(store, path)
+        pages = reports.backup(store, path, acting(store))
     click.echo(_("backup written to {path} ({kb} KiB)").format(path=path, kb=pages * 4096 // 1024))

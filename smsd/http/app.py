@@ -194,6 +194,9 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
 
     @app.exception_handler(NotAllowed)
     async def not_allowed(request: Request, exc: NotAllowed) -> JSONResponse:
+        caller: api.Caller | None = getattr(request.state, "caller", None)
+        if caller is not None:
+            api.refusal(app.state.stores.get(), caller, f"{request.method} {request.url.path}", exc)
         return error(403, exc.field or "actor", str(exc))
 
     @app.exception_handler(InputError)

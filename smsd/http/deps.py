@@ -50,7 +50,8 @@ def authenticated(request: Request, authorization: str | None = Header(default=N
     token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
     client = find_client(request.app.state.cfg, token)
     if client is not None:
-        return Caller(client)
+        request.state.caller = found = Caller(client)
+        return found
     if token:
         source = request.client.host if request.client else ""
         try:
@@ -58,7 +59,8 @@ def authenticated(request: Request, authorization: str | None = Header(default=N
         except InputError as exc:
             raise ApiError(403, "Authorization", str(exc)) from None
         if actor is not None:
-            return Caller.of_account(actor)
+            request.state.caller = caller = Caller.of_account(actor)
+            return caller
     raise ApiError(401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
 from smsd.store.core import BACKUP_MODE, Repo
 from smsd.store.summaries import Purged
+
+AUDIT_KEEP_DAYS = 180  # 网络安全法 21条: network logs are kept at least six months
 
 
 class Maintenance(Repo):
@@ -65,8 +67,11 @@ class Maintenance(Repo):
             self._event(
                 "archive", None, "purged", f"before {cutoff}: {out} sent, {inbox} received, {red} red", actor, now
             )
+            # the audit trail keeps at least AUDIT_KEEP_DAYS whatever `before` says (its trigger agrees)
+            kept = ts(min(before, now - timedelta(days=AUDIT_KEEP_DAYS)))
+            audit = self.conn.execute("DELETE FROM audit WHERE at < ?", (kept,)).rowcount
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return Purged(outbox=out, inbox=inbox, parts=parts, red=red)
+        return Purged(outbox=out, inbox=inbox, parts=parts, red=red, audit=audit)
 
     def backup(self, path: str | Path) -> int:
         """A consistent copy while the daemon writes (SQLite online backup); returns pages copied."""

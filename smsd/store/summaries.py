@@ -299,3 +299,4 @@ class Purged(Record):
     inbox: int
     parts: int
     red: int
+    audit: int = 0  # audit rows removed (only those older than 180 days)
