@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from smsd import lock, segments, when
+from smsd.actions.scope import audited
 from smsd.clock import LOCAL, UTC, local, ts, utcnow
 from smsd.config import Config
-from smsd.errors import BudgetError, InputError
+from smsd.errors import BudgetError, InputError, NotAllowed
 from smsd.i18n import _
 from smsd.phone import is_domestic, mask, normalise
+from smsd.roles import CLI, Actor
 from smsd.settings import ModemConfig
 from smsd.store import Store
 from smsd.store.summaries import ModemDay, ModemHealth
@@ -398,11 +400,16 @@ def _modem(name: str) -> str:
     return _("modem {name}").format(name=name)
 
 
-def resume(store: Store, cfg: Config, name: str, actor: str = "cli") -> bool:
-    """Ask the daemon to end a modem's pause now (after a raised quota or a topped-up SIM).
+def resume(store: Store, cfg: Config, name: str, actor: Actor = CLI) -> bool:
+    """Ask the daemon to end a modem's pause now (after a raised quota or a topped-up SIM); the
+    county's administrator's (modems and links serve every part of the tree).
     Returns whether that modem is paused now (as last recorded)."""
+    if not actor.root:
+        raise NotAllowed("only the county's administrator manages modems and links", field="actor")
     cfg.modem(name)  # an unknown name is a ConfigError naming the file
-    store.health.request_resume(name, actor)
+    with store.tx():
+        store.health.request_resume(name, actor.label)
+        audited(store, actor, "modem.resume", name)
     return any(m.name == name and m.state == "paused" for m in store.health.modems())
 
 

@@ -151,6 +151,7 @@ ACTIONS = {
     "red.reject": N_("reject submission"),
     "red.export": N_("export submissions"),
     "inbox.unflag": N_("answer a flagged number again"),
+    "modem.resume": N_("resume modem"),
     "purge": N_("purge"),
     "backup": N_("backup"),
 }

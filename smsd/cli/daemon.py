@@ -8,7 +8,7 @@ import click
 
 from smsd import admin
 from smsd import config as configmod
-from smsd.cli.common import config_option, echo_json, handled, json_option, load, open_store, shown, table
+from smsd.cli.common import acting, config_option, echo_json, handled, json_option, load, open_store, shown, table
 from smsd.errors import ConfigError
 from smsd.i18n import _
 from smsd.transport.registry import kind
@@ -98,7 +98,7 @@ def resume(config_path: str, name: str) -> None:
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
-        paused = admin.resume(store, cfg, name)  # closing the store wakes the daemon
+        paused = admin.resume(store, cfg, name, acting(store))  # closing the store wakes the daemon
     if paused:
         click.echo(_("{name}: asked to try again now").format(name=name))
     else:

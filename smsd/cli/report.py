@@ -454,6 +454,7 @@ def purge(config_path: str, older: str, yes: bool) -> None:
             o=counts.outbox, i=counts.inbox, d=days
         )
     )
+    click.echo(_("audit trail: the last 180 days kept; {n} older rows removed").format(n=counts.audit))
 
 
 @click.command()
