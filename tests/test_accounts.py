@@ -166,6 +166,8 @@ def test_as_a_townships_operator_the_command_line_sees_and_sends_only_within_it(
     assert stranger.returncode == 1 and "不是您管辖范围" in stranger.stderr
     assert run("report", "cost", "--org", "跳磴镇").returncode == 1
     assert [m.to_number for m in store.outbox.messages()] == ["+8613800000001"]  # nothing else queued
+    refusals = [(e.actor, e.via, e.target) for e in store.audit.entries() if e.action == "refused"]
+    assert ("bq-op", "cli", "`smsd send`") in refusals and ("bq-op", "cli", "`smsd members list`") in refusals
     accounts.set_enabled(store, root(), "bq-op", False)
     assert "已停用" in run("members", "list").stderr  # a disabled account stops acting at once
 

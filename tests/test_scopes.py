@@ -129,6 +129,10 @@ def test_single_sends_through_the_token(county: County):
     assert ok.status_code == 201, ok.text
     [entry] = [e for e in county.store.audit.entries() if e.action == "send"]
     assert (entry.actor, entry.via, entry.target) == ("bq-op", "api", f"message:{ok.json()['id']}")
+    assert entry.source == "127.0.0.1"  # from where: the caller's address
+    refusals = [(e.actor, e.target, e.result) for e in county.store.audit.entries() if e.action == "refused"]
+    assert refusals.count(("bq-op", "POST /v1/messages", "refused")) == 2
+    assert ("bq-op", "POST /v1/messages/batch", "refused") in refusals
 
 
 def test_broadcasts_through_the_token(county: County):

@@ -76,7 +76,11 @@ def _audit_refusal(exc: NotAllowed) -> None:
         return
     from smsd.actions.scope import refused
 
-    command = "smsd " + (ctx.command_path.partition(" ")[2] or ctx.command_path)
+    names, at = [], ctx
+    while at.parent is not None:  # the command as typed, whatever the program was called
+        names.append(at.info_name or "")
+        at = at.parent
+    command = " ".join(["smsd", *reversed(names)])
     with Store(ctx.meta["smsd.database"]) as store:
         refused(store, ctx.meta["smsd.actor"], f"`{command}`", exc)
 
