@@ -282,9 +282,12 @@ def plan(
     if actor.scope:
         for n in numbers:
             found = store.members.by_phone(n)
+            if found is None and actor.any_number:
+                continue  # granted: a number outside the roster (smsd user grant)
             if found is None:
                 raise NotAllowed(
-                    "{number} is not a member of your part of the organisation ({scope})",
+                    "{number} is not a member of your part of the organisation ({scope}); "
+                    "an administrator may grant numbers outside the roster (`smsd user grant`)",
                     field="to",
                     number=mask(n),
                     scope=actor.scope,

@@ -84,7 +84,10 @@ FORMS = [
     N_("token {tid}"),
     N_("{n} sessions ended"),
     N_("{what} is outside your part of the organisation ({scope})"),
-    N_("{number} is not a member of your part of the organisation ({scope})"),
+    N_(
+        "{number} is not a member of your part of the organisation ({scope}); "
+        "an administrator may grant numbers outside the roster (`smsd user grant`)"
+    ),
     N_("{login} ({role}) may not do this"),
     N_("{added} added, {updated} updated"),
     N_("{n} units"),
@@ -120,6 +123,8 @@ ACTIONS = {
     "user.enable": N_("enable account"),
     "user.disable": N_("disable account"),
     "user.unlock": N_("unlock account"),
+    "user.grant": N_("grant numbers outside the roster"),
+    "user.ungrant": N_("take back numbers outside the roster"),
     "user.reset_password": N_("reset password"),
     "user.change_password": N_("change password"),
     "audit.read": N_("read audit trail"),

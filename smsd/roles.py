@@ -32,6 +32,7 @@ class Actor:
     scope: str = ""
     via: str = "cli"
     source: str = ""
+    any_number: bool = False  # granted: may send to numbers that are no member of the roster
 
     @property
     def label(self) -> str:

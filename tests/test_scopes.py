@@ -228,3 +228,13 @@ def test_polls_and_red_messages_through_smsd_as(county: County):
     assert refused.returncode == 1 and "不在您的管辖范围" in refused.stderr
     assert county.store.red.submission(li_submission.id).state == "pending"
     assert "不在您的管辖范围" in run("red", "close", str(rid)).stderr  # the county opened it
+
+
+def test_an_explicit_grant_opens_numbers_outside_the_roster_but_not_another_township(county: County):
+    _refused(county.api.post("/v1/messages", json={"to": STRANGER, "text": "陌生号码"}))
+    accounts.grant_any_number(county.store, root(), "bq-op", True)
+    assert county.api.post("/v1/messages", json={"to": STRANGER, "text": "陌生号码"}).status_code == 201
+    _refused(county.api.post("/v1/messages", json={"to": LI, "text": "跳磴镇的人"}))  # a member elsewhere: still no
+    accounts.grant_any_number(county.store, root(), "bq-op", False)
+    _refused(county.api.post("/v1/messages", json={"to": STRANGER, "text": "陌生号码"}))
+    assert [e.action for e in county.store.audit.entries() if e.target == "bq-op"][:2] == ["user.ungrant", "user.grant"]

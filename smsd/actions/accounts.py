@@ -88,6 +88,15 @@ def set_enabled(store: Store, actor: Actor, login: str, enabled: bool) -> None:
         )
 
 
+def grant_any_number(store: Store, actor: Actor, login: str, granted: bool) -> None:
+    """Let an account send to numbers that are no member of the roster (or take that back). A
+    member of another part of the tree stays refused either way."""
+    _managed(store, actor, login)
+    with store.tx():
+        store.accounts.set_any_number(login, granted)
+        audited(store, actor, "user.grant" if granted else "user.ungrant", login, "any_number")
+
+
 def unlock(store: Store, actor: Actor, login: str) -> None:
     _managed(store, actor, login)
     with store.tx():
@@ -186,4 +195,4 @@ def acting(store: Store, login: str, *, via: str = "cli", source: str = "") -> A
         raise InputError(
             "this account is locked until {until}; an administrator can unlock it", until=account.locked_until
         )
-    return Actor(account.login, account.role, account.scope, via, source)
+    return Actor(account.login, account.role, account.scope, via, source, bool(account.any_number))

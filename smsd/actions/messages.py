@@ -41,9 +41,12 @@ def check_recipient(store: Store, actor: Actor, number: str) -> None:
     if not actor.scope:
         return
     member = store.members.by_phone(normalise(number))
+    if member is None and actor.any_number:
+        return  # granted: a number outside the roster (smsd user grant)
     if member is None:
         raise NotAllowed(
-            "{number} is not a member of your part of the organisation ({scope})",
+            "{number} is not a member of your part of the organisation ({scope}); "
+            "an administrator may grant numbers outside the roster (`smsd user grant`)",
             field="to",
             number=mask(normalise(number)),
             scope=actor.scope,

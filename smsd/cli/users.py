@@ -160,6 +160,8 @@ def _change(action: str, help_text: str) -> None:
                 initial = accounts.reset_password(store, acting(store), login)
             elif action == "unlock":
                 accounts.unlock(store, acting(store), login)
+            elif action in ("grant", "ungrant"):
+                accounts.grant_any_number(store, acting(store), login, action == "grant")
             elif action == "logout":
                 sessions.end_all(store, acting(store), login)
             elif action == "revoke-tokens":
@@ -175,6 +177,14 @@ def _change(action: str, help_text: str) -> None:
 _change("disable", _("Disable an account: it can no longer log in.\n\n\b\nExample:\n    smsd user disable bq-zhang"))
 _change("enable", _("Enable a disabled account again.\n\n\b\nExample:\n    smsd user enable bq-zhang"))
 _change("unlock", _("Unlock an account locked by wrong passwords.\n\n\b\nExample:\n    smsd user unlock bq-zhang"))
+_change(
+    "grant",
+    _(
+        "Let an account send to numbers that are no member of the roster (a member of another part of the "
+        "tree stays refused).\n\n\b\nExample:\n    smsd user grant bq-zhang"
+    ),
+)
+_change("ungrant", _("Take that grant back.\n\n\b\nExample:\n    smsd user ungrant bq-zhang"))
 _change("logout", _("End every session of an account now.\n\n\b\nExample:\n    smsd user logout bq-zhang"))
 _change(
     "revoke-tokens",

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
 from smsd import admin
+from smsd.actions import api
 from smsd.config import Config
 from smsd.errors import BudgetError, InputError
 from smsd.http.auth import find_client
@@ -82,19 +83,8 @@ def mount_kannel(
         except InputError as exc:
             return answer(400, f"Invalid receiver or text: {exc}")
         try:
-            with store() as s, s.tx():  # the budget applies here too, checked in the transaction that queues
-                for n in numbers:
-                    admin.send(
-                        s,
-                        cfg,
-                        n,
-                        text,
-                        actor=f"api:{client.name}",
-                        account=f"api:{client.name}",
-                        org=client.org or None,
-                        report=bool(params.get("dlr-mask")),
-                    )
-                s.event("http", client.name, "request", f"sendsms to {len(numbers)} number(s)", f"api:{client.name}")
+            with store() as s:
+                api.kannel_send(s, cfg, api.Caller(client), numbers, text, report=bool(params.get("dlr-mask")))
         except BudgetError as exc:
             return answer(402, f"Budget exceeded: {exc}")
         notify()

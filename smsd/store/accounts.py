@@ -63,6 +63,14 @@ class Accounts(Repo):
                 (int(enabled), ts(now or utcnow()), login),
             )
 
+    def set_any_number(self, login: str, granted: bool, now: datetime | None = None) -> None:
+        with self._tx():
+            self.get(login)
+            self.conn.execute(
+                "UPDATE accounts SET any_number = ?, updated_at = ? WHERE login = ?",
+                (int(granted), ts(now or utcnow()), login),
+            )
+
     def set_password(self, login: str, password_hash: str, *, must_change: bool, now: datetime | None = None) -> None:
         """A new password: failures forgotten, the lock lifted."""
         stamp = ts(now or utcnow())

@@ -324,6 +324,7 @@ class Account(Record):
     must_change: int = 1
     failed_logins: int = 0
     locked_until: str | None = None
+    any_number: int = 0  # granted: may send to numbers that are no member (a member elsewhere stays refused)
 
 
 @dataclass(frozen=True, slots=True)

@@ -609,13 +609,15 @@ def m016_accounts_and_audit(db: Database) -> None:
 @migrations()
 def m017_sessions_tokens_approvals(db: Database) -> None:
     """What 分级管理 needs beyond accounts: which part of the tree a poll or a red-message
-    campaign belongs to; an account's API tokens, its sessions and its one-time login codes
-    (hashes only); broadcasts waiting for approval (待审批) with their dry run; and an audit trail
-    whose rows may go only once they are 180 days old (网络安全法 21条), whoever asks."""
+    campaign belongs to; the grant to send to numbers outside the roster; an account's API
+    tokens, its sessions and its one-time login codes (hashes only); broadcasts waiting for
+    approval (待审批) with their dry run; and an audit trail whose rows may go only once they are
+    180 days old (网络安全法 21条), whoever asks."""
     db.executescript(
         """
         ALTER TABLE polls ADD COLUMN owner_org TEXT;
         ALTER TABLE red_campaigns ADD COLUMN owner_org TEXT;
+        ALTER TABLE accounts ADD COLUMN any_number INTEGER NOT NULL DEFAULT 0;
         CREATE TABLE account_tokens (
             id INTEGER PRIMARY KEY,
             login TEXT NOT NULL,
