@@ -17,10 +17,10 @@ from typing import Any
 
 from smsd import admin, pacing
 from smsd import template as tpl
-from smsd.actions.scope import allow, within
+from smsd.actions.scope import allow, recipient, within
 from smsd.clock import LOCAL, utcnow
 from smsd.config import Config
-from smsd.errors import BudgetError, InputError, NotAllowed
+from smsd.errors import BudgetError, InputError
 from smsd.i18n import _
 from smsd.phone import mask, normalise
 from smsd.roles import CLI, Actor
@@ -279,20 +279,8 @@ def plan(
         if everyone or (groups and not orgs):
             orgs, everyone = (actor.scope,), False
     numbers = read_numbers(numbers_file) if numbers_file else list(dict.fromkeys(numbers))
-    if actor.scope:
-        for n in numbers:
-            found = store.members.by_phone(n)
-            if found is None and actor.any_number:
-                continue  # granted: a number outside the roster (smsd user grant)
-            if found is None:
-                raise NotAllowed(
-                    "{number} is not a member of your part of the organisation ({scope}); "
-                    "an administrator may grant numbers outside the roster (`smsd user grant`)",
-                    field="to",
-                    number=mask(n),
-                    scope=actor.scope,
-                )
-            within(actor, found.org)
+    for n in numbers:
+        recipient(store, actor, n)
     selecting = bool(orgs or groups or everyone)
 
     def people(s: Store) -> Iterator[tuple[str, Member | None]]:

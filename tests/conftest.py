@@ -368,3 +368,19 @@ def memory_workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
         w.transport.close()
         if w.store is not None:
             w.store.close()
+
+
+def feedback_from(store: Store, sender: str, text: str, now: datetime) -> int:
+    """An SMS a member (or a stranger) sent, stored and handled as feedback, as the dispatcher
+    would file it (for tests of who may read it)."""
+    from smsd.values import Received
+
+    inbox_id, _dup = store.inbox.save("m1", Received(f"k-{sender}-{text}", sender, text, text, None, None), now)
+    assert inbox_id is not None
+    member = store.members.by_phone(sender)
+    with store.tx():
+        store.inbox.mark_handled(
+            inbox_id, state="handled", kind="feedback", command="feedback", normalized=text,
+            member_id=member.id if member else None, now=now,
+        )  # fmt: skip
+    return inbox_id

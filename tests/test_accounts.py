@@ -20,7 +20,7 @@ from smsd.actions import accounts
 from smsd.errors import InputError, NotAllowed
 from smsd.roles import Actor, root
 from smsd.store.records import MemberRow
-from tests.conftest import write_config
+from tests.conftest import feedback_from, write_config
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 BAQIAO, TIAODENG = "大渡口区/八桥镇", "大渡口区/跳磴镇"
@@ -197,7 +197,6 @@ def test_a_townships_operator_broadcasts_within_it_and_sees_only_its_campaigns(o
 
 def test_a_townships_account_reads_only_its_members_sms(office):
     from smsd.actions import messages
-    from smsd.values import Received
 
     store, _ = office
     for sender, text in (
@@ -205,13 +204,7 @@ def test_a_townships_account_reads_only_its_members_sms(office):
         ("+8613800000002", "YJ 跳磴镇的意见"),
         ("+8613900000009", "你好"),
     ):
-        inbox_id, _dup = store.inbox.save("m1", Received(f"k-{sender}", sender, text, text, None, None), NOW)
-        member = store.members.by_phone(sender)
-        with store.tx():
-            store.inbox.mark_handled(
-                inbox_id, state="handled", kind="feedback", command="feedback", normalized=text,
-                member_id=member.id if member else None, now=NOW,
-            )  # fmt: skip
+        feedback_from(store, sender, text, NOW)
     township = Actor("bq-op", "operator", BAQIAO)
     assert [m.text for m in messages.inbox(store, "recent", actor=township)] == ["YJ 八桥镇的意见"]
     assert [m.text for m in messages.inbox(store, "feedback", actor=township)] == ["YJ 八桥镇的意见"]

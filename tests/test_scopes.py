@@ -26,8 +26,7 @@ from smsd.http.server import HttpServer
 from smsd.roles import root
 from smsd.store import Store
 from smsd.store.records import MemberRow
-from smsd.values import Received
-from tests.conftest import write_config
+from tests.conftest import feedback_from, write_config
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 BAQIAO, TIAODENG = "大渡口区/八桥镇", "大渡口区/跳磴镇"
@@ -47,16 +46,6 @@ class County:
     config_file: Path
     api: httpx.Client
     ids: dict[str, int]
-
-
-def _inbound(store: Store, sender: str, text: str) -> None:
-    inbox_id, _dup = store.inbox.save("m1", Received(f"k-{sender}-{text}", sender, text, text, None, None), NOW)
-    member = store.members.by_phone(sender)
-    with store.tx():
-        store.inbox.mark_handled(
-            inbox_id, state="handled", kind="feedback", command="feedback", normalized=text,
-            member_id=member.id if member else None, now=NOW,
-        )  # fmt: skip
 
 
 @pytest.fixture
@@ -94,7 +83,7 @@ def county(tmp_path: Path, memory_workers) -> Iterator[County]:
         worker.loop()
     assert store.outbox.queue_depth().open == 0, "the campaigns were not sent"
     for sender, text in ((ZHANG, "YJ 八桥镇的意见"), (LI, "YJ 跳磴镇的意见"), (STRANGER, "你好")):
-        _inbound(store, sender, text)
+        feedback_from(store, sender, text, NOW)
     server = HttpServer(cfg)
     server.start()
     try:

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Literal
 
 from smsd import admin
-from smsd.actions.scope import allow, audited, within
+from smsd.actions.scope import allow, audited, recipient, within
 from smsd.config import Config
 from smsd.errors import NotAllowed
 from smsd.phone import mask, normalise
@@ -37,21 +37,9 @@ def send(
 
 
 def check_recipient(store: Store, actor: Actor, number: str) -> None:
-    """An account with a part of the org tree sends to the members of that part only."""
-    if not actor.scope:
-        return
-    member = store.members.by_phone(normalise(number))
-    if member is None and actor.any_number:
-        return  # granted: a number outside the roster (smsd user grant)
-    if member is None:
-        raise NotAllowed(
-            "{number} is not a member of your part of the organisation ({scope}); "
-            "an administrator may grant numbers outside the roster (`smsd user grant`)",
-            field="to",
-            number=mask(normalise(number)),
-            scope=actor.scope,
-        )
-    within(actor, member.org)
+    """An account with a part of the org tree sends to the members of that part only (see
+    smsd.actions.scope.recipient); the number as typed."""
+    recipient(store, actor, normalise(number))
 
 
 def outbox(store: Store, state: str | None, limit: int, actor: Actor = CLI) -> list[OutboundMessage]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from smsd.errors import NotAllowed
 from smsd.i18n import _
+from smsd.phone import mask
 from smsd.roles import ROLE_NAMES, Actor
 from smsd.store import Store
 
@@ -23,6 +24,25 @@ def within(actor: Actor, path: str | None) -> None:
             what=path or "/",
             scope=actor.scope,
         )
+
+
+def recipient(store: Store, actor: Actor, number: str) -> None:
+    """May the actor send to this (normalised) number? An account with a part of the org tree
+    sends to the members of that part; to a number outside the roster only with the grant."""
+    if not actor.scope:
+        return
+    member = store.members.by_phone(number)
+    if member is None and actor.any_number:
+        return  # granted: a number outside the roster (smsd user grant)
+    if member is None:
+        raise NotAllowed(
+            "{number} is not a member of your part of the organisation ({scope}); "
+            "an administrator may grant numbers outside the roster (`smsd user grant`)",
+            field="to",
+            number=mask(number),
+            scope=actor.scope,
+        )
+    within(actor, member.org)
 
 
 def audited(store: Store, actor: Actor, action: str, target: str, detail: str = "", result: str = "ok") -> None:
