@@ -94,6 +94,8 @@ def test_a_township_admin_manages_only_its_township_and_cannot_read_the_audit_tr
         accounts.users(store, Actor("bq-op", "operator", BAQIAO))
     auditor = Actor("audit", "auditor", "")
     assert any(e.action == "user.add" and e.target == "bq-op" for e in accounts.audit_trail(store, auditor))
+    township_auditor = Actor("bq-audit", "auditor", BAQIAO)  # reads what 八桥镇's accounts did, not the county's
+    assert {e.actor for e in accounts.audit_trail(store, township_auditor)} == {"bq-admin"}
 
 
 def test_nobody_changes_or_removes_an_audit_row_and_purge_keeps_180_days(office, tmp_path):

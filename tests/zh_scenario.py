@@ -129,6 +129,7 @@ run("approval again", "--as", "bq-sp", "approval", "approve", "1", ok=False, usi
 run("user disable", "user", "disable", "bq-op")
 run("as a disabled account", "--as", "bq-op", "members", "list", ok=False)
 run("audit", "audit")
+run("audit csv", "audit", "--csv")
 run("report cost", "report", "cost", "--by", "org")
 run("report cost month", "report", "cost", "--by", "campaign")
 run("report cost csv", "report", "cost", "--by", "org", "--csv")

@@ -176,9 +176,13 @@ def log_in(
 
 
 def audit_trail(store: Store, actor: Actor, since: datetime | None = None, limit: int = 1000) -> list[AuditEntry]:
-    """The audit trail: for auditors and the county's administrator only (三员分立)."""
+    """The audit trail: for auditors and the county's administrator only (三员分立). An auditor of
+    a part of the tree reads what the accounts of that part did."""
     allow(actor, "audit")
     entries = store.audit.entries(since, limit)
+    if actor.scope:
+        mine = {a.login for a in store.accounts.all() if actor.covers(a.scope)}
+        entries = [e for e in entries if e.actor in mine]
     audited(store, actor, "audit.read", "", f"{len(entries)} entries")
     return entries
 

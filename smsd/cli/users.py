@@ -3,12 +3,17 @@ and `smsd audit` (what each of them did). The box's command line acts as its adm
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import click
 
 from smsd import notes
 from smsd.actions import accounts, sessions
 from smsd.cli.common import acting, config_option, echo_json, handled, json_option, load, open_store, table
 from smsd.clock import local
+from smsd.errors import InputError
+from smsd.export import SafeCsvWriter, open_private
 from smsd.i18n import _
 from smsd.phone import mask
 from smsd.roles import ROLE_NAMES, ROLES
@@ -201,13 +206,18 @@ _change(
 @click.option(
     "--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True, help=_("At most this many.")
 )
+@click.option("--csv", "as_csv", is_flag=True, help=_("Print CSV (for Excel)."))
+@click.option(
+    "--output", type=click.Path(dir_okay=False), help=_("Write the CSV to this file (readable by the office only).")
+)
 @json_option
-def audit(config_path: str, limit: int, as_json: bool) -> None:
+def audit(config_path: str, limit: int, as_csv: bool, output: str | None, as_json: bool) -> None:
     """The audit trail, newest first: who did what, from where, with what result.
 
     \b
     Example:
         smsd audit --limit 20
+        smsd audit --limit 100000 --csv --output audit-2026-12.csv
     """
     cfg = load(config_path)
     with handled(), open_store(cfg) as store:
@@ -217,12 +227,26 @@ def audit(config_path: str, limit: int, as_json: bool) -> None:
         return
     for r in rows:
         r["when"] = local(r["at"])
-        via = _(notes.VIAS[r["via"]]) if r["via"] in notes.VIAS else r["via"]
+        r["via_shown"] = via = _(notes.VIAS[r["via"]]) if r["via"] in notes.VIAS else r["via"]
         r["who"] = f"{r['actor']} ({via}{', ' + r['source'] if r['source'] else ''})"
         r["target"] = notes.target(r["target"])
         r["action"] = _(notes.ACTIONS[r["action"]]) if r["action"] in notes.ACTIONS else r["action"]
         r["result"] = _(notes.RESULTS.get(r["result"], r["result"]))
         r["detail"] = notes.shown(r["detail"])
+    if as_csv or output:
+        with handled():
+            try:
+                stream = open_private(output, "w", newline="", encoding="utf-8-sig") if output else sys.stdout
+            except OSError as exc:
+                raise InputError("{output}: cannot write ({strerror})", output=output, strerror=exc.strerror) from None
+        with stream if output else contextlib.nullcontext(stream):
+            w = SafeCsvWriter(stream)
+            w.writerow([_("Time"), _("Who"), _("Via"), _("From"), _("Action"), _("Target"), _("Result"), _("Detail")])
+            w.writerows(
+                [r["when"], r["actor"], r["via_shown"], r["source"], r["action"], r["target"], r["result"], r["detail"]]
+                for r in rows
+            )
+        return
     table(
         rows,
         [
