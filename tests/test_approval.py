@@ -189,3 +189,16 @@ def test_the_command_line_lists_approves_and_refuses_in_chinese(office: Office):
         ("bq-sp", "broadcast.approve", f"approval:{first}"),
         ("xq-sp", "broadcast.refuse", f"approval:{second}"),
     } <= trail
+
+
+def test_poll_invitations_are_a_broadcast_too_and_wait_for_the_same_rules(office: Office):
+    from smsd.actions import polls
+
+    bq = accounts.acting(office.store, "bq-op")
+    with pytest.raises(NotAllowed, match="need approval"):
+        polls.create(office.store, office.cfg, question="同意吗？", options=["同意", "反对"], orgs=("八桥镇",),
+                     closes="2027-01-01", invite=True, actor=bq)  # fmt: skip
+    assert office.store.polls.all() == [] and office.store.campaigns.recent() == []  # nothing written
+    pid, cid = polls.create(office.store, office.cfg, question="同意吗？", options=["同意", "反对"], orgs=("八桥镇",),
+                            closes="2027-01-01", actor=bq)  # fmt: skip
+    assert cid is None and office.store.polls.get(pid).owner_org == BAQIAO

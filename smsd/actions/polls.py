@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from smsd import broadcast, interact
+from smsd.actions import broadcasts
 from smsd.actions.scope import allow, audited, within
 from smsd.config import Config
+from smsd.errors import NotAllowed
 from smsd.roles import CLI, Actor
 from smsd.store import Poll, Store
 from smsd.store.summaries import PollResults, RedSubmission
@@ -53,6 +55,17 @@ def create(
     if actor.scope and (everyone or (groups and not units)):
         units, everyone = (actor.scope,), False
     owner = units[0] if len(units) == 1 else (actor.scope or None)
+
+    def checked(plan: broadcast.Plan) -> None:  # invitations are a broadcast: [approval] holds for them too
+        if broadcasts.approval_rules(cfg, actor, plan):
+            raise NotAllowed(
+                "these invitations need approval: create the poll without --invite, then send the invitation "
+                "as a broadcast (`smsd broadcast --template poll_invitation`), which waits for its approver",
+                field="invite",
+            )
+        if review is not None:
+            review(plan)
+
     pid, cid = interact.create_poll(
         store,
         cfg,
@@ -65,7 +78,7 @@ def create(
         closes=closes,
         policy=policy,
         invite=invite,
-        review=review,
+        review=checked,
         actor=actor,
         owner_org=owner,
         now=now,
