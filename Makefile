@@ -27,10 +27,13 @@ run: $(STAMP)
 
 ## test: the whole suite: types (mypy --strict), lint, then pytest. As root it installs what the
 ## tests run against when missing: gammu and Kannel (independent clients of the emulators) with
-## apt-get, and a city's Jasmin (deploy/jasmin/install.sh: Redis, RabbitMQ, jasmin 0.11.0)
+## apt-get, Debian's headless Chromium with a CJK font (the web console's browser tests), and a city's Jasmin (deploy/jasmin/install.sh: Redis, RabbitMQ, jasmin 0.11.0)
 test: $(STAMP)
 	@{ command -v gammu && command -v bearerbox; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gammu kannel >/dev/null) || true; }
+	@{ [ -x /usr/bin/chromium ] && fc-list | grep -q "Noto Sans CJK"; } || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium chromium-driver fonts-noto-cjk >/dev/null) || true; }
 	@[ "$$(id -u)" != 0 ] || deploy/jasmin/install.sh 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/mypy --strict smsd commands
 	$(BIN)/ruff check smsd commands tests bench deploy

@@ -207,8 +207,15 @@ def read_numbers(path: str | Path) -> list[str]:
     p = Path(path)
     if not p.exists():
         raise InputError("{path}: no such file", path=p)
+    return numbers_in(p.read_text(encoding="utf-8-sig"), p)
+
+
+def numbers_in(text: str, path: str | Path = "numbers") -> list[str]:
+    """Numbers one a line (or separated by commas, as pasted in the console), normalised; '#' starts a comment."""
+    p = path
     out, errors = [], []
-    for line_no, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    lines = text.replace("，", "\n").replace(",", "\n").replace("；", "\n").replace(";", "\n").splitlines()
+    for line_no, line in enumerate(lines, start=1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue

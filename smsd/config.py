@@ -151,6 +151,16 @@ class AccountsConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = opt(False, "Serve the web console at /ui/ (on [http]'s host and port).")
+    max_upload_bytes: int = opt(
+        10 * 1024 * 1024,
+        "A roster uploaded in the console larger than this is refused.",
+        _between(1024, 200 * 1024 * 1024),
+    )
+
+
+@dataclass(frozen=True)
 class ApprovalConfig:
     operators: bool = opt(False, "Every broadcast by an operator waits for an approver (待审批).")
     over_recipients: int = opt(
@@ -223,6 +233,7 @@ class Config:
     forwards: tuple[Forward, ...] = ()
     accounts: AccountsConfig = AccountsConfig()
     approval: ApprovalConfig = ApprovalConfig()
+    web: WebConfig = WebConfig()
 
     def resolve(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -258,6 +269,7 @@ SECTIONS: dict[str, type] = {
     "http": HttpConfig,
     "accounts": AccountsConfig,
     "approval": ApprovalConfig,
+    "web": WebConfig,
 }
 
 
@@ -426,6 +438,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         forwards,
         sections["accounts"],
         sections["approval"],
+        sections["web"],
     )
 
 

@@ -218,11 +218,20 @@ class Daemon:
             store.close()
 
     def _start_http(self) -> None:
-        if self.cfg.http.enabled:
+        if self.cfg.http.enabled or self.cfg.web.enabled:
             from smsd.http.server import HttpServer  # FastAPI costs memory: load it only when used
 
             self.http = HttpServer(self.cfg, on_queued=self._wake_workers)
             self.http.start()
+        if self.cfg.web.enabled and self.store is not None:
+            from smsd.actions import accounts
+
+            url = f"http://{self.cfg.http.host}:{self.cfg.http.port}/ui/"
+            first = accounts.first_admin(self.store, self.cfg)
+            if first:  # a new box: one account to log in with (its password changes at the first login)
+                log.warning("web.first_login url=%s login=admin password=%s (change it at the first login)", url, first)
+            else:
+                log.info("web.ready url=%s", url)
         if self.cfg.forwards:
             self._supervise("webhooks", self._forward)
 

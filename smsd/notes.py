@@ -284,3 +284,61 @@ def _value(name: str, value: str) -> str:
 
 def event(name: str) -> str:
     return _(EVENTS[name]) if name in EVENTS else name
+
+
+# Codes as the admin reads them: the command line's tables and the web console's pages.
+
+
+def state(code: str | None) -> str:
+    """A state or kind code (queued, delivered, vote, ...) as the admin reads it; JSON keeps codes."""
+    labels = {
+        "queued": _("queued"),
+        "sending": _("sending"),
+        "sent": _("sent"),
+        "delivered": _("delivered"),
+        "failed": _("failed"),
+        "cancelled": _("cancelled"),
+        "expired": _("expired"),
+        "ready": _("ready"),
+        "down": _("down"),
+        "paused": _("paused"),
+        "capped": _("at its cap"),
+        "not_running": _("daemon not running"),
+        "unknown": _("unknown"),
+        "running": _("running"),
+        "done": _("done"),
+        "open": _("open"),
+        "closed": _("closed"),
+        "pending": _("pending"),
+        "approved": _("approved"),
+        "rejected": _("rejected"),
+        "vote": _("vote"),
+        "receipt": _("receipt"),
+        "red": _("red message"),
+        "feedback": _("feedback"),
+        "unsubscribe": _("unsubscribe"),
+        "resubscribe": _("resubscribe"),
+        "help": _("help"),
+        "incomplete": _("incomplete"),
+        "undecodable": _("undecodable"),
+        "read": _("read"),
+    }
+    return labels.get(code or "", code or "")
+
+
+def actor(actor: str | None) -> str:
+    """Who did it, as the admin reads it: 命令行, 短信猫 m1, 守护进程, 接口 edu-platform, ..."""
+    actor = actor or ""
+    kind, _sep, name = actor.partition(":")
+    labels = {
+        "cli": _("command line"),
+        "daemon": _("daemon"),
+        "dispatcher": _("replies"),
+        "scheduler": _("scheduler"),
+        "sms": _("member's SMS"),
+    }
+    if kind == "worker" and name:
+        return _("modem {name}").format(name=name)
+    if kind == "api" and name:
+        return _("API {name}").format(name=name)
+    return labels.get(actor, actor)

@@ -14,12 +14,13 @@ from smsd.notes import ROLE_NAMES
 
 ROLES = tuple(ROLE_NAMES)  # operator, approver, admin, auditor
 
-# What each role may do, within its scope. The auditor reads the audit trail and reports and
-# does nothing else; an admin manages accounts, budgets and the roster but cannot read or change
-# the audit trail (三员分立); only the root admin (scope "") may do both.
+# What each role may do, within its scope. Operators and approvers keep the roster of their part
+# (the 通讯录 is their daily work); the auditor reads the audit trail and reports and does nothing
+# else; an admin manages accounts and budgets too but cannot read or change the audit trail
+# (三员分立); only the root admin (scope "") may do both.
 CAN = {
-    "operator": {"read", "send"},
-    "approver": {"read", "send", "approve"},
+    "operator": {"read", "send", "roster"},  # a township's operator keeps its 通讯录 up to date
+    "approver": {"read", "send", "roster", "approve"},
     "admin": {"read", "send", "approve", "accounts", "budgets", "roster"},
     "auditor": {"read", "audit"},
 }

@@ -12,7 +12,7 @@ from smsd.clock import parse_ts, utcnow
 from smsd.config import Config
 from smsd.errors import InputError, NotAllowed
 from smsd.phone import normalise
-from smsd.roles import ROLES, Actor
+from smsd.roles import ROLES, Actor, root
 from smsd.store import Store
 from smsd.store.records import Account, AuditEntry
 
@@ -52,6 +52,15 @@ def add(
         )
         audited(store, actor, "user.add", login, f"role={role} scope={unit or '/'}")
     return store.accounts.get(login), initial
+
+
+def first_admin(store: Store, cfg: Config) -> str | None:
+    """On a box with no account yet: the county's administrator account "admin", whose one-time
+    password is returned (to be shown once); None when accounts exist."""
+    if store.accounts.count():
+        return None
+    _account, initial = add(store, cfg, root("daemon"), "admin", name="管理员", role="admin")
+    return initial
 
 
 def users(store: Store, actor: Actor) -> list[Account]:

@@ -9,7 +9,7 @@ from smsd import broadcast, interact
 from smsd.actions.scope import allow, audited, within
 from smsd.config import Config
 from smsd.roles import CLI, Actor
-from smsd.store import Campaign, Store
+from smsd.store import Campaign, OutboundMessage, Store
 from smsd.store.summaries import CampaignProgress, ReceiptStatus
 
 
@@ -56,6 +56,12 @@ def remind(store: Store, cfg: Config, campaign_id: int, *, again: bool = False, 
     n = interact.remind(store, cfg, campaign_id, actor=actor.label, again=again)
     audited(store, actor, "campaign.remind", f"campaign:{campaign_id}", f"{n} reminders")
     return n
+
+
+def recipients(store: Store, campaign_id: int, actor: Actor = CLI, limit: int = 500) -> list[OutboundMessage]:
+    """A campaign's messages (one per recipient), each with its state."""
+    get(store, actor, campaign_id)
+    return store.outbox.of_campaign(campaign_id, limit)
 
 
 def receipts(store: Store, campaign_id: int, actor: Actor = CLI) -> ReceiptStatus:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from smsd import config as configmod
+from smsd import notes
 from smsd.config import Config
 from smsd.errors import NotAllowed, SmsdError
 from smsd.i18n import _
@@ -132,57 +133,12 @@ def _fit(text: str, width: int) -> str:
 
 def shown(code: str | None) -> str:
     """A state or kind code (queued, delivered, vote, ...) as the admin reads it; JSON keeps codes."""
-    labels = {
-        "queued": _("queued"),
-        "sending": _("sending"),
-        "sent": _("sent"),
-        "delivered": _("delivered"),
-        "failed": _("failed"),
-        "cancelled": _("cancelled"),
-        "expired": _("expired"),
-        "ready": _("ready"),
-        "down": _("down"),
-        "paused": _("paused"),
-        "capped": _("at its cap"),
-        "not_running": _("daemon not running"),
-        "unknown": _("unknown"),
-        "running": _("running"),
-        "done": _("done"),
-        "open": _("open"),
-        "closed": _("closed"),
-        "pending": _("pending"),
-        "approved": _("approved"),
-        "rejected": _("rejected"),
-        "vote": _("vote"),
-        "receipt": _("receipt"),
-        "red": _("red message"),
-        "feedback": _("feedback"),
-        "unsubscribe": _("unsubscribe"),
-        "resubscribe": _("resubscribe"),
-        "help": _("help"),
-        "incomplete": _("incomplete"),
-        "undecodable": _("undecodable"),
-        "read": _("read"),
-    }
-    return labels.get(code or "", code or "")
+    return notes.state(code)
 
 
 def shown_actor(actor: str | None) -> str:
     """Who did it, as the admin reads it: 命令行, 短信猫 m1, 守护进程, 接口 edu-platform, ..."""
-    actor = actor or ""
-    kind, _sep, name = actor.partition(":")
-    labels = {
-        "cli": _("command line"),
-        "daemon": _("daemon"),
-        "dispatcher": _("replies"),
-        "scheduler": _("scheduler"),
-        "sms": _("member's SMS"),
-    }
-    if kind == "worker" and name:
-        return _("modem {name}").format(name=name)
-    if kind == "api" and name:
-        return _("API {name}").format(name=name)
-    return labels.get(actor, actor)
+    return notes.actor(actor)
 
 
 YES = ("是", "是的", "好", "确认", "确定", "y", "yes", "s")

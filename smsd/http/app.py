@@ -43,6 +43,7 @@ def error(status: int, field: str, message: str) -> JSONResponse:
 KANNEL_PATH = "/cgi-bin/sendsms"
 KANNEL_FORM_BYTES = 8192  # a sendsms form with its credentials: read this much at most before they are checked
 OPEN_PATHS = ("/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect")
+WEB_PREFIX = "/ui"  # the web console authenticates by its session cookie (smsd.web)
 
 
 class BodyGuard:
@@ -61,7 +62,10 @@ class BodyGuard:
             return
         path, limit = scope.get("path", ""), self.cfg.http.max_body_bytes
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if path not in OPEN_PATHS and not self._authenticated(path, headers, scope):
+        web = path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/")
+        if web:
+            limit = self.cfg.web.max_upload_bytes if path == WEB_PREFIX + "/members/upload" else limit
+        if not web and path not in OPEN_PATHS and not self._authenticated(path, headers, scope):
             if path == KANNEL_PATH:
                 await _plain(send, 403, "Authorization failed for sendsms")
             else:
@@ -207,11 +211,16 @@ def create_app(cfg: Config, on_queued: Callable[[], None] | None = None) -> Fast
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error(exc.status_code, "path" if exc.status_code == 404 else "method", str(exc.detail))
 
-    app.include_router(v1.router)
+    if cfg.http.enabled or not cfg.web.enabled:  # the JSON API and the Kannel door
+        app.include_router(v1.router)
 
-    from smsd.http.kannel import mount_kannel
+        from smsd.http.kannel import mount_kannel
 
-    mount_kannel(app, cfg, store, limiter, notify)
+        mount_kannel(app, cfg, store, limiter, notify)
+    if cfg.web.enabled:
+        from smsd.web.app import mount
+
+        mount(app, cfg, app.state.stores.get, notify)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

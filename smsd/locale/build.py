@@ -65,7 +65,11 @@ def extract() -> Catalog:
     cat = Catalog(project="smsd", version="0.1", creation_date=STAMP, revision_date=STAMP, charset="utf-8")
     for folder in ("smsd", "commands"):
         for filename, lineno, message, comments, _context in extract_from_dir(
-            ROOT / folder, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), method_map=[("**.py", "python")]
+            ROOT / folder,
+            keywords=KEYWORDS,
+            comment_tags=("TRANSLATORS:",),
+            method_map=[("**.py", "python"), ("web/templates/**.html", "jinja2.ext:babel_extract")],
+            options_map={"web/templates/**.html": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"}},
         ):
             if "/locale/" in filename or filename.startswith("locale/"):
                 continue

@@ -201,6 +201,14 @@ class Outbox(Repo):
             )
         return self._all_of(OutboundMessage, "SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
 
+    def of_campaign(self, campaign_id: int, limit: int = 500, offset: int = 0) -> list[OutboundMessage]:
+        """A campaign's messages, in the order they were queued."""
+        return self._all_of(
+            OutboundMessage,
+            "SELECT * FROM outbox WHERE campaign_id = ? ORDER BY id LIMIT ? OFFSET ?",
+            (campaign_id, limit, offset),
+        )
+
     def message_by_dedup_key(self, key: str) -> OutboundMessage | None:
         return self._one_of(OutboundMessage, "SELECT * FROM outbox WHERE dedup_key = ?", (key,))
 

@@ -1,0 +1,339 @@
+"""The console's pages: each calls the verbs of smsd.actions with the session's actor, exactly
+as the CLI does; a refusal (不在您的管辖范围) or a bad input is shown on the page, one line,
+and nothing of another township is rendered."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from smsd import admin, lock, roster
+from smsd import broadcast as bc
+from smsd.actions import accounts, broadcasts, campaigns, messages, polls, reports
+from smsd.actions import roster as roster_verbs
+from smsd.actions.sessions import Current
+from smsd.clock import LOCAL, utcnow
+from smsd.errors import InputError, NotAllowed
+from smsd.i18n import _
+from smsd.web.app import Web
+
+
+def _fail(web: Web, request: Request, current: Current, token: str, exc: InputError) -> HTMLResponse:
+    code = 403 if isinstance(exc, NotAllowed) else 422
+    return web.render(request, "error.html", current, token, message=str(exc), code=code)
+
+
+def _uploads(web: Web) -> Path:
+    folder = web.cfg.database.parent / "uploads"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a function, listed here
+    @router.get("/")
+    def overview(request: Request) -> Response:
+        current, token = web.page(request)
+        me, store = current.actor, web.store
+        status = admin.status(store, web.cfg)
+        month = utcnow().astimezone(LOCAL).strftime("%Y-%m")
+        cost = reports.cost(store, "org", date_from=f"{month}-01", date_to=None, org=None, actor=me)
+        budgets = [(b, spent) for b, spent in reports.budgets(store, me) if b.month == month]
+        waiting = [a for a in broadcasts.waiting(store, me) if a.author != me.login] if me.may("approve") else []
+        return web.render(
+            request,
+            "overview.html",
+            current,
+            token,
+            status=status,
+            running=lock.running(web.cfg.database) is not None,
+            cost=cost,
+            budgets=budgets,
+            waiting=waiting,
+            month=month,
+        )
+
+    @router.post("/approvals/{approval_id}/{decision}")
+    def decide(
+        request: Request, approval_id: int, decision: str, reason: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            if decision == "approve":
+                broadcasts.approve(web.store, web.cfg, approval_id, current.actor)
+                web.notify()
+            else:
+                broadcasts.refuse(web.store, web.cfg, approval_id, reason, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return RedirectResponse("/ui/", status_code=303)
+
+    # ------------------------------------------------------------------ 发通知
+
+    @router.get("/send")
+    def send_form(request: Request) -> Response:
+        current, token = web.page(request)
+        units = roster_verbs.org_units(web.store, current.actor)
+        return web.render(request, "send.html", current, token, units=units, form={}, plan=None, message="")
+
+    @router.post("/send")
+    def send(
+        request: Request,
+        orgs: list[str] = Form(default=[]),
+        groups: str = Form(""),
+        numbers: str = Form(""),
+        text: str = Form(""),
+        at: str = Form(""),
+        confirm_receipt: str = Form(""),
+        step: str = Form("preview"),
+        csrf: str = Form(""),
+    ) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        form = {"orgs": orgs, "groups": groups, "numbers": numbers, "text": text, "at": at, "confirm": confirm_receipt}
+        units = roster_verbs.org_units(web.store, current.actor)
+        try:
+            asked = broadcasts.Asked(
+                orgs=tuple(o for o in orgs if o),
+                groups=tuple(g for g in groups.replace("，", ",").split(",") if g.strip()),
+                numbers=tuple(bc.numbers_in(numbers, _("pasted numbers"))) if numbers.strip() else (),
+                text=text or None,
+                at=at.strip() or None,
+                confirm=bool(confirm_receipt),
+            )
+            planned = broadcasts.plan(web.store, web.cfg, asked, current.actor)
+            if step != "confirm":
+                summary = planned.summary()
+                summary["budget"] = bc.budget_figures(web.store, planned)
+                waits = bool(broadcasts.approval_rules(web.cfg, current.actor, planned))
+                return web.render(
+                    request, "send.html", current, token, units=units, form=form, plan=summary, waits=waits, message=""
+                )
+            started = broadcasts.start(web.store, web.cfg, asked, current.actor, planned=planned)
+        except InputError as exc:
+            code = 403 if isinstance(exc, NotAllowed) else 422
+            return web.render(
+                request, "send.html", current, token, units=units, form=form, plan=None, message=str(exc), code=code
+            )
+        web.notify()
+        if started.campaign_id is not None:
+            return RedirectResponse(f"/ui/campaigns/{started.campaign_id}", status_code=303)
+        return RedirectResponse(f"/ui/approvals/{started.approval_id}", status_code=303)
+
+    @router.get("/approvals/{approval_id}")
+    def approval(request: Request, approval_id: int) -> Response:
+        current, token = web.page(request)
+        try:
+            found = broadcasts.show(web.store, approval_id, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return web.render(request, "approval.html", current, token, a=found)
+
+    # ------------------------------------------------------------------ 任务
+
+    @router.get("/campaigns")
+    def campaign_list(request: Request) -> Response:
+        current, token = web.page(request)
+        found = campaigns.recent(web.store, current.actor)
+        return web.render(request, "campaigns.html", current, token, campaigns=found)
+
+    def _campaign(request: Request, campaign_id: int, name: str) -> Response:
+        current, token = web.page(request)
+        try:
+            found = campaigns.status(web.store, web.cfg, campaign_id, current.actor)
+            people = campaigns.recipients(web.store, campaign_id, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        states = found.progress.states
+        total = states.total or 1
+        done = total - states.open
+        return web.render(
+            request,
+            name,
+            current,
+            token,
+            c=found.campaign,
+            progress=found.progress,
+            eta=found.eta,
+            percent=round(100 * done / total),
+            recipients=people,
+        )
+
+    @router.get("/campaigns/{campaign_id}")
+    def campaign(request: Request, campaign_id: int) -> Response:
+        return _campaign(request, campaign_id, "campaign.html")
+
+    @router.get("/campaigns/{campaign_id}/progress")
+    def campaign_progress(request: Request, campaign_id: int) -> Response:
+        return _campaign(request, campaign_id, "progress.html")
+
+    @router.post("/campaigns/{campaign_id}/{action}")
+    def campaign_action(request: Request, campaign_id: int, action: str, csrf: str = Form("")) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        if action not in ("pause", "resume", "cancel"):
+            return _fail(web, request, current, token, InputError("unknown action {a!r}", a=action))
+        try:
+            campaigns.transition(web.store, campaign_id, action, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        web.notify()
+        return RedirectResponse(f"/ui/campaigns/{campaign_id}", status_code=303)
+
+    @router.get("/messages/{message_id}")
+    def message(request: Request, message_id: int) -> Response:
+        current, token = web.page(request)
+        try:
+            view = messages.show(web.store, message_id, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return web.render(request, "message.html", current, token, m=view)
+
+    # ------------------------------------------------------------------ 收件箱, 投票, 红段子
+
+    @router.get("/inbox")
+    def inbox(request: Request) -> Response:
+        current, token = web.page(request)
+        found = messages.inbox(web.store, "recent", limit=200, actor=current.actor)
+        who = {}
+        for r in found:
+            member_id = getattr(r, "member_id", None)
+            if member_id and member_id not in who:
+                with contextlib.suppress(InputError):  # removed since, or outside: shown without a name
+                    who[member_id] = roster_verbs.member(web.store, str(member_id), current.actor)
+        return web.render(request, "inbox.html", current, token, rows=found, who=who)
+
+    @router.get("/polls")
+    def poll_list(request: Request) -> Response:
+        current, token = web.page(request)
+        return web.render(request, "polls.html", current, token, polls=polls.polls(web.store, current.actor))
+
+    @router.get("/polls/{poll_id}")
+    def poll(request: Request, poll_id: int) -> Response:
+        current, token = web.page(request)
+        try:
+            results = polls.results(web.store, poll_id, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return web.render(request, "poll.html", current, token, r=results, poll_id=poll_id)
+
+    @router.get("/red")
+    def red(request: Request) -> Response:
+        current, token = web.page(request)
+        rows = polls.red_submissions(web.store, None, current.actor)
+        return web.render(request, "red.html", current, token, rows=rows)
+
+    @router.post("/red/{submission_id}/{decision}")
+    def red_review(
+        request: Request, submission_id: int, decision: str, reason: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            polls.review_red(
+                web.store, web.cfg, submission_id, approve=decision == "approve", reason=reason, actor=current.actor
+            )
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return RedirectResponse("/ui/red", status_code=303)
+
+    # ------------------------------------------------------------------ 通讯录
+
+    @router.get("/members")
+    def members(request: Request, org: str = "", q: str = "") -> Response:
+        current, token = web.page(request)
+        try:
+            found = roster_verbs.members(web.store, (org,) if org else (), (), 2000, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        if q:
+            found = [m for m in found if q in m.name or q in m.phone]
+        units = roster_verbs.org_units(web.store, current.actor)
+        return web.render(request, "members.html", current, token, members=found, units=units, org=org, q=q)
+
+    @router.get("/members/upload")
+    def upload_form(request: Request) -> Response:
+        current, token = web.page(request)
+        return web.render(request, "upload.html", current, token, result=None, upload="", message="", bad=[])
+
+    @router.post("/members/upload")
+    def upload(request: Request, file: UploadFile = File(...), csrf: str = Form("")) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        suffix = Path(file.filename or "roster.xlsx").suffix.lower()
+        if suffix not in (".xlsx", ".csv", ".xls"):
+            suffix = ".xlsx"
+        upload = secrets.token_hex(12)
+        path = _uploads(web) / f"{current.actor.login}-{upload}{suffix}"
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out)
+        return _preview(request, current, token, path, upload)
+
+    def _preview(request: Request, current: Current, token: str, path: Path, upload: str) -> Response:
+        try:
+            result = roster.read(path, under=current.actor.scope or None)
+        except InputError as exc:
+            path.unlink(missing_ok=True)
+            return web.render(request, "upload.html", current, token, result=None, upload="", message=str(exc), bad=[])
+        bad = [r for r in result.rows if not current.actor.covers(r.org)]
+        return web.render(request, "upload.html", current, token, result=result, upload=upload, message="", bad=bad)
+
+    @router.post("/members/import")
+    def import_members(request: Request, upload: str = Form(""), csrf: str = Form("")) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        found = [p for p in _uploads(web).glob(f"{current.actor.login}-{upload}.*")] if upload.isalnum() else []
+        if not found:
+            return _fail(web, request, current, token, InputError("this upload has expired; upload the file again"))
+        path = found[0]
+        try:
+            result = roster.read(path, under=current.actor.scope or None)
+            if result.errors:
+                raise InputError(
+                    "{path}: {errors_count} bad row(s); nothing imported (fix them, or add --skip-invalid)",
+                    path=Path(path).name,
+                    errors_count=len(result.errors),
+                )
+            added, updated = roster_verbs.import_rows(web.store, result.rows, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        finally:
+            path.unlink(missing_ok=True)
+        return web.render(request, "imported.html", current, token, added=added, updated=updated, n=len(result.rows))
+
+    # ------------------------------------------------------------------ 报表, 账户, 审计
+
+    @router.get("/reports")
+    def report(request: Request, by: str = "org") -> Response:
+        current, token = web.page(request)
+        by = by if by in ("org", "month", "campaign", "account") else "org"
+        try:
+            found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        top = max((r.fen for r in found.rows), default=0) or 1
+        return web.render(request, "reports.html", current, token, report=found, by=by, top=top)
+
+    @router.get("/accounts")
+    def account_list(request: Request) -> Response:
+        current, token = web.page(request)
+        try:
+            found = accounts.users(web.store, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return web.render(request, "accounts.html", current, token, accounts=found)
+
+    @router.get("/audit")
+    def audit(request: Request) -> Response:
+        current, token = web.page(request)
+        try:
+            found = accounts.audit_trail(web.store, current.actor, since=utcnow() - timedelta(days=30), limit=500)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return web.render(request, "audit.html", current, token, entries=found)
