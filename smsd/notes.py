@@ -341,4 +341,6 @@ def actor(actor: str | None) -> str:
         return _("modem {name}").format(name=name)
     if kind == "api" and name:
         return _("API {name}").format(name=name)
+    if kind == "user" and name:
+        return _("account {name}").format(name=name)
     return labels.get(actor, actor)

@@ -40,6 +40,7 @@ PUNCT = str.maketrans(
 )
 SEPARATORS = " ,;:.-~=+#*/\\|_"
 BRACKETS = "[]()<>\"'"  # 【TP 2】 as some phone apps wrap a reply, quotes around a whole text
+OPENERS = {"]": "[", ")": "(", ">": "<", '"': '"', "'": "'"}  # a closing bracket's opener (normalised)
 CJK = re.compile(r"^[\u4e00-\u9fff]+")
 LATIN = re.compile(r"^[a-z]+|^\?")
 SPELLED = re.compile(r"^(?:[a-z] )+[a-z](?![a-z])")  # "t p 2": a keyword typed with spaces between letters
@@ -112,9 +113,9 @@ def _raw_rest(raw: str, consumed: str) -> str:
     while i < len(raw) and len(seen) < len(target):
         seen += normalise(raw[i]).replace(" ", "") if normalise(raw[i]) not in BRACKETS else ""
         i += 1
-    while i < len(raw) and (not normalise(raw[i]) or normalise(raw[i]) in SEPARATORS + BRACKETS):
-        i += 1
+    while i < len(raw) and (not normalise(raw[i]) or normalise(raw[i]) in SEPARATORS):
+        i += 1  # an opening bracket here is the member's own: HDZ 《红岩》读后感 keeps its 《
     rest = raw[i:].rstrip()
-    while rest and normalise(rest[-1]) in BRACKETS and rest.count(rest[-1]) == 1:
-        rest = rest[:-1].rstrip()
+    while rest and (opener := OPENERS.get(normalise(rest[-1]))) and opener not in normalise(rest[:-1]):
+        rest = rest[:-1].rstrip()  # the closer of a wrapped text (【HDZ 不忘初心】), not one of a pair
     return rest

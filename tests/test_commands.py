@@ -458,6 +458,24 @@ def test_red_message_keyword_is_stripped_for_every_form_and_alias(world, text):
     assert [s["text"] for s in subs] == ["春风十里"]
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("HDZ 《红岩》读后感：坚定信念", "《红岩》读后感：坚定信念"),
+        ("HDZ “不忘初心”，方得始终", "“不忘初心”，方得始终"),
+        ("红段子“不忘初心”", "“不忘初心”"),
+        ("HDZ <b>春风</b>", "<b>春风</b>"),
+        ("【HDZ 春风十里】", "春风十里"),
+    ],
+)
+def test_a_red_message_keeps_its_own_opening_bracket_or_quote(world, text, kept):
+    """A 红段子 that starts with a book title or a quotation kept only its closing half."""
+    store, _, _, d = world
+    store.red.open("建党节红段子征集", 60, "test")
+    Conversation(store, d).member_says(A, text)
+    assert [s["text"] for s in sql_rows(store, "SELECT text FROM red_submissions")] == [kept]
+
+
 @pytest.mark.parametrize("text", ["退 订", "退　订", "退订。", "【退订】", "退 订！", "TD", "t d", "退订短信"])
 def test_opt_outs_get_the_tolerance_votes_get(world, text):
     """Issue 22: 退 订 (with a space) was taken as feedback."""
