@@ -333,11 +333,22 @@ def config_warnings(cfg: Config) -> list[str]:
                 dir=cfg.resolve(cfg.emulator.dir),
                 problem=problem,
             )
+    try:
+        loopback = ipaddress.ip_address(cfg.http.host).is_loopback
+    except ValueError:
+        loopback = cfg.http.host == "localhost"
+    if cfg.web.enabled:
+        out.append(
+            _("web console: http://{host}:{port}/ui/ (plain HTTP: for this box only)").format(
+                host=cfg.http.host, port=cfg.http.port
+            )
+            if loopback
+            else _(
+                "[web] is served on {host}, beyond this box, in plain HTTP: passwords and session cookies travel "
+                "in clear; put the documented TLS reverse proxy in front (README) or use 127.0.0.1"
+            ).format(host=cfg.http.host)
+        )
     if cfg.http.enabled:
-        try:
-            loopback = ipaddress.ip_address(cfg.http.host).is_loopback
-        except ValueError:
-            loopback = cfg.http.host == "localhost"
         if not loopback:
             out.append(
                 _(
@@ -345,7 +356,7 @@ def config_warnings(cfg: Config) -> list[str]:
                     "in clear: put a TLS reverse proxy in front (README) or use 127.0.0.1"
                 ).format(host=cfg.http.host)
             )
-    if cfg.http.enabled:
+    if cfg.http.enabled or cfg.web.enabled:
         problem = _port_problem(cfg.http.host, cfg.http.port)
         if problem:
             out.append(

@@ -166,7 +166,8 @@ def test_a_township_operators_day_in_the_browser(browser, console: Console, tmp_
     shot(page, "send-preview", c)
     page.click("button[value=confirm]")
     page.wait_for_url("**/ui/campaigns/*")
-    page.wait_for_selector("strong.percent:text('100%')", timeout=60_000)
+    page.wait_for_selector("strong.percent:text('100%')", timeout=60_000)  # htmx refreshes the page's live part
+    assert "排队中" not in page.inner_text("table.list") and "发送中" not in page.inner_text("table.list")
     shot(page, "campaign", c)
     page.click("table.list a >> nth=0")
     page.wait_for_url("**/ui/messages/*")

@@ -1,5 +1,5 @@
-"""The console's frame: templates (Jinja2, autoescaped, in the admin's language), the session
-cookie, the CSRF token, security headers, and the login pages. The pages are smsd.web.pages.
+"""The console on the HTTP server's app: its static files, security headers, the login pages
+(smsd.web.frame has what every page shares; smsd.web.pages the pages).
 
 A session is the token of smsd.actions.sessions in an HttpOnly, SameSite=Strict cookie (Secure
 under TLS); every request checks it again (idle and absolute timeouts, a disabled or locked
@@ -9,148 +9,26 @@ of htmx), and a login form's POST must come from this origin.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-import jinja2
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from smsd import notes
 from smsd.actions import accounts, sessions
-from smsd.actions.sessions import Current
-from smsd.clock import local, ts
 from smsd.config import Config
 from smsd.errors import InputError
 from smsd.i18n import _
-from smsd.phone import mask
 from smsd.store import Store
-
-HERE = Path(__file__).parent
-COOKIE = "smsd_session"
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-
-
-class LoginNeeded(Exception):
-    """No live session: the browser goes to the login page (and back afterwards)."""
-
-    def __init__(self, back: str = "/ui/", why: str = "") -> None:
-        super().__init__(why)
-        self.back, self.why = back, why
-
-
-class Forbidden(Exception):
-    """A POST without its CSRF token, or from another origin."""
-
-
-def csrf_of(token: str) -> str:
-    """The session's CSRF token: derived from the session token, never stored."""
-    return hmac.new(token.encode(), b"smsd-csrf", hashlib.sha256).hexdigest()[:32]
-
-
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-    )
-    # {{ _("... {n} ...").format(n=x) }}: the catalogue's placeholders are str.format's, and
-    # Markup.format escapes what it fills in
-    env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext=_, ngettext=lambda s, p, n: _(s) if n == 1 else _(p), newstyle=True
-    )
-    env.filters["local"] = lambda v: local(v) if v else ""
-    env.filters["state"] = notes.state
-    env.filters["event"] = notes.event
-    env.filters["note"] = notes.shown
-    env.filters["yuan"] = lambda fen: f"{(fen or 0) / 100:.2f}"
-    env.filters["role"] = lambda r: _(notes.ROLE_NAMES.get(str(r), str(r)))
-    env.filters["masked"] = lambda n: mask(n) if n else ""
-    env.filters["when"] = lambda dt: local(ts(dt)) if dt else ""
-    env.filters["actor"] = notes.actor
-    env.filters["via"] = lambda v: _(notes.VIAS[v]) if v in notes.VIAS else v
-    env.filters["audit_action"] = lambda a: _(notes.ACTIONS[a]) if a in notes.ACTIONS else a
-    env.filters["audit_result"] = lambda r: _(str(notes.RESULTS.get(r, r)))
-    env.filters["audit_target"] = notes.target
-    return env
-
-
-@dataclass
-class Web:
-    """What the console's routes share: the config, the store of this thread, the templates."""
-
-    cfg: Config
-    store_of: Callable[[], Store]
-    env: jinja2.Environment
-    notify: Callable[[], None]
-
-    @property
-    def store(self) -> Store:
-        return self.store_of()
-
-    def session(self, request: Request) -> tuple[Current, str]:
-        """The request's live session and its token, or LoginNeeded."""
-        token = request.cookies.get(COOKIE, "")
-        if not token:
-            raise LoginNeeded(request.url.path)
-        source = request.client.host if request.client else ""
-        try:
-            current = sessions.current(self.store, self.cfg, token, source=source)
-        except InputError as exc:
-            raise LoginNeeded(request.url.path, str(exc)) from None
-        return current, token
-
-    def page(self, request: Request, *, allow_change: bool = False) -> tuple[Current, str]:
-        """A page's session; one whose password must change goes to the change first."""
-        current, token = self.session(request)
-        if current.must_change and not allow_change:
-            raise LoginNeeded("/ui/password", "change")
-        return current, token
-
-    def check_csrf(self, request: Request, token: str, given: str | None) -> None:
-        sent = given or request.headers.get("x-csrf-token", "")
-        if not sent or not hmac.compare_digest(sent, csrf_of(token)):
-            raise Forbidden()
-
-    def render(
-        self, request: Request, name: str, current: Current | None, token: str = "", code: int = 200, **ctx: Any
-    ) -> HTMLResponse:
-        html = self.env.get_template(name).render(
-            request=request,
-            me=current.actor if current else None,
-            csrf=csrf_of(token) if token else "",
-            path=request.url.path,
-            **ctx,
-        )
-        return HTMLResponse(html, status_code=code)
-
-
-def same_origin(request: Request) -> bool:
-    """Does a form's POST come from this console (Origin, else Referer, names this host)?"""
-    origin = request.headers.get("origin") or request.headers.get("referer") or ""
-    if not origin or origin == "null":
-        return False
-    return urlsplit(origin).netloc == request.headers.get("host", "")
-
-
-def set_session(response: Response, request: Request, token: str) -> None:
-    response.set_cookie(
-        COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui"
-    )
+from smsd.web import pages
+from smsd.web.frame import COOKIE, CSP, HERE, Forbidden, LoginNeeded, Web, same_origin, set_session, templates
 
 
 def mount(app: FastAPI, cfg: Config, store_of: Callable[[], Store], notify: Callable[[], None]) -> None:
     """The console at /ui/ on this app: its static files, its login pages, its pages."""
-    from smsd.web import pages
-
-    web = Web(cfg, store_of, _env(), notify)
+    web = Web(cfg, store_of, templates(), notify)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="static")
     router = APIRouter(prefix="/ui", include_in_schema=False)
     _login_routes(router, web)

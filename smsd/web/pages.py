@@ -21,7 +21,7 @@ from smsd.actions.sessions import Current
 from smsd.clock import LOCAL, utcnow
 from smsd.errors import InputError, NotAllowed
 from smsd.i18n import _
-from smsd.web.app import Web
+from smsd.web.frame import Web
 
 
 def _fail(web: Web, request: Request, current: Current, token: str, exc: InputError) -> HTMLResponse:
@@ -168,10 +168,6 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     @router.get("/campaigns/{campaign_id}")
     def campaign(request: Request, campaign_id: int) -> Response:
         return _campaign(request, campaign_id, "campaign.html")
-
-    @router.get("/campaigns/{campaign_id}/progress")
-    def campaign_progress(request: Request, campaign_id: int) -> Response:
-        return _campaign(request, campaign_id, "progress.html")
 
     @router.post("/campaigns/{campaign_id}/{action}")
     def campaign_action(request: Request, campaign_id: int, action: str, csrf: str = Form("")) -> Response:
