@@ -348,14 +348,13 @@ def config_warnings(cfg: Config) -> list[str]:
                 "in clear; put the documented TLS reverse proxy in front (README) or use 127.0.0.1"
             ).format(host=cfg.http.host)
         )
-    if cfg.http.enabled:
-        if not loopback:
-            out.append(
-                _(
-                    "[http] host = {host!r} listens beyond this box; tokens (and Kannel passwords in URLs) travel "
-                    "in clear: put a TLS reverse proxy in front (README) or use 127.0.0.1"
-                ).format(host=cfg.http.host)
-            )
+    if cfg.http.enabled and not loopback:
+        out.append(
+            _(
+                "[http] host = {host!r} listens beyond this box; tokens (and Kannel passwords in URLs) travel "
+                "in clear: put a TLS reverse proxy in front (README) or use 127.0.0.1"
+            ).format(host=cfg.http.host)
+        )
     if cfg.http.enabled or cfg.web.enabled:
         problem = _port_problem(cfg.http.host, cfg.http.port)
         if problem:
