@@ -7,7 +7,10 @@ import socket
 
 
 def notify(message: str) -> bool:
-    """Send one notification to systemd; False when not running under systemd."""
+    """Send one notification to systemd; False when not running under systemd, or when its
+    socket's queue is full. Never blocks: a receiver that does not read (a stuck manager, a test
+    harness) would otherwise hold the main thread in sendto, and SIGTERM with it (PEP 475 retries
+    the call after the handler). A status line dropped is replaced by the next one."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
@@ -15,8 +18,9 @@ def notify(message: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.setblocking(False)
             s.connect(address)
-            s.sendall(message.encode())
+            s.send(message.encode())
         return True
     except OSError:
         return False

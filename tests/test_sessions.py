@@ -146,3 +146,15 @@ def test_login_codes_are_limited_per_hour_and_go_before_a_broadcast(office, tmp_
         worker.loop()
     sent = [s.to for s in worker.transport.provider.sent]
     assert sent[:2] == [PHONE, PHONE], sent  # the codes left first, though the broadcast was queued before them
+
+
+def test_a_page_refreshing_itself_does_not_keep_the_session_alive(office):
+    """The console's live parts poll every few seconds; only the person's own requests count."""
+    store, cfg = office
+    token = sessions.begin(store, cfg, "bq-op", GOOD, now=NOW).token
+    assert token
+    idle = timedelta(minutes=cfg.accounts.idle_minutes)
+    for minutes in range(1, cfg.accounts.idle_minutes):
+        sessions.current(store, cfg, token, now=NOW + timedelta(minutes=minutes), touch=False)
+    with pytest.raises(InputError, match="session has ended"):
+        sessions.current(store, cfg, token, now=NOW + idle, touch=False)

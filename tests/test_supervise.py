@@ -38,3 +38,30 @@ def test_a_thread_that_keeps_crashing_is_unhealthy(monkeypatch):
     wait_for(lambda: s.crashes >= UNHEALTHY_CRASHES, timeout=10)
     assert not s.healthy
     stop.set()
+
+
+def test_a_notification_nobody_reads_never_blocks_the_daemon(tmp_path, monkeypatch):
+    """The kill tests' harness reads the notify socket only until READY: once its queue was full,
+    sendto blocked the daemon's main thread, and SIGTERM with it (the test saw no "stopping" in
+    30 s). A full queue now drops the status line instead."""
+    import socket
+    import threading
+
+    from smsd import systemd
+
+    path = tmp_path / "notify.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    results: list[bool] = []
+    done = threading.Event()
+
+    def send_many() -> None:
+        results.extend(systemd.notify(f"STATUS={i} queued") for i in range(500))  # far beyond the queue's length
+        done.set()
+
+    threading.Thread(target=send_many, daemon=True).start()
+    assert done.wait(10), "notify blocked on a socket nobody reads"
+    assert results[0] is True and results[-1] is False  # the first were queued, the rest dropped
+    assert receiver.recv(100) == b"STATUS=0 queued"
+    receiver.close()

@@ -150,9 +150,13 @@ def _start(store: Store, cfg: Config, account: Account, via: str, source: str, n
     return Started(token=token, must_change=must_change)
 
 
-def current(store: Store, cfg: Config, token: str, *, source: str = "", now: datetime | None = None) -> Current:
+def current(
+    store: Store, cfg: Config, token: str, *, source: str = "", now: datetime | None = None, touch: bool = True
+) -> Current:
     """The session of a request, checked now: not ended, not idle past idle_minutes, not older
-    than session_hours, its account enabled and not locked. Every refusal is one line."""
+    than session_hours, its account enabled and not locked. Every refusal is one line.
+    touch=False: a page refreshing itself, which is no sign of the person (it does not keep the
+    session alive)."""
     now = now or utcnow()
     found = store.sessions.find(_digest(token)) if token else None
     if found is None or found.ended_at:
@@ -171,7 +175,8 @@ def current(store: Store, cfg: Config, token: str, *, source: str = "", now: dat
         store.sessions.end(found.id, "account disabled or locked", now)
         raise
     account = store.accounts.get(found.login)
-    store.sessions.seen(found.id, now)
+    if touch:
+        store.sessions.seen(found.id, now)
     return Current(actor, found.id, bool(account.must_change) or password_expired(cfg, account, now))
 
 

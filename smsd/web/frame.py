@@ -96,7 +96,10 @@ class Web:
             raise LoginNeeded(request.url.path)
         source = request.client.host if request.client else ""
         try:
-            current = sessions.current(self.store, self.cfg, token, source=source)
+            # a page that refreshes itself (htmx polling) is not the person at work: the idle
+            # timeout still runs
+            polling = request.headers.get("x-smsd-poll") == "1"
+            current = sessions.current(self.store, self.cfg, token, source=source, touch=not polling)
         except InputError as exc:
             raise LoginNeeded(request.url.path, str(exc)) from None
         return current, token

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,9 +30,17 @@ def _fail(web: Web, request: Request, current: Current, token: str, exc: InputEr
     return web.render(request, "error.html", current, token, message=str(exc), code=code)
 
 
+UPLOAD_HOURS = 24  # an upload never confirmed is removed after this
+
+
 def _uploads(web: Web) -> Path:
+    """Where an uploaded roster waits for its confirmation (readable by the daemon's user only)."""
     folder = web.cfg.database.parent / "uploads"
     folder.mkdir(mode=0o700, exist_ok=True)
+    stale = time.time() - UPLOAD_HOURS * 3600
+    for old in folder.iterdir():
+        if old.stat().st_mtime < stale:
+            old.unlink(missing_ok=True)
     return folder
 
 
