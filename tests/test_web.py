@@ -200,6 +200,34 @@ def test_a_township_operators_day_in_the_browser(browser, console: Console, tmp_
     page.goto(f"{c.base}/ui/inbox")
     assert SCRIPT in page.inner_text("table") and "TP 2" in page.inner_text("table")
     shot(page, "inbox", c)
+    row = page.locator("tr.sms", has_text="TP 2")
+    row.locator("input[name=text]").fill("收到，谢谢您的投票。")
+    row.locator("button").click()
+    page.wait_for_selector("text=您的回复已排队发送")
+    assert any(
+        r["text"] == "收到，谢谢您的投票。"
+        for r in sql_rows(store, "SELECT text FROM outbox WHERE to_number = ?", (ZHANG,))
+    )
+
+    # exports: the red messages as CSV (the script is text in a cell), the roster of my part as Excel
+    page.goto(f"{c.base}/ui/red")
+    polls.review_red(store, c.cfg, polls.red_submissions(store, None)[0].id, approve=True)
+    with page.expect_download() as csv_download:
+        page.click("text=导出已采用的（CSV）")
+    exported = Path(csv_download.value.path()).read_text(encoding="utf-8-sig")
+    assert SCRIPT.replace('"', '""') in exported and "赵七" in exported
+    page.goto(f"{c.base}/ui/members")
+    with page.expect_download() as xlsx_download:
+        page.click("text=导出（Excel）")
+    from openpyxl import load_workbook
+
+    saved = tmp_path / xlsx_download.value.suggested_filename
+    xlsx_download.value.save_as(saved)
+    assert saved.suffix == ".xlsx"
+    names = {str(v) for row in load_workbook(saved).active.iter_rows(values_only=True) for v in row if v}
+    assert {"张三", "赵七", "孙九"} <= names and "李四" not in names
+    page.goto(f"{c.base}/ui/budgets")
+    shot(page, "budgets", c)
     for name in ("campaigns", "polls", "reports"):
         page.goto(f"{c.base}/ui/{name}")
         shot(page, name, c)

@@ -12,7 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from smsd import admin, lock, roster
 from smsd import broadcast as bc
@@ -21,7 +22,9 @@ from smsd.actions import roster as roster_verbs
 from smsd.actions.sessions import Current
 from smsd.clock import LOCAL, utcnow
 from smsd.errors import InputError, NotAllowed
+from smsd.export import SafeCsvWriter
 from smsd.i18n import _
+from smsd.store import InboundMessage
 from smsd.web.frame import Web
 
 
@@ -42,6 +45,11 @@ def _uploads(web: Web) -> Path:
         if old.stat().st_mtime < stale:
             old.unlink(missing_ok=True)
     return folder
+
+
+def _download(path: Path, name: str) -> Response:
+    """A file the browser saves under name; it is removed once sent."""
+    return FileResponse(path, filename=name, background=BackgroundTask(path.unlink, missing_ok=True))
 
 
 def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a function, listed here
@@ -312,7 +320,119 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
             path.unlink(missing_ok=True)
         return web.render(request, "imported.html", current, token, added=added, updated=updated, n=len(result.rows))
 
-    # ------------------------------------------------------------------ 报表, 账户, 审计
+    @router.post("/inbox/{inbox_id}/reply")
+    def reply(request: Request, inbox_id: int, text: str = Form(""), csrf: str = Form("")) -> Response:
+        """A reply to a member's SMS: the same verb as `smsd send`, within the account's part."""
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            recent = messages.inbox(web.store, "recent", limit=500, actor=current.actor)
+            found = [r for r in recent if isinstance(r, InboundMessage) and r.id == inbox_id]
+            if not found:
+                raise NotAllowed(
+                    "{what} is outside your part of the organisation ({scope})",
+                    field="id",
+                    what=f"#{inbox_id}",
+                    scope=current.actor.scope,
+                )
+            messages.send(web.store, web.cfg, found[0].sender, text, actor=current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        web.notify()
+        return RedirectResponse("/ui/inbox?replied=1", status_code=303)
+
+    @router.get("/members/template.xlsx")
+    def members_template(request: Request) -> Response:
+        current, _token = web.page(request)
+        path = _uploads(web) / f"template-{secrets.token_hex(6)}.xlsx"
+        roster.write_template(path)
+        return _download(path, _("roster template") + ".xlsx")
+
+    @router.get("/members/export.xlsx")
+    def members_export(request: Request, org: str = "") -> Response:
+        current, token = web.page(request)
+        path = _uploads(web) / f"export-{secrets.token_hex(6)}.xlsx"
+        try:
+            roster_verbs.export(web.store, path, (org,) if org else (), (), current.actor)
+        except InputError as exc:
+            path.unlink(missing_ok=True)
+            return _fail(web, request, current, token, exc)
+        return _download(path, _("roster") + ".xlsx")
+
+    @router.post("/members/{member_id}/remove")
+    def member_remove(request: Request, member_id: int, csrf: str = Form("")) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            roster_verbs.remove(web.store, str(member_id), current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return RedirectResponse("/ui/members", status_code=303)
+
+    @router.post("/polls/{poll_id}/close")
+    def poll_close(request: Request, poll_id: int, csrf: str = Form("")) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            polls.close(web.store, poll_id, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return RedirectResponse(f"/ui/polls/{poll_id}", status_code=303)
+
+    @router.get("/red/export.csv")
+    def red_export(request: Request) -> Response:
+        current, token = web.page(request)
+        rows = polls.export_red(web.store, None, current.actor)
+        path = _uploads(web) / f"red-{secrets.token_hex(6)}.csv"
+        with path.open("w", newline="", encoding="utf-8-sig") as out:
+            w = SafeCsvWriter(out)
+            w.writerow([_("ID"), _("Campaign"), _("Name"), _("Org unit"), _("Text"), _("Submitted")])
+            fields = ("id", "campaign", "name", "org", "text", "submitted_at")
+            w.writerows([r.get(f) for f in fields] for r in rows)
+        return _download(path, _("red messages") + ".csv")
+
+    # ------------------------------------------------------------------ 报表, 预算, 账户, 审计
+
+    @router.get("/reports/cost.csv")
+    def report_csv(request: Request, by: str = "org") -> Response:
+        current, token = web.page(request)
+        try:
+            found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        path = _uploads(web) / f"cost-{secrets.token_hex(6)}.csv"
+        with path.open("w", newline="", encoding="utf-8-sig") as out:
+            w = SafeCsvWriter(out)
+            w.writerow([_("Group"), _("Name"), _("Segments"), _("Fen"), _("Yuan")])
+            w.writerows([r.key, r.name, r.segments, r.fen, f"{r.fen / 100:.2f}"] for r in found.rows)
+            w.writerow([_("Total"), "", found.total.segments, found.total.fen, f"{found.total.fen / 100:.2f}"])
+        return _download(path, _("cost") + f"-{by}.csv")
+
+    @router.get("/budgets")
+    def budgets(request: Request) -> Response:
+        current, token = web.page(request)
+        units = roster_verbs.org_units(web.store, current.actor)
+        month = utcnow().astimezone(LOCAL).strftime("%Y-%m")
+        found = reports.budgets(web.store, current.actor)
+        return web.render(request, "budgets.html", current, token, budgets=found, units=units, month=month, message="")
+
+    @router.post("/budgets")
+    def budget_set(
+        request: Request, org: str = Form(""), month: str = Form(""), yuan: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            fen = round(float(yuan) * 100)
+            if fen < 0:
+                raise ValueError
+        except ValueError:
+            return _fail(web, request, current, token, InputError("{v!r} is not an amount of yuan", v=yuan))
+        try:
+            reports.set_budget(web.store, org, month, fen, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return RedirectResponse("/ui/budgets", status_code=303)
 
     @router.get("/reports")
     def report(request: Request, by: str = "org") -> Response:
