@@ -104,11 +104,14 @@ ALLOWED_HERE = ALLOWED | {"smsd", "bq", "op", "sp", "xq", "admin", "QR", "TP", "
                           "onerror", "onmouseover", "x", "m1"}  # fmt: skip
 
 
-def shot(page: Any, name: str, c: Console | None = None) -> None:
-    """A screenshot of the page at 1366×768 (build/screenshots/NAME.png), and no English on it."""
+def shot(page: Any, name: str, c: Console | None = None, data: tuple[str, ...] = ()) -> None:
+    """A screenshot of the page at 1366×768 (build/screenshots/NAME.png), and no English on it
+    (data: what the page shows that is no word of the interface, such as a one-time password)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     text = page.inner_text("body")
+    for value in data:
+        text = text.replace(value, "")
     assert not english_words(text, ALLOWED_HERE | _template_words()), (name, english_words(text, ALLOWED_HERE))
     if c is not None:
         c.pages[name] = text
@@ -342,3 +345,30 @@ def test_the_overview_says_the_daemon_is_not_running_and_when_a_cap_frees_up(bro
         i18n.select(None)
         server.stop()
         store.close()
+
+
+def test_a_township_admin_adds_an_account_within_its_part_and_disables_it(browser, console: Console):
+    c, store = console, console.store
+    accounts.add(store, c.cfg, root(), "bq-admin", name="钱八", role="admin", scope="八桥镇")
+    _set_password(store, "bq-admin")
+    page = _page(browser)
+    _log_in(page, c.base, "bq-admin", GOOD)
+    page.wait_for_url(f"{c.base}/ui/")
+    page.goto(f"{c.base}/ui/accounts")
+    page.fill("input[name=login]", "bq-zhao")
+    page.fill("form.card input[name=name]", "赵九")
+    page.fill("input[name=scope]", "跳磴镇")  # beyond its township: refused, nothing added
+    page.click("form.card button[type=submit]")
+    assert "不在您的管辖范围" in page.inner_text("main") and store.accounts.find("bq-zhao") is None
+    page.goto(f"{c.base}/ui/accounts")
+    page.fill("input[name=login]", "bq-zhao")
+    page.fill("form.card input[name=name]", "赵九")
+    page.click("form.card button[type=submit]")
+    shown = page.inner_text("#password")
+    initial = shown.rsplit("：", 1)[1].strip()
+    assert "bq-zhao" in shown and passwords.matches(store.accounts.get("bq-zhao").password_hash, initial)
+    shot(page, "accounts", data=(initial, "bq-zhao"))
+    page.click("#account-bq-zhao button:text('停用')")
+    page.wait_for_selector("#account-bq-zhao:has-text('已停用')")
+    assert store.accounts.get("bq-zhao").enabled == 0
+    assert [e.actor for e in store.audit.entries() if e.action == "user.disable"] == ["bq-admin"]

@@ -452,7 +452,49 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
             found = accounts.users(web.store, current.actor)
         except InputError as exc:
             return _fail(web, request, current, token, exc)
-        return web.render(request, "accounts.html", current, token, accounts=found)
+        return web.render(request, "accounts.html", current, token, accounts=found, shown=None)
+
+    @router.post("/accounts")
+    def account_add(
+        request: Request,
+        login: str = Form(""),
+        name: str = Form(""),
+        role: str = Form("operator"),
+        scope: str = Form(""),
+        phone: str = Form(""),
+        csrf: str = Form(""),
+    ) -> Response:
+        """A new account; its one-time password is shown on this page once."""
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            added, initial = accounts.add(
+                web.store, web.cfg, current.actor, login.strip(), name=name.strip(), role=role, scope=scope,
+                phone=phone.strip() or None,
+            )  # fmt: skip
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        found = accounts.users(web.store, current.actor)
+        return web.render(request, "accounts.html", current, token, accounts=found, shown=(added.login, initial))
+
+    @router.post("/accounts/{login}/{action}")
+    def account_action(request: Request, login: str, action: str, csrf: str = Form("")) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        shown = None
+        try:
+            if action in ("enable", "disable"):
+                accounts.set_enabled(web.store, current.actor, login, action == "enable")
+            elif action == "unlock":
+                accounts.unlock(web.store, current.actor, login)
+            elif action == "reset-password":
+                shown = (login, accounts.reset_password(web.store, current.actor, login))
+            else:
+                raise InputError("unknown action {a!r}", a=action)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        found = accounts.users(web.store, current.actor)
+        return web.render(request, "accounts.html", current, token, accounts=found, shown=shown)
 
     @router.get("/audit")
     def audit(request: Request) -> Response:
