@@ -339,7 +339,11 @@ def config_warnings(cfg: Config) -> list[str]:
         loopback = cfg.http.host == "localhost"
     if cfg.web.enabled:
         out.append(
-            _("web console: http://{host}:{port}/ui/ (plain HTTP: for this box only)").format(
+            _("web console: https://{host}:{port}/ui/ (TLS with {cert})").format(
+                host=cfg.http.host, port=cfg.http.port, cert=cfg.http.tls_cert
+            )
+            if cfg.http.tls_cert
+            else _("web console: http://{host}:{port}/ui/ (plain HTTP: for this box only)").format(
                 host=cfg.http.host, port=cfg.http.port
             )
             if loopback
@@ -348,7 +352,7 @@ def config_warnings(cfg: Config) -> list[str]:
                 "in clear; put the documented TLS reverse proxy in front (README) or use 127.0.0.1"
             ).format(host=cfg.http.host)
         )
-    if cfg.http.enabled and not loopback:
+    if cfg.http.enabled and not loopback and not cfg.http.tls_cert:
         out.append(
             _(
                 "[http] host = {host!r} listens beyond this box; tokens (and Kannel passwords in URLs) travel "

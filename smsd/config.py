@@ -177,6 +177,10 @@ class HttpConfig:
     enabled: bool = opt(False, "Serve the local HTTP API (and the Kannel-compatible /cgi-bin/sendsms).")
     host: str = opt("127.0.0.1", "Address to listen on; keep 127.0.0.1 unless a firewall protects the box.")
     port: int = opt(13013, "TCP port (13013 is Kannel's sendsms port: old clients only change the host).", _tcp_port)
+    tls_cert: str = opt(
+        "", "A PEM certificate (with its chain): the server speaks HTTPS itself (the console on the LAN)."
+    )
+    tls_key: str = opt("", "The certificate's PEM private key (readable by smsd only).")
     max_body_bytes: int = opt(262144, "Larger request bodies are refused with 413.", _between(1024, 64 * 1024 * 1024))
     webhook_backoff_s: float = opt(
         5.0, "First retry of a failed webhook delivery; doubles up to an hour.", _between(0, 3_600, open_low=True)
@@ -418,6 +422,13 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
                 path=path,
                 unpriced=unpriced[0],
             )
+    web_tls = sections["http"]
+    if bool(web_tls.tls_cert) != bool(web_tls.tls_key):
+        raise ConfigError("{path}: [http] needs both tls_cert and tls_key, or neither", path=path)
+    for name in ("tls_cert", "tls_key"):
+        given = getattr(web_tls, name)
+        if given and not (path.parent / Path(given).expanduser()).is_file():
+            raise ConfigError("{path}: [http] {key} = {file!r} is not a file", path=path, key=name, file=given)
     try:
         ZoneInfo(sections["daemon"].timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -372,3 +372,54 @@ def test_a_township_admin_adds_an_account_within_its_part_and_disables_it(browse
     page.wait_for_selector("#account-bq-zhao:has-text('已停用')")
     assert store.accounts.get("bq-zhao").enabled == 0
     assert [e.actor for e in store.audit.entries() if e.action == "user.disable"] == ["bq-admin"]
+
+
+def test_the_console_speaks_https_itself_with_a_certificate_in_config_toml(tmp_path: Path):
+    """[http] tls_cert and tls_key: HTTPS on the office LAN without a proxy; the cookie is Secure."""
+    import subprocess
+
+    import httpx
+
+    from smsd.http.server import HttpServer
+
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    port = free_port()
+    config_file = write_config(
+        tmp_path,
+        {"m1": "emulator"},
+        web={"enabled": True},
+        http={"port": port, "tls_cert": "cert.pem", "tls_key": "key.pem"},
+    )
+    cfg = config.load(config_file)
+    with Store(tmp_path / "smsd.db") as store:
+        accounts.add(store, cfg, root(), "xq-admin", name="县管理员", role="admin")
+        _set_password(store, "xq-admin")
+    server = HttpServer(cfg)
+    server.start()
+    try:
+        base = f"https://127.0.0.1:{port}"
+        import ssl
+
+        trusted = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        with httpx.Client(base_url=base, verify=trusted) as client:
+            assert client.get("/ui/login").status_code == 200
+            answer = client.post("/ui/login", data={"login": "xq-admin", "password": GOOD}, headers={"Origin": base})
+            cookie = answer.headers["set-cookie"]
+            assert (
+                answer.status_code == 303
+                and "Secure" in cookie
+                and "HttpOnly" in cookie
+                and "SameSite=strict" in cookie
+            )
+    finally:
+        server.stop()
+    from smsd import admin
+
+    assert any("https://" in w for w in admin.config_warnings(cfg))  # check-config says which
+    half = write_config(tmp_path, {"m1": "emulator"}, http={"tls_cert": "cert.pem"})
+    with pytest.raises(config.ConfigError, match="both tls_cert and tls_key"):
+        config.load(half)

@@ -28,6 +28,9 @@ class HttpServer:
             http=TimedH11Protocol,  # request headers must arrive within 10 s: slow clients are cut off
             timeout_keep_alive=5,
             limit_concurrency=200,  # beyond that, 503 at once instead of a pile of slow connections
+            # TLS of its own ([http] tls_cert and tls_key), or none behind the documented proxy
+            ssl_certfile=str(cfg.resolve(cfg.http.tls_cert)) if cfg.http.tls_cert else None,
+            ssl_keyfile=str(cfg.resolve(cfg.http.tls_key)) if cfg.http.tls_key else None,
         )
         self.server = uvicorn.Server(config)
         # The daemon owns SIGTERM/SIGINT: uvicorn (>= 0.29) installs signal handlers only when it
