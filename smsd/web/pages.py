@@ -10,6 +10,7 @@ import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -226,6 +227,60 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     def poll_list(request: Request) -> Response:
         current, token = web.page(request)
         return web.render(request, "polls.html", current, token, polls=polls.polls(web.store, current.actor))
+
+    @router.get("/polls/new")
+    def poll_form(request: Request) -> Response:
+        current, token = web.page(request)
+        units = roster_verbs.org_units(web.store, current.actor)
+        return web.render(request, "poll_new.html", current, token, units=units, form={}, plan=None, message="")
+
+    @router.post("/polls/new")
+    def poll_create(
+        request: Request,
+        question: str = Form(""),
+        options: str = Form(""),
+        orgs: list[str] = Form(default=[]),
+        closes: str = Form(""),
+        invite: str = Form(""),
+        step: str = Form("preview"),
+        csrf: str = Form(""),
+    ) -> Response:
+        """A poll among members of my part; with invitations, their dry run first, as the CLI's."""
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        form = {"question": question, "options": options, "orgs": orgs, "closes": closes, "invite": invite}
+        units = roster_verbs.org_units(web.store, current.actor)
+        shown: dict[str, Any] = {}
+
+        class Stop(Exception):
+            pass
+
+        def review(plan: bc.Plan) -> None:
+            shown["plan"] = plan.summary()
+            if step != "confirm":
+                raise Stop()
+
+        try:
+            pid, _cid = polls.create(
+                web.store,
+                web.cfg,
+                question=question,
+                options=[o.strip() for o in options.splitlines() if o.strip()],
+                orgs=tuple(o for o in orgs if o),
+                closes=closes,
+                invite=bool(invite),
+                review=review,
+                actor=current.actor,
+            )
+        except Stop:
+            return web.render(request, "poll_new.html", current, token, units=units, form=form, plan=shown["plan"],
+                              message="")  # fmt: skip
+        except InputError as exc:
+            code = 403 if isinstance(exc, NotAllowed) else 422
+            return web.render(request, "poll_new.html", current, token, units=units, form=form, plan=None,
+                              message=str(exc), code=code)  # fmt: skip
+        web.notify()
+        return RedirectResponse(f"/ui/polls/{pid}", status_code=303)
 
     @router.get("/polls/{poll_id}")
     def poll(request: Request, poll_id: int) -> Response:
