@@ -394,9 +394,10 @@ def test_the_console_speaks_https_itself_with_a_certificate_in_config_toml(tmp_p
 
     from smsd.http.server import HttpServer
 
+    key, cert = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     port = free_port()
@@ -445,3 +446,35 @@ def test_the_pages_need_nothing_the_content_security_policy_forbids():
     for page in (ROOT / "smsd" / "web" / "templates").glob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert not re.search(r"\sstyle=|<script(?![^>]*\ssrc=)|\son[a-z]+=", text), page.name
+
+
+def test_a_member_is_edited_within_the_township_and_feedback_is_marked_read(browser, console: Console):
+    c, store = console, console.store
+    _set_password(store, "bq-op")
+    zhang = store.members.by_phone(ZHANG)
+    assert zhang is not None
+    feedback_from(store, ZHANG, "YJ 会议室太冷", datetime.now(UTC))
+    page = _page(browser)
+    _log_in(page, c.base, "bq-op", GOOD)
+    page.wait_for_url(f"{c.base}/ui/")
+    page.goto(f"{c.base}/ui/members/{zhang.id}")
+    page.fill("input[name=name]", "张三丰")
+    page.select_option("select[name=org]", f"{BAQIAO}/三村党支部")
+    page.fill("input[name=tags]", "支部书记")
+    shot(page, "member", c)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{c.base}/ui/members")
+    edited = store.members.by_phone(ZHANG)
+    assert edited is not None and (edited.name, edited.org) == ("张三丰", f"{BAQIAO}/三村党支部")
+    csrf = page.get_attribute("input[name=csrf]", "value")
+    forged = page.request.post(
+        f"{c.base}/ui/members/{zhang.id}", form={"name": "张三丰", "org": TIAODENG, "tags": "", "csrf": csrf or ""}
+    )
+    assert forged.status == 403 and store.members.by_phone(ZHANG).org == f"{BAQIAO}/三村党支部"  # type: ignore[union-attr]
+    page.goto(f"{c.base}/ui/inbox?kind=feedback")
+    assert "会议室太冷" in page.inner_text("table")
+    shot(page, "inbox-feedback", c)
+    page.click("tr.sms button:text('标为已读')")
+    page.wait_for_url("**/ui/inbox?kind=feedback")
+    assert page.locator("button:text('标为已读')").count() == 0
+    assert all(f.feedback_read for f in store.inbox.feedback())

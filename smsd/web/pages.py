@@ -26,6 +26,7 @@ from smsd.errors import InputError, NotAllowed
 from smsd.export import SafeCsvWriter
 from smsd.i18n import _
 from smsd.store import InboundMessage
+from smsd.store.records import MemberRow
 from smsd.web.frame import Web
 
 
@@ -46,6 +47,11 @@ def _uploads(web: Web) -> Path:
         if old.stat().st_mtime < stale:
             old.unlink(missing_ok=True)
     return folder
+
+
+def _asks_receipt(people: list[Any]) -> bool:
+    """Did this campaign ask for receipts (QR)? Its texts say so."""
+    return any("QR" in (m.text or "").upper() for m in people[:1])
 
 
 def _download(path: Path, name: str) -> Response:
@@ -168,6 +174,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
             people = campaigns.recipients(web.store, campaign_id, current.actor)
         except InputError as exc:
             return _fail(web, request, current, token, exc)
+        receipts = campaigns.receipts(web.store, campaign_id, current.actor) if found.campaign.kind else None
         states = found.progress.states
         total = states.total or 1
         done = total - states.open
@@ -181,6 +188,9 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
             eta=found.eta,
             percent=round(100 * done / total),
             recipients=people,
+            receipts=receipts
+            if receipts and (receipts.confirmed or receipts.pending) and _asks_receipt(people)
+            else None,
         )
 
     @router.get("/campaigns/{campaign_id}")
@@ -191,10 +201,17 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     def campaign_action(request: Request, campaign_id: int, action: str, csrf: str = Form("")) -> Response:
         current, token = web.page(request)
         web.check_csrf(request, token, csrf)
-        if action not in ("pause", "resume", "cancel"):
+        if action not in ("pause", "resume", "cancel", "remind", "retry"):
             return _fail(web, request, current, token, InputError("unknown action {a!r}", a=action))
         try:
-            campaigns.transition(web.store, campaign_id, action, current.actor)
+            if action == "remind":
+                campaigns.remind(web.store, web.cfg, campaign_id, actor=current.actor)
+            elif action == "retry":
+                for m in campaigns.recipients(web.store, campaign_id, current.actor):
+                    if m.state in ("failed", "expired"):
+                        messages.retry(web.store, web.cfg, m.id, current.actor)
+            else:
+                campaigns.transition(web.store, campaign_id, action, current.actor)
         except InputError as exc:
             return _fail(web, request, current, token, exc)
         web.notify()
@@ -212,16 +229,39 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     # ------------------------------------------------------------------ 收件箱, 投票, 红段子
 
     @router.get("/inbox")
-    def inbox(request: Request) -> Response:
+    def inbox(request: Request, kind: str = "") -> Response:
         current, token = web.page(request)
-        found = messages.inbox(web.store, "recent", limit=200, actor=current.actor)
+        if kind == "flagged":
+            flagged = messages.inbox(web.store, "flagged", actor=current.actor)
+            return web.render(request, "flagged.html", current, token, rows=flagged, kind=kind)
+        found = [
+            r
+            for r in messages.inbox(web.store, "recent", limit=500, actor=current.actor)
+            if isinstance(r, InboundMessage)
+            and (not kind or (r.command or ("unhandled" if r.kind != "command" else "")) == kind)
+        ][:200]
+        unread = {
+            f.id
+            for f in messages.inbox(web.store, "feedback", unread=True, limit=500, actor=current.actor)
+            if hasattr(f, "id")
+        }
         who = {}
         for r in found:
             member_id = getattr(r, "member_id", None)
             if member_id and member_id not in who:
                 with contextlib.suppress(InputError):  # removed since, or outside: shown without a name
                     who[member_id] = roster_verbs.member(web.store, str(member_id), current.actor)
-        return web.render(request, "inbox.html", current, token, rows=found, who=who)
+        return web.render(request, "inbox.html", current, token, rows=found, who=who, kind=kind, unread=unread)
+
+    @router.post("/inbox/{inbox_id}/read")
+    def inbox_read(request: Request, inbox_id: int, csrf: str = Form("")) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            messages.mark_read(web.store, inbox_id, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return RedirectResponse("/ui/inbox?kind=feedback", status_code=303)
 
     @router.get("/polls")
     def poll_list(request: Request) -> Response:
@@ -297,6 +337,18 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         rows = polls.red_submissions(web.store, None, current.actor)
         return web.render(request, "red.html", current, token, rows=rows)
 
+    @router.post("/red/open")
+    def red_open(request: Request, name: str = Form(""), csrf: str = Form("")) -> Response:
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            if not name.strip():
+                raise InputError("the name is empty", field="name")
+            polls.open_red(web.store, name.strip(), 140, current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return RedirectResponse("/ui/red", status_code=303)
+
     @router.post("/red/{submission_id}/{decision}")
     def red_review(
         request: Request, submission_id: int, decision: str, reason: str = Form(""), csrf: str = Form("")
@@ -314,16 +366,59 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     # ------------------------------------------------------------------ 通讯录
 
     @router.get("/members")
-    def members(request: Request, org: str = "", q: str = "") -> Response:
+    def members(request: Request, org: str = "", q: str = "", group: str = "") -> Response:
         current, token = web.page(request)
         try:
-            found = roster_verbs.members(web.store, (org,) if org else (), (), 2000, current.actor)
+            found = roster_verbs.members(
+                web.store, (org,) if org else (), (group,) if group else (), 2000, current.actor
+            )
         except InputError as exc:
             return _fail(web, request, current, token, exc)
         if q:
             found = [m for m in found if q in m.name or q in m.phone]
         units = roster_verbs.org_units(web.store, current.actor)
-        return web.render(request, "members.html", current, token, members=found, units=units, org=org, q=q)
+        return web.render(
+            request, "members.html", current, token, members=found, units=units, org=org, q=q, group=group
+        )
+
+    @router.get("/members/{member_id:int}")
+    def member_form(request: Request, member_id: int) -> Response:
+        current, token = web.page(request)
+        try:
+            found = roster_verbs.member(web.store, str(member_id), current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        units = roster_verbs.org_units(web.store, current.actor)
+        return web.render(request, "member.html", current, token, m=found, units=units)
+
+    @router.post("/members/{member_id:int}")
+    def member_save(
+        request: Request,
+        member_id: int,
+        name: str = Form(""),
+        org: str = Form(""),
+        tags: str = Form(""),
+        csrf: str = Form(""),
+    ) -> Response:
+        """An edit is an import of one row (the same checks, scope and audit as an upload)."""
+        current, token = web.page(request)
+        web.check_csrf(request, token, csrf)
+        try:
+            found = roster_verbs.member(web.store, str(member_id), current.actor)
+            if not name.strip():
+                raise InputError("the name is empty", field="name")
+            row = MemberRow(
+                0,
+                name.strip(),
+                found.phone,
+                org,
+                [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()],
+                found.joined,
+            )
+            roster_verbs.import_rows(web.store, [row], current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        return RedirectResponse("/ui/members", status_code=303)
 
     @router.get("/members/upload")
     def upload_form(request: Request) -> Response:
@@ -498,7 +593,34 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         except InputError as exc:
             return _fail(web, request, current, token, exc)
         top = max((r.fen for r in found.rows), default=0) or 1
-        return web.render(request, "reports.html", current, token, report=found, by=by, top=top)
+        delivery = (
+            reports.delivery(web.store, "modem", date_from=None, date_to=None, actor=current.actor)
+            if not current.actor.scope
+            else []
+        )
+        return web.render(request, "reports.html", current, token, report=found, by=by, top=top, delivery=delivery)
+
+    @router.get("/reports/messages.csv")
+    def archive_csv(request: Request) -> Response:
+        """The message archive of my part (the CLI's `report messages --csv`), as a download."""
+        current, token = web.page(request)
+        path = _uploads(web) / f"archive-{secrets.token_hex(6)}.csv"
+        try:
+            rows = reports.archive(
+                web.store, date_from=None, date_to=None, org=None, campaign=None, actor=current.actor
+            )
+            with path.open("w", newline="", encoding="utf-8-sig") as out:
+                w = SafeCsvWriter(out)
+                w.writerow([_("ID"), _("Number"), _("Member name"), _("Sent"), _("Delivered"), _("State"),
+                            _("Segments"), _("Fen"), _("Text")])  # fmt: skip
+                w.writerows(
+                    [r.id, r.to_number, r.name, r.sent_at, r.delivered_at, r.state, r.segments, r.cost_fen, r.text]
+                    for r in rows
+                )
+        except InputError as exc:
+            path.unlink(missing_ok=True)
+            return _fail(web, request, current, token, exc)
+        return _download(path, _("messages") + ".csv")
 
     @router.get("/accounts")
     def account_list(request: Request) -> Response:
