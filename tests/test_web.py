@@ -170,7 +170,7 @@ def test_a_township_operators_day_in_the_browser(browser, console: Console, tmp_
     page.goto(f"{c.base}/ui/send")
     page.check(f"input[value='{BAQIAO}']")
     page.fill("textarea[name=text]", "${name}同志：周五下午三点在镇会议室开会。")
-    page.click("button[value=preview]")
+    page.wait_for_selector("#plan")  # the dry run follows the typing (htmx), before any button is pressed
     plan = page.inner_text("#plan")
     assert "收件人" in plan and "3" in plan and "0.18 元" in plan and "预计完成" in plan, plan
     shot(page, "send-preview", c)
@@ -478,3 +478,20 @@ def test_a_member_is_edited_within_the_township_and_feedback_is_marked_read(brow
     page.wait_for_url("**/ui/inbox?kind=feedback")
     assert page.locator("button:text('标为已读')").count() == 0
     assert all(f.feedback_read for f in store.inbox.feedback())
+
+
+def test_a_notice_from_a_template_with_its_variables(browser, console: Console):
+    c, store = console, console.store
+    _set_password(store, "bq-op")
+    page = _page(browser)
+    _log_in(page, c.base, "bq-op", GOOD)
+    page.wait_for_url(f"{c.base}/ui/")
+    page.goto(f"{c.base}/ui/send")
+    page.check(f"input[value='{BAQIAO}/一村党支部']")
+    page.select_option("select[name=template]", "general_notice")
+    page.fill("textarea[name=variables]", "content=周五下午三点召开支部书记会议。")
+    page.click("button[value=preview]")
+    assert "周五下午三点召开支部书记会议。" in page.inner_text("#plan") and "张三" in page.inner_text("#plan")
+    page.fill("textarea[name=variables]", "没有等号")
+    page.click("button[value=preview]")
+    assert "名称=值" in page.inner_text("#plan-slot") and store.campaigns.recent() == []

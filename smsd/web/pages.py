@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 
 from smsd import admin, lock, roster
 from smsd import broadcast as bc
+from smsd import template as tpl
 from smsd.actions import accounts, broadcasts, campaigns, messages, polls, reports
 from smsd.actions import roster as roster_verbs
 from smsd.actions.sessions import Current
@@ -100,11 +101,18 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
 
     # ------------------------------------------------------------------ 发通知
 
+    def _notices() -> list[Any]:
+        """The templates an office sends as notices (replies to members are not among them)."""
+        found = tpl.load_all(web.cfg.templates_dir)
+        return [t for name, t in sorted(found.items()) if not name.startswith(("reply_", "approval_", "login_"))]
+
     @router.get("/send")
     def send_form(request: Request) -> Response:
         current, token = web.page(request)
         units = roster_verbs.org_units(web.store, current.actor)
-        return web.render(request, "send.html", current, token, units=units, form={}, plan=None, message="")
+        return web.render(
+            request, "send.html", current, token, units=units, form={}, plan=None, message="", templates=_notices()
+        )
 
     @router.post("/send")
     def send(
@@ -113,6 +121,8 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         groups: str = Form(""),
         numbers: str = Form(""),
         text: str = Form(""),
+        template: str = Form(""),
+        variables: str = Form(""),
         at: str = Form(""),
         confirm_receipt: str = Form(""),
         step: str = Form("preview"),
@@ -120,14 +130,33 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     ) -> Response:
         current, token = web.page(request)
         web.check_csrf(request, token, csrf)
-        form = {"orgs": orgs, "groups": groups, "numbers": numbers, "text": text, "at": at, "confirm": confirm_receipt}
+        form = {
+            "orgs": orgs,
+            "groups": groups,
+            "numbers": numbers,
+            "text": text,
+            "template": template,
+            "variables": variables,
+            "at": at,
+            "confirm": confirm_receipt,
+        }
         units = roster_verbs.org_units(web.store, current.actor)
+        notices = _notices()
         try:
+            values = {}
+            for line in variables.splitlines():
+                if line.strip():
+                    key, sep, value = line.partition("=")
+                    if not sep:
+                        raise InputError("{line!r}: write a variable as NAME=VALUE", field="variables", line=line)
+                    values[key.strip()] = value.strip()
             asked = broadcasts.Asked(
                 orgs=tuple(o for o in orgs if o),
                 groups=tuple(g for g in groups.replace("，", ",").split(",") if g.strip()),
                 numbers=tuple(bc.numbers_in(numbers, _("pasted numbers"))) if numbers.strip() else (),
-                text=text or None,
+                text=None if template else (text or None),
+                template=template or None,
+                variables=values,
                 at=at.strip() or None,
                 confirm=bool(confirm_receipt),
             )
@@ -136,15 +165,13 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
                 summary = planned.summary()
                 summary["budget"] = bc.budget_figures(web.store, planned)
                 waits = bool(broadcasts.approval_rules(web.cfg, current.actor, planned))
-                return web.render(
-                    request, "send.html", current, token, units=units, form=form, plan=summary, waits=waits, message=""
-                )
+                return web.render(request, "send.html", current, token, units=units, form=form, plan=summary,
+                                  waits=waits, message="", templates=notices)  # fmt: skip
             started = broadcasts.start(web.store, web.cfg, asked, current.actor, planned=planned)
         except InputError as exc:
             code = 403 if isinstance(exc, NotAllowed) else 422
-            return web.render(
-                request, "send.html", current, token, units=units, form=form, plan=None, message=str(exc), code=code
-            )
+            return web.render(request, "send.html", current, token, units=units, form=form, plan=None,
+                              message=str(exc), code=code, templates=notices)  # fmt: skip
         web.notify()
         if started.campaign_id is not None:
             return RedirectResponse(f"/ui/campaigns/{started.campaign_id}", status_code=303)
