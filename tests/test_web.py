@@ -495,3 +495,35 @@ def test_a_notice_from_a_template_with_its_variables(browser, console: Console):
     page.fill("textarea[name=variables]", "没有等号")
     page.click("button[value=preview]")
     assert "名称=值" in page.inner_text("#plan-slot") and store.campaigns.recent() == []
+
+
+def test_members_by_name_the_excel_report_and_a_phones_width(browser, console: Console, tmp_path: Path):
+    c, store = console, console.store
+    _set_password(store, "bq-op")
+    page = _page(browser)
+    _log_in(page, c.base, "bq-op", GOOD)
+    page.wait_for_url(f"{c.base}/ui/")
+    page.goto(f"{c.base}/ui/send")
+    page.fill("input[name=names]", "赵七，李四")  # 李四 is of 跳磴镇: not found in my part
+    page.fill("textarea[name=text]", "请明天上午到镇里开会。")
+    page.click("button[value=preview]")
+    assert "没有名为 李四 的党员" in page.inner_text("#plan-slot")
+    page.fill("input[name=names]", "赵七")
+    page.click("button[value=preview]")
+    assert "赵七" in page.inner_text("#plan") and "张三" not in page.inner_text("#plan")
+    page.goto(f"{c.base}/ui/reports")
+    with page.expect_download() as download:
+        page.click("text=下载（Excel）")
+    saved = tmp_path / "cost.xlsx"
+    download.value.save_as(saved)
+    from openpyxl import load_workbook
+
+    assert load_workbook(saved).active.max_row >= 3  # title, headers, the total
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN").new_page()
+    _log_in(phone, c.base, "bq-op", GOOD)
+    phone.wait_for_url(f"{c.base}/ui/")
+    for path in ("/ui/", "/ui/send", "/ui/campaigns", "/ui/members", "/ui/reports"):
+        phone.goto(c.base + path)
+        wide = phone.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390 + 1, (path, wide)  # usable on a phone: nothing wider than the screen
+    shot(phone, "phone-reports")

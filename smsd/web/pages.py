@@ -25,6 +25,7 @@ from smsd.actions.sessions import Current
 from smsd.clock import LOCAL, utcnow
 from smsd.errors import InputError, NotAllowed
 from smsd.export import SafeCsvWriter
+from smsd.export import report_xlsx as export_xlsx
 from smsd.i18n import _
 from smsd.store import InboundMessage
 from smsd.store.records import MemberRow
@@ -120,6 +121,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         orgs: list[str] = Form(default=[]),
         groups: str = Form(""),
         numbers: str = Form(""),
+        names: str = Form(""),
         text: str = Form(""),
         template: str = Form(""),
         variables: str = Form(""),
@@ -134,6 +136,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
             "orgs": orgs,
             "groups": groups,
             "numbers": numbers,
+            "names": names,
             "text": text,
             "template": template,
             "variables": variables,
@@ -150,10 +153,11 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
                     if not sep:
                         raise InputError("{line!r}: write a variable as NAME=VALUE", field="variables", line=line)
                     values[key.strip()] = value.strip()
+            picked = _by_name(names, current.actor)
             asked = broadcasts.Asked(
                 orgs=tuple(o for o in orgs if o),
                 groups=tuple(g for g in groups.replace("，", ",").split(",") if g.strip()),
-                numbers=tuple(bc.numbers_in(numbers, _("pasted numbers"))) if numbers.strip() else (),
+                numbers=(tuple(bc.numbers_in(numbers, _("pasted numbers"))) if numbers.strip() else ()) + picked,
                 text=None if template else (text or None),
                 template=template or None,
                 variables=values,
@@ -176,6 +180,20 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         if started.campaign_id is not None:
             return RedirectResponse(f"/ui/campaigns/{started.campaign_id}", status_code=303)
         return RedirectResponse(f"/ui/approvals/{started.approval_id}", status_code=303)
+
+    def _by_name(names: str, actor: Any) -> tuple[str, ...]:
+        """Members named in the form (comma-separated), within the actor's part: their numbers."""
+        wanted = [n.strip() for n in names.replace("，", ",").replace("、", ",").split(",") if n.strip()]
+        if not wanted:
+            return ()
+        mine = roster_verbs.members(web.store, (), (), None, actor)
+        out = []
+        for name in wanted:
+            found = [m.phone for m in mine if m.name == name]
+            if not found:
+                raise InputError("no member named {name} in your part of the organisation", field="names", name=name)
+            out += found
+        return tuple(out)
 
     @router.get("/approvals/{approval_id}")
     def approval(request: Request, approval_id: int) -> Response:
@@ -584,6 +602,33 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
             w.writerows([r.key, r.name, r.segments, r.fen, f"{r.fen / 100:.2f}"] for r in found.rows)
             w.writerow([_("Total"), "", found.total.segments, found.total.fen, f"{found.total.fen / 100:.2f}"])
         return _download(path, _("cost") + f"-{by}.csv")
+
+    @router.get("/reports/cost.xlsx")
+    def report_xlsx(request: Request, by: str = "org") -> Response:
+        """The cost report as Excel (numbers as numbers, yuan with two decimals: SUM works)."""
+        current, token = web.page(request)
+        try:
+            found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
+        except InputError as exc:
+            return _fail(web, request, current, token, exc)
+        path = _uploads(web) / f"cost-{secrets.token_hex(6)}.xlsx"
+        rows = [
+            {"key": r.key, "name": r.name, "segments": r.segments, "fen": r.fen, "yuan": r.fen / 100}
+            for r in found.rows
+        ]
+        total = found.total
+        rows.append(
+            {"key": _("Total"), "name": "", "segments": total.segments, "fen": total.fen, "yuan": total.fen / 100}
+        )
+        headers = [
+            ("key", _("Group")),
+            ("name", _("Name")),
+            ("segments", _("Segments")),
+            ("fen", _("Fen")),
+            ("yuan", _("Yuan")),
+        ]
+        export_xlsx(str(path), _("cost"), headers, rows, money=frozenset({"yuan"}))
+        return _download(path, _("cost") + f"-{by}.xlsx")
 
     @router.get("/budgets")
     def budgets(request: Request) -> Response:
