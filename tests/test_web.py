@@ -527,3 +527,40 @@ def test_members_by_name_the_excel_report_and_a_phones_width(browser, console: C
         wide = phone.evaluate("document.documentElement.scrollWidth")
         assert wide <= 390 + 1, (path, wide)  # usable on a phone: nothing wider than the screen
     shot(phone, "phone-reports")
+
+
+def test_with_the_second_factor_the_console_asks_for_the_sms_code(browser, tmp_path: Path, make_emulator, daemon):
+    emu = make_emulator(ModemOptions("m1"))
+    port = free_port()
+    config_file = write_config(tmp_path, {"m1": str(emu["m1"].link)}, web={"enabled": True}, http={"port": port},
+                               daemon={"language": "zh_CN"}, accounts={"second_factor": True})  # fmt: skip
+    cfg = config.load(config_file)
+    with Store(tmp_path / "smsd.db") as store:
+        accounts.add(store, cfg, root(), "xq-admin", name="县管理员", role="admin", phone="13700000009")
+        _set_password(store, "xq-admin")
+    d = daemon(config_file)
+    base = f"http://127.0.0.1:{port}"
+    page = _page(browser)
+    _log_in(page, base, "xq-admin", GOOD)
+    page.wait_for_selector("input[name=code]")  # the password alone is not a login
+    shot(page, "code")
+    with Store(tmp_path / "smsd.db") as store:
+        assert store.sessions.live("xq-admin") == []
+        [sms] = sql_rows(store, "SELECT text FROM outbox WHERE to_number = '+8613700000009'")
+    wait_for(lambda: any("验证码" in m.get("text", "") for m in sent_log(emu)), timeout=30)  # it left by the modem
+    page.fill("input[name=code]", "000000" if "000000" not in sms["text"] else "111111")
+    page.click("main button[type=submit]")
+    page.wait_for_selector(".error")
+    assert "验证码错误" in page.inner_text(".error")
+    page.fill("input[name=code]", sms["text"].split("验证码：")[1][:6])
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}/ui/")
+    assert "概览" in page.inner_text("h1")
+    d.terminate()
+
+
+def sent_log(emu: Any) -> list[dict[str, Any]]:
+    import json
+
+    log = emu["m1"].sent_log
+    return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
