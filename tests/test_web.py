@@ -160,6 +160,7 @@ def test_a_township_operators_day_in_the_browser(browser, console: Console, tmp_
     page.click("main form button[type=submit]")
     page.click("text=导入 1 名党员")
     page.wait_for_selector("text=已导入 1 名党员")
+    shot(page, "imported", c)
     found = store.members.by_phone("+8613800000005")
     assert found is not None and found.org == f"{BAQIAO}/一村党支部"
     page.goto(f"{c.base}/ui/members")
@@ -243,6 +244,8 @@ def test_a_township_operators_day_in_the_browser(browser, console: Console, tmp_
     assert {"张三", "赵七", "孙九"} <= names and "李四" not in names
     page.goto(f"{c.base}/ui/budgets")
     shot(page, "budgets", c)
+    page.goto(f"{c.base}/ui/inbox?kind=flagged")
+    shot(page, "flagged", c)
     for name in ("campaigns", "polls", "reports"):
         page.goto(f"{c.base}/ui/{name}")
         shot(page, name, c)
@@ -320,6 +323,9 @@ def test_an_approver_approves_a_waiting_broadcast_from_the_overview(browser, con
     page.wait_for_url(f"{c.base}/ui/")
     [campaign] = store.campaigns.recent()
     assert campaign.recipients == 2 and store.approvals.get(started.approval_id).decided_by == "user:bq-sp"
+    page.goto(f"{c.base}/ui/approvals/{started.approval_id}")
+    assert "待审批的通知" in page.inner_text("main")
+    shot(page, "approval")
 
 
 def test_the_overview_says_the_daemon_is_not_running_and_when_a_cap_frees_up(browser, tmp_path: Path):
@@ -349,6 +355,9 @@ def test_the_overview_says_the_daemon_is_not_running_and_when_a_cap_frees_up(bro
         assert "守护进程未运行" in text
         assert "上限" in text and "恢复发送" in text, text  # m1 sent its one an hour: when it sends again
         shot(page, "not-running")
+        page.goto(f"http://127.0.0.1:{port}/ui/audit")  # the county's administrator reads the trail
+        assert "登录" in page.inner_text("table")
+        shot(page, "audit")
     finally:
         if before is None:
             os.environ.pop("LANGUAGE", None)

@@ -126,13 +126,17 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         template: str = Form(""),
         variables: str = Form(""),
         at: str = Form(""),
+        at_pick: str = Form(""),
         confirm_receipt: str = Form(""),
         step: str = Form("preview"),
         csrf: str = Form(""),
     ) -> Response:
         current, token = web.page(request)
         web.check_csrf(request, token, csrf)
+        if at_pick and not at.strip():  # the picker's 2026-12-03T08:00 is the form the CLI reads too
+            at = at_pick.replace("T", " ")
         form = {
+            "at_pick": at_pick,
             "orgs": orgs,
             "groups": groups,
             "numbers": numbers,
