@@ -8,6 +8,7 @@ import contextlib
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from smsd.errors import InputError, NotAllowed
 from smsd.export import SafeCsvWriter
 from smsd.export import report_xlsx as export_xlsx
 from smsd.i18n import _
+from smsd.roles import Actor
 from smsd.store import InboundMessage
 from smsd.store.records import MemberRow
 from smsd.web.frame import Web
@@ -49,6 +51,25 @@ def _uploads(web: Web) -> Path:
         if old.stat().st_mtime < stale:
             old.unlink(missing_ok=True)
     return folder
+
+
+def _act(web: Web, request: Request, csrf: str, do: Callable[[Actor], object], then: str) -> Response:
+    """A form's action: the session and its CSRF token checked, one verb called as the actor, then
+    the next page (or the refusal, one line, nothing changed)."""
+    current, token = web.page(request)
+    web.check_csrf(request, token, csrf)
+    try:
+        do(current.actor)
+    except InputError as exc:
+        return _fail(web, request, current, token, exc)
+    web.notify()  # a verb that queued wakes the daemon; one that did not costs nothing
+    return RedirectResponse(then, status_code=303)
+
+
+def _named(name: str) -> str:
+    if not name.strip():
+        raise InputError("the name is empty", field="name")
+    return name.strip()
 
 
 def _asks_receipt(people: list[Any]) -> bool:
@@ -88,17 +109,13 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     def decide(
         request: Request, approval_id: int, decision: str, reason: str = Form(""), csrf: str = Form("")
     ) -> Response:
-        current, token = web.page(request)
-        web.check_csrf(request, token, csrf)
-        try:
+        def do(me: Actor) -> None:
             if decision == "approve":
-                broadcasts.approve(web.store, web.cfg, approval_id, current.actor)
-                web.notify()
+                broadcasts.approve(web.store, web.cfg, approval_id, me)
             else:
-                broadcasts.refuse(web.store, web.cfg, approval_id, reason, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
-        return RedirectResponse("/ui/", status_code=303)
+                broadcasts.refuse(web.store, web.cfg, approval_id, reason, me)
+
+        return _act(web, request, csrf, do, "/ui/")
 
     # ------------------------------------------------------------------ 发通知
 
@@ -304,13 +321,9 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
 
     @router.post("/inbox/{inbox_id}/read")
     def inbox_read(request: Request, inbox_id: int, csrf: str = Form("")) -> Response:
-        current, token = web.page(request)
-        web.check_csrf(request, token, csrf)
-        try:
-            messages.mark_read(web.store, inbox_id, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
-        return RedirectResponse("/ui/inbox?kind=feedback", status_code=303)
+        return _act(
+            web, request, csrf, lambda me: messages.mark_read(web.store, inbox_id, me), "/ui/inbox?kind=feedback"
+        )
 
     @router.get("/polls")
     def poll_list(request: Request) -> Response:
@@ -388,29 +401,17 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
 
     @router.post("/red/open")
     def red_open(request: Request, name: str = Form(""), csrf: str = Form("")) -> Response:
-        current, token = web.page(request)
-        web.check_csrf(request, token, csrf)
-        try:
-            if not name.strip():
-                raise InputError("the name is empty", field="name")
-            polls.open_red(web.store, name.strip(), 140, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
-        return RedirectResponse("/ui/red", status_code=303)
+        return _act(web, request, csrf, lambda me: polls.open_red(web.store, _named(name), 140, me), "/ui/red")
 
     @router.post("/red/{submission_id}/{decision}")
     def red_review(
         request: Request, submission_id: int, decision: str, reason: str = Form(""), csrf: str = Form("")
     ) -> Response:
-        current, token = web.page(request)
-        web.check_csrf(request, token, csrf)
-        try:
-            polls.review_red(
-                web.store, web.cfg, submission_id, approve=decision == "approve", reason=reason, actor=current.actor
-            )
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
-        return RedirectResponse("/ui/red", status_code=303)
+        def do(me: Actor) -> object:
+            approve = decision == "approve"
+            return polls.review_red(web.store, web.cfg, submission_id, approve=approve, reason=reason, actor=me)
+
+        return _act(web, request, csrf, do, "/ui/red")
 
     # ------------------------------------------------------------------ 通讯录
 
@@ -560,23 +561,11 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
 
     @router.post("/members/{member_id}/remove")
     def member_remove(request: Request, member_id: int, csrf: str = Form("")) -> Response:
-        current, token = web.page(request)
-        web.check_csrf(request, token, csrf)
-        try:
-            roster_verbs.remove(web.store, str(member_id), current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
-        return RedirectResponse("/ui/members", status_code=303)
+        return _act(web, request, csrf, lambda me: roster_verbs.remove(web.store, str(member_id), me), "/ui/members")
 
     @router.post("/polls/{poll_id}/close")
     def poll_close(request: Request, poll_id: int, csrf: str = Form("")) -> Response:
-        current, token = web.page(request)
-        web.check_csrf(request, token, csrf)
-        try:
-            polls.close(web.store, poll_id, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
-        return RedirectResponse(f"/ui/polls/{poll_id}", status_code=303)
+        return _act(web, request, csrf, lambda me: polls.close(web.store, poll_id, me), f"/ui/polls/{poll_id}")
 
     @router.get("/red/export.csv")
     def red_export(request: Request) -> Response:
