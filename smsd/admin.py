@@ -337,7 +337,7 @@ def config_warnings(cfg: Config) -> list[str]:
         loopback = ipaddress.ip_address(cfg.http.host).is_loopback
     except ValueError:
         loopback = cfg.http.host == "localhost"
-    if cfg.web.enabled:
+    if cfg.web.enabled:  # config.load refuses the console in plain HTTP beyond this box
         out.append(
             _("web console: https://{host}:{port}/ui/ (TLS with {cert})").format(
                 host=cfg.http.host, port=cfg.http.port, cert=cfg.http.tls_cert
@@ -346,11 +346,6 @@ def config_warnings(cfg: Config) -> list[str]:
             else _("web console: http://{host}:{port}/ui/ (plain HTTP: for this box only)").format(
                 host=cfg.http.host, port=cfg.http.port
             )
-            if loopback
-            else _(
-                "[web] is served on {host}, beyond this box, in plain HTTP: passwords and session cookies travel "
-                "in clear; put the documented TLS reverse proxy in front (README) or use 127.0.0.1"
-            ).format(host=cfg.http.host)
         )
     if cfg.http.enabled and not loopback and not cfg.http.tls_cert:
         out.append(

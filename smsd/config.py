@@ -277,6 +277,15 @@ SECTIONS: dict[str, type] = {
 }
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def config_path(given: str | None = None) -> Path:
     """--config, else $SMSD_CONFIG, else /etc/smsd/config.toml on an installed box, else ./config.toml."""
     if given or os.environ.get(ENV_VAR):
@@ -429,6 +438,13 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         given = getattr(web_tls, name)
         if given and not (path.parent / Path(given).expanduser()).is_file():
             raise ConfigError("{path}: [http] {key} = {file!r} is not a file", path=path, key=name, file=given)
+    if sections["web"].enabled and not web_tls.tls_cert and not _loopback(web_tls.host):
+        raise ConfigError(
+            "{path}: [web] on {host} would send passwords in clear: set tls_cert and tls_key in [http], or keep "
+            'host = "127.0.0.1" behind the reverse proxy (README)',
+            path=path,
+            host=web_tls.host,
+        )
     try:
         ZoneInfo(sections["daemon"].timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -445,6 +445,9 @@ def test_the_console_speaks_https_itself_with_a_certificate_in_config_toml(tmp_p
     half = write_config(tmp_path, {"m1": "emulator"}, http={"tls_cert": "cert.pem"})
     with pytest.raises(config.ConfigError, match="both tls_cert and tls_key"):
         config.load(half)
+    lan = write_config(tmp_path, {"m1": "emulator"}, web={"enabled": True}, http={"host": "0.0.0.0"})
+    with pytest.raises(config.ConfigError, match="in clear"):
+        config.load(lan)  # plain HTTP only on loopback
 
 
 def test_the_pages_need_nothing_the_content_security_policy_forbids():
