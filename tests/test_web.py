@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api as playwright  # a test dependency (pyproject's [test]); Chromium is Debian's
 
 from smsd import config, i18n, passwords
 from smsd.actions import accounts, broadcasts, polls
@@ -32,10 +33,6 @@ BAQIAO, TIAODENG = "大渡口区/八桥镇", "大渡口区/跳磴镇"
 ZHANG, ZHAO, LI = "+8613800000001", "+8613800000003", "+8613800000002"
 GOOD = "Township-2026"
 SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>" onmouseover="alert(2)'
-
-playwright = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is a test dependency (pip install -e .[test])"
-)
 
 
 def free_port() -> int:

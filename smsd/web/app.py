@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from smsd.actions import accounts, sessions
 from smsd.config import Config
-from smsd.errors import InputError
+from smsd.errors import BudgetError, InputError, NotAllowed
 from smsd.i18n import _
 from smsd.store import Store
 from smsd.web import pages
@@ -42,6 +42,23 @@ def mount(app: FastAPI, cfg: Config, store_of: Callable[[], Store], notify: Call
         if exc.back == "/ui/password":
             return RedirectResponse("/ui/password", status_code=303)
         return RedirectResponse(f"/ui/login?next={quote(exc.back)}&why={quote(exc.why)}", status_code=303)
+
+    # A verb's refusal (不在您的管辖范围) or a bad input on a page is the error page, one line, with
+    # nothing of what was refused: one handler for every page; the API keeps its JSON answers.
+    for kind in (InputError, NotAllowed, BudgetError):
+        api_answer = app.exception_handlers.get(kind)
+
+        async def refused(request: Request, exc: Exception, api_answer: Any = api_answer) -> Response:
+            if not request.url.path.startswith("/ui") and api_answer is not None:
+                return await api_answer(request, exc)  # type: ignore[no-any-return]
+            try:
+                current, token = web.session(request)
+            except LoginNeeded:
+                current, token = None, ""
+            code = 403 if isinstance(exc, NotAllowed) else 422
+            return web.render(request, "error.html", current, token, code=code, message=str(exc))
+
+        app.add_exception_handler(kind, refused)
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:

@@ -1,6 +1,6 @@
 """The console's pages: each calls the verbs of smsd.actions with the session's actor, exactly
-as the CLI does; a refusal (不在您的管辖范围) or a bad input is shown on the page, one line,
-and nothing of another township is rendered."""
+as the CLI does. A verb's refusal (不在您的管辖范围) or a bad input raised here becomes the error
+page, one line, by one handler (smsd.web.app), and nothing of another township is rendered."""
 
 from __future__ import annotations
 
@@ -55,13 +55,10 @@ def _uploads(web: Web) -> Path:
 
 def _act(web: Web, request: Request, csrf: str, do: Callable[[Actor], object], then: str) -> Response:
     """A form's action: the session and its CSRF token checked, one verb called as the actor, then
-    the next page (or the refusal, one line, nothing changed)."""
+    the next page (a refusal raised by the verb is the error page: nothing changed)."""
     current, token = web.page(request)
     web.check_csrf(request, token, csrf)
-    try:
-        do(current.actor)
-    except InputError as exc:
-        return _fail(web, request, current, token, exc)
+    do(current.actor)
     web.notify()  # a verb that queued wakes the daemon; one that did not costs nothing
     return RedirectResponse(then, status_code=303)
 
@@ -219,10 +216,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     @router.get("/approvals/{approval_id}")
     def approval(request: Request, approval_id: int) -> Response:
         current, token = web.page(request)
-        try:
-            found = broadcasts.show(web.store, approval_id, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = broadcasts.show(web.store, approval_id, current.actor)
         return web.render(request, "approval.html", current, token, a=found)
 
     # ------------------------------------------------------------------ 任务
@@ -235,11 +229,8 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
 
     def _campaign(request: Request, campaign_id: int, name: str) -> Response:
         current, token = web.page(request)
-        try:
-            found = campaigns.status(web.store, web.cfg, campaign_id, current.actor)
-            people = campaigns.recipients(web.store, campaign_id, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = campaigns.status(web.store, web.cfg, campaign_id, current.actor)
+        people = campaigns.recipients(web.store, campaign_id, current.actor)
         receipts = campaigns.receipts(web.store, campaign_id, current.actor) if found.campaign.kind else None
         states = found.progress.states
         total = states.total or 1
@@ -269,27 +260,21 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         web.check_csrf(request, token, csrf)
         if action not in ("pause", "resume", "cancel", "remind", "retry"):
             return _fail(web, request, current, token, InputError("unknown action {a!r}", a=action))
-        try:
-            if action == "remind":
-                campaigns.remind(web.store, web.cfg, campaign_id, actor=current.actor)
-            elif action == "retry":
-                for m in campaigns.recipients(web.store, campaign_id, current.actor):
-                    if m.state in ("failed", "expired"):
-                        messages.retry(web.store, web.cfg, m.id, current.actor)
-            else:
-                campaigns.transition(web.store, campaign_id, action, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        if action == "remind":
+            campaigns.remind(web.store, web.cfg, campaign_id, actor=current.actor)
+        elif action == "retry":
+            for m in campaigns.recipients(web.store, campaign_id, current.actor):
+                if m.state in ("failed", "expired"):
+                    messages.retry(web.store, web.cfg, m.id, current.actor)
+        else:
+            campaigns.transition(web.store, campaign_id, action, current.actor)
         web.notify()
         return RedirectResponse(f"/ui/campaigns/{campaign_id}", status_code=303)
 
     @router.get("/messages/{message_id}")
     def message(request: Request, message_id: int) -> Response:
         current, token = web.page(request)
-        try:
-            view = messages.show(web.store, message_id, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        view = messages.show(web.store, message_id, current.actor)
         return web.render(request, "message.html", current, token, m=view)
 
     # ------------------------------------------------------------------ 收件箱, 投票, 红段子
@@ -387,10 +372,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     @router.get("/polls/{poll_id}")
     def poll(request: Request, poll_id: int) -> Response:
         current, token = web.page(request)
-        try:
-            results = polls.results(web.store, poll_id, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        results = polls.results(web.store, poll_id, current.actor)
         return web.render(request, "poll.html", current, token, r=results, poll_id=poll_id)
 
     @router.get("/red")
@@ -418,12 +400,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     @router.get("/members")
     def members(request: Request, org: str = "", q: str = "", group: str = "") -> Response:
         current, token = web.page(request)
-        try:
-            found = roster_verbs.members(
-                web.store, (org,) if org else (), (group,) if group else (), 2000, current.actor
-            )
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = roster_verbs.members(web.store, (org,) if org else (), (group,) if group else (), 2000, current.actor)
         if q:
             found = [m for m in found if q in m.name or q in m.phone]
         units = roster_verbs.org_units(web.store, current.actor)
@@ -434,10 +411,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     @router.get("/members/{member_id:int}")
     def member_form(request: Request, member_id: int) -> Response:
         current, token = web.page(request)
-        try:
-            found = roster_verbs.member(web.store, str(member_id), current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = roster_verbs.member(web.store, str(member_id), current.actor)
         units = roster_verbs.org_units(web.store, current.actor)
         return web.render(request, "member.html", current, token, m=found, units=units)
 
@@ -453,21 +427,18 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         """An edit is an import of one row (the same checks, scope and audit as an upload)."""
         current, token = web.page(request)
         web.check_csrf(request, token, csrf)
-        try:
-            found = roster_verbs.member(web.store, str(member_id), current.actor)
-            if not name.strip():
-                raise InputError("the name is empty", field="name")
-            row = MemberRow(
-                0,
-                name.strip(),
-                found.phone,
-                org,
-                [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()],
-                found.joined,
-            )
-            roster_verbs.import_rows(web.store, [row], current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = roster_verbs.member(web.store, str(member_id), current.actor)
+        if not name.strip():
+            raise InputError("the name is empty", field="name")
+        row = MemberRow(
+            0,
+            name.strip(),
+            found.phone,
+            org,
+            [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()],
+            found.joined,
+        )
+        roster_verbs.import_rows(web.store, [row], current.actor)
         return RedirectResponse("/ui/members", status_code=303)
 
     @router.get("/members/upload")
@@ -505,7 +476,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         if not found:
             return _fail(web, request, current, token, InputError("this upload has expired; upload the file again"))
         path = found[0]
-        try:
+        try:  # a refusal is the error page (one handler for every page); the upload goes either way
             result = roster.read(path, under=current.actor.scope or None)
             if result.errors:
                 raise InputError(
@@ -514,8 +485,6 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
                     errors_count=len(result.errors),
                 )
             added, updated = roster_verbs.import_rows(web.store, result.rows, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
         finally:
             path.unlink(missing_ok=True)
         return web.render(request, "imported.html", current, token, added=added, updated=updated, n=len(result.rows))
@@ -525,19 +494,16 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         """A reply to a member's SMS: the same verb as `smsd send`, within the account's part."""
         current, token = web.page(request)
         web.check_csrf(request, token, csrf)
-        try:
-            recent = messages.inbox(web.store, "recent", limit=500, actor=current.actor)
-            found = [r for r in recent if isinstance(r, InboundMessage) and r.id == inbox_id]
-            if not found:
-                raise NotAllowed(
-                    "{what} is outside your part of the organisation ({scope})",
-                    field="id",
-                    what=f"#{inbox_id}",
-                    scope=current.actor.scope,
-                )
-            messages.send(web.store, web.cfg, found[0].sender, text, actor=current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        recent = messages.inbox(web.store, "recent", limit=500, actor=current.actor)
+        found = [r for r in recent if isinstance(r, InboundMessage) and r.id == inbox_id]
+        if not found:
+            raise NotAllowed(
+                "{what} is outside your part of the organisation ({scope})",
+                field="id",
+                what=f"#{inbox_id}",
+                scope=current.actor.scope,
+            )
+        messages.send(web.store, web.cfg, found[0].sender, text, actor=current.actor)
         web.notify()
         return RedirectResponse("/ui/inbox?replied=1", status_code=303)
 
@@ -584,10 +550,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     @router.get("/reports/cost.csv")
     def report_csv(request: Request, by: str = "org") -> Response:
         current, token = web.page(request)
-        try:
-            found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
         path = _uploads(web) / f"cost-{secrets.token_hex(6)}.csv"
         with path.open("w", newline="", encoding="utf-8-sig") as out:
             w = SafeCsvWriter(out)
@@ -600,10 +563,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     def report_xlsx(request: Request, by: str = "org") -> Response:
         """The cost report as Excel (numbers as numbers, yuan with two decimals: SUM works)."""
         current, token = web.page(request)
-        try:
-            found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
         path = _uploads(web) / f"cost-{secrets.token_hex(6)}.xlsx"
         rows = [
             {"key": r.key, "name": r.name, "segments": r.segments, "fen": r.fen, "yuan": r.fen / 100}
@@ -643,20 +603,14 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
                 raise ValueError
         except ValueError:
             return _fail(web, request, current, token, InputError("{v!r} is not an amount of yuan", v=yuan))
-        try:
-            reports.set_budget(web.store, org, month, fen, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        reports.set_budget(web.store, org, month, fen, current.actor)
         return RedirectResponse("/ui/budgets", status_code=303)
 
     @router.get("/reports")
     def report(request: Request, by: str = "org") -> Response:
         current, token = web.page(request)
         by = by if by in ("org", "month", "campaign", "account") else "org"
-        try:
-            found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = reports.cost(web.store, by, date_from=None, date_to=None, org=None, actor=current.actor)
         top = max((r.fen for r in found.rows), default=0) or 1
         delivery = (
             reports.delivery(web.store, "modem", date_from=None, date_to=None, actor=current.actor)
@@ -690,10 +644,7 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
     @router.get("/accounts")
     def account_list(request: Request) -> Response:
         current, token = web.page(request)
-        try:
-            found = accounts.users(web.store, current.actor)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = accounts.users(web.store, current.actor)
         return web.render(request, "accounts.html", current, token, accounts=found, shown=None)
 
     @router.post("/accounts")
@@ -709,13 +660,10 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         """A new account; its one-time password is shown on this page once."""
         current, token = web.page(request)
         web.check_csrf(request, token, csrf)
-        try:
-            added, initial = accounts.add(
-                web.store, web.cfg, current.actor, login.strip(), name=name.strip(), role=role, scope=scope,
-                phone=phone.strip() or None,
-            )  # fmt: skip
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        added, initial = accounts.add(
+            web.store, web.cfg, current.actor, login.strip(), name=name.strip(), role=role, scope=scope,
+            phone=phone.strip() or None,
+        )  # fmt: skip
         found = accounts.users(web.store, current.actor)
         return web.render(request, "accounts.html", current, token, accounts=found, shown=(added.login, initial))
 
@@ -724,25 +672,19 @@ def routes(router: APIRouter, web: Web) -> None:  # noqa: C901 - one page a func
         current, token = web.page(request)
         web.check_csrf(request, token, csrf)
         shown = None
-        try:
-            if action in ("enable", "disable"):
-                accounts.set_enabled(web.store, current.actor, login, action == "enable")
-            elif action == "unlock":
-                accounts.unlock(web.store, current.actor, login)
-            elif action == "reset-password":
-                shown = (login, accounts.reset_password(web.store, current.actor, login))
-            else:
-                raise InputError("unknown action {a!r}", a=action)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        if action in ("enable", "disable"):
+            accounts.set_enabled(web.store, current.actor, login, action == "enable")
+        elif action == "unlock":
+            accounts.unlock(web.store, current.actor, login)
+        elif action == "reset-password":
+            shown = (login, accounts.reset_password(web.store, current.actor, login))
+        else:
+            raise InputError("unknown action {a!r}", a=action)
         found = accounts.users(web.store, current.actor)
         return web.render(request, "accounts.html", current, token, accounts=found, shown=shown)
 
     @router.get("/audit")
     def audit(request: Request) -> Response:
         current, token = web.page(request)
-        try:
-            found = accounts.audit_trail(web.store, current.actor, since=utcnow() - timedelta(days=30), limit=500)
-        except InputError as exc:
-            return _fail(web, request, current, token, exc)
+        found = accounts.audit_trail(web.store, current.actor, since=utcnow() - timedelta(days=30), limit=500)
         return web.render(request, "audit.html", current, token, entries=found)
