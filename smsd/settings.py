@@ -49,8 +49,8 @@ class ModemConfig:
     name: str = opt("", "The modem's name (the table's key).")
     kind: str = opt(
         "gsm",
-        'How it carries messages: "gsm" (a modem on port), "smpp" (an SMSC or a city\'s Jasmin at host) or '
-        '"memory" (in-process, for demos).',
+        'How it carries messages: "gsm" (a modem on port), "smpp" (an SMSC or a city\'s Jasmin at host), '
+        '"cmpp" (a carrier\'s ISMG at host, on the office\'s own 106... number) or "memory" (in-process, for demos).',
     )
     price_fen: int = opt(6, "What this SIM pays per segment, in fen (1 CNY = 100 fen; 0 to 10,000).", price)
     international_price_fen: int = opt(

@@ -4,7 +4,8 @@ Each case drives a transport through its interface only: submit and references, 
 each kind, disconnect and reconnect, inbound exactly once across a failure between commit and
 acknowledgement, and delivery reports that name the reference the submit returned. The memory
 transport runs in-process; the GSM transport runs over a pty against the emulator; the SMPP
-transport binds over TCP to the `smsd smsc` emulator.
+transport binds over TCP to the `smsd smsc` emulator; the CMPP transport (3.0 and 2.0) connects
+over TCP to the `smsd ismg` emulator.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from smsd.cmpp import codec as cmpp_codec
+from smsd.ismg.server import Account as IsmgAccount
+from smsd.ismg.server import Ismg
 from smsd.sim.modem import ModemOptions
 from smsd.smsc.server import Account, Smsc
 from smsd.transport.base import DeliveryReport, InDoubt, LateAccept, NotSent, Outgoing, Received, Refused, Transport
+from smsd.transport.cmpp import CmppTransport
 from smsd.transport.gsm import GsmTransport
 from smsd.transport.memory import MemoryTransport
 from smsd.transport.registry import KINDS
@@ -169,12 +174,47 @@ class SmppPairSide(SmppSide):
     bind = "transmitter+receiver"
 
 
+class CmppSide(Harness):
+    """A CMPP link over TCP to the `smsd ismg` emulator (3.0, or 2.0 below)."""
+
+    version = cmpp_codec.V30
+
+    def __init__(self, **_: object) -> None:
+        self.ismg = Ismg(
+            port=0, accounts=[IsmgAccount("901234", "pw-a", "10690001", "MZB0010101")], receipt_delay_ms=20
+        )
+        self.ismg.start()
+        super().__init__(cmpp_transport(self.ismg, version=self.version))
+
+    def refuse_next(self, kind: str) -> None:  # bad number / a vendor's "try later" / wrong Service_Id
+        self.ismg.fault("status", [1, {"permanent": 13, "transient": 100, "transport": 7}[kind]])
+
+    def drop(self) -> None:
+        self.ismg.fault("down", 1)
+
+    def restore(self) -> None:
+        self.ismg.fault("down", 0)
+
+    def deliver(self, sender: str, text: str) -> None:
+        self.ismg.deliver(sender, text, to="1069000101")
+
+    def stop(self) -> None:
+        super().stop()
+        self.ismg.stop()
+
+
+class Cmpp20Side(CmppSide):
+    version = cmpp_codec.V20
+
+
 # Adding a transport adds its side here: every case below then runs against it.
 SIDES: dict[str, type[Harness]] = {
     "memory": MemorySide,
     "gsm": GsmSide,
     "smpp": SmppSide,
     "smpp-pair": SmppPairSide,
+    "cmpp": CmppSide,
+    "cmpp-2.0": Cmpp20Side,
 }
 
 
@@ -186,6 +226,12 @@ def smpp_transport(server: Smsc, **kw) -> SmppTransport:
     kw = {"response_timeout_s": 3.0, "connect_timeout_s": 2.0, **kw}
     return SmppTransport("s1", "127.0.0.1", server.port, system_id="county_a", password="pw-a",
                          source_addr="1069000101", **kw)  # fmt: skip
+
+
+def cmpp_transport(server: Ismg, **kw) -> CmppTransport:
+    kw = {"response_timeout_s": 3.0, "connect_timeout_s": 2.0, **kw}
+    return CmppTransport("c1", "127.0.0.1", server.port, sp_id="901234", shared_secret="pw-a",
+                         service_id="MZB0010101", src_id="1069000101", **kw)  # fmt: skip
 
 
 @pytest.fixture(params=list(SIDES))

@@ -247,7 +247,7 @@ class Decoded:
     seq: int | None = None
 
 
-def _split_udh(body: bytes) -> tuple[bytes, tuple[int, int, int] | None]:
+def split_udh(body: bytes) -> tuple[bytes, tuple[int, int, int] | None]:
     if not body:
         raise ValueError("a UDH indicator with no user data")
     udhl = body[0]
@@ -273,7 +273,7 @@ def decode(data_coding: int, esm_class: int, short_message: bytes, default_alpha
     default_alphabet: what this SMSC means by data_coding 0 (see encode)."""
     body, concat = (short_message, None)
     if esm_class & ESM_UDHI:
-        body, concat = _split_udh(short_message)
+        body, concat = split_udh(short_message)
     dc = data_coding & 0xFF
     alphabet = _alphabet(dc)
     if dc == DC_DEFAULT and default_alphabet != "gsm7":

@@ -14,6 +14,7 @@ from smsd.transport.base import Kind
 KINDS = {
     "gsm": "smsd.transport.gsm",  # a GSM modem on a serial port (or the built-in emulator)
     "smpp": "smsd.transport.smpp",  # an SMSC, or a city's Jasmin, over SMPP 3.4
+    "cmpp": "smsd.transport.cmpp",  # a carrier's ISMG over CMPP 3.0 or 2.0 (the office's own 106... number)
     "memory": "smsd.transport.memory",  # in-process, for demos and tests
 }
 

@@ -1,0 +1,1 @@
+"""`smsd ismg`: a CMPP ISMG emulator (smsd/ismg/server.py)."""
