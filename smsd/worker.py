@@ -377,6 +377,7 @@ class Worker:
                 pacing=self.pacing,
                 reserved=reserved,
                 prices=self._prices(),
+                segments_of=self.transport.segments,
             )
             if msg is None:
                 break

@@ -160,10 +160,15 @@ def driver_for() -> Iterator[Callable[..., tuple]]:
 
 
 def write_config(
-    directory: Path, ports: dict[str, str], *, smpp: dict[str, dict] | None = None, **sections: dict
+    directory: Path,
+    ports: dict[str, str],
+    *,
+    smpp: dict[str, dict] | None = None,
+    cmpp: dict[str, dict] | None = None,
+    **sections: dict,
 ) -> Path:
-    """A config.toml for tests: given modem ports (and SMPP transports: name -> keys), fast
-    timings, everything in directory."""
+    """A config.toml for tests: given modem ports (and SMPP or CMPP transports: name -> keys),
+    fast timings, everything in directory."""
     base = {
         "daemon": {"database": "smsd.db", "log_level": "info", "poll_ms": 50},
         "sending": {"retry_backoff_s": 1, "quiet_hours": ""},
@@ -186,9 +191,10 @@ def write_config(
             "hourly_cap = 100000",
             "daily_cap = 100000",
         ]
-    for name, keys in (smpp or {}).items():
-        lines += [f"[modems.{name}]", 'kind = "smpp"', "command_timeout_s = 2.0", "send_timeout_s = 10.0"]
-        lines += [f"{k} = {_toml(v)}" for k, v in keys.items()]
+    for kind, tables in (("smpp", smpp), ("cmpp", cmpp)):
+        for name, keys in (tables or {}).items():
+            lines += [f"[modems.{name}]", f'kind = "{kind}"', "command_timeout_s = 2.0", "send_timeout_s = 10.0"]
+            lines += [f"{k} = {_toml(v)}" for k, v in keys.items()]
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path  # no templates folder: the shipped templates are the package's

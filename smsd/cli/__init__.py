@@ -31,6 +31,7 @@ COMMANDS = {
     "doctor": "smsd.cli.daemon:doctor",
     "sim": "smsd.cli.sim:sim",
     "smsc": "smsd.cli.smsc:smsc",
+    "ismg": "smsd.cli.ismg:ismg",
     "report": "smsd.cli.report:report",
     "budget": "smsd.cli.report:budget",
     "purge": "smsd.cli.report:purge",

@@ -547,8 +547,9 @@ class MsgId:
 
 
 def msg_ref(msg_id: int) -> str:
-    """A Msg_Id as the store keeps it: its 64 bits do not fit SQLite's signed integer."""
-    return str(msg_id)
+    """A Msg_Id as the store keeps it: its 8 octets in hex (as a number, 64 bits do not fit
+    SQLite's signed integer, and a decimal string would be read back as a rounded REAL)."""
+    return f"{msg_id:016x}"
 
 
 # ------------------------------------------------------------------ text

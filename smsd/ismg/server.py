@@ -406,6 +406,15 @@ class Ismg:
                 return True
         return None
 
+    def _count_down(self, name: str) -> bool:
+        """True for the submit that brings a countdown fault to zero (drop_after COUNT)."""
+        with self._lock:
+            left = int(self._faults.get(name, 0))
+            if not left:
+                return False
+            self._faults[name] = left - 1
+            return left == 1
+
     def _new_msg_id(self, count: int = 1) -> int:
         """A Msg_Id in the spec's layout; count: ids for a group send, first + i each (3.0 附录1)."""
         now = datetime.now(codec.SHANGHAI)
@@ -477,7 +486,7 @@ class Ismg:
         ids = [first + i for i in range(len(sub.dest_terminal_ids))]  # one per recipient, in order
         self._record(s, sub, ids)
         silent = self._take("no_response")
-        drop = self._take("drop_after")
+        drop = self._count_down("drop_after")
         late = self._take("late_response")
         reports_first = bool(sub.registered_delivery == 1 and self._take("report_first"))
         if sub.registered_delivery == 1:  # taken is taken: the report comes even if the answer is lost

@@ -3,6 +3,7 @@ hours (pacing), and when queued messages become due or expire."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ class Claims(Repo):
         pacing: Pacing | None = None,
         reserved: int = 0,
         prices: tuple[int, int] | None = None,
+        segments_of: Callable[[str], int | None] | None = None,
     ) -> OutboundMessage | None:
         """Atomically take the next due message for this modem, with a lease.
 
@@ -40,7 +42,10 @@ class Claims(Repo):
         hourly or daily cap of segments (less the reserved segments of messages already claimed
         and not yet sent: an SMPP window). Messages of paused campaigns wait. prices (at home,
         abroad) is what this transport pays per segment: each submit carries its price, so a submit
-        that falls in doubt is booked at it.
+        that falls in doubt is booked at it. segments_of: how many parts this transport sends a
+        text in when that is not smsd.segments' count (a carrier's signature it counts in); a
+        message none of whose parts has left is planned again with it, so parts and cost are the
+        carrier's.
         """
         now = now or utcnow()
         quiet = int(pacing.is_quiet(now)) if pacing else 0
@@ -54,12 +59,16 @@ class Claims(Repo):
             row = self._next_due(modem, now, quiet, repin_after_s, bulk_room > 0)
             if row is not None and row["campaign_id"] is not None and row["segments"] > bulk_room:
                 row = self._next_due(modem, now, quiet, repin_after_s, False)
+            if row is not None and segments_of is not None:
+                row = self._resegment(row, segments_of(row["text"]))
             if row is None or row["segments"] > room:
                 return None
             ref = row["concat_ref"]
             if row["modem"] != modem or ref is None:
                 if row["modem"] not in (None, modem) and self._has_sent_parts(row["id"]):
                     self._repin(row, modem, now)
+                    if segments_of is not None:  # sent again whole from here: in this transport's parts
+                        row = self._resegment(row, segments_of(row["text"]))
                 ref = self._next_counter(f"concat_ref:{modem}", 256)
             self.conn.execute(
                 """UPDATE outbox SET state = 'sending', lease_owner = ?, lease_until = ?,
@@ -85,6 +94,18 @@ class Claims(Repo):
         claimed = self._outbox.message(row["id"])
         assert claimed is not None
         return claimed
+
+    def _resegment(self, row: dict[str, Any], parts: int | None) -> dict[str, Any]:
+        """The message in parts parts, when none of them has left yet (a message partly sent keeps its plan)."""
+        if parts is None or parts == row["segments"] or self._has_sent_parts(row["id"]):
+            return row
+        self.conn.execute("UPDATE outbox SET segments = ? WHERE id = ?", (parts, row["id"]))
+        self.conn.execute("DELETE FROM outbox_parts WHERE message_id = ?", (row["id"],))
+        self.conn.executemany(
+            "INSERT INTO outbox_parts (message_id, seq, total) VALUES (?, ?, ?)",
+            [(row["id"], seq, parts) for seq in range(1, parts + 1)],
+        )
+        return {**row, "segments": parts}
 
     def _next_due(
         self, modem: str, now: datetime, quiet: int, repin_after_s: int, bulk_ok: bool

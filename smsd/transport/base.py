@@ -176,6 +176,11 @@ class Transport(ABC):
                     break
         return out
 
+    def segments(self, text: str) -> int | None:
+        """How many parts this transport sends text in, when that is not smsd.segments' count (a
+        carrier's signature it writes or counts in); None: the same count."""
+        return None
+
     @abstractmethod
     def receive(self) -> int:
         """Hand what arrived to the sink, acknowledging each item after it returned; returns how many."""

@@ -329,6 +329,10 @@ class CmppTransport(Transport):
             self._busy_wait = max(0.0, self._busy_wait / 2 - 0.01)
         return [r if r is not None else NotSent(f"{self.name}: not sent") for r in results]
 
+    def segments(self, text: str) -> int | None:
+        """With a signature, the carrier's count: the text with 【…】 at its start."""
+        return len(codec.encode(text, 0, self.signature)) if self.signature else None
+
     def parts(self, message: Outgoing) -> list[codec.Part]:
         return codec.encode(message.text, message.concat_ref, self.signature, self.signed_by_ismg)
 
@@ -534,7 +538,9 @@ class CmppTransport(Transport):
         if not self._bound or sock is None:
             return
         now = time.monotonic()
-        if self._probed and self._seen < self._probed and now - self._probed > self.response_timeout_s:
+        if self._probed and self._seen < self._probed:  # a probe is out: wait for it, then try again
+            if now - self._probed <= self.response_timeout_s:
+                return
             if self._probes >= ACTIVE_TEST_TRIES:
                 self._down(sock, _("{where} did not answer ACTIVE_TEST").format(where=self._ismg))
                 return
