@@ -1,5 +1,6 @@
-"""SMPP throughput, side by side in one run (issue 16): smsd -> `smsd smsc` directly, Kannel's
-bearerbox -> the same emulator, and smsd -> a city's Jasmin -> the emulator as the carrier.
+"""SMPP and CMPP throughput, side by side in one run (issues 16 and 26): smsd -> `smsd smsc`
+directly, smsd -> `smsd ismg` over CMPP 3.0 (window 16, the protocol's W), Kannel's bearerbox ->
+the SMPP emulator, and smsd -> a city's Jasmin -> the emulator as the carrier.
 
 Each case starts with a backlog already queued (smsd: in its outbox; Kannel: in bearerbox, fed
 through sendsms while the SMSC refuses connections) and then lets it drain; the rate is taken
@@ -89,11 +90,13 @@ def rate(records: list[dict]) -> tuple[float, float]:
     return (len(stamps) - 1) / span if span else float("inf"), span
 
 
-def finish(smsc: subprocess.Popen, tmp: Path, client: str, path: str, n: int, cpu: float, rss: float | None) -> dict:
+def finish(
+    smsc: subprocess.Popen, tmp: Path, client: str, path: str, n: int, cpu: float, rss: float | None, log: str = "smsc"
+) -> dict:
     """Stop the emulator and read the case's row off its log (the one clock for every client)."""
     smsc.terminate()
     smsc.wait(30)
-    records = logged(tmp / "smsc")
+    records = logged(tmp / log)
     per_s, span = rate(records)
     return {
         "client": client,
@@ -136,6 +139,37 @@ def smsd_case(n: int) -> dict:
     return finish(smsc, tmp, "smsd (smpp transport)", "-> smsd smsc", n, cpu, rss)
 
 
+def cmpp_case(n: int) -> dict:
+    """smsd's CMPP 3.0 transport into `smsd ismg` (its own process), the same backlog and reports."""
+    tmp = Path(tempfile.mkdtemp(prefix="smsd-cmpp-"))
+    port = kannel.free_port()
+    folder = tmp / "ismg"
+    ismg = subprocess.Popen(
+        [sys.executable, "-m", "smsd", "ismg", "--port", str(port), "--dir", str(folder),
+         "--account", "901234:pw:10690001:MZB0010101", "--receipt-delay-ms", "1000"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp / "ismg.log", "w"),  # noqa: SIM115
+    )  # fmt: skip
+    wait(lambda: kannel.listening(port) and (folder / "control.sock").exists(), 30)
+    lines = [
+        "[daemon]", 'database = "smsd.db"', 'log_level = "warning"',
+        "[sending]", 'quiet_hours = ""',
+        "[anniversary]", "enabled = false",
+        "[modems.carrier]", 'kind = "cmpp"', 'host = "127.0.0.1"', f"cmpp_port = {port}", 'sp_id = "901234"',
+        'shared_secret = "pw"', 'service_id = "MZB0010101"', f'src_id = "{NUMBER}"', "cmpp_window = 16",
+    ]  # fmt: skip
+    (tmp / "config.toml").write_text("\n".join(lines) + "\n")
+    with Store(tmp / "smsd.db") as store:
+        store.outbox.enqueue_many([(to, text, {}) for to, text in texts(n)])
+    proc = start_daemon(tmp / "config.toml", tmp)
+    cpu0 = proc_cpu(proc.pid)
+    wait(lambda: int(request(folder, {"op": "status"}, what="ISMG emulator")["submitted"]) >= n, 600)
+    cpu = proc_cpu(proc.pid) - cpu0
+    rss = proc_hwm_mb(proc.pid)
+    proc.terminate()
+    proc.wait(30)
+    return finish(ismg, tmp, "smsd (cmpp transport, CMPP 3.0)", "-> smsd ismg", n, cpu, rss, log="ismg")
+
+
 def kannel_case(n: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="kannel-smpp-"))
     smsc, port = start_smsc(tmp / "smsc", "kannel:pw")
@@ -171,6 +205,7 @@ def jasmin_case(n: int) -> dict | None:
     tmp = Path(tempfile.mkdtemp(prefix="jasmin-smpp-"))
     smsc, port = start_smsc(tmp / "smsc", "carrier:carrpw")
     stack = jasmin_stack.Stack(tmp / "jasmin")
+    proc = None
     try:
         stack.up()
         stack.add_carrier("carrier", "127.0.0.1", port, "carrier", "carrpw")
@@ -182,7 +217,7 @@ def jasmin_case(n: int) -> dict | None:
         cpu0 = proc_cpu(proc.pid)
         with Store(tmp / "smsd.db") as store:
             depth = store.outbox.queue_depth
-            wait(lambda: depth().get("queued", 0) + depth().get("sending", 0) == 0, 600)
+            wait(lambda: depth().queued + depth().sending == 0, 600)
             stamps = [
                 datetime.fromisoformat(r["sent_at"]).timestamp()
                 for r in sql_rows(store, "SELECT sent_at FROM outbox_parts WHERE sent_at IS NOT NULL")
@@ -194,6 +229,8 @@ def jasmin_case(n: int) -> dict | None:
         proc.wait(30)
     except BaseException:
         smsc.terminate()
+        if proc is not None and proc.poll() is None:  # never leave a daemon behind a failed case
+            proc.kill()
         raise
     finally:
         stack.down()
@@ -204,14 +241,17 @@ def jasmin_case(n: int) -> dict | None:
 def main() -> None:
     if not kannel.available():
         raise SystemExit("bench/smpp.py needs Kannel (apt-get install kannel) for the peer's row")
-    rows = [smsd_case(N), kannel_case(N)]
+    rows = [smsd_case(N), cmpp_case(N), kannel_case(N)]
     j = jasmin_case(N_JASMIN)
     if j:
         rows.append(j)
     report(
         "smpp",
         rows,
-        {"target": ">= 500 msg/s through smsd smsc with durable commits and a window of 10", "one_run": True},
+        {
+            "target": ">= 500 msg/s through smsd smsc (window 10) and smsd ismg (window 16) with durable commits",
+            "one_run": True,
+        },
     )
 
 

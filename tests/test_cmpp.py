@@ -110,9 +110,9 @@ def test_a_long_message_arrives_joined_with_the_office_numbers_and_its_reports_m
     assert refs == {s["msg_id"] for s in ismg.submitted}  # the ISMG's Msg_Ids, all 64 bits kept
 
 
-def test_flow_control_slows_down_and_sends_everything_without_counting_attempts(world, ismg):
+def test_flow_control_slows_down_and_sends_everything_without_counting_attempts(world, ismg, version):
     make, clock = world
-    w = make()
+    w = make(version=version)
     ismg.fault("status", [8, codec.FLOW_CONTROL])
     for i in range(12):
         w.store.outbox.enqueue(f"+86138001381{i:02d}", f"消息{i}", now=clock.now, srr=False)
@@ -332,6 +332,62 @@ def test_the_signature_is_counted_and_written_by_whoever_the_setting_says(world,
         assert w.store.outbox.message(mid).segments == 2  # the carrier counts the signature: so does the ledger
         assert sql_one(w.store, "SELECT COUNT(*) AS n FROM ledger WHERE message_id = ?", (mid,))["n"] == 2
         w.transport.close()
+
+
+def _raw_submit(version: int, **change) -> bytes:
+    fields = {"msg_src": SP, "service_id": SERVICE, "src_id": SRC, "dest_terminal_ids": ("8613800138000",),
+              "content": "你好".encode("utf-16-be"), **change}  # fmt: skip
+    return codec.pack_submit(9, codec.Submit(**fields), version)
+
+
+@pytest.mark.parametrize(
+    ("frame", "result"),
+    [
+        (lambda v: _raw_submit(v), codec.OK),
+        (lambda v: _raw_submit(v, src_id="1065000101"), codec.SRC_ID),  # not under the account's service code
+        (lambda v: _raw_submit(v, msg_src="901235"), codec.MSG_SRC),
+        (lambda v: _raw_submit(v, service_id="OTHER"), codec.SERVICE_ID),
+        (lambda v: _raw_submit(v, dest_terminal_ids=("1380013800x",)), codec.DEST_TERMINAL),
+        (lambda v: _raw_submit(v, content=b"\x00\x41" * 71), codec.TOO_LONG),  # 142 octets of UCS-2
+        (lambda v: _raw_submit(v, pk_total=2, pk_number=3), codec.STRUCTURE),
+        (lambda v: _raw_submit(v, fee_type="09"), codec.FEE_CODE),
+        (lambda v: _raw_submit(v)[:-5], codec.LENGTH),  # cut short: the header's length is wrong
+        (lambda v: _fix_length(_raw_submit(v).replace(b"\x01" + b"8613800138000", b"\x00" + b"8613800138000")), 1),
+    ],
+    ids=["ok", "src_id", "msg_src", "service_id", "number", "too_long", "pk", "fee", "truncated", "no_recipients"],
+)
+def test_the_emulator_validates_submits_as_an_ismg_does(ismg, version, frame, result):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", ismg.port), timeout=5) as sock:
+        sock.sendall(codec.pack_connect(1, SP, SECRET, version, codec.timestamp(datetime.now(UTC))))
+        _head = sock.recv(12)
+        sock.recv(64)
+        data = frame(version)
+        if result == codec.LENGTH:  # a body shorter than its layout, in a frame whose length is right
+            data = codec.frame(codec.SUBMIT, 9, data[12:])
+        sock.sendall(data)
+        head = sock.recv(12)
+        length, command, sequence = codec.read_header(head)
+        resp = codec.unpack_resp(sock.recv(length - 12))
+    assert (command, sequence, resp.result) == (codec.SUBMIT | codec.RESP, 9, result)
+    assert len(ismg.submitted) == (1 if result == codec.OK else 0)  # a refused submit is never logged as sent
+
+
+def _fix_length(data: bytes) -> bytes:
+    return codec.frame(codec.SUBMIT, 9, data[12:])
+
+
+def test_doctor_says_whether_the_ismg_can_be_reached(ismg):
+    from smsd.transport.cmpp import KIND
+
+    table = {"kind": "cmpp", "host": "127.0.0.1", "cmpp_port": ismg.port, "sp_id": SP, "shared_secret": SECRET,
+             "service_id": SERVICE, "src_id": SRC}  # fmt: skip
+    [(what, ok, detail)] = KIND.doctor(modem_config("carrier", table))
+    assert ok and str(ismg.port) in detail
+    ismg.stop()
+    [(what, ok, detail)] = KIND.doctor(modem_config("carrier", table))
+    assert not ok and "whitelist" in detail
 
 
 def config_with(tmp_path: Path, table: str) -> Path:

@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from smsd import gsm7
+from smsd.notes import N_
 from smsd.segments import GSM7, plan
 from smsd.smpp.codec import split_udh
 
@@ -56,20 +57,20 @@ MSG_SRC = 11
 FEE_TERMINAL = 12
 DEST_TERMINAL = 13
 RESULTS = {
-    OK: "ok",
-    STRUCTURE: "structure error",
-    COMMAND: "command error",
-    SEQUENCE: "duplicate sequence",
-    LENGTH: "length error",
-    FEE_CODE: "fee code error",
-    TOO_LONG: "message too long",
-    SERVICE_ID: "wrong Service_Id",
-    FLOW_CONTROL: "flow control",
-    NOT_OUR_FEE_NUMBER: "fee number not served here",
-    SRC_ID: "wrong Src_Id",
-    MSG_SRC: "wrong Msg_src",
-    FEE_TERMINAL: "wrong Fee_terminal_Id",
-    DEST_TERMINAL: "wrong Dest_terminal_Id",
+    OK: N_("ok"),
+    STRUCTURE: N_("structure error"),
+    COMMAND: N_("command error"),
+    SEQUENCE: N_("duplicate sequence"),
+    LENGTH: N_("length error"),
+    FEE_CODE: N_("fee code error"),
+    TOO_LONG: N_("message too long"),
+    SERVICE_ID: N_("wrong Service_Id"),
+    FLOW_CONTROL: N_("flow control"),
+    NOT_OUR_FEE_NUMBER: N_("fee number not served here"),
+    SRC_ID: N_("wrong Src_Id"),
+    MSG_SRC: N_("wrong Msg_src"),
+    FEE_TERMINAL: N_("wrong Fee_terminal_Id"),
+    DEST_TERMINAL: N_("wrong Dest_terminal_Id"),
 }
 # The account's setup is wrong (the ISMG refuses every message alike): the link pauses.
 ACCOUNT = frozenset({SERVICE_ID, SRC_ID, MSG_SRC, FEE_CODE, NOT_OUR_FEE_NUMBER, FEE_TERMINAL})
@@ -628,7 +629,8 @@ def decode(msg_fmt: int, tp_udhi: int, content: bytes) -> Text:
 
 
 def result_name(result: int) -> str:
-    return RESULTS.get(result, "vendor error" if 100 <= result <= 199 else "unknown")
+    """The Result's name in English (translated where it is shown: the names are marked N_)."""
+    return RESULTS.get(result, N_("vendor error") if 100 <= result <= 199 else N_("unknown error"))
 
 
 __all__ = [
