@@ -148,6 +148,4 @@ def test_sigkill_30_times_while_draining_1000_over_cmpp_with_mo_loses_nothing(tm
     by_text = {(r.to_number.lstrip("+"), r.text): r for r in rows.values()}
     twice = {k[:2] for k, c in counts.items() if c > 1}
     assert all(by_text[k].possible_duplicate == 1 for k in twice if k in by_text)
-    print(
-        f"\n{kills} kills over CMPP, {len(twice)} messages sent more than once, all flagged, {len(voters)} MO once"
-    )
+    print(f"\n{kills} kills over CMPP, {len(twice)} messages sent more than once, all flagged, {len(voters)} MO once")
