@@ -146,7 +146,7 @@ class CmppTransport(Transport):
         self.close()
         try:
             self._connect()
-        except (OSError, codec.CmppError, _Refused) as exc:
+        except Exception as exc:  # refused, closed, an odd answer: say why, wait and try again
             reason = self._connect_error(exc)
             self.last_error = reason
             self._next_connect = time.monotonic() + self._backoff
@@ -245,7 +245,7 @@ class CmppTransport(Transport):
         while True:
             try:
                 command, sequence, body = _read(sock)
-            except (OSError, EOFError):
+            except OSError:
                 self._down(sock, _("{where} closed the connection").format(where=self._ismg))
                 return
             except codec.CmppError as exc:  # a length no CMPP message has: the stream is lost
@@ -599,7 +599,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     while got < n:
         chunk = sock.recv(n - got)
         if not chunk:
-            raise EOFError("connection closed")
+            raise ConnectionError("the connection was closed")
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
