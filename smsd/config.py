@@ -56,6 +56,11 @@ class DaemonConfig:
         "Folder of your own templates (NAME.txt with ${placeholders}) that override the shipped ones file by "
         "file; empty: the shipped templates.",
     )
+    group_commit: bool = opt(
+        True,
+        "Commit the daemon's state changes in shared transactions: each caller still goes on only after the "
+        "commit that holds its change, and one fsync covers many (false: one commit each).",
+    )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from smsd.lock import DaemonLock
 from smsd.sim.emulator import Emulator
 from smsd.sim.modem import ModemOptions
 from smsd.store import Store
+from smsd.store import group as store_group
 from smsd.supervise import Supervised
 from smsd.transport.registry import kind as transport_kind
 from smsd.worker import Worker
@@ -90,10 +91,15 @@ class Daemon:
             self.lock.release()
 
     def _run(self) -> int:
-        self.store = Store(self.cfg.database)
+        self.store = Store(self.cfg.database)  # creates or migrates it, on its own connection
         recovered = self.store.submits.recover()
         if recovered:
             log.warning("outbox.recovered count=%s (messages found 'sending' at start-up are queued again)", recovered)
+        if self.cfg.daemon.group_commit:
+            # every thread's transactions from here on share commits (smsd/store/group.py)
+            self.store.close()
+            store_group.enable(self.cfg.database)
+            self.store = Store(self.cfg.database)
         ports = self._start_emulator()
         self._start_workers(ports)
         self._start_scheduler()
@@ -347,6 +353,7 @@ class Daemon:
             if self._status_store is not None:
                 self._status_store.close()
                 self._status_store = None
+        store_group.disable(self.cfg.database)
         log.info("smsd.stopped")
 
     def _status_line(self) -> str:

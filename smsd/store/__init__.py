@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from smsd.errors import StoreError
+from smsd.store import group
 from smsd.store.accounts import Accounts, Audit
 from smsd.store.approvals import Approvals
 from smsd.store.campaigns import Campaigns
@@ -93,7 +94,8 @@ class Store(Core):
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA secure_delete=ON")  # purged numbers and texts are zeroed, not left in free pages
-            self.conn = conn
+            self._conn = conn
+            self._group = group.of(self.path)
             for suffix in ("", "-wal", "-shm"):
                 _set_mode(self.path.with_name(self.path.name + suffix), FILE_MODE)
             self.outbox, self.campaigns, self.inbox = Outbox(self), Campaigns(self), Inbox(self)
@@ -165,7 +167,7 @@ class Store(Core):
         return tuple(self._db.table_names())
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
         if self.on_close:
             self.on_close()
 

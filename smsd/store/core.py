@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
 from smsd.i18n import _
+from smsd.store.group import Group
 from smsd.store.records import R
 
 if TYPE_CHECKING:
@@ -38,16 +39,27 @@ class Core:
     record, a tuple or iterator of records, or a scalar (tests/test_store_api.py walks them)."""
 
     path: Path
-    conn: sqlite3.Connection
+    _conn: sqlite3.Connection  # this Store's own connection: reads outside a transaction
+    _group: Group | None = None  # the daemon's group commit: transactions on its shared connection
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection to use now: inside a transaction of the group commit, its shared one."""
+        group = self._group
+        if group is not None and group.active():
+            return group.conn
+        return self._conn
 
     @property
     def _db(self) -> Database:
-        """sqlite-utils on this connection (schema work, upserts); imported when first used."""
-        cached = self.__dict__.get("_db")
+        """sqlite-utils on the connection in use (schema work, upserts); imported when first used."""
+        conn = self.conn
+        cache: dict[int, Database] = self.__dict__.setdefault("_dbs", {})
+        cached = cache.get(id(conn))
         if cached is None:
             import sqlite_utils
 
-            cached = self.__dict__["_db"] = sqlite_utils.Database(self.conn)
+            cached = cache[id(conn)] = sqlite_utils.Database(conn)
         return cached
 
     on_close: Callable[[], None] | None
@@ -56,7 +68,12 @@ class Core:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE: no lock upgrade, no BUSY surprise)."""
+        """A write transaction (BEGIN IMMEDIATE: no lock upgrade, no BUSY surprise); in the
+        daemon, a share of a group commit (smsd/store/group.py)."""
+        if self._group is not None:
+            with self._group.transaction() as conn:
+                yield conn
+            return
         if self.conn.in_transaction:  # nested: a savepoint, released or rolled back with this block
             name = f"sp{next(_SAVEPOINTS)}"
             self.conn.execute(f"SAVEPOINT {name}")
@@ -149,7 +166,7 @@ class Repo(Core):
 
     def __init__(self, core: Core) -> None:
         self._core = core
-        self.path, self.conn, self.on_close = core.path, core.conn, None
+        self.path, self._conn, self._group, self.on_close = core.path, core._conn, core._group, None
 
     @property
     def _db(self) -> Database:
