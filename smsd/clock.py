@@ -21,11 +21,13 @@ def ts(when: datetime) -> str:
     """The one text form of a time in the database: '2026-11-27T14:00:00.123Z' (sortable)."""
     if when.tzinfo is None:
         raise ValueError("naive datetime: attach a time zone before storing")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds")[:-6] + "Z"  # C's formatter: a few times strftime's speed
 
 
 def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)  # 'Z' is UTC (Python 3.11)
 
 
 def local(text: str | None, tz: ZoneInfo = LOCAL) -> str:

@@ -348,12 +348,12 @@ class Worker:
             if trouble is not DONE or self.stopping.is_set():
                 self._release_active("transport paused" if trouble is not DONE else "daemon stopping between parts")
             else:
-                # The parts still to go are marked 'submitting' in this commit, before they leave. New
-                # claims join it only for a window of more than one: a serial transport (a GSM modem)
-                # reads its inbox before it claims again, so a reply goes before the next broadcast
-                # message, and a crash finds at most the part the modem had. A member's SMS waiting
-                # stops new claims of a window too: it is stored and answered first.
-                claim = self.transport.window > 1 and not self._inbound_waiting()
+                # The parts still to go, and the next message's first part, are marked 'submitting'
+                # in this commit, before they leave: one commit per message on a modem (a crash
+                # between this commit and the submit finds the part 'submitting' and resends it
+                # flagged, as for any part in flight). A member's SMS waiting stops new claims: it is
+                # stored and answered first, so a reply goes before the next broadcast message.
+                claim = not self._inbound_waiting()
                 self._refill(self.clock(), claim=claim)
         return trouble
 

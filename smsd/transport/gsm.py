@@ -174,6 +174,12 @@ class GsmTransport(Transport):
 
     # ------------------------------------------------------------ receiving and upkeep
 
+    def messages_waiting(self) -> bool:
+        """A member's SMS announced (+CMTI, +CMT) and not yet read: the worker reads it before it claims."""
+        events = self.driver.events
+        with events.mutex:
+            return any(line.startswith(("+CMTI", "+CMT:")) for line, _pdu in events.queue)
+
     def receive(self) -> int:
         try:
             handled = self.driver.handle_events()
