@@ -20,7 +20,8 @@ from smsd.store.accounts import Accounts, Audit
 from smsd.store.approvals import Approvals
 from smsd.store.campaigns import Campaigns
 from smsd.store.claims import Claims
-from smsd.store.core import DIR_MODE, FILE_MODE, Core, _access_hint, _set_mode
+from smsd.store.core import DIR_MODE, FILE_MODE, Core, _set_mode
+from smsd.store.group import _access_hint
 from smsd.store.health import Health
 from smsd.store.inbox import Inbox
 from smsd.store.ledger import Ledger

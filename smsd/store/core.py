@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
-from smsd.i18n import _
-from smsd.store.group import Group
+from smsd.store.group import Group, _access_hint
 from smsd.store.records import R
 
 if TYPE_CHECKING:
@@ -193,11 +192,3 @@ def _set_mode(path: Path, mode: int) -> None:
             os.chown(path, -1, folder_gid)
         if (st.st_mode & 0o7777) != mode:
             os.chmod(path, mode)
-
-
-def _access_hint(path: Path) -> str:
-    folder = path.parent
-    denied = os.access(folder, os.F_OK) and not os.access(folder, os.W_OK | os.X_OK)
-    if denied or (os.access(path, os.F_OK) and not os.access(path, os.R_OK | os.W_OK)):
-        return _(" (permission denied: run as the smsd user or a member of its group, e.g. `sudo adduser $USER smsd`)")
-    return ""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sqlite3
 import threading
 import time
@@ -30,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from smsd.errors import StoreError
+from smsd.i18n import _
 
 LET_IN_S = 0.002  # at most this long a finished writer waits for those about to write, before it commits
 _SAVEPOINTS = itertools.count(1)
@@ -89,8 +91,6 @@ class Group:
                 try:
                     self.conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError as exc:
-                    from smsd.store.core import _access_hint  # core imports this module
-
                     raise StoreError(
                         "database {path} is not writable: {error}{access_hint}",
                         path=self.path,
@@ -143,6 +143,14 @@ class Group:
                 if self.conn.in_transaction:
                     self.conn.execute("COMMIT")
             self.conn.close()
+
+
+def _access_hint(path: Path) -> str:
+    folder = path.parent
+    denied = os.access(folder, os.F_OK) and not os.access(folder, os.W_OK | os.X_OK)
+    if denied or (os.access(path, os.F_OK) and not os.access(path, os.R_OK | os.W_OK)):
+        return _(" (permission denied: run as the smsd user or a member of its group, e.g. `sudo adduser $USER smsd`)")
+    return ""
 
 
 def enable(path: str | Path, busy_timeout_s: float = 10.0) -> Group:
