@@ -27,6 +27,7 @@ from smsd.store import Store
 from smsd.worker import Worker
 from tests.conftest import wait_for, write_config
 from tests.sql import one as sql_one
+from tests.sql import rows as sql_rows
 
 
 def status(config_path) -> dict:
@@ -238,9 +239,9 @@ def _mutations():
     )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(_mutations(), min_size=1, max_size=4))
-def test_random_and_mutated_inbound_pdus_never_stop_the_worker(pdus):
+@pytest.fixture(scope="module")
+def fuzzed_worker():
+    """One emulated modem and its worker for every example: it must survive them all in a row."""
     with tempfile.TemporaryDirectory() as d, Emulator(d, [ModemOptions("m1")]) as emu:
         w = Worker(
             modem_config("m1", {"port": str(emu["m1"].link), "command_timeout_s": 2.0}),
@@ -252,15 +253,27 @@ def test_random_and_mutated_inbound_pdus_never_stop_the_worker(pdus):
         w.store = Store(f"{d}/smsd.db")
         try:
             w.loop()
-            for p in pdus:
-                emu["m1"].deliver_pdu(p)
-            wait_for(lambda: (w.loop(), emu["m1"].memory("ME").used + emu["m1"].memory("SM").used == 0)[1], timeout=10)
-            assert w.transport.driver.ready
-            stored = sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox_parts")["n"]
-            assert stored >= 1  # every PDU kept (identical ones count once)
+            yield w, emu
         finally:
             w.transport.driver.close()
             w.store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_mutations(), min_size=1, max_size=4))
+def test_random_and_mutated_inbound_pdus_never_stop_the_worker(fuzzed_worker, pdus):
+    w, emu = fuzzed_worker
+    before = sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox_parts")["n"]
+    for p in pdus:
+        emu["m1"].deliver_pdu(p)
+    wait_for(lambda: (w.loop(), emu["m1"].memory("ME").used + emu["m1"].memory("SM").used == 0)[1], timeout=10)
+    assert w.transport.driver.ready
+    assert set(pdus) <= seen_pdus(w)  # every PDU kept (an identical one counts once)
+    assert sql_one(w.store, "SELECT COUNT(*) AS n FROM inbox_parts")["n"] >= before
+
+
+def seen_pdus(w: Worker) -> set[str]:
+    return {r["pdu"].upper() for r in sql_rows(w.store, "SELECT pdu FROM inbox_parts")}
 
 
 toml_values = st.recursive(
