@@ -36,6 +36,8 @@ from smsd.transport.registry import kind as transport_kind
 from smsd.worker import Worker
 
 log = logging.getLogger("smsd.daemon")
+stats = logging.getLogger("smsd.stats")  # one line at stop, whatever the log level: the run's commits
+stats.setLevel(logging.INFO)
 
 INCOMPLETE_AFTER_S = 24 * 3600
 
@@ -353,6 +355,9 @@ class Daemon:
             if self._status_store is not None:
                 self._status_store.close()
                 self._status_store = None
+        shared = store_group.of(self.cfg.database)
+        if shared is not None:
+            stats.info("smsd.commits transactions=%s commits=%s", shared.written, shared.commits)
         store_group.disable(self.cfg.database)
         log.info("smsd.stopped")
 
