@@ -53,7 +53,8 @@ def measure(label: str, fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
 
 def report(name: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
     """Print a table and write bench/results/<name>.json."""
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # every row's columns, in the order first seen
+    rows = [{k: r.get(k, "") for k in keys} for r in rows]
     widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
     print("  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)))
     for r in rows:
