@@ -17,7 +17,7 @@ import pytest
 from smsd.errors import StoreError
 from smsd.store import Store
 from smsd.store import group as store_group
-from tests.conftest import wait_for
+from tests.conftest import wait_for, write_config
 
 
 @pytest.fixture
@@ -153,3 +153,62 @@ def test_kill_while_a_batch_is_half_written_loses_nothing_it_acknowledged(tmp_pa
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert set(acked) <= stored, sorted(set(acked) - stored)[:10]
     print(f"\n{len(acked)} acknowledged, {len(stored)} stored (the rest were in the batch the kill cut)")
+
+
+def test_kill_9_of_the_daemon_while_four_api_clients_write_loses_no_answered_send(tmp_path, make_emulator, daemon):
+    """The daemon (a subprocess, group commit on) answers single sends from four API clients at
+    once; it is killed with SIGKILL in the middle of their batches. Every send answered 201 is in
+    the database when it starts again, and every one goes out."""
+    import hashlib
+
+    import httpx
+
+    from smsd.sim.modem import ModemOptions
+    from tests.test_http import free_port
+
+    emu = make_emulator(ModemOptions("m1"))
+    port = free_port()
+    token = "tok-kill-9"
+    config = write_config(tmp_path, {"m1": str(emu["m1"].link)})
+    config.write_text(
+        config.read_text() + f"[http]\nenabled = true\nport = {port}\n[http.clients.load]\n"
+        f'token_sha256 = "{hashlib.sha256(token.encode()).hexdigest()}"\nrate_per_minute = 1000000\n'
+    )
+    d = daemon(config)
+    answered: list[int] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"},
+                          timeout=5) as c:  # fmt: skip
+            for i in range(100000):
+                if stop.is_set():
+                    return
+                try:
+                    r = c.post("/v1/messages", json={"to": f"138{k:02d}{i:06d}", "text": f"通知 {k}-{i}"})
+                except httpx.HTTPError:  # the daemon is gone: this request was never answered
+                    return
+                if r.status_code == 201:
+                    with lock:
+                        answered.append(int(r.json()["id"]))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(answered) >= 200, timeout=60)
+    d.kill()  # SIGKILL, mid-batch: the clients' requests in flight get no answer
+    stop.set()
+    for t in threads:
+        t.join(10)
+    ids = set(answered)
+    assert len(ids) == len(answered)  # no id given twice
+    with Store(tmp_path / "smsd.db") as store:
+        stored = {m.id for m in store.outbox.messages(limit=1000000)}
+    assert ids <= stored, sorted(ids - stored)[:10]
+    daemon(config)  # starts again: recovers, and sends what was acknowledged
+    with Store(tmp_path / "smsd.db") as store:
+        wait_for(lambda: store.outbox.queue_depth().queued + store.outbox.queue_depth().sending == 0, timeout=120)
+        states = {m.id: m.state for m in store.outbox.messages(limit=1000000)}
+    assert all(states[i] in ("sent", "delivered") for i in ids)
+    print(f"\n{len(ids)} sends answered before the kill, all stored and sent after the restart")
