@@ -280,7 +280,8 @@ class CmppTransport(Transport):
         try:
             return codec.unpack_deliver(body, self.version)
         except codec.CmppError as exc:  # kept (and acknowledged) as an unreadable message, never lost
-            return codec.Deliver(0, "", "", body, link_id=f"unreadable: {exc}", registered_delivery=0xFF)
+            msg_id = int.from_bytes(body[:8], "big") if len(body) >= 8 else 0  # its answer names it
+            return codec.Deliver(msg_id, "", "", body, link_id=f"unreadable: {exc}", registered_delivery=0xFF)
 
     def _send(self, sock: socket.socket, data: bytes) -> bool:
         try:
