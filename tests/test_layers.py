@@ -25,6 +25,7 @@ PACKAGES = ("smsd", "commands", "templates")
 AT_ALLOWED = ("smsd.modem", "smsd.transport.gsm", "smsd.sim")
 PDU_ALLOWED = ("smsd.modem", "smsd.transport.gsm", "smsd.sim", "smsd.pdu")
 SMPP_ALLOWED = ("smsd.smpp", "smsd.transport.smpp", "smsd.smsc")
+CMPP_ALLOWED = ("smsd.cmpp", "smsd.transport.cmpp", "smsd.ismg")
 FORBIDDEN = {
     # importer prefix: imported prefixes it must not use
     "smsd.store": (
@@ -180,6 +181,16 @@ def test_front_ends_are_imported_only_by_themselves():
 def test_only_the_gsm_side_uses_the_pdu_codec():
     users = sorted(m for m, deps in GRAPH.items() if "smsd.pdu" in deps and not m.startswith(PDU_ALLOWED))
     assert not users, f"the PDU codec is imported by {users}"
+
+
+def test_only_the_cmpp_side_uses_the_cmpp_codec():
+    users = sorted(
+        m
+        for m, deps in GRAPH.items()
+        if any(d.startswith("smsd.cmpp") for d in deps) and not m.startswith(CMPP_ALLOWED)
+    )
+    assert not users, f"the CMPP codec is imported by {users}"
+    assert "smsd.cmpp.codec" in GRAPH["smsd.transport.cmpp"] and "smsd.cmpp.codec" in GRAPH["smsd.ismg.server"]
 
 
 def test_only_the_smpp_side_uses_smpplib():

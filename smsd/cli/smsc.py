@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from smsd.control import ControlServer, request
+from smsd.cli.serving import ask, serve
+from smsd.control import ControlServer
 from smsd.i18n import _
 from smsd.smsc.server import FAULTS, Account, Smsc, parse_account
 
@@ -86,37 +87,20 @@ def smsc(
         alphabet=alphabet,
     )
     control = ControlServer(folder, server.handle, "smsc")
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # threads inherit it; sigwait takes them
-    try:
-        server.start()
-        control.start()
-    except OSError as exc:
-        server.stop()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # as it was: the caller may live on (a test)
-        raise click.ClickException(
-            _("cannot start the SMSC emulator on {host}:{port}: {err}").format(
-                host=host, port=port, err=exc.strerror or exc
-            )
-        ) from None
-    click.echo(_("SMPP on {host}:{port}").format(host=host, port=server.port))
-    for acc in server.accounts.values():
-        click.echo(_("account {id} number {number}").format(id=acc.system_id, number=acc.number or "-"))
-    click.echo(_("submit log: {path}").format(path=folder / "submits.jsonl"))
-    click.echo(_("control socket: {path}").format(path=control.path))
-    click.echo(_("running; press Ctrl+C to stop"), err=True)
-    try:
-        signal.sigwait(stop_signals)
-    finally:
-        control.stop()
-        server.stop()
+
+    def banner() -> Iterator[str]:
+        yield _("SMPP on {host}:{port}").format(host=host, port=server.port)
+        for acc in server.accounts.values():
+            yield _("account {id} number {number}").format(id=acc.system_id, number=acc.number or "-")
+        yield _("submit log: {path}").format(path=folder / "submits.jsonl")
+        yield _("control socket: {path}").format(path=control.path)
+
+    cannot_start = _("cannot start the SMSC emulator on {host}:{port}: {err}").format(host=host, port=port, err="{err}")
+    serve(server, control, cannot_start, banner)
 
 
 def _send(directory: str, payload: dict[str, Any]) -> Any:
-    try:
-        return request(directory, payload, what="SMSC emulator")
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+    return ask(directory, payload, "SMSC emulator")
 
 
 @smsc.command("text")

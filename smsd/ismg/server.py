@@ -14,7 +14,6 @@ CONNECT. Faults: see FAULTS.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import json
 import logging
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from smsd.cmpp import codec
+from smsd.tcpserver import TcpServer, recv_exact, truthy
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,10 @@ class Session:
             self.sock.sendall(data)
 
 
-class Ismg:
+class Ismg(TcpServer):
     """The server. ``start()`` listens on host:port (0: any free port, see ``.port``)."""
+
+    name = "ismg"
 
     def __init__(
         self,
@@ -101,71 +103,26 @@ class Ismg:
         gateway: int = 10001,
         seed: int = 0,
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port, log_path)
         self.accounts = {a.sp_id: a for a in (accounts or [Account("901234", "secret")])}
-        self.log_path = Path(log_path) if log_path else None
         self.receipt_delay_ms = receipt_delay_ms
         self.receipt_mix = dict(receipt_mix or {"DELIVRD": 1.0})
         self.rate = rate  # submits per second per account (0: no limit); beyond it Result 8
         self.gateway = gateway  # the ISMG's code in its Msg_Ids (ISMG_Id 0XYZ01 as a number)
         self._rng = random.Random(seed)
         self._faults: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._sessions: list[Session] = []
-        self._pending: dict[str, list[Pending]] = {a: [] for a in self.accounts}
+        self._pending = {a: [] for a in self.accounts}
         self._ids = itertools.count(1)
         self._msg_seq = itertools.count()
         self._buckets: dict[str, tuple[float, float]] = {}  # account: (tokens, when)
-        self._timers: list[tuple[float, int, str, Any]] = []
-        self._timer_seq = itertools.count()
-        self._timer_cv = threading.Condition(self._lock)
         self._parts: dict[tuple[str, str, int], dict[int, str]] = {}
-        self._server: socket.socket | None = None
-        self._stopping = threading.Event()
-        self._log_file: Any = None
         self.submitted: list[dict[str, Any]] = []  # every SUBMIT taken, one row per recipient (tests read it)
         self.messages: list[dict[str, Any]] = []  # every whole message (long ones joined)
-        self.events: list[dict[str, Any]] = []  # connects, acks, refusals, drops
-        self.down = False
         self.refuse_connect = 0
         self.silent_active_test = False
         self.receipt_stat = ""
 
     # ------------------------------------------------------------ life
-
-    def start(self) -> None:
-        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind((self.host, self.port))
-        srv.listen(64)
-        self.port = srv.getsockname()[1]
-        self._server = srv
-        if self.log_path:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = self.log_path.open("a", encoding="utf-8")
-        threading.Thread(target=self._accept, name="ismg-accept", daemon=True).start()
-        threading.Thread(target=self._timer_loop, name="ismg-timers", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            with contextlib.suppress(OSError):
-                self._server.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                self._server.close()
-        self._drop_all()
-        with self._timer_cv:
-            self._timer_cv.notify_all()
-        if self._log_file:
-            self._log_file.close()
-            self._log_file = None
-
-    def __enter__(self) -> Ismg:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ control
 
@@ -176,13 +133,13 @@ class Ismg:
         if name == "drop":
             self._drop_all()
         elif name == "down":
-            self.down = _truthy(value)
+            self.down = truthy(value)
             if self.down:
                 self._drop_all()
         elif name == "refuse_connect":
             self.refuse_connect = int(value or 0)
         elif name == "silent_active_test":
-            self.silent_active_test = _truthy(value)
+            self.silent_active_test = truthy(value)
         elif name == "receipt_stat":
             self.receipt_stat = str(value or "").upper()
         elif name == "receipt_delay_ms":
@@ -274,59 +231,17 @@ class Ismg:
 
     # ------------------------------------------------------------ sessions
 
-    def _live(self) -> list[Session]:
-        with self._lock:
-            return [s for s in self._sessions if s.alive]
-
-    def _accept(self) -> None:
-        assert self._server is not None
-        while not self._stopping.is_set():
-            try:
-                sock, addr = self._server.accept()
-            except OSError:
-                return
-            if self.down:
-                sock.close()
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = Session(sock, f"{addr[0]}:{addr[1]}")
-            with self._lock:
-                self._sessions.append(session)
-            threading.Thread(target=self._serve, args=(session,), name="ismg-session", daemon=True).start()
-
-    def _drop_all(self) -> None:
-        for s in self._live():
-            self._close(s, "dropped")
-
-    def _close(self, s: Session, why: str) -> None:
-        with self._lock:
-            if not s.alive:
-                return
-            s.alive = False
-            if s in self._sessions:
-                self._sessions.remove(s)
-            again = set()
-            for account, items in self._pending.items():  # not acknowledged: delivered again
-                for p in items:
-                    if p.sent_on is s:
-                        p.sent_on, p.sequence = None, None
-                        again.add(account)
-        with contextlib.suppress(OSError):
-            s.sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            s.sock.close()
-        self._event("closed", s, why=why)
-        for account in again:
-            self._flush(account)
+    def _session(self, sock: socket.socket, peer: str) -> Session:
+        return Session(sock, peer)
 
     def _serve(self, s: Session) -> None:
         try:
             while s.alive:
-                head = _recv_exact(s.sock, codec.HEADER.size)
+                head = recv_exact(s.sock, codec.HEADER.size)
                 if head is None:
                     break
                 length, command, sequence = codec.read_header(head)
-                body = _recv_exact(s.sock, length - codec.HEADER.size) if length > codec.HEADER.size else b""
+                body = recv_exact(s.sock, length - codec.HEADER.size) if length > codec.HEADER.size else b""
                 if body is None:
                     break
                 self._handle(s, command, sequence, body)
@@ -562,23 +477,8 @@ class Ismg:
 
     # ------------------------------------------------------------ DELIVER (MO and reports)
 
-    def _later(self, delay_s: float, account: str, item: Any) -> None:
-        with self._timer_cv:
-            heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._timer_seq), account, item))
-            self._timer_cv.notify()
-
-    def _timer_loop(self) -> None:
-        while not self._stopping.is_set():
-            with self._timer_cv:
-                if not self._timers:
-                    self._timer_cv.wait(1.0)
-                    continue
-                due = self._timers[0][0] - time.monotonic()
-                if due > 0:
-                    self._timer_cv.wait(due)
-                    continue
-                _, _, account, item = heapq.heappop(self._timers)
-            self._report(account, item)
+    def _due(self, account: str, item: Any) -> None:
+        self._report(account, item)
 
     def _stat(self) -> str:
         if self.receipt_stat:
@@ -649,25 +549,6 @@ class Ismg:
         self._event("acked", s, id=hit.id, kind=hit.kind, result=result, lost=lost)
         if lost:
             self._flush(s.account.sp_id)
-
-    def _event(self, what: str, s: Session, **detail: Any) -> None:
-        with self._lock:
-            self.events.append({"t": time.monotonic(), "what": what, "peer": s.peer, **detail})
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        chunk = sock.recv(n - got)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "on", "yes", "none")
 
 
 def parse_account(spec: str) -> Account:

@@ -11,8 +11,6 @@ drop the connection, refuse binds.
 
 from __future__ import annotations
 
-import contextlib
-import heapq
 import itertools
 import json
 import logging
@@ -29,6 +27,7 @@ from typing import Any
 import smpplib.smpp
 
 from smsd.smpp import codec
+from smsd.tcpserver import TcpServer, recv_exact, truthy
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,10 @@ class Session:
         return self.sequence
 
 
-class Smsc:
+class Smsc(TcpServer):
     """The server. ``start()`` listens on host:port (0: any free port, see ``.port``)."""
+
+    name = "smsc"
 
     def __init__(
         self,
@@ -101,65 +102,20 @@ class Smsc:
         response_delay_ms: int = 0,
         alphabet: str = "gsm7",
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port, log_path)
         self.accounts = {a.system_id: a for a in (accounts or [Account("smsd", "secret")])}
-        self.log_path = Path(log_path) if log_path else None
         self.receipt_delay_ms = receipt_delay_ms
         self.response_delay_ms = response_delay_ms
         self.receipt_stat = "DELIVRD"
         self.receipt_id = "tlv"
         self.alphabet = alphabet  # what data_coding 0 means here (Jasmin and many SMSCs: Latin-1)
         self._faults: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._sessions: list[Session] = []
-        self._pending: dict[str, list[Pending]] = {a: [] for a in self.accounts}
+        self._pending = {a: [] for a in self.accounts}
         self._ids = itertools.count(1)
-        self._timers: list[tuple[float, int, str, dict[str, Any]]] = []
-        self._timer_seq = itertools.count()
-        self._timer_cv = threading.Condition(self._lock)
-        self._server: socket.socket | None = None
-        self._stopping = threading.Event()
-        self._log_file: Any = None
         self.submitted: list[dict[str, Any]] = []  # every submit_sm taken, decoded (tests read it)
-        self.events: list[dict[str, Any]] = []  # binds, acks, drops: what the SMSC saw
         self.refuse_binds = False
-        self.down = False
 
     # ------------------------------------------------------------ life
-
-    def start(self) -> None:
-        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind((self.host, self.port))
-        srv.listen(64)
-        self.port = srv.getsockname()[1]
-        self._server = srv
-        if self.log_path:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = self.log_path.open("a", encoding="utf-8")
-        threading.Thread(target=self._accept, name="smsc-accept", daemon=True).start()
-        threading.Thread(target=self._timer_loop, name="smsc-timers", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            with contextlib.suppress(OSError):  # wakes the accept() blocked in its thread (Linux)
-                self._server.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                self._server.close()
-        self._drop_all()
-        with self._timer_cv:
-            self._timer_cv.notify_all()
-        if self._log_file:
-            self._log_file.close()
-            self._log_file = None
-
-    def __enter__(self) -> Smsc:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ control (tests, the control socket)
 
@@ -169,11 +125,11 @@ class Smsc:
         if name == "drop":
             self._drop_all()
         elif name == "down":
-            self.down = _truthy(value)
+            self.down = truthy(value)
             if self.down:
                 self._drop_all()
         elif name == "refuse_binds":
-            self.refuse_binds = _truthy(value)
+            self.refuse_binds = truthy(value)
         elif name == "receipt_stat":
             self.receipt_stat = str(value or "DELIVRD").upper()
         elif name == "receipt_delay_ms":
@@ -279,48 +235,8 @@ class Smsc:
 
     # ------------------------------------------------------------ sessions
 
-    def _accept(self) -> None:
-        assert self._server is not None
-        while not self._stopping.is_set():
-            try:
-                sock, addr = self._server.accept()
-            except OSError:
-                return
-            if self.down:
-                sock.close()
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = Session(sock, f"{addr[0]}:{addr[1]}")
-            with self._lock:
-                self._sessions.append(session)
-            threading.Thread(target=self._serve, args=(session,), name="smsc-session", daemon=True).start()
-
-    def _drop_all(self) -> None:
-        with self._lock:
-            sessions = list(self._sessions)
-        for s in sessions:
-            self._close(s, "dropped")
-
-    def _close(self, s: Session, why: str) -> None:
-        with self._lock:
-            if not s.alive:
-                return
-            s.alive = False
-            if s in self._sessions:
-                self._sessions.remove(s)
-            again = set()
-            for account, items in self._pending.items():  # not acknowledged: delivered again
-                for p in items:
-                    if p.sent_on is s:
-                        p.sent_on, p.sequence = None, None
-                        again.add(account)
-        with contextlib.suppress(OSError):
-            s.sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            s.sock.close()
-        self._event("closed", s, why=why)
-        for account in again:  # to another session of the account already bound, or at the next bind
-            self._flush(account)
+    def _session(self, sock: socket.socket, peer: str) -> Session:
+        return Session(sock, peer)
 
     def _serve(self, s: Session) -> None:
         try:
@@ -477,23 +393,8 @@ class Smsc:
 
     # ------------------------------------------------------------ deliver_sm (MO and receipts)
 
-    def _later(self, delay_s: float, account: str, receipt: dict[str, Any]) -> None:
-        with self._timer_cv:
-            heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._timer_seq), account, receipt))
-            self._timer_cv.notify()
-
-    def _timer_loop(self) -> None:
-        while not self._stopping.is_set():
-            with self._timer_cv:
-                if not self._timers:
-                    self._timer_cv.wait(1.0)
-                    continue
-                due = self._timers[0][0] - time.monotonic()
-                if due > 0:
-                    self._timer_cv.wait(due)
-                    continue
-                _, _, account, r = heapq.heappop(self._timers)
-            self._receipt(account, r)
+    def _due(self, account: str, item: Any) -> None:
+        self._receipt(account, item)
 
     def _receipt(self, account: str, r: dict[str, Any]) -> None:
         stat = self.receipt_stat
@@ -571,43 +472,24 @@ class Smsc:
         if lost:
             self._flush(s.account.system_id)
 
-    def _event(self, what: str, s: Session, **detail: Any) -> None:
-        with self._lock:
-            self.events.append({"t": time.monotonic(), "what": what, "peer": s.peer, **detail})
-
 
 def _read_frame(sock: socket.socket) -> bytes | None:
-    head = _recv_exact(sock, 4)
+    head = recv_exact(sock, 4)
     if head is None:
         return None
     (length,) = struct.unpack(">L", head)
     if length < 16 or length > 64 * 1024:
         raise ValueError(f"a PDU of {length} bytes")
-    rest = _recv_exact(sock, length - 4)
+    rest = recv_exact(sock, length - 4)
     if rest is None:
         return None
     return head + rest
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        chunk = sock.recv(n - got)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 def _text(value: Any) -> str:
     if value is None:
         return ""
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "on", "yes", "none")
 
 
 def parse_account(spec: str) -> Account:
