@@ -55,6 +55,7 @@ from smsd.transport.base import (
     Result,
     Transport,
 )
+from smsd.transport.slowdown import SlowDown
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class CmppTransport(Transport):
         self._seen = 0.0  # when the ISMG last sent anything
         self._probed = 0.0  # when we sent ACTIVE_TEST (0: not waiting)
         self._probes = 0
-        self._busy_wait = 0.0
+        self._slow = SlowDown(name, self.interrupted, 0.04, busy_give_up_s)
         self.last_error = ""
         self._down_reason = ""
         self.counters: dict[str, int] = {"submitted": 0, "refused": 0, "busy": 0, "received": 0, "receipts": 0}
@@ -301,34 +302,19 @@ class CmppTransport(Transport):
         return result
 
     def submit_many(self, items: Sequence[tuple[Outgoing, int]]) -> list[Result]:
-        """Send the parts in one window; the ones refused for flow control again after a growing wait."""
-        results: list[Result | None] = [None] * len(items)
-        todo = list(range(len(items)))
-        started = time.monotonic()
-        while todo:
-            busy = self._round(items, todo, results)
-            if not busy:
-                break
-            waited = time.monotonic() - started
-            if waited >= self.busy_give_up_s:
-                for i in busy:
-                    results[i] = Refused(
-                        _("ISMG over the account's rate for {seconds}s (Result 8); the transport pauses").format(
-                            seconds=round(waited)
-                        ),
-                        "transport",
-                        code=codec.FLOW_CONTROL,
-                    )
-                break
-            self._busy_wait = min(max(self._busy_wait * 2, 0.04), 2.0)  # SMSGate pauses 40 ms on Result 8
-            if self.interrupted.wait(self._busy_wait):  # the ISMG asked us to slow down: this wait is the pacing
-                for i in busy:
-                    results[i] = NotSent(_("{name}: smsd is stopping").format(name=self.name))
-                break
-            todo = busy
-        if all(not isinstance(r, Refused) or r.code != codec.FLOW_CONTROL for r in results):
-            self._busy_wait = max(0.0, self._busy_wait / 2 - 0.01)
-        return [r if r is not None else NotSent(f"{self.name}: not sent") for r in results]
+        """Send the parts in one window; the ones refused for flow control again after a growing wait
+        (from 40 ms: SMSGate pauses 40 ms on Result 8)."""
+
+        def give_up(waited: float) -> Refused:
+            return Refused(
+                _("ISMG over the account's rate for {seconds}s (Result 8); the transport pauses").format(
+                    seconds=round(waited)
+                ),
+                "transport",
+                code=codec.FLOW_CONTROL,
+            )
+
+        return self._slow.send(items, self._round, give_up, (codec.FLOW_CONTROL,))
 
     def segments(self, text: str) -> int | None:
         """With a signature, the carrier's count: the text with 【…】 at its start."""

@@ -55,6 +55,7 @@ from smsd.transport.base import (
     Result,
     Transport,
 )
+from smsd.transport.slowdown import SlowDown
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class SmppTransport(Transport):
         self._backoff = 1.0
         self._seen: dict[int, float] = {}  # per link: when it last sent us anything
         self._probed: dict[int, float] = {}  # per link: when we sent enquire_link (0: not waiting)
-        self._busy_wait = 0.0
+        self._slow = SlowDown(name, self.interrupted, 0.05, busy_give_up_s)
         self.last_error = ""
         self._down_reason = ""
         self.counters: dict[str, int] = {"submitted": 0, "refused": 0, "busy": 0, "received": 0, "receipts": 0}
@@ -303,34 +304,17 @@ class SmppTransport(Transport):
 
     def submit_many(self, items: Sequence[tuple[Outgoing, int]]) -> list[Result]:
         """Send the parts in one window; the busy ones again after a growing wait."""
-        results: list[Result | None] = [None] * len(items)
-        todo = list(range(len(items)))
-        started = time.monotonic()
-        while todo:
-            busy = self._round(items, todo, results)
-            if not busy:
-                break
-            waited = time.monotonic() - started
-            if waited >= self.busy_give_up_s:
-                for i in busy:
-                    results[i] = Refused(
-                        _("SMSC busy for {seconds}s ({status}); the transport pauses").format(
-                            seconds=round(waited), status=self._busy_status
-                        ),
-                        "transport",
-                        code=self._busy_code,
-                    )
-                break
-            self._busy_wait = min(max(self._busy_wait * 2, 0.05), 2.0)
-            # the SMSC asked us to slow down: this wait is the pacing (ended early when smsd stops)
-            if self.interrupted.wait(self._busy_wait):
-                for i in busy:
-                    results[i] = NotSent(_("{name}: smsd is stopping").format(name=self.name))
-                break
-            todo = busy
-        if all(not isinstance(r, Refused) or r.code not in codec.BUSY for r in results):
-            self._busy_wait = max(0.0, self._busy_wait / 2 - 0.01)
-        return [r if r is not None else NotSent(f"{self.name}: not sent") for r in results]
+
+        def give_up(waited: float) -> Refused:
+            return Refused(
+                _("SMSC busy for {seconds}s ({status}); the transport pauses").format(
+                    seconds=round(waited), status=self._busy_status
+                ),
+                "transport",
+                code=self._busy_code,
+            )
+
+        return self._slow.send(items, self._round, give_up, codec.BUSY)
 
     _busy_status = ""
     _busy_code: int | None = None
