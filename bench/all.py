@@ -47,8 +47,15 @@ def newest(prefix: str) -> Path:
 
 
 def row(figure: str, value: float, unit: str, cpu: float | None = None, commits: float | None = None, **more) -> dict:
-    return {"figure": figure, "value": value, "unit": unit, "cpu_ms_per_msg": cpu, "commits_per_msg": commits,
-            "load": load(), **more}  # fmt: skip
+    return {
+        "figure": figure,
+        "value": value,
+        "unit": unit,
+        "cpu_ms_per_msg": cpu,
+        "commits_per_msg": commits,
+        "load": load(),
+        **more,
+    }
 
 
 def main() -> None:
@@ -56,11 +63,25 @@ def main() -> None:
         raise SystemExit("bench/all.py needs Kannel (apt-get install kannel) for the peer's row")
     rows = []
     s = smpp_bench.smsd_case(N_SMPP)
-    rows.append(row("SMPP smsd -> smsd smsc (window 10, receipts)", s["msg_per_s"], "msg/s", s["client_cpu_ms_per_msg"],
-                    commits_of(newest("smsd-smpp-") / "log", N_SMPP)))  # fmt: skip
+    rows.append(
+        row(
+            "SMPP smsd -> smsd smsc (window 10, receipts)",
+            s["msg_per_s"],
+            "msg/s",
+            s["client_cpu_ms_per_msg"],
+            commits_of(newest("smsd-smpp-") / "log", N_SMPP),
+        )
+    )
     c = smpp_bench.cmpp_case(N_SMPP)
-    rows.append(row("CMPP 3.0 smsd -> smsd ismg (window 16, reports)", c["msg_per_s"], "msg/s",
-                    c["client_cpu_ms_per_msg"], commits_of(newest("smsd-cmpp-") / "log", N_SMPP)))  # fmt: skip
+    rows.append(
+        row(
+            "CMPP 3.0 smsd -> smsd ismg (window 16, reports)",
+            c["msg_per_s"],
+            "msg/s",
+            c["client_cpu_ms_per_msg"],
+            commits_of(newest("smsd-cmpp-") / "log", N_SMPP),
+        )
+    )
     k = smpp_bench.kannel_case(N_SMPP)
     rows.append(row("SMPP Kannel bearerbox -> smsd smsc", k["msg_per_s"], "msg/s", k["client_cpu_ms_per_msg"]))
     rows.append(row("ratio smsd / Kannel (SMPP)", round(s["msg_per_s"] / k["msg_per_s"], 3), "x"))
@@ -69,13 +90,28 @@ def main() -> None:
     for modems in (1, 4, 16):
         t = throughput.run_case(modems, 0, N_MODEMS)
         one = one or t["msg_per_s"]
-        rows.append(row(f"{modems} instant modem(s), {N_MODEMS} messages", t["msg_per_s"], "msg/s", t["cpu_ms_per_msg"],
-                        commits_of(newest("smsd-tp-") / "log", N_MODEMS),
-                        gap_median_ms=t["gap_median_ms"], gap_p99_ms=t["gap_p99_ms"]))  # fmt: skip
+        rows.append(
+            row(
+                f"{modems} instant modem(s), {N_MODEMS} messages",
+                t["msg_per_s"],
+                "msg/s",
+                t["cpu_ms_per_msg"],
+                commits_of(newest("smsd-tp-") / "log", N_MODEMS),
+                gap_median_ms=t["gap_median_ms"],
+                gap_p99_ms=t["gap_p99_ms"],
+            )
+        )
     rows.append(row("ratio 16 modems / 1 modem", round(rows[-1]["value"] / one, 2), "x"))
     for h in http_api.cases():
-        rows.append(row(f"HTTP API single sends, {h['concurrent_clients']} client(s)", h["requests_per_s"], "req/s",
-                        latency_median_ms=h["latency_median_ms"], latency_p99_ms=h["latency_p99_ms"]))  # fmt: skip
+        rows.append(
+            row(
+                f"HTTP API single sends, {h['concurrent_clients']} client(s)",
+                h["requests_per_s"],
+                "req/s",
+                latency_median_ms=h["latency_median_ms"],
+                latency_p99_ms=h["latency_p99_ms"],
+            )
+        )
     tmp = Path(tempfile.mkdtemp(prefix="smsd-all-backlog-"))
     emu = Emulator(tmp / "sim", [ModemOptions("m1", send_delay_ms=0, command_delay_ms=0, status_report_delay_ms=10**7)])
     emu.start(control=False)

@@ -61,13 +61,27 @@ def world(tmp_path, ismg):
     def worker(pause_s: float = 0.2, **kw) -> Worker:
         cfg = modem_config(
             "c1",
-            {"kind": "cmpp", "price_fen": 4, "pause_s": pause_s, "host": "127.0.0.1", "cmpp_port": ismg.port,
-             "sp_id": SP, "shared_secret": SECRET, "service_id": SERVICE, "src_id": SRC},
-        )  # fmt: skip
+            {
+                "kind": "cmpp",
+                "price_fen": 4,
+                "pause_s": pause_s,
+                "host": "127.0.0.1",
+                "cmpp_port": ismg.port,
+                "sp_id": SP,
+                "shared_secret": SECRET,
+                "service_id": SERVICE,
+                "src_id": SRC,
+            },
+        )
         w = Worker(
-            cfg, "", str(tmp_path / "smsd.db"), SendingConfig(retry_backoff_s=1), clock=clock, idle_wait_s=0.0,
+            cfg,
+            "",
+            str(tmp_path / "smsd.db"),
+            SendingConfig(retry_backoff_s=1),
+            clock=clock,
+            idle_wait_s=0.0,
             transport=transport(ismg, **kw),
-        )  # fmt: skip
+        )
         w.store = Store(tmp_path / "smsd.db")
         made.append(w)
         return w
@@ -335,8 +349,14 @@ def test_the_signature_is_counted_and_written_by_whoever_the_setting_says(world,
 
 
 def _raw_submit(version: int, **change) -> bytes:
-    fields = {"msg_src": SP, "service_id": SERVICE, "src_id": SRC, "dest_terminal_ids": ("8613800138000",),
-              "content": "你好".encode("utf-16-be"), **change}  # fmt: skip
+    fields = {
+        "msg_src": SP,
+        "service_id": SERVICE,
+        "src_id": SRC,
+        "dest_terminal_ids": ("8613800138000",),
+        "content": "你好".encode("utf-16-be"),
+        **change,
+    }
     return codec.pack_submit(9, codec.Submit(**fields), version)
 
 
@@ -381,8 +401,15 @@ def _fix_length(data: bytes) -> bytes:
 def test_doctor_says_whether_the_ismg_can_be_reached(ismg):
     from smsd.transport.cmpp import KIND
 
-    table = {"kind": "cmpp", "host": "127.0.0.1", "cmpp_port": ismg.port, "sp_id": SP, "shared_secret": SECRET,
-             "service_id": SERVICE, "src_id": SRC}  # fmt: skip
+    table = {
+        "kind": "cmpp",
+        "host": "127.0.0.1",
+        "cmpp_port": ismg.port,
+        "sp_id": SP,
+        "shared_secret": SECRET,
+        "service_id": SERVICE,
+        "src_id": SRC,
+    }
     [(what, ok, detail)] = KIND.doctor(modem_config("carrier", table))
     assert ok and str(ismg.port) in detail
     ismg.stop()
@@ -436,10 +463,22 @@ def test_the_ismg_command_runs_and_takes_an_mo(tmp_path):
     """`smsd ismg` as an admin runs it, and `smsd ismg text` delivers to a connected client."""
     directory = tmp_path / "ismg"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smsd", "ismg", "--port", "0", "--dir", str(directory),
-         "--account", f"{SP}:{SECRET}:{CODE}:{SERVICE}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "smsd",
+            "ismg",
+            "--port",
+            "0",
+            "--dir",
+            str(directory),
+            "--account",
+            f"{SP}:{SECRET}:{CODE}:{SERVICE}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -448,16 +487,46 @@ def test_the_ismg_command_runs_and_takes_an_mo(tmp_path):
         t = CmppTransport("c1", "127.0.0.1", port, sp_id=SP, shared_secret=SECRET, service_id=SERVICE, src_id=SRC)
         assert t.ensure_ready()
         out = subprocess.run(
-            [sys.executable, "-m", "smsd", "ismg", "text", "--dir", str(directory), "--from", "+8613900000001",
-             "--to", SRC, "TP 2"], capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "smsd",
+                "ismg",
+                "text",
+                "--dir",
+                str(directory),
+                "--from",
+                "+8613900000001",
+                "--to",
+                SRC,
+                "TP 2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert out.returncode == 0, out.stderr
         wait_for(lambda: t.messages_waiting())
         t.close()
         bad = subprocess.run(
-            [sys.executable, "-m", "smsd", "ismg", "text", "--dir", str(directory), "--from", "+8613900000001",
-             "--to", "10650000", "TP 2"], capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "smsd",
+                "ismg",
+                "text",
+                "--dir",
+                str(directory),
+                "--from",
+                "+8613900000001",
+                "--to",
+                "10650000",
+                "TP 2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     finally:
         proc.terminate()

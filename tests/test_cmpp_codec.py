@@ -71,8 +71,14 @@ def test_connect_is_byte_for_byte_what_cmppy_sends(monkeypatch):
 
 
 def test_a_submit_is_byte_for_byte_what_cmppy_sends():
-    theirs = SubmitReq("901234", "党员大会", src_id="1069000101", service_id="MZB0010101",
-                       dest_terminal_id=["8613800138000"], feecode="000000").message  # fmt: skip
+    theirs = SubmitReq(
+        "901234",
+        "党员大会",
+        src_id="1069000101",
+        service_id="MZB0010101",
+        dest_terminal_id=["8613800138000"],
+        feecode="000000",
+    ).message
     assert codec.pack_submit(1, SUBMIT, codec.V30)[12:] == theirs[12:]
     assert codec.unpack_submit(theirs[12:], codec.V30) == SUBMIT
 

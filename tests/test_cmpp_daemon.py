@@ -40,8 +40,17 @@ def ismg():
 
 
 def cmpp_config(tmp_path: Path, ismg: Ismg, sections: dict | None = None, **extra) -> Path:
-    keys = {"host": "127.0.0.1", "cmpp_port": ismg.port, "sp_id": SP, "shared_secret": SECRET,
-            "service_id": SERVICE, "src_id": SRC, "price_fen": 4, "pause_s": 1.0, **extra}  # fmt: skip
+    keys = {
+        "host": "127.0.0.1",
+        "cmpp_port": ismg.port,
+        "sp_id": SP,
+        "shared_secret": SECRET,
+        "service_id": SERVICE,
+        "src_id": SRC,
+        "price_fen": 4,
+        "pause_s": 1.0,
+        **extra,
+    }
     return write_config(tmp_path, {}, cmpp={"carrier": keys}, **(sections or {}))
 
 
@@ -50,10 +59,16 @@ def test_a_long_send_its_reports_status_and_a_vote_to_the_extension_answered_ove
     with Store(tmp_path / "smsd.db") as store:
         store.members.upsert([MemberRow(1, "张三", "+8613900000001", "大渡口区", [], None)])
         pid = store.polls.create(
-            "同意吗？", ["同意", "不同意", "弃权"], [m.id for m in store.members.select()],
-            opens=utcnow() - timedelta(minutes=1), closes=utcnow() + timedelta(days=1),
-            policy="first", announce=False, audience={}, actor="test",
-        )  # fmt: skip
+            "同意吗？",
+            ["同意", "不同意", "弃权"],
+            [m.id for m in store.members.select()],
+            opens=utcnow() - timedelta(minutes=1),
+            closes=utcnow() + timedelta(days=1),
+            policy="first",
+            announce=False,
+            audience={},
+            actor="test",
+        )
     d = daemon(config)
     text = "党员政治生日快乐，请按时参加支部主题党日活动。" * 7  # three UCS-2 parts
     out = cli("send", "+8613800138000", text, config=config)
@@ -96,10 +111,16 @@ def test_sigkill_30_times_while_draining_1000_over_cmpp_with_mo_loses_nothing(tm
             expected[store.outbox.enqueue(to, text)] = (to, text)
         store.members.upsert([MemberRow(i, f"voter{i}", v, "大渡口区", [], None) for i, v in enumerate(voters)])
         pid = store.polls.create(
-            "同意吗？", ["同意", "不同意", "弃权"], [m.id for m in store.members.select()],
-            opens=utcnow() - timedelta(minutes=1), closes=utcnow() + timedelta(days=1),
-            policy="first", announce=False, audience={}, actor="test",
-        )  # fmt: skip
+            "同意吗？",
+            ["同意", "不同意", "弃权"],
+            [m.id for m in store.members.select()],
+            opens=utcnow() - timedelta(minutes=1),
+            closes=utcnow() + timedelta(days=1),
+            policy="first",
+            announce=False,
+            audience={},
+            actor="test",
+        )
     rng = random.Random(20261201)
     kills, votes = 0, Counter()
     while kills < kills_wanted:

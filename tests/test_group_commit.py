@@ -180,8 +180,9 @@ def test_kill_9_of_the_daemon_while_four_api_clients_write_loses_no_answered_sen
     stop = threading.Event()
 
     def client(k: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"},
-                          timeout=5) as c:  # fmt: skip
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ) as c:
             for i in range(100000):
                 if stop.is_set():
                     return

@@ -230,8 +230,16 @@ def smpp_transport(server: Smsc, **kw) -> SmppTransport:
 
 def cmpp_transport(server: Ismg, **kw) -> CmppTransport:
     kw = {"response_timeout_s": 3.0, "connect_timeout_s": 2.0, **kw}
-    return CmppTransport("c1", "127.0.0.1", server.port, sp_id="901234", shared_secret="pw-a",
-                         service_id="MZB0010101", src_id="1069000101", **kw)  # fmt: skip
+    return CmppTransport(
+        "c1",
+        "127.0.0.1",
+        server.port,
+        sp_id="901234",
+        shared_secret="pw-a",
+        service_id="MZB0010101",
+        src_id="1069000101",
+        **kw,
+    )
 
 
 @pytest.fixture(params=list(SIDES))
