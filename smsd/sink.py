@@ -31,6 +31,7 @@ class StoreSink:
         self.ticket = 0  # the dispatcher's answer to wait for
         self._in_batch = False
         self._answer_wanted = False
+        self._reports: list[DeliveryReport] = []  # a batch's reports, booked together before it commits
 
     @property
     def store(self) -> Store:
@@ -44,13 +45,15 @@ class StoreSink:
         try:
             with self.store.tx():
                 yield
+                self._flush()
         finally:
-            self._in_batch = False
+            self._in_batch, self._reports = False, []
             wanted, self._answer_wanted = self._answer_wanted, False
         if wanted and self.answers is not None:
             self.ticket = self.answers.request()
 
     def received(self, item: Received) -> None:
+        self._flush()  # what came before it is booked before it, in order
         inbox_id, duplicate = self.store.inbox.save(self.name, item, self.clock())
         sender = item.sender or "?"
         self.received_count += 1
@@ -64,28 +67,38 @@ class StoreSink:
                 self.ticket = self.answers.request()
 
     def removed(self, key: str) -> None:
+        self._flush()
         self.store.inbox.mark_deleted_from_sim(self.name, key)
 
     def late_accept(self, item: LateAccept) -> None:
+        self._flush()
         mid = self.store.submits.late_answer(self.name, item.provider_ref, self.price_fen, now=self.clock())
         log.warning("sms.late_answer modem=%s ref=%s message=%s", self.name, item.provider_ref, mid or "unmatched")
 
     def report(self, item: DeliveryReport) -> None:
-        match = self.store.reports.apply_report(
+        self._reports.append(item)
+        if not self._in_batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Book the reports handed in so far (a batch's burst: their writes together)."""
+        reports, self._reports = self._reports, []
+        if not reports:
+            return
+        matches = self.store.reports.apply_reports(
             self.name,
-            item.provider_ref,
-            item.recipient,
-            item.status,
-            item.outcome,
-            item.discharge,
+            [(r.provider_ref, r.recipient, r.status, r.outcome, r.discharge, r.alternatives) for r in reports],
             now=self.clock(),
             price_fen=self.price_fen,
-            alternatives=item.alternatives,
         )
-        outcome = match[0] if match else "unmatched"
-        log.info(
-            "sms.report modem=%s ref=%s outcome=%s message=%s", self.name, item.provider_ref, item.outcome, outcome
-        )
+        for item, match in zip(reports, matches, strict=True):
+            log.info(
+                "sms.report modem=%s ref=%s outcome=%s message=%s",
+                self.name,
+                item.provider_ref,
+                item.outcome,
+                match[0] if match else "unmatched",
+            )
 
 
 __all__ = ["StoreSink"]

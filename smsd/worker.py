@@ -29,7 +29,7 @@ from smsd.settings import ModemConfig
 from smsd.sink import StoreSink
 from smsd.store import OutboundMessage, Store
 from smsd.transport import Transport, make
-from smsd.transport.base import InDoubt, NotSent, Outgoing, Refused, Result, TransportOutcome
+from smsd.transport.base import InDoubt, NotSent, Outgoing, ProviderRef, Refused, Result, TransportOutcome
 
 log = logging.getLogger(__name__)
 
@@ -248,20 +248,39 @@ class Worker:
             return Then("lost", result.reason)
         if isinstance(result, Exception):
             raise result
+        return self._record_accepted([(msg, seq, result)])
+
+    def _record_accepted(self, parts: list[tuple[OutboundMessage, int, ProviderRef | None]]) -> Then:
+        """Book accepted parts (message, seq, reference) together: NEXT, or hold when the booking
+        failed (each of them is then held until it is recorded, never sent again)."""
+        assert self.store is not None
         self._pause_s = self.cfg.pause_s
         if self.pause_reason or self._refusal_shown:
             self.pause_reason, self._refusal_shown = "", False
             self.transport.note_error("")
         try:
-            done = self.store.submits.part_sent(
-                mid, seq, ref=result, price_fen=self._price(msg), modem=self.name, now=self.clock()
+            done = set(
+                self.store.submits.parts_sent(
+                    [(msg.id, seq, ref, self._price(msg)) for msg, seq, ref in parts], modem=self.name, now=self.clock()
+                )
             )
-        except Exception as exc:  # noqa: BLE001 - whatever it was, the accepted part must not be sent again
-            log.exception("sms.not_recorded id=%s modem=%s: holding it, sending stops", mid, self.name)
-            self._unbooked.append((msg, seq, result))
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the accepted parts must not be sent again
+            log.exception(
+                "sms.not_recorded id=%s modem=%s: holding it, sending stops",
+                ",".join(str(m.id) for m, *_ in parts),
+                self.name,
+            )
+            self._unbooked += parts
             return self._holding(exc)
-        if done:
-            log.info("sms.sent id=%s modem=%s to=%s segments=%s", mid, self.name, phone.shown(msg.to_number), total)
+        for msg, _seq, _ref in parts:
+            if msg.id in done:
+                log.info(
+                    "sms.sent id=%s modem=%s to=%s segments=%s",
+                    msg.id,
+                    self.name,
+                    phone.shown(msg.to_number),
+                    msg.segments,
+                )
         return NEXT
 
     @staticmethod
@@ -334,8 +353,15 @@ class Worker:
         thens: list[Then] = []
         keep: list[tuple[OutboundMessage, list[int]]] = []
         with self.store.tx():  # every answer of the round, and the next round's claims, in one commit
+            # the accepted parts booked together (a window's answers in a few statements), then the rest
+            accepted = [
+                (msg, todo[0], result)
+                for (msg, todo), result in zip(live, results, strict=True)
+                if not isinstance(result, BaseException)
+            ]
+            booked = self._record_accepted(accepted) if accepted else NEXT
             for (msg, todo), result in zip(live, results, strict=True):
-                then = self._record(msg, todo[0], msg.segments, result)
+                then = self._record(msg, todo[0], msg.segments, result) if isinstance(result, BaseException) else booked
                 if then is NEXT:
                     if todo[1:]:
                         keep.append((msg, todo[1:]))
@@ -366,26 +392,22 @@ class Worker:
         'submitting' (in the caller's transaction): no part is ever sent unmarked."""
         assert self.store is not None
         store = self.store
-        reserved = sum(m.segments for m, _ in self._active)
         marked: set[int] = set()  # claimed now, the first part marked 'submitting' by the claim itself
-        while claim and len(self._active) < self.transport.window and not self.stopping.is_set():
-            msg = store.claims.claim_next(
+        room = self.transport.window - len(self._active)
+        if claim and room > 0 and not self.stopping.is_set():
+            for c in store.claims.claim_many(
                 self.name,
+                room,
                 now=now,
                 lease_s=self.sending.lease_s,
                 repin_after_s=self.sending.repin_after_s,
                 pacing=self.pacing,
-                reserved=reserved,
+                reserved=sum(m.segments for m, _ in self._active),
                 prices=self._prices(),
                 segments_of=self.transport.segments,
-            )
-            if msg is None:
-                break
-            reserved += msg.segments
-            parts = [p for p in store.outbox.parts(msg.id) if p.state in ("pending", "submitting")]
-            if parts and parts[0].state == "submitting":
-                marked.add(msg.id)
-            self._active.append((msg, [p.seq for p in parts]))
+            ):
+                marked.add(c.message.id)
+                self._active.append((c.message, list(c.todo)))
         for msg, todo in self._active:
             if todo and msg.id not in marked:
                 store.submits.part_submitting(msg.id, todo[0], self.name, now, self._price(msg))

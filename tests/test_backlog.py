@@ -27,7 +27,9 @@ def claim_sql(quiet: bool, bulk_ok: bool = True) -> str:
     from smsd.store import claims
 
     src = inspect.getsource(claims.Claims._next_due)
-    body = src[src.index('f"""SELECT o.* FROM outbox o') + 4 : src.index('ORDER BY o.priority DESC, o.id LIMIT 1"""')]
+    body = src[
+        src.index('f"""SELECT o.* FROM outbox o') + 4 : src.index('ORDER BY o.priority DESC, o.id LIMIT :limit"""')
+    ]
     body = body.replace(
         '{"outbox_claim_quiet" if quiet else "outbox_claim"}', "outbox_claim_quiet" if quiet else "outbox_claim"
     )
@@ -35,11 +37,11 @@ def claim_sql(quiet: bool, bulk_ok: bool = True) -> str:
     body = body.replace(
         '{"" if bulk_ok else "AND o.campaign_id IS NULL"}', "" if bulk_ok else "AND o.campaign_id IS NULL"
     )
-    return body + "ORDER BY o.priority DESC, o.id LIMIT 1"
+    return body + "ORDER BY o.priority DESC, o.id LIMIT :limit"
 
 
 def test_the_claim_walks_a_partial_index_that_leaves_held_work_out(store):
-    params = {"now": ts(datetime.now(UTC)), "modem": "m1", "repin": ts(datetime.now(UTC))}
+    params = {"now": ts(datetime.now(UTC)), "modem": "m1", "repin": ts(datetime.now(UTC)), "limit": 10}
     assert "outbox_claim " in plan_of(store, claim_sql(False), params) + " "
     assert "outbox_claim_quiet" in plan_of(store, claim_sql(True), params)
     assert "outbox_claim " in plan_of(store, claim_sql(False, bulk_ok=False), params) + " "
@@ -78,7 +80,7 @@ def test_a_delivery_report_is_matched_by_a_seek_on_its_reference(store):
 
     from smsd.store import reports
 
-    src = inspect.getsource(reports.Reports.apply_report)
+    src = inspect.getsource(reports.Reports._candidates)
     sql = src[src.index('"""SELECT p.message_id') + 3 : src.index('ORDER BY p.sent_at DESC LIMIT 20"""')]
     plan = plan_of(store, sql + "ORDER BY p.sent_at DESC LIMIT 20", ("m1", "abc", "2026"))
     assert "outbox_parts_report" in plan and "outbox_parts_modem_sent" not in plan

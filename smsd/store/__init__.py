@@ -30,7 +30,7 @@ from smsd.store.members import Members
 from smsd.store.outbox import Outbox
 from smsd.store.polls import Polls
 from smsd.store.receipts import Receipts
-from smsd.store.records import Campaign, Event, InboundMessage, Member, OutboundMessage, Part, Poll, QueueOptions
+from smsd.store.records import Campaign, Claim, Event, InboundMessage, Member, OutboundMessage, Part, Poll, QueueOptions
 from smsd.store.red import Red
 from smsd.store.reports import Reports
 from smsd.store.senders import Senders
@@ -184,6 +184,7 @@ __all__ = [
     "StoreError",
     "FILE_MODE",
     "Campaign",
+    "Claim",
     "Event",
     "InboundMessage",
     "Member",

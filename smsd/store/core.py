@@ -11,7 +11,7 @@ import itertools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -142,18 +142,35 @@ class Core:
             (ts(now or utcnow()), entity, None if entity_id is None else str(entity_id), event, detail, actor),
         )
 
-    def _next_counter(self, name: str, modulo: int | None = None) -> int:
-        """Increment a persistent counter and return its new value (mod modulo) (inside a tx)."""
+    def _events(self, events: Sequence[tuple[str, Any, str, str, str]], now: datetime) -> None:
+        """_event for many (entity, id, event, detail, actor) at once, in one statement."""
+        at = ts(now)
+        self.conn.executemany(
+            "INSERT INTO events (at, entity, entity_id, event, detail, actor) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (at, entity, None if eid is None else str(eid), event, detail, actor)
+                for entity, eid, event, detail, actor in events
+            ],
+        )
+
+    def _next_counter(self, name: str, modulo: int | None = None, *, step: int = 1) -> int:
+        """Increment a persistent counter (by step: that many numbers taken at once, the last one
+        returned) and return its new value (mod modulo) (inside a tx)."""
         row = self.conn.execute(
-            "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 "
+            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + ? "
             "RETURNING value",
-            (name,),
+            (name, step, step),
         ).fetchone()
         return int(row[0]) % modulo if modulo else int(row[0])
 
     def _counter(self, name: str) -> int:
         row = self.conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
+
+
+def _marks(items: Sized) -> str:
+    """The placeholders of an IN list of len(items) values."""
+    return ", ".join("?" * len(items))
 
 
 class Repo(Core):

@@ -144,6 +144,15 @@ class Part(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """A message a transport claimed: its parts still to send, in order; the first is marked
+    'submitting' (in flight) by the claim."""
+
+    message: OutboundMessage
+    todo: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage(Record):
     """One received SMS (its parts joined), and how the dispatcher handled it."""
 

@@ -17,12 +17,13 @@ Only refusals by the network count as attempts (max_attempts); resends are count
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from smsd import policy
 from smsd.clock import LOCAL, ts, utcnow
-from smsd.store.core import Repo
+from smsd.store.core import Repo, _marks
 from smsd.values import ProviderRef
 
 
@@ -37,37 +38,49 @@ class Submits(Repo):
 
     def _start_submit(self, message_id: int, seq: int, modem: str, now: datetime, price_fen: int | None = None) -> None:
         """Mark the part submitting and log the submit in flight (idempotent); flag a resend."""
-        if self._one(
-            "SELECT 1 AS x FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_flight'", (message_id, seq)
-        ):
+        self._start_submits([(message_id, seq, price_fen)], modem, now)
+
+    def _start_submits(self, items: Sequence[tuple[int, int, int | None]], modem: str, now: datetime) -> None:
+        """_start_submit for many parts (message id, seq, price) in a few statements: a window's claims."""
+        if not items:
             return
-        self.conn.execute(
+        earlier: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for row in self._rows(
+            f"SELECT message_id, seq, state, cause, modem FROM submits WHERE message_id IN ({_marks(items)}) "
+            "AND state IN ('in_flight', 'in_doubt')",
+            [mid for mid, _seq, _price in items],
+        ):
+            earlier.setdefault((row["message_id"], row["seq"]), []).append(row)
+        at = ts(now)
+        fresh: list[tuple[int, int, int, int | None]] = []
+        for mid, seq, price in items:
+            rows = earlier.get((mid, seq), [])
+            if any(r["state"] == "in_flight" for r in rows):
+                continue
+            doubts = [r for r in rows if r["state"] == "in_doubt"]
+            if doubts:
+                why = ", ".join(sorted({f"{d['cause']} on {d['modem']}" for d in doubts}))
+                self.conn.execute(
+                    "UPDATE outbox SET possible_duplicate = 1, resends = resends + 1 WHERE id = ?", (mid,)
+                )
+                self._event(
+                    "outbox",
+                    mid,
+                    "resend",
+                    f"part {seq} sent again: an earlier submit got no answer ({why}); it may arrive twice",
+                    f"worker:{modem}",
+                    now,
+                )
+            fresh.append((mid, seq, int(bool(doubts)), price))
+        self.conn.executemany(
             "UPDATE outbox_parts SET state = 'submitting', modem = ?, submitted_at = ? "
             "WHERE message_id = ? AND seq = ?",
-            (modem, ts(now), message_id, seq),
+            [(modem, at, mid, seq) for mid, seq, _resend, _price in fresh],
         )
-        doubts = self._rows(
-            "SELECT cause, modem FROM submits WHERE message_id = ? AND seq = ? AND state = 'in_doubt'",
-            (message_id, seq),
-        )
-        resend = int(bool(doubts))
-        if resend:
-            why = ", ".join(sorted({f"{d['cause']} on {d['modem']}" for d in doubts}))
-            self.conn.execute(
-                "UPDATE outbox SET possible_duplicate = 1, resends = resends + 1 WHERE id = ?", (message_id,)
-            )
-            self._event(
-                "outbox",
-                message_id,
-                "resend",
-                f"part {seq} sent again: an earlier submit got no answer ({why}); it may arrive twice",
-                f"worker:{modem}",
-                now,
-            )
-        self.conn.execute(
+        self.conn.executemany(
             "INSERT INTO submits (message_id, seq, modem, state, resend, started_at, price_fen) "
             "VALUES (?, ?, ?, 'in_flight', ?, ?, ?)",
-            (message_id, seq, modem, resend, ts(now), price_fen),
+            [(mid, seq, modem, resend, at, price) for mid, seq, resend, price in fresh],
         )
 
     def _finish_submit(
@@ -116,29 +129,46 @@ class Submits(Repo):
         """The modem answered +CMGS: record TP-MR (None: the modem gave none) and book the segment.
 
         True when the whole message is sent."""
+        return bool(self.parts_sent([(message_id, seq, ref, price_fen)], modem=modem, now=now))
+
+    def parts_sent(
+        self, items: Sequence[tuple[int, int, ProviderRef | None, int]], *, modem: str, now: datetime | None = None
+    ) -> list[int]:
+        """A window's accepted parts (message id, seq, reference, price) booked at once, as
+        part_sent books one: the same rows in a few statements for all of them. Returns the ids of
+        the messages now wholly sent."""
         now = now or utcnow()
         with self._tx():
-            submit = self._finish_submit(message_id, seq, "accepted", now, ref=ref)
-            if ref is None:
-                self._event(
-                    "outbox",
-                    message_id,
-                    "no_reference",
-                    f"part {seq}: {modem} accepted it without a message reference; its delivery report cannot be "
-                    "matched, so it stays 'sent'",
-                    f"worker:{modem}",
-                    now,
-                )
-            return self._part_accepted(
-                message_id,
-                seq,
-                ref,
-                price_fen,
-                modem,
-                now,
-                submit_id=submit["id"] if submit else None,
-                resend=bool(submit and submit["resend"]),
+            submits: dict[tuple[int, int], dict[str, Any]] = {}
+            for row in self._rows(
+                f"SELECT id, message_id, seq, resend FROM submits WHERE message_id IN ({_marks(items)}) "
+                "AND state = 'in_flight' ORDER BY id",
+                [mid for mid, *_rest in items],
+            ):
+                submits[(row["message_id"], row["seq"])] = row  # the newest one of a part, as _finish_submit takes
+            at = ts(now)
+            self.conn.executemany(
+                "UPDATE submits SET state = 'accepted', cause = NULL, provider_ref = ?, finished_at = ? WHERE id = ?",
+                [(ref, at, submits[(mid, seq)]["id"]) for mid, seq, ref, _price in items if (mid, seq) in submits],
             )
+            for mid, seq, ref, _price in items:
+                if ref is None:
+                    self._event(
+                        "outbox",
+                        mid,
+                        "no_reference",
+                        f"part {seq}: {modem} accepted it without a message reference; its delivery report cannot "
+                        "be matched, so it stays 'sent'",
+                        f"worker:{modem}",
+                        now,
+                    )
+            accepted = []
+            for mid, seq, ref, price in items:
+                submit = submits.get((mid, seq))
+                accepted.append(
+                    (mid, seq, ref, price, submit["id"] if submit else None, bool(submit and submit["resend"]))
+                )
+            return self._parts_accepted(accepted, modem, now)
 
     def _part_accepted(
         self,
@@ -152,27 +182,44 @@ class Submits(Repo):
         submit_id: int | None,
         resend: bool,
     ) -> bool:
-        self.conn.execute(
+        return bool(self._parts_accepted([(message_id, seq, ref, price_fen, submit_id, resend)], modem, now))
+
+    def _parts_accepted(
+        self, items: Sequence[tuple[int, int, ProviderRef | None, int, int | None, bool]], modem: str, now: datetime
+    ) -> list[int]:
+        """Parts (message id, seq, reference, price, submit id, resend) sent: each gets the modem's
+        next running number and its ledger row; a message with no part left to send is sent."""
+        if not items:
+            return []
+        at = ts(now)
+        last = self._next_counter(f"sent:{modem}", step=len(items))
+        first = last - len(items) + 1
+        self.conn.executemany(
             "UPDATE outbox_parts SET state = 'sent', provider_ref = ?, provider_ref_unknown = ?, price_fen = ?, "
             "modem = ?, sent_at = ?, modem_seq = ? WHERE message_id = ? AND seq = ? "
             "AND state IN ('pending', 'submitting')",
-            (ref, int(ref is None), price_fen, modem, ts(now), self._next_counter(f"sent:{modem}"), message_id, seq),
+            [
+                (ref, int(ref is None), price, modem, at, first + i, mid, seq)
+                for i, (mid, seq, ref, price, _submit, _resend) in enumerate(items)
+            ],
         )
-        self._book(message_id, seq, modem, price_fen, now, submit_id=submit_id, resend=resend)
-        left = self._one(
-            "SELECT COUNT(*) AS n FROM outbox_parts WHERE message_id = ? AND state IN ('pending', 'submitting')",
-            (message_id,),
+        self._book_many(
+            [(mid, seq, price, submit, resend) for mid, seq, _ref, price, submit, resend in items], modem, now
         )
-        msg = self._one("SELECT state FROM outbox WHERE id = ?", (message_id,))
-        if left and left["n"] == 0 and msg and msg["state"] not in ("sent", "delivered"):
-            self.conn.execute(
-                "UPDATE outbox SET state = 'sent', sent_at = ?, lease_owner = NULL, lease_until = NULL, "
-                "retry_at = NULL, last_error = NULL, finished_at = NULL, updated_at = ? WHERE id = ?",
-                (ts(now), ts(now), message_id),
-            )
-            self._event("outbox", message_id, "sent", f"modem={modem}", f"worker:{modem}", now)
-            return True
-        return False
+        rows = self._rows(
+            f"""SELECT o.id, o.state, (SELECT COUNT(*) FROM outbox_parts p WHERE p.message_id = o.id
+                                       AND p.state IN ('pending', 'submitting')) AS left
+                FROM outbox o WHERE o.id IN ({_marks(items)})""",
+            [mid for mid, *_rest in items],
+        )
+        done = [r["id"] for r in rows if r["left"] == 0 and r["state"] not in ("sent", "delivered")]
+        self.conn.executemany(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, lease_owner = NULL, lease_until = NULL, "
+            "retry_at = NULL, last_error = NULL, finished_at = NULL, updated_at = ? WHERE id = ?",
+            [(at, at, mid) for mid in done],
+        )
+        self._events([("outbox", mid, "sent", f"modem={modem}", f"worker:{modem}") for mid in done], now)
+        return done
 
     def _book(
         self,
@@ -186,49 +233,80 @@ class Submits(Repo):
         resend: bool = False,
         certain: bool = True,
     ) -> None:
-        """One ledger row per accepted submit: price, campaign, paying org unit, account, modem, month.
+        self._book_many([(message_id, seq, price_fen, submit_id, resend)], modem, now, certain=certain)
+
+    def _book_many(
+        self,
+        items: Sequence[tuple[int, int, int, int | None, bool]],
+        modem: str,
+        now: datetime,
+        *,
+        certain: bool = True,
+    ) -> None:
+        """One ledger row per accepted submit (message id, seq, price, submit id, resend): price,
+        campaign, paying org unit, account, modem, month.
 
         A submit booked in doubt (certain = 0) is made certain, not booked twice, when it is settled."""
-        if submit_id is not None and certain:
-            cur = self.conn.execute(
-                "UPDATE ledger SET certain = 1, price_fen = ? WHERE submit_id = ? AND certain = 0",
-                (price_fen, submit_id),
+        if not items:
+            return
+        if certain:
+            ids = [submit for _mid, _seq, _price, submit, _resend in items if submit is not None]
+            doubted = {
+                r["submit_id"]
+                for r in (
+                    self._rows(f"SELECT submit_id FROM ledger WHERE certain = 0 AND submit_id IN ({_marks(ids)})", ids)
+                    if ids
+                    else ()
+                )
+            }
+            if doubted:
+                self.conn.executemany(
+                    "UPDATE ledger SET certain = 1, price_fen = ? WHERE submit_id = ? AND certain = 0",
+                    [(price, submit) for _mid, _seq, price, submit, _resend in items if submit in doubted],
+                )
+                items = [item for item in items if item[3] not in doubted]
+        payers = {
+            row["id"]: row
+            for row in self._rows(
+                f"""SELECT o.id, o.campaign_id, c.owner_org, o.account, o.org, u.path AS member_org FROM outbox o
+                    LEFT JOIN campaigns c ON c.id = o.campaign_id LEFT JOIN members m ON m.id = o.member_id
+                    LEFT JOIN org_units u ON u.id = m.org_id WHERE o.id IN ({_marks(items)})""",
+                [mid for mid, *_rest in items],
             )
-            if cur.rowcount:
-                return
-        row = self._one(
-            """SELECT o.campaign_id, c.owner_org, o.account, o.org, u.path AS member_org FROM outbox o
-               LEFT JOIN campaigns c ON c.id = o.campaign_id LEFT JOIN members m ON m.id = o.member_id
-               LEFT JOIN org_units u ON u.id = m.org_id WHERE o.id = ?""",
-            (message_id,),
-        )
-        assert row is not None
-        account = row["account"] or ("campaign" if row["campaign_id"] else "direct")
-        # Who pays: the org named on the message, else the campaign's owner; a greeting or a reply
-        # to a member is booked to the member's org unit (a township's report then shows the
-        # replies its members got); an admin's direct send stays the county's.
-        org = row["org"] or (
-            row["owner_org"] if row["campaign_id"] else (row["member_org"] if account != "direct" else None)
-        )
+        }
         local = now.astimezone(LOCAL)
-        self.conn.execute(
+        month, day, at = local.strftime("%Y-%m"), local.strftime("%Y-%m-%d"), ts(now)
+        rows = []
+        for mid, seq, price, submit, resend in items:
+            row = payers[mid]
+            account = row["account"] or ("campaign" if row["campaign_id"] else "direct")
+            # Who pays: the org named on the message, else the campaign's owner; a greeting or a reply
+            # to a member is booked to the member's org unit (a township's report then shows the
+            # replies its members got); an admin's direct send stays the county's.
+            org = row["org"] or (
+                row["owner_org"] if row["campaign_id"] else (row["member_org"] if account != "direct" else None)
+            )
+            rows.append(
+                (
+                    mid,
+                    seq,
+                    row["campaign_id"],
+                    org,
+                    account,
+                    modem,
+                    price,
+                    at,
+                    month,
+                    day,
+                    int(resend),
+                    submit,
+                    int(certain),
+                )
+            )
+        self.conn.executemany(
             "INSERT OR IGNORE INTO ledger (message_id, seq, campaign_id, org, account, modem, price_fen, sent_at, "
             "month, day, resend, submit_id, certain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message_id,
-                seq,
-                row["campaign_id"],
-                org,
-                account,
-                modem,
-                price_fen,
-                ts(now),
-                local.strftime("%Y-%m"),
-                local.strftime("%Y-%m-%d"),
-                int(resend),
-                submit_id,
-                int(certain),
-            ),
+            rows,
         )
 
     def submit_refused(
