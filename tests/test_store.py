@@ -323,3 +323,22 @@ def test_a_message_keeps_its_template_and_variables_beside_the_text(store):
     assert (msg.template, msg.template_variables) == ("anniversary", {"name": "张三"})
     plain = store.outbox.message(store.outbox.enqueue(TO, "明天开会"))
     assert (plain.template, plain.template_variables) == (None, {})
+
+
+def test_a_store_belongs_to_the_thread_that_opened_it(tmp_path):
+    """Two threads on one connection share its read snapshot (one is told a row it just wrote
+    is not there): a Store used from a second thread raises instead of reading stale rows."""
+    store = Store(tmp_path / "one.db")
+    seen: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            store.outbox.queue_depth()
+        except sqlite3.ProgrammingError as exc:
+            seen.append(exc)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    store.close()
+    assert len(seen) == 1 and "thread" in str(seen[0])

@@ -1,7 +1,8 @@
 """What every route depends on: the store of this thread, and the client a token names.
 
-Routes take them as FastAPI dependencies (``Depends``), so no route opens a store or checks a
-token itself; both live on ``app.state`` (set by create_app).
+Routes take the client as a FastAPI dependency (``Depends``) and the store from this_store()
+in their body (the thread they run on), so no route opens a store or checks a token itself;
+both live on ``app.state`` (set by create_app).
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ class Stores:
         return s
 
 
-def store(request: Request) -> Store:
+def this_store(request: Request) -> Store:
+    """The store of the thread this runs on: call it in the route's body. FastAPI runs each sync
+    dependency on a thread of its pool, not always the one the route then runs on, and a Store
+    belongs to one thread (a connection shared by two sees one's read snapshot from the other:
+    a message just queued was "not found")."""
     stores: Stores = request.app.state.stores
     return stores.get()
 
@@ -55,7 +60,7 @@ def authenticated(request: Request, authorization: str | None = Header(default=N
     if token:
         source = request.client.host if request.client else ""
         try:
-            actor = sessions.token_actor(store(request), token, source=source)
+            actor = sessions.token_actor(this_store(request), token, source=source)
         except InputError as exc:
             raise ApiError(403, "Authorization", str(exc)) from None
         if actor is not None:
@@ -79,4 +84,3 @@ def client(request: Request, found: Annotated[Caller, Depends(authenticated)]) -
 
 Client = Annotated[Caller, Depends(client)]
 Authenticated = Annotated[Caller, Depends(authenticated)]
-StoreDep = Annotated[Store, Depends(store)]

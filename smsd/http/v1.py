@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from smsd.actions import api
-from smsd.http.deps import Authenticated, Client, StoreDep, charge
+from smsd.http.deps import Authenticated, Client, charge, this_store
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger id or cursor is a 422, not a 500
 
@@ -39,9 +39,9 @@ def send_one(
     request: Request,
     req: SendRequest,
     client: Client,
-    store: StoreDep,
     idempotency_key: str | None = Header(default=None, max_length=128),
 ) -> Any:
+    store = this_store(request)
     view, existed = api.send(store, request.app.state.cfg, client, req.value(), idempotency_key)
     request.app.state.notify()
     return JSONResponse(view, status_code=200 if existed else 201)
@@ -52,9 +52,9 @@ def send_batch(
     request: Request,
     req: BatchRequest,
     client: Authenticated,
-    store: StoreDep,
     idempotency_key: str | None = Header(default=None, max_length=128),
 ) -> Any:
+    store = this_store(request)
     charge(request, client, len(req.messages))  # a batch of 50 counts as 50
     views = api.send_batch(store, request.app.state.cfg, client, [m.value() for m in req.messages], idempotency_key)
     request.app.state.notify()
@@ -62,22 +62,25 @@ def send_batch(
 
 
 @router.get("/messages/{message_id}", summary="Status, parts and cost of one message")
-def get_message(client: Client, store: StoreDep, message_id: int = Path(ge=1, le=MAX_ID)) -> Any:
+def get_message(request: Request, client: Client, message_id: int = Path(ge=1, le=MAX_ID)) -> Any:
+    store = this_store(request)
     return api.message(store, client, message_id)
 
 
 @router.get("/campaigns/{campaign_id}", summary="Progress and cost of a campaign this client created")
-def get_campaign(client: Client, store: StoreDep, campaign_id: int = Path(ge=1, le=MAX_ID)) -> Any:
+def get_campaign(request: Request, client: Client, campaign_id: int = Path(ge=1, le=MAX_ID)) -> Any:
+    store = this_store(request)
     return api.campaign(store, client, campaign_id)
 
 
 @router.get("/inbound", summary="Inbound SMS after a cursor (the id of the last one you have)")
 def inbound(
+    request: Request,
     client: Client,
-    store: StoreDep,
     since: int = Query(default=0, ge=0, le=MAX_ID),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> Any:
+    store = this_store(request)
     return api.inbound(store, client, since, limit)
 
 
@@ -117,17 +120,19 @@ class BroadcastRequest(BaseModel):
 
 @router.get("/members", summary="Members of the account's part of the org tree (account tokens)")
 def members(
+    request: Request,
     client: Client,
-    store: StoreDep,
     org: str | None = Query(default=None, max_length=200),
     group: str | None = Query(default=None, max_length=64),
     limit: int = Query(default=1000, ge=1, le=100_000),
 ) -> Any:
+    store = this_store(request)
     return api.members(store, client, org, group, limit)
 
 
 @router.post("/broadcasts", status_code=201, summary="A broadcast within the account's part of the tree")
-def broadcast(request: Request, req: BroadcastRequest, client: Client, store: StoreDep) -> Any:
+def broadcast(request: Request, req: BroadcastRequest, client: Client) -> Any:
+    store = this_store(request)
     answer = api.broadcast(store, request.app.state.cfg, client, req.value())
     if answer.get("campaign"):
         request.app.state.notify()
@@ -135,22 +140,25 @@ def broadcast(request: Request, req: BroadcastRequest, client: Client, store: St
 
 
 @router.get("/campaigns", summary="Campaigns of the account's part of the tree (account tokens)")
-def campaigns(client: Client, store: StoreDep) -> Any:
+def campaigns(request: Request, client: Client) -> Any:
+    store = this_store(request)
     return api.campaigns(store, client)
 
 
 @router.get("/polls", summary="Polls of the account's part of the tree (account tokens)")
-def polls(client: Client, store: StoreDep) -> Any:
+def polls(request: Request, client: Client) -> Any:
+    store = this_store(request)
     return api.poll_list(store, client)
 
 
 @router.get("/costs", summary="Cost of the account's part of the tree, grouped (account tokens)")
 def costs(
+    request: Request,
     client: Client,
-    store: StoreDep,
     by: str = Query(default="org", pattern="^(org|month|campaign|account|modem)$"),
     date_from: str | None = Query(default=None, alias="from", max_length=32),
     date_to: str | None = Query(default=None, alias="to", max_length=32),
     org: str | None = Query(default=None, max_length=200),
 ) -> Any:
+    store = this_store(request)
     return api.costs(store, client, by, date_from, date_to, org)

@@ -89,7 +89,9 @@ class Store(Core):
             if create and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 _set_mode(self.path.parent, DIR_MODE)
-            conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+            # One thread's: a connection two threads share reads with one snapshot (a route once
+            # used a store of another thread and was told its new message did not exist).
+            conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=True)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
