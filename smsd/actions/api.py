@@ -185,10 +185,10 @@ def send(
     # "1:" and "n:" keep the keys of single and batch sends apart (x never meets batch x's x:0).
     key = f"api:{client.name}:1:{idempotency_key}" if idempotency_key else None
     existed = key is not None and _reused(store, cfg, key, req) is not None
-    with store.tx():  # the budget check and the insert in one transaction
+    with store.tx():  # the budget check, the insert and the request's audit row: one commit
         mid = _queue(store, cfg, client, req, key)
-    shown = view(store, mid)
-    record(store, client, f"POST /v1/messages id={mid} to={mask(req.to)}" + (" (repeat)" if existed else ""))
+        record(store, client, f"POST /v1/messages id={mid} to={mask(req.to)}" + (" (repeat)" if existed else ""))
+        shown = view(store, mid)
     return shown, existed
 
 

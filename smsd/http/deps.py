@@ -11,12 +11,14 @@ import threading
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from smsd.actions import sessions
 from smsd.actions.api import Caller
 from smsd.config import Config
 from smsd.errors import InputError
 from smsd.http.auth import RateLimiter, find_client
+from smsd.roles import Actor
 from smsd.store import Store
 
 
@@ -49,24 +51,31 @@ def this_store(request: Request) -> Store:
     return stores.get()
 
 
-def authenticated(request: Request, authorization: str | None = Header(default=None)) -> Caller:
+async def authenticated(request: Request, authorization: str | None = Header(default=None)) -> Caller:
     """The client whose token this is, or the account an account's token acts as (401 otherwise;
-    403 when that account is disabled or locked); its requests are not yet counted."""
+    403 when that account is disabled or locked); its requests are not yet counted.
+
+    On the event loop: a client of [http.clients] is a hash compared in memory, with no hop to a
+    thread of the pool; only an account's token is looked up in the store, on one."""
     token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
     client = find_client(request.app.state.cfg, token)
     if client is not None:
         request.state.caller = found = Caller(client)
         return found
     if token:
-        source = request.client.host if request.client else ""
-        try:
-            actor = sessions.token_actor(this_store(request), token, source=source)
-        except InputError as exc:
-            raise ApiError(403, "Authorization", str(exc)) from None
+        actor = await run_in_threadpool(_account, request, token)
         if actor is not None:
             request.state.caller = caller = Caller.of_account(actor)
             return caller
     raise ApiError(401, "Authorization", "missing or unknown token (Authorization: Bearer <token>)")
+
+
+def _account(request: Request, token: str) -> Actor | None:
+    source = request.client.host if request.client else ""
+    try:
+        return sessions.token_actor(this_store(request), token, source=source)
+    except InputError as exc:
+        raise ApiError(403, "Authorization", str(exc)) from None
 
 
 def charge(request: Request, client: Caller, cost: int = 1) -> None:
@@ -76,8 +85,8 @@ def charge(request: Request, client: Caller, cost: int = 1) -> None:
         raise ApiError(429, "client", f"more than {client.rate_per_minute} messages a minute")
 
 
-def client(request: Request, found: Annotated[Caller, Depends(authenticated)]) -> Caller:
-    """The client, with this request counted against its rate."""
+async def client(request: Request, found: Annotated[Caller, Depends(authenticated)]) -> Caller:
+    """The client, with this request counted against its rate (in memory: on the event loop)."""
     charge(request, found)
     return found
 
