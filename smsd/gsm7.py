@@ -31,9 +31,13 @@ _EXT_CODE = {ch: code for code, ch in EXTENSION.items()}
 EXTENSION_CHARS = frozenset(_EXT_CODE)
 
 
+_ALL = frozenset(_BASIC_CODE) | EXTENSION_CHARS
+SEPTETS = str.maketrans({ch: chr(code) for ch, code in _BASIC_CODE.items()})  # basic table: text -> septets
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character of text is in the basic or extension table."""
-    return all(ch in _BASIC_CODE or ch in _EXT_CODE for ch in text)
+    return _ALL.issuperset(text)
 
 
 def char_septets(ch: str) -> list[int]:

@@ -31,6 +31,18 @@ class Plan:
 
 def plan(text: str) -> Plan:
     """Choose GSM-7 or UCS-2 and split into parts without cutting a character."""
+    if len(text) <= 160 and gsm7.is_gsm7(text) and gsm7.EXTENSION_CHARS.isdisjoint(text):
+        # one part of the basic table (most notices): translated at C speed, nothing to split
+        return Plan(GSM7, (tuple(text.translate(gsm7.SEPTETS).encode("latin-1")),), (text,))
+    if len(text) <= 70 and not gsm7.is_gsm7(text):
+        single = text.encode("utf-16-be")
+        if len(single) <= 140:  # one UCS-2 part
+            return Plan(UCS2, (single,), (text,))
+    return _planned(text)
+
+
+def _planned(text: str) -> Plan:
+    """plan() character by character: any text, any number of parts."""
     if gsm7.is_gsm7(text):
         per_char = [gsm7.char_septets(ch) for ch in text]
         total = sum(len(s) for s in per_char)

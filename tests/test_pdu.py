@@ -7,10 +7,11 @@ import io
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from smsd import gsm7, pdu
+from smsd import segments as segments_mod
 from smsd.errors import PduError
 
 GSM_BASIC = "".join(ch for ch in gsm7.BASIC if ch != "\x1b")
@@ -248,3 +249,24 @@ def test_the_fast_segment_count_equals_the_real_split(text):
 
     plan = segments.plan(text)
     assert segments.count(text) == (plan.encoding, plan.segments)
+
+
+@settings(max_examples=300, deadline=None)
+@example("a" * 160)
+@example("a" * 161)
+@example("a" * 159 + "€")
+@example("通" * 70)
+@example("通" * 71)
+@example("通" * 69 + "😀")
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            list("abcXYZ019 @£$¥èé\n\r_!?.,:;-+=") + list("^{}\\[~]|€") + list("通知开会党支部😀")
+        ),
+        max_size=200,
+    )
+)
+def test_a_single_part_is_planned_at_speed_as_the_splitter_plans_it(text):
+    """plan()'s short cuts for one GSM-7 or UCS-2 part give what the character-by-character
+    splitter gives, for texts of every size and mix (extension characters, emoji, CJK)."""
+    assert segments_mod.plan(text) == segments_mod._planned(text)

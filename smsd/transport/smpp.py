@@ -333,7 +333,9 @@ class SmppTransport(Transport):
         bodies: dict[int, list[codec.PartBody]] = {}
         for n, i in enumerate(todo):
             message, seq = items[i]
-            parts = bodies.setdefault(message.id, codec.encode(message.text, message.concat_ref, self.alphabet))
+            parts = bodies.get(message.id) or bodies.setdefault(
+                message.id, codec.encode(message.text, message.concat_ref, self.alphabet)
+            )
             if not 1 <= seq <= len(parts):
                 results[i] = Refused(f"part {seq} of {len(parts)} does not exist", "permanent")
                 continue
