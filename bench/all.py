@@ -1,7 +1,8 @@
 """Every throughput figure in one table, from one run (issue 27): smsd and Kannel over SMPP to
 the same emulator, CMPP beside SMPP, smsd on 1, 4 and 16 instant modems, HTTP single sends with
 1 and 4 clients, and the 100,000-recipient broadcast; with the ratios, the load average, and the
-commits per message where the daemon reports them (its `smsd.commits` line at stop).
+commits per message where the daemon reports them (its `smsd.commits` line at stop). On the HTTP
+rows both are per request, of the API's own process (the clients run in the bench's).
 
 Each row comes from the bench script that owns it (bench/smpp.py, throughput.py, http_api.py,
 backlog.py), called here in turn on the same machine. SMSD_BENCH_QUICK=1 runs smaller backlogs.
@@ -108,6 +109,8 @@ def main() -> None:
                 f"HTTP API single sends, {h['concurrent_clients']} client(s)",
                 h["requests_per_s"],
                 "req/s",
+                h["server_cpu_ms_per_request"],
+                h["commits_per_request"],
                 latency_median_ms=h["latency_median_ms"],
                 latency_p99_ms=h["latency_p99_ms"],
             )
