@@ -321,32 +321,12 @@ class SmppTransport(Transport):
 
     def _round(self, items: Sequence[tuple[Outgoing, int]], todo: list[int], results: list[Result | None]) -> list[int]:
         client = self._client
-        if not self._bound or client is None:
-            for i in todo:
-                results[i] = NotSent(
-                    _("{name}: not bound to the SMSC ({why})").format(
-                        name=self.name, why=self._down_reason or _("connecting")
-                    )
-                )
-            return []
         sequences: dict[int, int] = {}
-        bodies: dict[int, list[codec.PartBody]] = {}
-        for n, i in enumerate(todo):
-            message, seq = items[i]
-            parts = bodies.get(message.id) or bodies.setdefault(
-                message.id, codec.encode(message.text, message.concat_ref, self.alphabet)
-            )
-            if not 1 <= seq <= len(parts):
-                results[i] = Refused(f"part {seq} of {len(parts)} does not exist", "permanent")
-                continue
-            sequence = client.next_sequence()
-            if not self._send_bytes(client, codec.pack_submit_sm(sequence, self._submit(message, parts[seq - 1]))):
-                for j in todo[n:]:
-                    results[j] = NotSent(
-                        _("{name}: the connection dropped before the part left").format(name=self.name)
-                    )
-                break
-            sequences[i] = sequence
+        for i, out in zip(todo, self._write_parts([items[i] for i in todo]), strict=True):
+            if isinstance(out, int):
+                sequences[i] = out
+            else:
+                results[i] = out
         deadline = time.monotonic() + self.response_timeout_s
         with self._cond:
             while True:
@@ -360,55 +340,82 @@ class SmppTransport(Transport):
             answers = {i: self._responses.pop(s, None) for i, s in sequences.items()}
         busy: list[int] = []
         for i, resp in answers.items():
-            if resp is None:
-                gone = not self._bound or self._client is not client
-                why = (
-                    _("the connection dropped")
-                    if gone
-                    else _("no answer within {seconds}s").format(seconds=round(self.response_timeout_s))
-                )
-                results[i] = InDoubt(
-                    _("{name}: {why} after the part left").format(name=self.name, why=why),
-                    "gone" if gone else "timeout",
-                    False,
-                )
-                continue
-            status = int(resp.status or 0)
-            if resp.command == "submit_sm_resp" and status == codec.ROK:
-                mid = resp.message_id
-                ref = mid.decode("ascii", "replace") if isinstance(mid, bytes) else str(mid or "")
-                results[i] = ref or None
-                self.counters["submitted"] += 1
-                continue
-            kind = codec.classify(status)
-            name = codec.status_name(status)
-            if kind == "busy":
-                self.counters["busy"] += 1
-                self._busy_status, self._busy_code = name, status
+            result = self._answered(resp, client)
+            if isinstance(result, _Throttled):
                 busy.append(i)
-                continue
-            self.counters["refused"] += 1
-            if kind == "permanent":
-                results[i] = Refused(
-                    _("SMSC refused the message: {status}").format(status=name), "permanent", code=status
-                )
-            elif kind == "account":
-                results[i] = Refused(
-                    _("SMSC refused the account: {status} (over quota, out of credit or not allowed)").format(
-                        status=name
-                    ),
-                    "transport",
-                    code=status,
-                )
             else:
-                results[i] = Refused(
-                    _("SMSC refused the message for now: {status}").format(status=name), "transient", code=status
-                )
+                results[i] = result
+        self._down_if_silent(results, client)
+        return busy
+
+    def _write_parts(self, items: Sequence[tuple[Outgoing, int]]) -> list[int | Result]:
+        """Write each part's submit_sm: its sequence number, or what became of it at once (not
+        bound, no such part, the connection dropped before it left)."""
+        client = self._client
+        if not self._bound or client is None:
+            why = self._down_reason or _("connecting")
+            down = _("{name}: not bound to the SMSC ({why})").format(name=self.name, why=why)
+            return [NotSent(down) for _item in items]
+        out: list[int | Result] = []
+        bodies: dict[int, list[codec.PartBody]] = {}
+        for n, (message, seq) in enumerate(items):
+            parts = bodies.get(message.id) or bodies.setdefault(
+                message.id, codec.encode(message.text, message.concat_ref, self.alphabet)
+            )
+            if not 1 <= seq <= len(parts):
+                out.append(Refused(f"part {seq} of {len(parts)} does not exist", "permanent"))
+                continue
+            sequence = client.next_sequence()
+            if not self._send_bytes(client, codec.pack_submit_sm(sequence, self._submit(message, parts[seq - 1]))):
+                dropped = _("{name}: the connection dropped before the part left").format(name=self.name)
+                out += [NotSent(dropped) for _item in items[n:]]
+                break
+            out.append(sequence)
+        return out
+
+    def _answered(self, resp: Any, client: Any) -> Result | _Throttled:
+        """What a submit_sm_resp (None: none came) says of its part: the reference, an outcome,
+        or THROTTLED (the SMSC asks to slow down: the part goes again after a wait)."""
+        if resp is None:
+            gone = not self._bound or self._client is not client
+            why = (
+                _("the connection dropped")
+                if gone
+                else _("no answer within {seconds}s").format(seconds=round(self.response_timeout_s))
+            )
+            return InDoubt(
+                _("{name}: {why} after the part left").format(name=self.name, why=why),
+                "gone" if gone else "timeout",
+                False,
+            )
+        status = int(resp.status or 0)
+        if resp.command == "submit_sm_resp" and status == codec.ROK:
+            mid = resp.message_id
+            ref = mid.decode("ascii", "replace") if isinstance(mid, bytes) else str(mid or "")
+            self.counters["submitted"] += 1
+            return ref or None
+        kind = codec.classify(status)
+        name = codec.status_name(status)
+        if kind == "busy":
+            self.counters["busy"] += 1
+            self._busy_status, self._busy_code = name, status
+            return THROTTLED
+        self.counters["refused"] += 1
+        if kind == "permanent":
+            return Refused(_("SMSC refused the message: {status}").format(status=name), "permanent", code=status)
+        if kind == "account":
+            return Refused(
+                _("SMSC refused the account: {status} (over quota, out of credit or not allowed)").format(status=name),
+                "transport",
+                code=status,
+            )
+        return Refused(_("SMSC refused the message for now: {status}").format(status=name), "transient", code=status)
+
+    def _down_if_silent(self, results: Sequence[Result | None], client: Any) -> None:
         if any(isinstance(r, InDoubt) for r in results) and self._bound and self._client is client:
             self._down(
                 client, _("SMSC {host}:{port} stopped answering submits").format(host=self.host, port=self.tcp_port)
             )
-        return busy
 
     def _submit(self, message: Outgoing, body: codec.PartBody) -> codec.Submit:
         to = message.to
@@ -470,7 +477,7 @@ class SmppTransport(Transport):
 
     def messages_waiting(self) -> bool:
         with self._cond:
-            return any(int(p.esm_class or 0) & 0x3C != codec.ESM_RECEIPT for p, _link in self._inbound)
+            return any(not _is_receipt(p) for p, _link in self._inbound)
 
     def _batch(self) -> contextlib.AbstractContextManager[None]:
         assert self.sink is not None
@@ -583,6 +590,17 @@ class SmppTransport(Transport):
     def where(self) -> str:
         """Where it sends, for `smsd status` (the password never appears)."""
         return f"smpp://{self.system_id}@{self.host}:{self.tcp_port}"
+
+
+class _Throttled:
+    """The SMSC asks to slow down (ESME_RTHROTTLED, ESME_RMSGQFUL): the part goes again after a wait."""
+
+
+THROTTLED = _Throttled()
+
+
+def _is_receipt(pdu: Any) -> bool:
+    return int(pdu.esm_class or 0) & 0x3C == codec.ESM_RECEIPT
 
 
 def _text(value: Any) -> str:
