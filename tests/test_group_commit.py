@@ -69,6 +69,23 @@ def test_a_lone_change_commits_at_once(grouped):
         assert g.commits == before + 1 and committed_count(db) == 1
 
 
+def test_the_wal_is_copied_into_the_database_beside_the_writers(grouped):
+    """The commits do not checkpoint (SQLite's own would make one of them copy 4 MB and fsync the
+    database while every writer waits): the group's thread does, and what was committed reaches
+    the database file itself (read here with the WAL ignored)."""
+    db, g = grouped
+    assert g.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    with Store(db) as store:
+        for i in range(300):
+            store.outbox.enqueue(f"+86138000{i:05d}", f"消息 {i}")
+
+    def in_the_database_file() -> int:
+        with sqlite3.connect(f"file:{db}?immutable=1", uri=True) as conn:  # the main file only, no WAL
+            return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    wait_for(lambda: in_the_database_file() == 300, timeout=30)
+
+
 def test_a_failed_transaction_leaves_the_others_in_its_batch(grouped):
     db, _g = grouped
     with Store(db) as store:

@@ -34,6 +34,7 @@ from smsd.errors import StoreError
 from smsd.i18n import _
 
 LET_IN_S = 0.002  # at most this long a finished writer waits for those about to write, before it commits
+CHECKPOINT_S = 0.5  # how often the WAL is copied into the database, beside the writers
 _SAVEPOINTS = itertools.count(1)
 _GROUPS: dict[Path, Group] = {}
 _GROUPS_LOCK = threading.Lock()
@@ -48,6 +49,10 @@ class Group:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA secure_delete=ON")
+        # The WAL is copied back into the database by a thread of its own (_checkpoints), not by
+        # the commit that crosses SQLite's 1,000 pages: that commit, and every writer behind it,
+        # would wait for a copy of 4 MB and an fsync of the database.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         self.conn = conn
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
@@ -59,6 +64,23 @@ class Group:
         self.failed_upto = 0  # a failed COMMIT lost these (callers up to it get the error)
         self.failure = ""
         self.commits = 0  # COMMITs done (bench/ prints commits per message)
+        self._closing = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoints, args=(busy_timeout_s,), name="checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoints(self, busy_timeout_s: float) -> None:
+        """Copy committed pages from the WAL into the database every CHECKPOINT_S, beside the
+        writers (a passive checkpoint waits for nobody and blocks nobody; the GIL is released
+        while SQLite copies). Durability is the commits' own: each one is in the fsynced WAL."""
+        conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+        try:
+            while not self._closing.wait(CHECKPOINT_S):
+                with contextlib.suppress(sqlite3.Error):  # busy or locked now: the next round copies it
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     def active(self) -> bool:
         """True inside a transaction of this thread (its reads go to the shared connection)."""
@@ -138,6 +160,8 @@ class Group:
             self.cond.notify_all()
 
     def close(self) -> None:
+        self._closing.set()
+        self._checkpointer.join(timeout=30)
         with self.lock:
             with contextlib.suppress(sqlite3.Error):
                 if self.conn.in_transaction:
