@@ -186,19 +186,32 @@ def campaign_name(name: str | None, template: str | None, text: str | None, vari
 
 def member_variables(m: Member | None, now: datetime, phone: str = "") -> dict[str, Any]:
     """What a template may use for one recipient (a number off the roster has only its phone)."""
+    return _member_values(m, _day_values(now), phone)
+
+
+def _day_values(now: datetime) -> tuple[int, dict[str, Any]]:
+    """What is the same for every recipient of one send: the local year and the date words."""
     local = now.astimezone(LOCAL)
-    values: dict[str, Any] = {
-        "name": m.name if m else "",
-        "phone": m.phone if m else phone,
-        "org_path": (m.org if m else None) or "",
-        "org": ((m.org if m else None) or "").split("/")[-1],
-        "joined": (m.joined if m else None) or "",
+    return local.year, {
         "date": f"{local.year}年{local.month}月{local.day}日",
         "day": "今天",  # the anniversary greeting's day word; a late catch-up says 昨天
     }
+
+
+def _member_values(m: Member | None, day: tuple[int, dict[str, Any]], phone: str = "") -> dict[str, Any]:
+    year, words = day
+    org = (m.org if m else None) or ""
+    values: dict[str, Any] = {
+        "name": m.name if m else "",
+        "phone": m.phone if m else phone,
+        "org_path": org,
+        "org": org.split("/")[-1],
+        "joined": (m.joined if m else None) or "",
+        **words,
+    }
     if m and m.joined:
-        values["years"] = local.year - int(m.joined[:4])
-    if m:
+        values["years"] = year - int(m.joined[:4])
+    if m and m.extras not in ("{}", ""):
         values.update(m.extra)
     return values
 
@@ -301,13 +314,15 @@ def plan(
                 seen.add(n)
                 yield n, s.members.by_phone(n)
 
+    day = _day_values(now)  # once, not for each of 100,000 members
+
     def rendered(s: Store, counts: list[int] | None = None) -> Iterator[Recipient]:
         for number, m in people(s):
             if m is not None and m.opted_out and not urgent:
                 if counts is not None:
                     counts[0] += 1
                 continue
-            values = {**member_variables(m, now, number), **(variables or {})}
+            values = {**_member_values(m, day, number), **(variables or {})}
             try:  # a text that cannot be made or sent for one member names that member
                 body = tmpl.render(values)
                 if confirm and "QR" not in body.upper():
