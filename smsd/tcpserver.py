@@ -131,6 +131,13 @@ class TcpServer:
                         p.sent_on, p.sequence = None, None
                         again.add(account)
         with contextlib.suppress(OSError):
+            # What the client sent and we did not read is read now: closing a socket with unread
+            # data sends a reset, which makes the client's kernel drop the answers we had already
+            # sent (a drop "after two answers" lost them under load). A close is then a FIN.
+            s.sock.setblocking(False)
+            while s.sock.recv(65536):
+                pass
+        with contextlib.suppress(OSError):
             s.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             s.sock.close()
