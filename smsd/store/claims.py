@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from smsd.clock import parse_ts, ts, utcnow
 from smsd.phone import is_domestic
@@ -17,35 +17,26 @@ if TYPE_CHECKING:
     from smsd.pacing import Pacing
 
 
+class ClaimOptions(TypedDict, total=False):
+    """How a claim is made (claim_many's keyword arguments; each one's default is claim_many's)."""
+
+    now: datetime | None
+    lease_s: int
+    repin_after_s: int
+    pacing: Pacing | None
+    reserved: int
+    prices: tuple[int, int] | None
+    segments_of: Callable[[str], int | None] | None
+
+
 class Claims(Repo):
     def __init__(self, core: Core) -> None:
         super().__init__(core)
         self._submits = Submits(core)
 
-    def claim_next(
-        self,
-        modem: str,
-        *,
-        now: datetime | None = None,
-        lease_s: int = 300,
-        repin_after_s: int = 3600,
-        pacing: Pacing | None = None,
-        reserved: int = 0,
-        prices: tuple[int, int] | None = None,
-        segments_of: Callable[[str], int | None] | None = None,
-    ) -> OutboundMessage | None:
+    def claim_next(self, modem: str, **options: Unpack[ClaimOptions]) -> OutboundMessage | None:
         """Atomically take the next due message for this modem, with a lease (claim_many's first)."""
-        claims = self.claim_many(
-            modem,
-            1,
-            now=now,
-            lease_s=lease_s,
-            repin_after_s=repin_after_s,
-            pacing=pacing,
-            reserved=reserved,
-            prices=prices,
-            segments_of=segments_of,
-        )
+        claims = self.claim_many(modem, 1, **options)
         return claims[0].message if claims else None
 
     def claim_many(
