@@ -299,7 +299,8 @@ class Daemon:
             log.error("housekeeping.failed error=%s", exc)
         finally:
             store.close()
-        systemd.notify("STATUS=" + self._status_line())
+        # systemd's status line is the main thread's (_wait, every second): its store is that
+        # thread's, and a Store refuses a second one
 
     def _install_signals(self) -> None:
         def handler(signum: int, _frame: object) -> None:

@@ -65,16 +65,15 @@ class Group:
         self.failure = ""
         self.commits = 0  # COMMITs done (bench/ prints commits per message)
         self._closing = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoints, args=(busy_timeout_s,), name="checkpoint", daemon=True
-        )
+        self._checkpointer = threading.Thread(target=self._checkpoints, name="checkpoint", daemon=True)
         self._checkpointer.start()
 
-    def _checkpoints(self, busy_timeout_s: float) -> None:
+    def _checkpoints(self) -> None:
         """Copy committed pages from the WAL into the database every CHECKPOINT_S, beside the
         writers (a passive checkpoint waits for nobody and blocks nobody; the GIL is released
         while SQLite copies). Durability is the commits' own: each one is in the fsynced WAL."""
-        conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+        # no busy wait: a round that meets a lock (another checkpoint) is skipped, the next one copies it
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
         try:
             while not self._closing.wait(CHECKPOINT_S):
                 with contextlib.suppress(sqlite3.Error):  # busy or locked now: the next round copies it
@@ -161,7 +160,7 @@ class Group:
 
     def close(self) -> None:
         self._closing.set()
-        self._checkpointer.join(timeout=30)
+        self._checkpointer.join(timeout=2)  # a copy under way may finish after us: nothing waits on it
         with self.lock:
             with contextlib.suppress(sqlite3.Error):
                 if self.conn.in_transaction:
