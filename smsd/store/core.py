@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from smsd.clock import ts, utcnow
 from smsd.errors import InputError, StoreError
-from smsd.store.group import Group, _access_hint
+from smsd.store.group import Group, begin
 from smsd.store.records import R
 
 if TYPE_CHECKING:
@@ -85,15 +85,7 @@ class Core:
             self.conn.execute(f"RELEASE {name}")
             return
         with _WRITE_LOCK:
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreError(
-                    "database {path} is not writable: {error}{access_hint}",
-                    path=self.path,
-                    error=exc,
-                    access_hint=_access_hint(self.path),
-                ) from None
+            begin(self.conn, self.path)
             try:
                 yield self.conn
             except BaseException:

@@ -109,15 +109,7 @@ class Group:
             self.entering -= 1
         try:
             if not self.conn.in_transaction:
-                try:
-                    self.conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    raise StoreError(
-                        "database {path} is not writable: {error}{access_hint}",
-                        path=self.path,
-                        error=exc,
-                        access_hint=_access_hint(self.path),
-                    ) from None
+                begin(self.conn, self.path)
             name = f"g{next(_SAVEPOINTS)}"
             self.conn.execute(f"SAVEPOINT {name}")
             self.local.depth = 1
@@ -166,6 +158,19 @@ class Group:
                 if self.conn.in_transaction:
                     self.conn.execute("COMMIT")
             self.conn.close()
+
+
+def begin(conn: sqlite3.Connection, path: Path) -> None:
+    """BEGIN IMMEDIATE (no lock upgrade later, no BUSY surprise), or a one-line StoreError."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(
+            "database {path} is not writable: {error}{access_hint}",
+            path=path,
+            error=exc,
+            access_hint=_access_hint(path),
+        ) from None
 
 
 def _access_hint(path: Path) -> str:
